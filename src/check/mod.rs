@@ -1,0 +1,7 @@
+//! Checks on the IR: validation (errors that refuse a policy, spec section 6).
+
+mod groups;
+mod validate;
+
+pub use groups::GroupTable;
+pub use validate::validate;

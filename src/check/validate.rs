@@ -1,0 +1,200 @@
+//! Validation: the cross-field rules of spec section 6 that no single key can check alone.
+//! Every error is collected; the policy is refused when there is any.
+
+use std::collections::HashMap;
+
+use super::GroupTable;
+use crate::diagnostic::{Diagnostic, ErrorKind};
+use crate::ir::{Approver, EscalationRule, Gate, HitlRule, OnTimeout, PolicyDoc};
+use crate::source::Span;
+
+/// Validates a lowered policy, returning its expanded groups or every error found.
+pub fn validate(doc: &PolicyDoc) -> Result<GroupTable, Vec<Diagnostic>> {
+    let mut v = Validator {
+        diagnostics: Vec::new(),
+        groups: GroupTable::default(),
+    };
+    v.groups = GroupTable::build(&doc.groups, &mut v.diagnostics);
+    if doc.hitl.is_none() && doc.escalation.is_none() {
+        v.error(ErrorKind::NoSections, Span::at(doc.span.line, doc.span.col, 1));
+    }
+    if let Some(defaults) = &doc.defaults
+        && let Some(list) = &defaults.approvers
+    {
+        v.groups.check_refs(&list.node, &mut v.diagnostics);
+    }
+    v.rule_ids(doc);
+    for rule in doc.hitl.iter().flat_map(|s| &s.rules) {
+        v.hitl_rule(rule);
+    }
+    for rule in doc.escalation.iter().flat_map(|s| &s.rules) {
+        v.escalation_rule(rule);
+    }
+    if v.diagnostics.is_empty() {
+        Ok(v.groups)
+    } else {
+        Err(v.diagnostics)
+    }
+}
+
+struct Validator {
+    diagnostics: Vec<Diagnostic>,
+    groups: GroupTable,
+}
+
+impl Validator {
+    fn error(&mut self, kind: ErrorKind, span: Span) {
+        self.diagnostics.push(Diagnostic::new(kind, span));
+    }
+
+    fn rule_ids(&mut self, doc: &PolicyDoc) {
+        let hitl_ids = doc.hitl.iter().flat_map(|s| &s.rules).filter_map(|r| r.id.as_ref());
+        let escalation_ids = doc.escalation.iter().flat_map(|s| &s.rules).filter_map(|r| r.id.as_ref());
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for id in hitl_ids.chain(escalation_ids) {
+            if let Some(first) = seen.get(id.node.as_str()) {
+                self.error(
+                    ErrorKind::DuplicateRuleId {
+                        id: id.node.clone(),
+                        first: *first,
+                    },
+                    id.span,
+                );
+            } else {
+                seen.insert(&id.node, id.span);
+            }
+        }
+    }
+
+    fn hitl_rule(&mut self, rule: &HitlRule) {
+        let rule_head = Span::at(rule.span.line, rule.span.col, 1);
+        if let Some(chain) = &rule.chain {
+            if chain.node.is_empty() {
+                self.error(ErrorKind::EmptyChain, chain.span);
+            }
+            if let Some(flag) = &rule.require_approval
+                && !flag.node
+            {
+                self.error(ErrorKind::ChainWithoutApproval, flag.span);
+            }
+            self.no_gate_keys_beside_chain(&rule.gate);
+            for step in &chain.node {
+                let what = format!("chain step `{}` requires approval", step.name.node);
+                self.gate(&step.gate, Some(&what), step.span);
+            }
+            return;
+        }
+        let requires = rule.require_approval.as_ref().is_some_and(|f| f.node);
+        if requires {
+            self.gate(&rule.gate, Some("`requireApproval: true`"), rule_head);
+        } else {
+            let why = match &rule.require_approval {
+                Some(_) => "the rule says `requireApproval: false`",
+                None => "the rule has no `requireApproval: true`",
+            };
+            self.unused_approvers(&rule.gate, why, "add `requireApproval: true` to ask them, or remove `approvers`");
+            self.gate(&rule.gate, None, rule_head);
+        }
+    }
+
+    fn escalation_rule(&mut self, rule: &EscalationRule) {
+        if let Some(range) = &rule.confidence_range {
+            let (lo, hi) = (range.node.lo, range.node.hi);
+            for bound in [lo, hi] {
+                if !(0.0..=1.0).contains(&bound.node) {
+                    self.error(ErrorKind::RangeOutOfBounds { value: bound.node }, bound.span);
+                }
+            }
+            if lo.node > hi.node {
+                self.error(ErrorKind::RangeReversed { lo: lo.node, hi: hi.node }, range.span);
+            }
+        }
+        let outcome = rule.outcome.node;
+        if outcome.needs_approvers() {
+            let what = format!("the outcome `{outcome}` waits for a human");
+            self.gate(&rule.gate, Some(&what), rule.outcome.span);
+        } else {
+            let why = format!("the outcome `{outcome}` asks no one");
+            self.unused_approvers(&rule.gate, &why, "use `request-approval` or `escalate` to ask them, or remove `approvers`");
+            self.gate(&rule.gate, None, rule.outcome.span);
+        }
+    }
+
+    fn unused_approvers(&mut self, gate: &Gate, why: &str, fix: &'static str) {
+        if let Some(list) = &gate.approvers
+            && !list.node.is_empty()
+        {
+            self.error(ErrorKind::UnusedApprovers { why: why.to_owned(), fix }, list.span);
+        }
+    }
+
+    fn no_gate_keys_beside_chain(&mut self, gate: &Gate) {
+        let spans: [(&'static str, Option<Span>); 6] = [
+            ("approvers", gate.approvers.as_ref().map(|s| s.span)),
+            ("minApprovals", gate.min_approvals.as_ref().map(|s| s.span)),
+            ("timeout", gate.timeout.as_ref().map(|s| s.span)),
+            ("onTimeout", gate.on_timeout.as_ref().map(|s| s.span)),
+            ("escalateTo", gate.escalate_to.as_ref().map(|s| s.span)),
+            ("remindEvery", gate.remind_every.as_ref().map(|s| s.span)),
+        ];
+        for (key, span) in spans {
+            if let Some(span) = span {
+                self.error(ErrorKind::IgnoredWithChain { key }, span);
+            }
+        }
+    }
+
+    /// Checks a gate. `needs` names what requires approvers when the gate is live (its
+    /// approvers must then be present and enough for its quorum).
+    fn gate(&mut self, gate: &Gate, needs: Option<&str>, at: Span) {
+        for list in [&gate.approvers, &gate.escalate_to].into_iter().flatten() {
+            self.groups.check_refs(&list.node, &mut self.diagnostics);
+        }
+        if let Some(min) = &gate.min_approvals
+            && min.node < 1
+        {
+            self.error(ErrorKind::MinApprovalsTooLow { found: min.node }, min.span);
+        }
+        if let Some(what) = needs {
+            let listed = gate.approvers.as_ref().map_or(&[][..], |l| &l.node[..]);
+            let distinct = self.groups.expand(listed).len();
+            if distinct == 0 {
+                let what = if listed.is_empty() {
+                    what.to_owned()
+                } else {
+                    format!("{what}, the listed groups have no members,")
+                };
+                let span = gate.approvers.as_ref().map_or(at, |l| l.span);
+                self.error(ErrorKind::MissingApprovers { what }, span);
+            } else if let Some(min) = &gate.min_approvals
+                && min.node > distinct as i64
+            {
+                self.error(ErrorKind::MinApprovalsTooHigh { min: min.node, distinct }, min.span);
+            }
+        }
+        let escalates = gate.on_timeout.as_ref().is_some_and(|o| o.node == OnTimeout::Escalate);
+        let has_target = gate.escalate_to.as_ref().is_some_and(|l| !l.node.is_empty());
+        match (&gate.on_timeout, &gate.escalate_to) {
+            (Some(on), _) if escalates && !has_target => {
+                self.error(ErrorKind::EscalateWithoutTarget, on.span);
+            }
+            (_, Some(to)) if !escalates => {
+                self.error(ErrorKind::EscalateToWithoutEscalate, to.span);
+            }
+            _ => {}
+        }
+        if escalates
+            && has_target
+            && let Some(to) = &gate.escalate_to
+            && self.groups.expand(&to.node).is_empty()
+            && to.node.iter().all(|a| matches!(a.node, Approver::Group(_)))
+        {
+            self.error(
+                ErrorKind::MissingApprovers {
+                    what: "`onTimeout: escalate` names only empty groups".into(),
+                },
+                to.span,
+            );
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! `rekall-policy eval FILE (--action A ... | --input PATH)`
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::exit;
+use crate::{Decision, Policy, Request, RequestError};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The policy file.
+    file: PathBuf,
+    /// The action to decide (for one request).
+    #[arg(long, required_unless_present = "input", conflicts_with = "input")]
+    action: Option<String>,
+    /// The resource acted on.
+    #[arg(long, requires = "action")]
+    resource: Option<String>,
+    /// The agent's confidence, between 0 and 1 (absent means 0).
+    #[arg(long, requires = "action", allow_hyphen_values = true)]
+    confidence: Option<String>,
+    /// Context carried with the request, as JSON.
+    #[arg(long, requires = "action")]
+    context: Option<String>,
+    /// Output format for one request.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// A JSON Lines file of requests (`-` for standard input); one JSON decision per line out.
+    #[arg(long)]
+    input: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: &Args) -> u8 {
+    let policy = match super::load_policy(&args.file) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match &args.input {
+        Some(input) => run_lines(&policy, input),
+        None => run_one(&policy, args),
+    }
+}
+
+fn request_from_args(args: &Args) -> Result<Request, RequestError> {
+    let mut request = Request::new(args.action.clone().unwrap_or_default());
+    request.resource = args.resource.clone().unwrap_or_default();
+    if let Some(text) = &args.confidence {
+        let c: f64 = text
+            .trim()
+            .parse()
+            .map_err(|_| RequestError::new("confidence", format!("`{text}` is not a number; give a number between 0 and 1")))?;
+        request.confidence = Some(c);
+    }
+    if let Some(text) = &args.context {
+        request.context = serde_json::from_str(text)
+            .map_err(|e| RequestError::new("context", format!("is not valid JSON: {e}")))?;
+    }
+    Ok(request)
+}
+
+fn run_one(policy: &Policy, args: &Args) -> u8 {
+    let decided = request_from_args(args).and_then(|r| policy.decide(&r).map(Decision::into_owned));
+    match decided {
+        Ok(decision) => {
+            match args.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&decision).unwrap_or_default()),
+                Format::Text => print!("{}", text(&decision)),
+            }
+            exit::OK
+        }
+        Err(e) => {
+            match args.format {
+                Format::Json => println!("{}", error_json(Some(&e.field), &e.message)),
+                Format::Text => eprintln!("error: invalid request: {e}"),
+            }
+            exit::FOUND
+        }
+    }
+}
+
+/// The human-readable form of a decision.
+pub(crate) fn text(d: &Decision<'_>) -> String {
+    use std::fmt::Write as _;
+    let v = d.verdict();
+    let mut out = String::new();
+    let verdict_word = if d.approved() { "approved" } else { "not approved" };
+    let _ = writeln!(out, "outcome:    {} ({verdict_word})", v.outcome);
+    if !v.approvers.is_empty() {
+        let names: Vec<&str> = v.approvers.iter().map(|p| p.as_str()).collect();
+        let quorum = v.min_approvals.map(|m| format!(" ({m} needed)")).unwrap_or_default();
+        let _ = writeln!(out, "approvers:  {}{quorum}", names.join(", "));
+    }
+    for (i, step) in v.chain.iter().enumerate() {
+        let names: Vec<&str> = step.approvers.iter().map(|p| p.as_str()).collect();
+        let timeout = step.timeout.map(|t| format!(", timeout {t}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "step {}:     {}: {} of [{}]{timeout}",
+            i + 1,
+            step.step,
+            step.min_approvals,
+            names.join(", ")
+        );
+    }
+    if !v.notify_via.is_empty() {
+        let _ = writeln!(out, "notify via: {}", v.notify_via.join(", "));
+    }
+    if let Some(t) = v.timeout {
+        let _ = writeln!(out, "timeout:    {t}");
+    }
+    if let Some(p) = v.priority {
+        let _ = writeln!(out, "priority:   {p}");
+    }
+    let _ = writeln!(out, "reason:     {}", d.reason());
+    out
+}
+
+fn error_json(field: Option<&str>, message: &str) -> Value {
+    json!({"error": {"field": field, "message": message}})
+}
+
+/// Decides each line of a JSON Lines file. A bad line gets an error object on its own output
+/// line and the run goes on; the exit code says whether any line failed.
+fn run_lines(policy: &Policy, input: &std::path::Path) -> u8 {
+    let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(input) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", input.display());
+                return exit::TOOL;
+            }
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut any_failed = false;
+    for (index, line) in reader.lines().enumerate() {
+        let line_no = index + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot read line {line_no} of {}: {e}", input.display());
+                return exit::TOOL;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let result = decide_line(policy, &line);
+        let mut object = match result {
+            Ok(v) => v,
+            Err((field, message)) => {
+                any_failed = true;
+                error_json(field.as_deref(), &message)
+            }
+        };
+        if let Value::Object(map) = &mut object {
+            map.insert("line".into(), json!(line_no));
+            if let Ok(Value::Object(input)) = serde_json::from_str::<Value>(&line)
+                && let Some(id) = input.get("id")
+            {
+                map.insert("id".into(), id.clone());
+            }
+        }
+        if writeln!(out, "{object}").is_err() {
+            return exit::TOOL;
+        }
+    }
+    if out.flush().is_err() {
+        return exit::TOOL;
+    }
+    if any_failed { exit::FOUND } else { exit::OK }
+}
+
+fn decide_line(policy: &Policy, line: &str) -> Result<Value, (Option<String>, String)> {
+    let value: Value = serde_json::from_str(line).map_err(|e| (None, format!("invalid JSON: {e}")))?;
+    let request = Request::from_json(&value).map_err(|e| (Some(e.field), e.message))?;
+    let decision = policy.decide(&request).map_err(|e| (Some(e.field), e.message))?;
+    serde_json::to_value(&decision).map_err(|e| (None, e.to_string()))
+}

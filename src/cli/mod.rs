@@ -1,0 +1,55 @@
+//! The `rekall-policy` command line: one module per verb, each a thin layer over the library.
+
+mod check;
+mod eval;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Policy engine for human-in-the-loop gates on AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "rekall-policy", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate policy files; print every error with its line and column.
+    Check(check::Args),
+    /// Decide one request, or a JSON Lines file of them.
+    Eval(eval::Args),
+}
+
+/// Exit codes shared by the verbs.
+pub(crate) mod exit {
+    /// Everything held.
+    pub const OK: u8 = 0;
+    /// The command ran, and found something wrong with its input (invalid file for `check`,
+    /// a refused request for `eval`).
+    pub const FOUND: u8 = 1;
+    /// The command could not do its job (an invalid policy where one was needed, bad usage).
+    pub const TOOL: u8 = 2;
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Eval(args) => eval::run(&args),
+    };
+    ExitCode::from(code)
+}
+
+/// Loads a policy for a verb that needs a valid one: on errors, prints them and gives the exit
+/// code for "no decisions from an invalid policy".
+pub(crate) fn load_policy(path: &std::path::Path) -> Result<crate::Policy, u8> {
+    crate::Policy::from_path(path).map_err(|e| {
+        eprint!("{}", e.render());
+        let n = e.diagnostics.len();
+        eprintln!("{}: {n} error{}; no decisions from an invalid policy", path.display(), if n == 1 { "" } else { "s" });
+        exit::TOOL
+    })
+}

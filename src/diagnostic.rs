@@ -1,0 +1,332 @@
+//! Diagnostics: what is wrong with a policy, where, and how to fix it.
+//!
+//! Every front end and check reports a [`Diagnostic`]: an [`ErrorKind`] (the message), the
+//! [`Span`] of the offending node, and, where one helps, a hint. A file's diagnostics are
+//! collected together so that an author sees every problem in one run, not one per run.
+
+use std::fmt::{self, Write as _};
+
+use crate::source::{Source, Span};
+
+/// How serious a diagnostic is. Errors refuse the policy; warnings (from lint) do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// What is wrong. The `Display` text is the one-line message; [`ErrorKind::hint`] says how to
+/// fix it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file could not be read.
+    #[error("cannot read the policy file: {reason}")]
+    Io { reason: String },
+    /// The text is not well-formed YAML (or DSL).
+    #[error("syntax error: {reason}")]
+    Syntax { reason: String, hint: Option<String> },
+    /// The file holds no document at all.
+    #[error("the policy file is empty")]
+    EmptyDocument,
+    /// YAML allows several documents in one stream; a policy file is exactly one.
+    #[error("a policy file holds exactly one YAML document, this one holds more")]
+    SeveralDocuments,
+    /// A key the format does not know, usually a typo.
+    #[error("unknown key `{key}` in {place}")]
+    UnknownKey {
+        key: String,
+        place: &'static str,
+        suggestion: Option<&'static str>,
+        allowed: &'static [&'static str],
+    },
+    /// A key that must be present is missing.
+    #[error("{place} has no `{key}`")]
+    MissingKey {
+        key: &'static str,
+        place: &'static str,
+    },
+    /// The same key twice in one mapping; YAML parsers differ on which wins, so we refuse.
+    #[error("key `{key}` appears twice in {place}")]
+    DuplicateKey { key: String, place: &'static str },
+    /// A value of the wrong type.
+    #[error("`{key}` must be {expected}, found {found}")]
+    WrongType {
+        key: String,
+        expected: &'static str,
+        found: String,
+    },
+    /// `version` is absent.
+    #[error("the policy has no `version`")]
+    MissingVersion,
+    /// `version` is not one this build understands.
+    #[error("policy version {found} is not supported")]
+    UnsupportedVersion { found: String },
+    /// A glob that cannot be parsed.
+    #[error("malformed glob `{glob}`: {reason}")]
+    MalformedGlob { glob: String, reason: String },
+    /// A duration that cannot be parsed.
+    #[error("malformed duration `{text}`: {reason}")]
+    MalformedDuration { text: String, reason: &'static str },
+    /// A principal that is not `kind:name`.
+    #[error("`{text}` is not a principal of the form `kind:name`")]
+    BadPrincipal { text: String },
+    /// An outcome name that does not exist.
+    #[error("unknown outcome `{found}`")]
+    UnknownOutcome {
+        found: String,
+        suggestion: Option<&'static str>,
+    },
+    /// A word outside a fixed set (priority, onTimeout).
+    #[error("unknown {what} `{found}`")]
+    UnknownWord {
+        what: &'static str,
+        found: String,
+        allowed: &'static [&'static str],
+        suggestion: Option<&'static str>,
+    },
+    /// `group:NAME` with no such group.
+    #[error("unknown group `{name}`")]
+    UnknownGroup {
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// Groups that contain each other.
+    #[error("group `{name}` contains itself: {path}")]
+    GroupCycle { name: String, path: String },
+    /// Two groups of the same name.
+    #[error("group `{name}` is defined twice")]
+    DuplicateGroup { name: String, first: Span },
+    /// Two rules with one id.
+    #[error("duplicate rule id `{id}`")]
+    DuplicateRuleId { id: String, first: Span },
+    /// A gate that no one could resolve.
+    #[error("{what} but no approvers are listed")]
+    MissingApprovers { what: String },
+    /// `minApprovals` below one.
+    #[error("minApprovals must be at least 1, found {found}")]
+    MinApprovalsTooLow { found: i64 },
+    /// `minApprovals` more than the distinct approvers could ever give.
+    #[error("minApprovals is {min} but only {distinct} distinct approver{s} {are} listed", s = if *distinct == 1 { "" } else { "s" }, are = if *distinct == 1 { "is" } else { "are" })]
+    MinApprovalsTooHigh { min: i64, distinct: usize },
+    /// `chain: []`.
+    #[error("the approval chain has no steps")]
+    EmptyChain,
+    /// `chain` and `requireApproval: false` contradict each other.
+    #[error("a rule with a `chain` cannot say `requireApproval: false`")]
+    ChainWithoutApproval,
+    /// `onTimeout: escalate` needs a target.
+    #[error("`onTimeout: escalate` but no `escalateTo` is given")]
+    EscalateWithoutTarget,
+    /// `escalateTo` is given but nothing escalates.
+    #[error("`escalateTo` is given but `onTimeout` is not `escalate`")]
+    EscalateToWithoutEscalate,
+    /// A confidence bound outside [0, 1].
+    #[error("confidence bound {value} is outside [0, 1]")]
+    RangeOutOfBounds { value: f64 },
+    /// `[lo, hi]` with lo > hi.
+    #[error("confidence range [{lo}, {hi}] is reversed: {lo} > {hi}")]
+    RangeReversed { lo: f64, hi: f64 },
+    /// A confidence range that is not a pair.
+    #[error("`confidenceRange` must be a pair [lo, hi], found {found} element{s}", s = if *found == 1 { "" } else { "s" })]
+    RangeShape { found: usize },
+    /// Neither `hitl` nor `escalation`.
+    #[error("the policy has neither a `hitl` nor an `escalation` section, so it decides nothing")]
+    NoSections,
+    /// A gate key on a rule whose approvals come from its chain steps.
+    #[error("`{key}` has no effect on a rule with a `chain`")]
+    IgnoredWithChain { key: &'static str },
+    /// Approvers on a rule that never asks anyone, which is almost always a forgotten
+    /// `requireApproval: true` (or the wrong outcome).
+    #[error("approvers are listed but {why}, so they are never asked")]
+    UnusedApprovers { why: String, fix: &'static str },
+    /// A name that must not be empty.
+    #[error("`{key}` must not be empty")]
+    Empty { key: &'static str },
+}
+
+impl ErrorKind {
+    /// How to fix it, when there is something more useful to say than the message.
+    pub fn hint(&self) -> Option<String> {
+        use ErrorKind::*;
+        match self {
+            Io { .. } => None,
+            Syntax { hint, .. } => hint.clone(),
+            EmptyDocument => Some("start with `version: 1` and a `hitl` or `escalation` section".into()),
+            SeveralDocuments => Some("remove the `---` separator, or split the policies into files".into()),
+            UnknownKey { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            UnknownKey { allowed, .. } => Some(format!("the keys allowed here are: {}", allowed.join(", "))),
+            MissingKey { key, .. } => Some(format!("add `{key}: ...`")),
+            DuplicateKey { .. } => Some("keep one of them".into()),
+            WrongType { .. } => None,
+            MissingVersion => Some("add `version: 1` at the top of the file".into()),
+            UnsupportedVersion { .. } => Some("this build supports `version: 1`".into()),
+            MalformedGlob { .. } => Some(
+                "globs use `*`, `?`, `[a-z]`, `[!a-z]`, `{a,b}` and `\\x` to escape; close every `[` and `{`".into(),
+            ),
+            MalformedDuration { .. } => Some("write integer milliseconds or a number with one unit: 500ms, 30s, 5m, 1h, 1d".into()),
+            BadPrincipal { .. } => Some("write principals as `user:adam`, `team:sre`, `role:dba`, or `group:NAME` for a group".into()),
+            UnknownOutcome { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            UnknownOutcome { .. } => Some("outcomes are auto-approve, notify-and-proceed, request-approval, escalate, deny".into()),
+            UnknownWord { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            UnknownWord { allowed, .. } => Some(format!("use one of: {}", allowed.join(", "))),
+            UnknownGroup { suggestion: Some(s), .. } => Some(format!("did you mean `group:{s}`?")),
+            UnknownGroup { name, .. } => Some(format!("define it under `groups:` as `{name}: [...]`")),
+            GroupCycle { .. } => Some("a group may contain other groups, but not itself through them".into()),
+            DuplicateGroup { first, .. } => Some(format!("the first definition is at line {}; rename or merge them", first.line)),
+            DuplicateRuleId { first, .. } => Some(format!("the id is first used at line {}; rule ids must be unique across the policy", first.line)),
+            MissingApprovers { .. } => Some("add `approvers: [user:NAME, ...]`; a gate nobody can resolve would block forever".into()),
+            MinApprovalsTooLow { .. } => Some("use minApprovals: 1 or more".into()),
+            MinApprovalsTooHigh { distinct, .. } => Some(format!(
+                "list more approvers, or lower minApprovals to at most {distinct}"
+            )),
+            EmptyChain => Some("give at least one `- step: NAME` with approvers, or use `requireApproval: true`".into()),
+            ChainWithoutApproval => Some("remove `requireApproval: false`; a chain always requires approval".into()),
+            EscalateWithoutTarget => Some("add `escalateTo: [user:NAME]`, or use `onTimeout: reject`".into()),
+            EscalateToWithoutEscalate => Some("add `onTimeout: escalate`, or remove `escalateTo`".into()),
+            RangeOutOfBounds { .. } => Some("confidence is a number between 0.0 and 1.0".into()),
+            RangeReversed { lo, hi } => Some(format!("write it as [{hi}, {lo}]")),
+            RangeShape { .. } => Some("write `confidenceRange: [0.4, 0.7]`".into()),
+            NoSections => Some("add `hitl: {rules: [...]}` or `escalation: {rules: [...]}`".into()),
+            IgnoredWithChain { key } => Some(format!("move `{key}` into the chain's steps")),
+            UnusedApprovers { fix, .. } => Some((*fix).to_owned()),
+            Empty { .. } => None,
+        }
+    }
+
+    /// A stable identifier for tools and tests.
+    pub fn code(&self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            Io { .. } => "io",
+            Syntax { .. } => "syntax",
+            EmptyDocument => "empty-document",
+            SeveralDocuments => "several-documents",
+            UnknownKey { .. } => "unknown-key",
+            MissingKey { .. } => "missing-key",
+            DuplicateKey { .. } => "duplicate-key",
+            WrongType { .. } => "wrong-type",
+            MissingVersion => "missing-version",
+            UnsupportedVersion { .. } => "unsupported-version",
+            MalformedGlob { .. } => "malformed-glob",
+            MalformedDuration { .. } => "malformed-duration",
+            BadPrincipal { .. } => "bad-principal",
+            UnknownOutcome { .. } => "unknown-outcome",
+            UnknownWord { .. } => "unknown-word",
+            UnknownGroup { .. } => "unknown-group",
+            GroupCycle { .. } => "group-cycle",
+            DuplicateGroup { .. } => "duplicate-group",
+            DuplicateRuleId { .. } => "duplicate-rule-id",
+            MissingApprovers { .. } => "missing-approvers",
+            MinApprovalsTooLow { .. } => "min-approvals-too-low",
+            MinApprovalsTooHigh { .. } => "min-approvals-too-high",
+            EmptyChain => "empty-chain",
+            ChainWithoutApproval => "chain-without-approval",
+            EscalateWithoutTarget => "escalate-without-target",
+            EscalateToWithoutEscalate => "escalate-to-without-escalate",
+            RangeOutOfBounds { .. } => "range-out-of-bounds",
+            RangeReversed { .. } => "range-reversed",
+            RangeShape { .. } => "range-shape",
+            NoSections => "no-sections",
+            IgnoredWithChain { .. } => "ignored-with-chain",
+            UnusedApprovers { .. } => "unused-approvers",
+            Empty { .. } => "empty",
+        }
+    }
+}
+
+/// One problem at one place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub kind: ErrorKind,
+    pub span: Span,
+}
+
+impl Diagnostic {
+    pub fn new(kind: ErrorKind, span: Span) -> Self {
+        Diagnostic { kind, span }
+    }
+}
+
+/// Every error found in one policy file. The policy is refused when there is at least one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyError {
+    pub source: Source,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl PolicyError {
+    pub fn new(source: Source, mut diagnostics: Vec<Diagnostic>) -> Self {
+        diagnostics.sort_by_key(|d| (d.span.line, d.span.col));
+        diagnostics.dedup();
+        PolicyError {
+            source,
+            diagnostics,
+        }
+    }
+
+    /// A one-diagnostic error, for failures before there is any text (an unreadable file).
+    pub fn single(source: Source, kind: ErrorKind, span: Span) -> Self {
+        PolicyError::new(source, vec![Diagnostic::new(kind, span)])
+    }
+
+    /// `FILE:LINE:COL: error: MESSAGE`, the quoted line with a caret, and the hint, for each
+    /// diagnostic.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for d in &self.diagnostics {
+            render_one(&mut out, &self.source, Severity::Error, &d.kind.to_string(), d.span, d.kind.hint().as_deref());
+        }
+        out
+    }
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// Renders one message in the compiler style every editor can jump to.
+pub fn render_one(
+    out: &mut String,
+    source: &Source,
+    severity: Severity,
+    message: &str,
+    span: Span,
+    hint: Option<&str>,
+) {
+    let _ = writeln!(out, "{}:{}:{}: {severity}: {message}", source.origin, span.line, span.col);
+    if let Some(line) = source.line(span.line) {
+        let number = span.line.to_string();
+        let pad = " ".repeat(number.len());
+        let line_chars = line.chars().count() as u32;
+        let start = span.col.saturating_sub(1).min(line_chars);
+        let width = span.width_on_first_line().min(line_chars.saturating_sub(start).max(1));
+        // Tabs keep their width under the caret so it lines up in a terminal.
+        let lead: String = line
+            .chars()
+            .take(start as usize)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let _ = writeln!(out, "{pad} |");
+        let _ = writeln!(out, "{number} | {line}");
+        let _ = writeln!(out, "{pad} | {lead}{}", "^".repeat(width as usize));
+        if let Some(hint) = hint {
+            let _ = writeln!(out, "{pad} = help: {hint}");
+        }
+    } else if let Some(hint) = hint {
+        let _ = writeln!(out, "  = help: {hint}");
+    }
+}

@@ -1,0 +1,41 @@
+//! The reference evaluator: spec section 4 read literally, for obviousness, not speed. Each
+//! stage walks its rules in file order and takes the first that matches; the stricter stage
+//! wins, the HITL stage on a tie. It is the oracle the compiled form is tested against.
+
+use std::borrow::Cow;
+
+use crate::decision::{Decision, StageResult};
+use crate::policy::Policy;
+use crate::request::{Request, RequestError};
+
+/// Decides a request by walking the policy's rules one by one.
+pub fn decide<'p>(policy: &'p Policy, request: &Request) -> Result<Decision<'p>, RequestError> {
+    let confidence = request.check()?;
+    Ok(decide_checked(policy, &request.action, &request.resource, confidence))
+}
+
+/// Decides a request whose fields are already checked.
+pub fn decide_checked<'p>(policy: &'p Policy, action: &str, resource: &str, confidence: f64) -> Decision<'p> {
+    let doc = policy.doc();
+    let verdicts = policy.verdicts();
+    let hitl = doc.hitl.as_ref().map(|section| {
+        let rule = section
+            .rules
+            .iter()
+            .position(|r| r.action.is_match(action) && r.resource_glob().is_match(resource));
+        StageResult {
+            rule,
+            verdict: Cow::Borrowed(rule.map_or(&verdicts.no_match, |i| &verdicts.hitl[i])),
+        }
+    });
+    let escalation = doc.escalation.as_ref().map(|section| {
+        let rule = section.rules.iter().position(|r| {
+            r.action_glob().is_match(action) && r.resource_glob().is_match(resource) && r.holds(confidence)
+        });
+        StageResult {
+            rule,
+            verdict: Cow::Borrowed(rule.map_or(&verdicts.no_match, |i| &verdicts.escalation[i])),
+        }
+    });
+    Decision::combine(hitl, escalation).unwrap_or_else(|| unreachable!("validation requires a section"))
+}

@@ -1,0 +1,484 @@
+//! From the YAML tree to the IR: shapes, types, and the local syntax of globs, durations,
+//! principals and outcomes. Every problem is recorded and the walk goes on, so one run reports
+//! them all. Cross-field rules (groups, ids, quorum) are checked later, in [`crate::check`].
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use super::tree::{Node, NodeKind, PlainType, plain_type};
+use crate::diagnostic::{Diagnostic, ErrorKind};
+use crate::glob::Glob;
+use crate::ir::{
+    Approver, ChainStep, ConfidenceRange, Defaults, Duration, EscalationRule, Gate, GroupDef,
+    HitlRule, OnTimeout, Outcome, PolicyDoc, Principal, Priority, Section,
+};
+use crate::source::{Span, Spanned};
+use crate::suggest;
+
+const TOP_KEYS: &[&str] = &["version", "name", "groups", "defaults", "hitl", "escalation"];
+const DEFAULTS_KEYS: &[&str] = &["noMatch", "approvers"];
+const SECTION_KEYS: &[&str] = &["rules"];
+const HITL_RULE_KEYS: &[&str] = &[
+    "id", "action", "resource", "requireApproval", "chain", "priority", "approvers",
+    "minApprovals", "timeout", "onTimeout", "escalateTo", "remindEvery", "notifyVia",
+];
+const STEP_KEYS: &[&str] = &[
+    "step", "approvers", "minApprovals", "timeout", "onTimeout", "escalateTo", "remindEvery",
+    "notifyVia",
+];
+const ESCALATION_RULE_KEYS: &[&str] = &[
+    "id", "match", "confidenceRange", "action", "priority", "approvers", "minApprovals",
+    "timeout", "onTimeout", "escalateTo", "remindEvery", "notifyVia",
+];
+const MATCH_KEYS: &[&str] = &["action", "resource"];
+
+/// The keys of a mapping that passed the unknown/duplicate checks.
+struct Fields<'n> {
+    entries: HashMap<&'n str, &'n Node>,
+    span: Span,
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries.get(key).copied()
+    }
+}
+
+pub struct Lowering {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Lowering {
+    pub fn new() -> Self {
+        Lowering {
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, kind: ErrorKind, span: Span) {
+        self.diagnostics.push(Diagnostic::new(kind, span));
+    }
+
+    /// Lowers the whole document. `None` when something essential is missing; the reasons are
+    /// in `diagnostics` either way.
+    pub fn document(&mut self, root: &Node) -> Option<PolicyDoc> {
+        let fields = self.fields(root, "the policy", TOP_KEYS)?;
+        let version = match fields.get("version") {
+            Some(node) => self.version(node),
+            None => {
+                self.error(ErrorKind::MissingVersion, Span::at(root.span.line, root.span.col, 1));
+                None
+            }
+        };
+        let name = fields.get("name").and_then(|n| self.string(n, "name"));
+        let groups = fields.get("groups").map(|n| self.groups(n)).unwrap_or_default();
+        let defaults = fields.get("defaults").and_then(|n| self.defaults(n));
+        let hitl = fields
+            .get("hitl")
+            .and_then(|n| self.section(n, "the `hitl` section", Self::hitl_rule));
+        let escalation = fields
+            .get("escalation")
+            .and_then(|n| self.section(n, "the `escalation` section", Self::escalation_rule));
+        Some(PolicyDoc {
+            version: version?,
+            name,
+            groups,
+            defaults,
+            hitl,
+            escalation,
+            span: root.span,
+        })
+    }
+
+    fn version(&mut self, node: &Node) -> Option<Spanned<u64>> {
+        let text = match &node.kind {
+            NodeKind::Scalar { value, .. } => value.clone(),
+            _ => node.describe(),
+        };
+        match text.parse::<u64>() {
+            Ok(1) => Some(Spanned::new(1, node.span)),
+            _ => {
+                self.error(ErrorKind::UnsupportedVersion { found: text }, node.span);
+                None
+            }
+        }
+    }
+
+    fn fields<'n>(&mut self, node: &'n Node, place: &'static str, allowed: &'static [&'static str]) -> Option<Fields<'n>> {
+        let NodeKind::Map(entries) = &node.kind else {
+            self.error(
+                ErrorKind::WrongType {
+                    key: place.trim_start_matches("the ").to_owned(),
+                    expected: "a mapping of keys to values",
+                    found: node.describe(),
+                },
+                node.span,
+            );
+            return None;
+        };
+        let mut out = HashMap::new();
+        for (key, value) in entries {
+            let NodeKind::Scalar { value: name, .. } = &key.kind else {
+                self.error(
+                    ErrorKind::WrongType {
+                        key: "a key".into(),
+                        expected: "a plain word",
+                        found: key.describe(),
+                    },
+                    key.span,
+                );
+                continue;
+            };
+            let Some(known) = allowed.iter().copied().find(|k| *k == name) else {
+                self.error(
+                    ErrorKind::UnknownKey {
+                        key: name.clone(),
+                        place,
+                        suggestion: suggest::closest(name, allowed.iter().copied()),
+                        allowed,
+                    },
+                    key.span,
+                );
+                continue;
+            };
+            if out.insert(known, value).is_some() {
+                self.error(ErrorKind::DuplicateKey { key: name.clone(), place }, key.span);
+            }
+        }
+        Some(Fields {
+            entries: out,
+            span: node.span,
+        })
+    }
+
+    fn require<'n>(&mut self, fields: &Fields<'n>, key: &'static str, place: &'static str) -> Option<&'n Node> {
+        let node = fields.get(key);
+        if node.is_none() {
+            self.error(ErrorKind::MissingKey { key, place }, Span::at(fields.span.line, fields.span.col, 1));
+        }
+        node
+    }
+
+    fn wrong_type(&mut self, node: &Node, key: &str, expected: &'static str) {
+        self.error(
+            ErrorKind::WrongType {
+                key: key.to_owned(),
+                expected,
+                found: node.describe(),
+            },
+            node.span,
+        );
+    }
+
+    /// A string. Plain scalars that YAML would read as numbers are taken as their text (an id
+    /// `1` is the string "1"), but nulls and booleans are refused: `action: yes` is a mistake.
+    fn string(&mut self, node: &Node, key: &str) -> Option<Spanned<String>> {
+        match &node.kind {
+            NodeKind::Scalar { value, plain }
+                if !*plain || !matches!(plain_type(value), PlainType::Null | PlainType::Bool) =>
+            {
+                Some(Spanned::new(value.clone(), node.span))
+            }
+            _ => {
+                self.wrong_type(node, key, "a string");
+                None
+            }
+        }
+    }
+
+    fn nonempty_string(&mut self, node: &Node, key: &'static str) -> Option<Spanned<String>> {
+        let s = self.string(node, key)?;
+        if s.node.trim().is_empty() {
+            self.error(ErrorKind::Empty { key }, node.span);
+            return None;
+        }
+        Some(s)
+    }
+
+    fn plain_scalar<'n>(&mut self, node: &'n Node, key: &str, expected: &'static str, want: &[PlainType]) -> Option<&'n str> {
+        match &node.kind {
+            NodeKind::Scalar { value, plain: true } if want.contains(&plain_type(value)) => Some(value),
+            _ => {
+                self.wrong_type(node, key, expected);
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, node: &Node, key: &str) -> Option<Spanned<bool>> {
+        let v = self.plain_scalar(node, key, "true or false", &[PlainType::Bool])?;
+        Some(Spanned::new(v.eq_ignore_ascii_case("true"), node.span))
+    }
+
+    fn int(&mut self, node: &Node, key: &str) -> Option<Spanned<i64>> {
+        let v = self.plain_scalar(node, key, "a whole number", &[PlainType::Int])?;
+        v.parse().ok().map(|n| Spanned::new(n, node.span))
+    }
+
+    fn number(&mut self, node: &Node, key: &str) -> Option<Spanned<f64>> {
+        let v = self.plain_scalar(node, key, "a number", &[PlainType::Int, PlainType::Float])?;
+        match v.parse::<f64>() {
+            Ok(n) if n.is_finite() => Some(Spanned::new(n, node.span)),
+            _ => {
+                self.wrong_type(node, key, "a finite number");
+                None
+            }
+        }
+    }
+
+    fn glob(&mut self, node: &Node, key: &str) -> Option<Spanned<Glob>> {
+        let text = self.string(node, key)?;
+        match Glob::new(&text.node) {
+            Ok(glob) => Some(Spanned::new(glob, node.span)),
+            Err(e) => {
+                let quoted = matches!(node.kind, NodeKind::Scalar { plain: false, .. });
+                let col = node.span.col + u32::from(quoted) + u32::try_from(e.offset).unwrap_or(0);
+                self.error(
+                    ErrorKind::MalformedGlob {
+                        glob: text.node,
+                        reason: e.reason,
+                    },
+                    Span::at(node.span.line, col, 1),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &Node, key: &str) -> Option<Spanned<Duration>> {
+        let NodeKind::Scalar { value, .. } = &node.kind else {
+            self.wrong_type(node, key, "a duration such as 30s or 3600000");
+            return None;
+        };
+        match Duration::parse(value) {
+            Ok(d) => Some(Spanned::new(d, node.span)),
+            Err(reason) => {
+                self.error(ErrorKind::MalformedDuration { text: value.clone(), reason }, node.span);
+                None
+            }
+        }
+    }
+
+    fn word<T: FromStr>(&mut self, node: &Node, key: &str, what: &'static str, allowed: &'static [&'static str]) -> Option<Spanned<T>> {
+        let text = self.string(node, key)?;
+        match text.node.parse::<T>() {
+            Ok(v) => Some(Spanned::new(v, node.span)),
+            Err(_) => {
+                let suggestion = suggest::closest(&text.node, allowed.iter().copied());
+                self.error(
+                    ErrorKind::UnknownWord {
+                        what,
+                        found: text.node,
+                        allowed,
+                        suggestion,
+                    },
+                    node.span,
+                );
+                None
+            }
+        }
+    }
+
+    fn outcome(&mut self, node: &Node, key: &str) -> Option<Spanned<Outcome>> {
+        let text = self.string(node, key)?;
+        match text.node.parse::<Outcome>() {
+            Ok(v) => Some(Spanned::new(v, node.span)),
+            Err(()) => {
+                let suggestion = outcome_suggestion(&text.node);
+                self.error(ErrorKind::UnknownOutcome { found: text.node, suggestion }, node.span);
+                None
+            }
+        }
+    }
+
+    fn list<'n>(&mut self, node: &'n Node, key: &str, expected: &'static str) -> Option<&'n [Node]> {
+        match &node.kind {
+            NodeKind::Seq(items) => Some(items),
+            _ => {
+                self.wrong_type(node, key, expected);
+                None
+            }
+        }
+    }
+
+    fn approver(&mut self, node: &Node, key: &str) -> Option<Spanned<Approver>> {
+        let text = self.string(node, key)?;
+        let approver = match text.node.strip_prefix("group:") {
+            Some(name) if !name.is_empty() && !name.contains(char::is_whitespace) => Some(Approver::Group(name.to_owned())),
+            Some(_) => None,
+            None => Principal::parse(&text.node).map(Approver::Principal),
+        };
+        if approver.is_none() {
+            self.error(ErrorKind::BadPrincipal { text: text.node }, node.span);
+        }
+        approver.map(|a| Spanned::new(a, node.span))
+    }
+
+    fn approvers(&mut self, node: &Node, key: &str) -> Option<Spanned<Vec<Spanned<Approver>>>> {
+        let items = self.list(node, key, "a list of principals such as [user:adam]")?;
+        let list = items.iter().filter_map(|item| self.approver(item, key)).collect();
+        Some(Spanned::new(list, node.span))
+    }
+
+    fn channels(&mut self, node: &Node, key: &str) -> Option<Spanned<Vec<Spanned<String>>>> {
+        let items = self.list(node, key, "a list of channels such as [email, slack]")?;
+        let list = items
+            .iter()
+            .filter_map(|item| self.nonempty_string(item, "notifyVia"))
+            .collect();
+        Some(Spanned::new(list, node.span))
+    }
+
+    fn groups(&mut self, node: &Node) -> Vec<GroupDef> {
+        let NodeKind::Map(entries) = &node.kind else {
+            self.wrong_type(node, "groups", "a mapping of group names to member lists");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = self.nonempty_string(key, "a group name") else { continue };
+            let Some(items) = self.list(value, &name.node, "a list of members") else { continue };
+            let members = items.iter().filter_map(|m| self.approver(m, &name.node)).collect();
+            out.push(GroupDef { name, members });
+        }
+        out
+    }
+
+    fn defaults(&mut self, node: &Node) -> Option<Defaults> {
+        let f = self.fields(node, "`defaults`", DEFAULTS_KEYS)?;
+        Some(Defaults {
+            no_match: f.get("noMatch").and_then(|n| self.outcome(n, "noMatch")),
+            approvers: f.get("approvers").and_then(|n| self.approvers(n, "approvers")),
+            span: node.span,
+        })
+    }
+
+    fn section<R>(&mut self, node: &Node, place: &'static str, rule: fn(&mut Self, &Node) -> Option<R>) -> Option<Section<R>> {
+        let f = self.fields(node, place, SECTION_KEYS)?;
+        let rules_node = self.require(&f, "rules", place)?;
+        let items = self.list(rules_node, "rules", "a list of rules")?;
+        let rules = items.iter().filter_map(|item| rule(self, item)).collect::<Vec<_>>();
+        // A rule that failed to lower was reported; keep the section only when every rule is
+        // there, so indices in later messages stay those of the file.
+        (rules.len() == items.len()).then_some(Section { rules, span: node.span })
+    }
+
+    fn gate(&mut self, f: &Fields<'_>) -> Gate {
+        Gate {
+            approvers: f.get("approvers").and_then(|n| self.approvers(n, "approvers")),
+            min_approvals: f.get("minApprovals").and_then(|n| self.int(n, "minApprovals")),
+            timeout: f.get("timeout").and_then(|n| self.duration(n, "timeout")),
+            on_timeout: f
+                .get("onTimeout")
+                .and_then(|n| self.word::<OnTimeout>(n, "onTimeout", "onTimeout", &OnTimeout::NAMES)),
+            escalate_to: f.get("escalateTo").and_then(|n| self.approvers(n, "escalateTo")),
+            remind_every: f.get("remindEvery").and_then(|n| self.duration(n, "remindEvery")),
+            notify_via: f.get("notifyVia").and_then(|n| self.channels(n, "notifyVia")),
+        }
+    }
+
+    fn priority(&mut self, f: &Fields<'_>) -> Option<Spanned<Priority>> {
+        f.get("priority")
+            .and_then(|n| self.word::<Priority>(n, "priority", "priority", &Priority::NAMES))
+    }
+
+    fn hitl_rule(&mut self, node: &Node) -> Option<HitlRule> {
+        let f = self.fields(node, "a hitl rule", HITL_RULE_KEYS)?;
+        let id = f.get("id").and_then(|n| self.nonempty_string(n, "id"));
+        let action = self
+            .require(&f, "action", "a hitl rule")
+            .and_then(|n| self.glob(n, "action"));
+        let resource = f.get("resource").and_then(|n| self.glob(n, "resource"));
+        let require_approval = f.get("requireApproval").and_then(|n| self.bool(n, "requireApproval"));
+        let chain = f.get("chain").and_then(|n| self.chain(n));
+        let priority = self.priority(&f);
+        let gate = self.gate(&f);
+        Some(HitlRule {
+            id,
+            action: action?,
+            resource,
+            require_approval,
+            chain,
+            priority,
+            gate,
+            span: node.span,
+        })
+    }
+
+    fn chain(&mut self, node: &Node) -> Option<Spanned<Vec<ChainStep>>> {
+        let items = self.list(node, "chain", "a list of steps")?;
+        let steps: Vec<ChainStep> = items.iter().filter_map(|item| self.step(item)).collect();
+        (steps.len() == items.len()).then(|| Spanned::new(steps, node.span))
+    }
+
+    fn step(&mut self, node: &Node) -> Option<ChainStep> {
+        let f = self.fields(node, "a chain step", STEP_KEYS)?;
+        let name = self
+            .require(&f, "step", "a chain step")
+            .and_then(|n| self.nonempty_string(n, "step"));
+        let gate = self.gate(&f);
+        Some(ChainStep {
+            name: name?,
+            gate,
+            span: node.span,
+        })
+    }
+
+    fn escalation_rule(&mut self, node: &Node) -> Option<EscalationRule> {
+        let f = self.fields(node, "an escalation rule", ESCALATION_RULE_KEYS)?;
+        let id = f.get("id").and_then(|n| self.nonempty_string(n, "id"));
+        let (mut match_action, mut match_resource) = (None, None);
+        if let Some(m) = f.get("match")
+            && let Some(mf) = self.fields(m, "`match`", MATCH_KEYS)
+        {
+            match_action = mf.get("action").and_then(|n| self.glob(n, "action"));
+            match_resource = mf.get("resource").and_then(|n| self.glob(n, "resource"));
+        }
+        let confidence_range = f.get("confidenceRange").and_then(|n| self.range(n));
+        let outcome = self
+            .require(&f, "action", "an escalation rule")
+            .and_then(|n| self.outcome(n, "action"));
+        let priority = self.priority(&f);
+        let gate = self.gate(&f);
+        Some(EscalationRule {
+            id,
+            match_action,
+            match_resource,
+            confidence_range,
+            outcome: outcome?,
+            priority,
+            gate,
+            span: node.span,
+        })
+    }
+
+    fn range(&mut self, node: &Node) -> Option<Spanned<ConfidenceRange>> {
+        let items = self.list(node, "confidenceRange", "a pair [lo, hi]")?;
+        let [lo, hi] = items else {
+            self.error(ErrorKind::RangeShape { found: items.len() }, node.span);
+            return None;
+        };
+        let lo = self.number(lo, "confidenceRange");
+        let hi = self.number(hi, "confidenceRange");
+        Some(Spanned::new(ConfidenceRange { lo: lo?, hi: hi? }, node.span))
+    }
+}
+
+/// Outcomes are often written in other cases and spellings (`requireApproval`, `approve`);
+/// suggest by meaning as well as by spelling.
+fn outcome_suggestion(text: &str) -> Option<&'static str> {
+    let folded: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    let by_meaning = match folded.as_str() {
+        "autoapprove" | "approve" | "allow" | "auto" => Some("auto-approve"),
+        "notify" | "notifyandproceed" | "notifyproceed" => Some("notify-and-proceed"),
+        "requestapproval" | "requireapproval" | "approval" | "ask" => Some("request-approval"),
+        "escalation" | "escalate" => Some("escalate"),
+        "reject" | "block" | "forbid" | "deny" => Some("deny"),
+        _ => None,
+    };
+    by_meaning.or_else(|| suggest::closest(text, Outcome::NAMES))
+}

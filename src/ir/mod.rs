@@ -1,0 +1,158 @@
+//! The one typed form of a policy that every front end (YAML, DSL) produces and every later
+//! stage (validation, lint, evaluation, compilation) reads.
+//!
+//! The IR keeps what the author wrote, with spans: optional fields stay `None` when absent, so
+//! that a policy can be printed back without gaining fields, and values that validation must
+//! judge (a `minApprovals` of 0, a reversed range) are kept as written.
+
+mod words;
+
+use crate::glob::Glob;
+use crate::source::{Span, Spanned};
+
+pub use words::{Duration, OnTimeout, Outcome, Principal, Priority};
+
+/// A whole policy document (spec section 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyDoc {
+    pub version: Spanned<u64>,
+    pub name: Option<Spanned<String>>,
+    pub groups: Vec<GroupDef>,
+    pub defaults: Option<Defaults>,
+    pub hitl: Option<Section<HitlRule>>,
+    pub escalation: Option<Section<EscalationRule>>,
+    /// The whole document, for errors about it as a whole.
+    pub span: Span,
+}
+
+/// `NAME: [members]` under `groups`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupDef {
+    pub name: Spanned<String>,
+    pub members: Vec<Spanned<Approver>>,
+}
+
+/// A principal, or a reference to a group of them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Approver {
+    Principal(Principal),
+    Group(String),
+}
+
+impl std::fmt::Display for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Approver::Principal(p) => p.fmt(f),
+            Approver::Group(g) => write!(f, "group:{g}"),
+        }
+    }
+}
+
+/// What a stage decides when none of its rules match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    pub no_match: Option<Spanned<Outcome>>,
+    pub approvers: Option<Spanned<Vec<Spanned<Approver>>>>,
+    pub span: Span,
+}
+
+/// A `hitl` or `escalation` section: rules in priority order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section<R> {
+    pub rules: Vec<R>,
+    pub span: Span,
+}
+
+/// Who resolves a gate and how: shared by HITL rules, chain steps and escalation rules.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Gate {
+    pub approvers: Option<Spanned<Vec<Spanned<Approver>>>>,
+    pub min_approvals: Option<Spanned<i64>>,
+    pub timeout: Option<Spanned<Duration>>,
+    pub on_timeout: Option<Spanned<OnTimeout>>,
+    pub escalate_to: Option<Spanned<Vec<Spanned<Approver>>>>,
+    pub remind_every: Option<Spanned<Duration>>,
+    pub notify_via: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// One rule of the HITL stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HitlRule {
+    pub id: Option<Spanned<String>>,
+    pub action: Spanned<Glob>,
+    pub resource: Option<Spanned<Glob>>,
+    pub require_approval: Option<Spanned<bool>>,
+    pub chain: Option<Spanned<Vec<ChainStep>>>,
+    pub priority: Option<Spanned<Priority>>,
+    pub gate: Gate,
+    /// The whole rule.
+    pub span: Span,
+}
+
+/// One step of a multi-step approval chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainStep {
+    pub name: Spanned<String>,
+    pub gate: Gate,
+    pub span: Span,
+}
+
+/// One rule of the escalation stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscalationRule {
+    pub id: Option<Spanned<String>>,
+    pub match_action: Option<Spanned<Glob>>,
+    pub match_resource: Option<Spanned<Glob>>,
+    /// `None` means the whole of [0, 1].
+    pub confidence_range: Option<Spanned<ConfidenceRange>>,
+    pub outcome: Spanned<Outcome>,
+    pub priority: Option<Spanned<Priority>>,
+    pub gate: Gate,
+    pub span: Span,
+}
+
+/// `[lo, hi]` as written; see [`ConfidenceRange::holds`] for what it means.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConfidenceRange {
+    pub lo: Spanned<f64>,
+    pub hi: Spanned<f64>,
+}
+
+impl ConfidenceRange {
+    /// Spec section 4: `lo <= c < hi`, or `c == hi == 1.0`, so that bands sharing a boundary
+    /// never overlap and 1.0 belongs to the band that ends there.
+    pub fn holds(&self, c: f64) -> bool {
+        let (lo, hi) = (self.lo.node, self.hi.node);
+        (lo <= c && c < hi) || (c == hi && hi == 1.0)
+    }
+}
+
+impl HitlRule {
+    pub fn resource_glob(&self) -> Glob {
+        self.resource.as_ref().map_or_else(Glob::any, |g| g.node.clone())
+    }
+}
+
+impl EscalationRule {
+    pub fn action_glob(&self) -> Glob {
+        self.match_action.as_ref().map_or_else(Glob::any, |g| g.node.clone())
+    }
+
+    pub fn resource_glob(&self) -> Glob {
+        self.match_resource.as_ref().map_or_else(Glob::any, |g| g.node.clone())
+    }
+
+    /// The band `[lo, hi]` the rule covers, `[0, 1]` when it names none.
+    pub fn band(&self) -> (f64, f64) {
+        self.confidence_range
+            .as_ref()
+            .map_or((0.0, 1.0), |r| (r.lo.node, r.hi.node))
+    }
+
+    pub fn holds(&self, c: f64) -> bool {
+        match &self.confidence_range {
+            Some(r) => r.holds(c),
+            None => true,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! [`Policy`]: a parsed, validated policy, ready to decide.
+
+use std::path::Path;
+
+use crate::check;
+use crate::decision::{Decision, Verdict};
+use crate::diagnostic::{ErrorKind, PolicyError};
+use crate::eval;
+use crate::front::{self, Language};
+use crate::ir::PolicyDoc;
+use crate::request::{Request, RequestError};
+use crate::source::{Source, Span};
+
+/// A validated policy.
+///
+/// ```
+/// use rekall_policy::{Policy, Request};
+///
+/// let policy = Policy::from_yaml_str(
+///     "version: 1\nhitl:\n  rules:\n    - action: delete\n      requireApproval: true\n      approvers: [user:adam]\n",
+///     "inline.yaml",
+/// )?;
+/// let decision = policy.decide(&Request::new("delete").resource("db/users"))?;
+/// assert_eq!(decision.outcome().as_str(), "request-approval");
+/// assert_eq!(decision.approvers()[0].as_str(), "user:adam");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Policy {
+    doc: PolicyDoc,
+    source: Source,
+    verdicts: Verdicts,
+}
+
+/// Every rule's verdict, precomputed so that deciding only has to find the rule.
+#[derive(Debug, Clone)]
+pub struct Verdicts {
+    pub hitl: Vec<Verdict>,
+    pub escalation: Vec<Verdict>,
+    /// What either stage decides when none of its rules match.
+    pub no_match: Verdict,
+}
+
+impl Policy {
+    /// Parses and validates YAML text. `origin` names it in diagnostics (a path, or any label).
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+        Policy::from_str_in(Language::Yaml, text, origin)
+    }
+
+    /// Parses and validates text in the given language.
+    pub fn from_str_in(language: Language, text: &str, origin: &str) -> Result<Policy, PolicyError> {
+        let source = Source::new(origin, text);
+        let doc = front::parse(language, text).map_err(|d| PolicyError::new(source.clone(), d))?;
+        Policy::from_doc(doc, source)
+    }
+
+    /// Reads, parses and validates a policy file; the language follows the extension.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            PolicyError::single(Source::new(origin.as_str(), ""), ErrorKind::Io { reason: e.to_string() }, Span::at(1, 1, 1))
+        })?;
+        Policy::from_str_in(Language::of_path(path), &text, &origin)
+    }
+
+    /// Validates an IR (from any front end) and prepares it for deciding.
+    pub fn from_doc(doc: PolicyDoc, source: Source) -> Result<Policy, PolicyError> {
+        let groups = check::validate(&doc).map_err(|d| PolicyError::new(source.clone(), d))?;
+        let verdicts = Verdicts {
+            hitl: doc.hitl.iter().flat_map(|s| &s.rules).map(|r| Verdict::for_hitl(r, &groups)).collect(),
+            escalation: doc
+                .escalation
+                .iter()
+                .flat_map(|s| &s.rules)
+                .map(|r| Verdict::for_escalation(r, &groups))
+                .collect(),
+            no_match: Verdict::for_no_match(doc.defaults.as_ref(), &groups),
+        };
+        Ok(Policy { doc, source, verdicts })
+    }
+
+    /// Decides a request with the reference evaluator.
+    pub fn decide(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
+        eval::reference::decide(self, request)
+    }
+
+    pub fn doc(&self) -> &PolicyDoc {
+        &self.doc
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    pub fn verdicts(&self) -> &Verdicts {
+        &self.verdicts
+    }
+
+    /// The policy's `name`, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.doc.name.as_ref().map(|n| n.node.as_str())
+    }
+}
