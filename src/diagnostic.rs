@@ -203,6 +203,21 @@ impl ErrorKind {
         }
     }
 
+    /// Whether this validation finding may be a consequence of a front-end error in the same
+    /// rule (a refused approver leaves the list short, a refused `onTimeout` leaves
+    /// `escalateTo` alone), rather than a problem of its own.
+    pub fn may_echo(&self) -> bool {
+        use ErrorKind::*;
+        matches!(
+            self,
+            MissingApprovers { .. }
+                | MinApprovalsTooHigh { .. }
+                | UnusedApprovers { .. }
+                | EscalateWithoutTarget
+                | EscalateToWithoutEscalate
+        )
+    }
+
     /// A stable identifier for tools and tests.
     pub fn code(&self) -> &'static str {
         use ErrorKind::*;

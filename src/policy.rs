@@ -50,8 +50,24 @@ impl Policy {
     /// Parses and validates text in the given language.
     pub fn from_str_in(language: Language, text: &str, origin: &str) -> Result<Policy, PolicyError> {
         let source = Source::new(origin, text);
-        let doc = front::parse(language, text).map_err(|d| PolicyError::new(source.clone(), d))?;
-        Policy::from_doc(doc, source)
+        let parsed = front::parse(language, text);
+        if parsed.diagnostics.is_empty()
+            && let Some(doc) = parsed.doc
+        {
+            return Policy::from_doc(doc, source);
+        }
+        // Report validation's findings too, so one run shows every problem, except those that
+        // may only echo an error the front end found in the same rule.
+        let mut diagnostics = parsed.diagnostics;
+        if let Some(doc) = &parsed.doc
+            && let Err(more) = check::validate(doc)
+        {
+            diagnostics.extend(
+                more.into_iter()
+                    .filter(|d| !(d.kind.may_echo() && parsed.tainted.iter().any(|t| t.contains(d.span)))),
+            );
+        }
+        Err(PolicyError::new(source, diagnostics))
     }
 
     /// Reads, parses and validates a policy file; the language follows the extension.

@@ -35,6 +35,12 @@ impl Span {
         Span::new(line, col, end_line, end_col)
     }
 
+    /// Whether `inner` starts within this span.
+    pub fn contains(&self, inner: Span) -> bool {
+        let start = (inner.line, inner.col);
+        (self.line, self.col) <= start && start <= (self.end_line, self.end_col)
+    }
+
     /// Number of columns to underline on the first line (at least one).
     pub fn width_on_first_line(&self) -> u32 {
         if self.end_line == self.line && self.end_col > self.col {

@@ -4,6 +4,7 @@ pub mod yaml;
 
 use crate::diagnostic::Diagnostic;
 use crate::ir::PolicyDoc;
+use crate::source::Span;
 
 /// The surface languages a policy can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,8 +20,36 @@ impl Language {
     }
 }
 
+/// What a front end made of a text: the IR (possibly with stand-ins for wrong parts), every
+/// problem it found, and the parts those problems were in.
+#[derive(Debug)]
+pub struct Parsed {
+    pub doc: Option<PolicyDoc>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub tainted: Vec<Span>,
+}
+
+impl Parsed {
+    /// A text that could not be read into any document.
+    pub fn failed(diagnostic: Diagnostic) -> Parsed {
+        Parsed {
+            doc: None,
+            diagnostics: vec![diagnostic],
+            tainted: Vec::new(),
+        }
+    }
+
+    /// The IR if the text had no problems at all.
+    pub fn into_result(self) -> Result<PolicyDoc, Vec<Diagnostic>> {
+        match self.doc {
+            Some(doc) if self.diagnostics.is_empty() => Ok(doc),
+            _ => Err(self.diagnostics),
+        }
+    }
+}
+
 /// Parses text of the given language into the IR.
-pub fn parse(language: Language, text: &str) -> Result<PolicyDoc, Vec<Diagnostic>> {
+pub fn parse(language: Language, text: &str) -> Parsed {
     match language {
         Language::Yaml => yaml::parse(text),
     }

@@ -46,21 +46,36 @@ impl<'n> Fields<'n> {
 
 pub struct Lowering {
     pub diagnostics: Vec<Diagnostic>,
+    /// Rules that had errors here. They are lowered with stand-ins so the rest of the policy
+    /// can still be validated, and validation's findings inside them are not reported (they
+    /// would only echo the first error).
+    pub tainted: Vec<Span>,
 }
 
 impl Lowering {
     pub fn new() -> Self {
         Lowering {
             diagnostics: Vec::new(),
+            tainted: Vec::new(),
         }
+    }
+
+    /// Runs `lower` and marks `span` tainted if it reported anything.
+    fn watch<T>(&mut self, span: Span, lower: impl FnOnce(&mut Self) -> T) -> T {
+        let before = self.diagnostics.len();
+        let out = lower(self);
+        if self.diagnostics.len() > before {
+            self.tainted.push(span);
+        }
+        out
     }
 
     fn error(&mut self, kind: ErrorKind, span: Span) {
         self.diagnostics.push(Diagnostic::new(kind, span));
     }
 
-    /// Lowers the whole document. `None` when something essential is missing; the reasons are
-    /// in `diagnostics` either way.
+    /// Lowers the whole document. `None` when it is not a mapping at all; otherwise a document
+    /// (with stand-ins where parts were wrong) that validation can still look at.
     pub fn document(&mut self, root: &Node) -> Option<PolicyDoc> {
         let fields = self.fields(root, "the policy", TOP_KEYS)?;
         let version = match fields.get("version") {
@@ -80,7 +95,7 @@ impl Lowering {
             .get("escalation")
             .and_then(|n| self.section(n, "the `escalation` section", Self::escalation_rule));
         Some(PolicyDoc {
-            version: version?,
+            version: version.unwrap_or(Spanned::new(1, root.span)),
             name,
             groups,
             defaults,
@@ -357,10 +372,11 @@ impl Lowering {
         let f = self.fields(node, place, SECTION_KEYS)?;
         let rules_node = self.require(&f, "rules", place)?;
         let items = self.list(rules_node, "rules", "a list of rules")?;
-        let rules = items.iter().filter_map(|item| rule(self, item)).collect::<Vec<_>>();
-        // A rule that failed to lower was reported; keep the section only when every rule is
-        // there, so indices in later messages stay those of the file.
-        (rules.len() == items.len()).then_some(Section { rules, span: node.span })
+        let rules = items
+            .iter()
+            .filter_map(|item| self.watch(item.span, |this| rule(this, item)))
+            .collect();
+        Some(Section { rules, span: node.span })
     }
 
     fn gate(&mut self, f: &Fields<'_>) -> Gate {
@@ -395,7 +411,7 @@ impl Lowering {
         let gate = self.gate(&f);
         Some(HitlRule {
             id,
-            action: action?,
+            action: action.unwrap_or_else(|| Spanned::new(Glob::any(), node.span)),
             resource,
             require_approval,
             chain,
@@ -407,8 +423,11 @@ impl Lowering {
 
     fn chain(&mut self, node: &Node) -> Option<Spanned<Vec<ChainStep>>> {
         let items = self.list(node, "chain", "a list of steps")?;
-        let steps: Vec<ChainStep> = items.iter().filter_map(|item| self.step(item)).collect();
-        (steps.len() == items.len()).then(|| Spanned::new(steps, node.span))
+        let steps = items
+            .iter()
+            .filter_map(|item| self.watch(item.span, |this| this.step(item)))
+            .collect();
+        Some(Spanned::new(steps, node.span))
     }
 
     fn step(&mut self, node: &Node) -> Option<ChainStep> {
@@ -418,7 +437,7 @@ impl Lowering {
             .and_then(|n| self.nonempty_string(n, "step"));
         let gate = self.gate(&f);
         Some(ChainStep {
-            name: name?,
+            name: name.unwrap_or_else(|| Spanned::new(String::new(), node.span)),
             gate,
             span: node.span,
         })
@@ -445,7 +464,7 @@ impl Lowering {
             match_action,
             match_resource,
             confidence_range,
-            outcome: outcome?,
+            outcome: outcome.unwrap_or(Spanned::new(Outcome::Deny, node.span)),
             priority,
             gate,
             span: node.span,

@@ -3,16 +3,19 @@
 mod lower;
 mod tree;
 
-use crate::diagnostic::Diagnostic;
-use crate::ir::PolicyDoc;
+use super::Parsed;
 
-/// Parses YAML policy text into the IR, or every problem found on the way.
-pub fn parse(text: &str) -> Result<PolicyDoc, Vec<Diagnostic>> {
-    let root = tree::parse(text).map_err(|d| vec![d])?;
+/// Parses YAML policy text into the IR, with every problem found on the way.
+pub fn parse(text: &str) -> Parsed {
+    let root = match tree::parse(text) {
+        Ok(root) => root,
+        Err(d) => return Parsed::failed(d),
+    };
     let mut lowering = lower::Lowering::new();
     let doc = lowering.document(&root);
-    match doc {
-        Some(doc) if lowering.diagnostics.is_empty() => Ok(doc),
-        _ => Err(lowering.diagnostics),
+    Parsed {
+        doc,
+        diagnostics: lowering.diagnostics,
+        tainted: lowering.tainted,
     }
 }
