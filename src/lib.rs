@@ -29,6 +29,7 @@ pub mod policy;
 pub mod request;
 pub mod source;
 mod suggest;
+pub mod testing;
 
 pub use decision::{Decision, Stage, StageResult, Verdict};
 pub use diagnostic::{Diagnostic, ErrorKind, PolicyError};

@@ -2,6 +2,7 @@
 
 mod check;
 mod eval;
+mod test;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ enum Command {
     Check(check::Args),
     /// Decide one request, or a JSON Lines file of them.
     Eval(eval::Args),
+    /// Run policy unit tests (`*.test.yaml`).
+    Test(test::Args),
 }
 
 /// Exit codes shared by the verbs.
@@ -39,6 +42,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)
 }
@@ -49,7 +53,11 @@ pub(crate) fn load_policy(path: &std::path::Path) -> Result<crate::Policy, u8> {
     crate::Policy::from_path(path).map_err(|e| {
         eprint!("{}", e.render());
         let n = e.diagnostics.len();
-        eprintln!("{}: {n} error{}; no decisions from an invalid policy", path.display(), if n == 1 { "" } else { "s" });
+        eprintln!(
+            "{}: {n} error{}; no decisions from an invalid policy",
+            path.display(),
+            if n == 1 { "" } else { "s" }
+        );
         exit::TOOL
     })
 }

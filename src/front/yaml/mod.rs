@@ -1,7 +1,10 @@
 //! The YAML front end: text -> spanned YAML tree -> [`crate::ir::PolicyDoc`].
 
+mod json;
 mod lower;
-mod tree;
+pub(crate) mod tree;
+
+pub(crate) use json::to_json;
 
 use super::Parsed;
 

@@ -1,0 +1,42 @@
+//! A YAML tree as JSON, for the files around a policy (test cases) whose shape is JSON-like.
+
+use serde_json::{Map, Number, Value};
+
+use super::tree::{Node, NodeKind, PlainType, plain_type};
+
+/// Converts a tree by the YAML 1.2 core schema: plain scalars become null, booleans and
+/// numbers where they read as such, everything else a string.
+pub(crate) fn to_json(node: &Node) -> Value {
+    match &node.kind {
+        NodeKind::Scalar {
+            value,
+            plain: false,
+        } => Value::String(value.clone()),
+        NodeKind::Scalar { value, plain: true } => match plain_type(value) {
+            PlainType::Null => Value::Null,
+            PlainType::Bool => Value::Bool(value.eq_ignore_ascii_case("true")),
+            PlainType::Int => value.parse::<i64>().map_or_else(
+                |_| Value::String(value.clone()),
+                |n| Value::Number(n.into()),
+            ),
+            PlainType::Float => value
+                .parse::<f64>()
+                .ok()
+                .and_then(Number::from_f64)
+                .map_or_else(|| Value::String(value.clone()), Value::Number),
+            PlainType::Str => Value::String(value.clone()),
+        },
+        NodeKind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
+        NodeKind::Map(entries) => {
+            let mut map = Map::new();
+            for (key, value) in entries {
+                let key = match &key.kind {
+                    NodeKind::Scalar { value, .. } => value.clone(),
+                    _ => key.describe(),
+                };
+                map.insert(key, to_json(value));
+            }
+            Value::Object(map)
+        }
+    }
+}
