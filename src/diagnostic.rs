@@ -34,7 +34,10 @@ pub enum ErrorKind {
     Io { reason: String },
     /// The text is not well-formed YAML (or DSL).
     #[error("syntax error: {reason}")]
-    Syntax { reason: String, hint: Option<String> },
+    Syntax {
+        reason: String,
+        hint: Option<String>,
+    },
     /// The file holds no document at all.
     #[error("the policy file is empty")]
     EmptyDocument,
@@ -299,7 +302,14 @@ impl PolicyError {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for d in &self.diagnostics {
-            render_one(&mut out, &self.source, Severity::Error, &d.kind.to_string(), d.span, d.kind.hint().as_deref());
+            render_one(
+                &mut out,
+                &self.source,
+                Severity::Error,
+                &d.kind.to_string(),
+                d.span,
+                d.kind.hint().as_deref(),
+            );
         }
         out
     }
@@ -322,13 +332,19 @@ pub fn render_one(
     span: Span,
     hint: Option<&str>,
 ) {
-    let _ = writeln!(out, "{}:{}:{}: {severity}: {message}", source.origin, span.line, span.col);
+    let _ = writeln!(
+        out,
+        "{}:{}:{}: {severity}: {message}",
+        source.origin, span.line, span.col
+    );
     if let Some(line) = source.line(span.line) {
         let number = span.line.to_string();
         let pad = " ".repeat(number.len());
         let line_chars = line.chars().count() as u32;
         let start = span.col.saturating_sub(1).min(line_chars);
-        let width = span.width_on_first_line().min(line_chars.saturating_sub(start).max(1));
+        let width = span
+            .width_on_first_line()
+            .min(line_chars.saturating_sub(start).max(1));
         // Tabs keep their width under the caret so it lines up in a terminal.
         let lead: String = line
             .chars()

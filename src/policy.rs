@@ -48,7 +48,11 @@ impl Policy {
     }
 
     /// Parses and validates text in the given language.
-    pub fn from_str_in(language: Language, text: &str, origin: &str) -> Result<Policy, PolicyError> {
+    pub fn from_str_in(
+        language: Language,
+        text: &str,
+        origin: &str,
+    ) -> Result<Policy, PolicyError> {
         let source = Source::new(origin, text);
         let parsed = front::parse(language, text);
         if parsed.diagnostics.is_empty()
@@ -62,10 +66,9 @@ impl Policy {
         if let Some(doc) = &parsed.doc
             && let Err(more) = check::validate(doc)
         {
-            diagnostics.extend(
-                more.into_iter()
-                    .filter(|d| !(d.kind.may_echo() && parsed.tainted.iter().any(|t| t.contains(d.span)))),
-            );
+            diagnostics.extend(more.into_iter().filter(|d| {
+                !(d.kind.may_echo() && parsed.tainted.iter().any(|t| t.contains(d.span)))
+            }));
         }
         Err(PolicyError::new(source, diagnostics))
     }
@@ -75,7 +78,13 @@ impl Policy {
         let path = path.as_ref();
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            PolicyError::single(Source::new(origin.as_str(), ""), ErrorKind::Io { reason: e.to_string() }, Span::at(1, 1, 1))
+            PolicyError::single(
+                Source::new(origin.as_str(), ""),
+                ErrorKind::Io {
+                    reason: e.to_string(),
+                },
+                Span::at(1, 1, 1),
+            )
         })?;
         Policy::from_str_in(Language::of_path(path), &text, &origin)
     }
@@ -84,7 +93,12 @@ impl Policy {
     pub fn from_doc(doc: PolicyDoc, source: Source) -> Result<Policy, PolicyError> {
         let groups = check::validate(&doc).map_err(|d| PolicyError::new(source.clone(), d))?;
         let verdicts = Verdicts {
-            hitl: doc.hitl.iter().flat_map(|s| &s.rules).map(|r| Verdict::for_hitl(r, &groups)).collect(),
+            hitl: doc
+                .hitl
+                .iter()
+                .flat_map(|s| &s.rules)
+                .map(|r| Verdict::for_hitl(r, &groups))
+                .collect(),
             escalation: doc
                 .escalation
                 .iter()
@@ -93,7 +107,11 @@ impl Policy {
                 .collect(),
             no_match: Verdict::for_no_match(doc.defaults.as_ref(), &groups),
         };
-        Ok(Policy { doc, source, verdicts })
+        Ok(Policy {
+            doc,
+            source,
+            verdicts,
+        })
     }
 
     /// Decides a request with the reference evaluator.

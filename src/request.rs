@@ -82,7 +82,10 @@ impl Request {
         let Value::Object(map) = value else {
             return Err(RequestError::new(
                 "request",
-                format!("a request must be a JSON object, found {}", json_kind(value)),
+                format!(
+                    "a request must be a JSON object, found {}",
+                    json_kind(value)
+                ),
             ));
         };
         for key in map.keys() {
@@ -90,29 +93,51 @@ impl Request {
                 let hint = suggest::closest(key, FIELDS)
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_else(|| format!("; the fields are {}", FIELDS.join(", ")));
-                return Err(RequestError::new(key.clone(), format!("unknown field{hint}")));
+                return Err(RequestError::new(
+                    key.clone(),
+                    format!("unknown field{hint}"),
+                ));
             }
         }
         let action = match map.get("action") {
-            None => return Err(RequestError::new("action", "is missing; every request names an action")),
+            None => {
+                return Err(RequestError::new(
+                    "action",
+                    "is missing; every request names an action",
+                ));
+            }
             Some(Value::String(s)) => s.clone(),
-            Some(other) => return Err(RequestError::new("action", format!("must be a string, found {}", json_kind(other)))),
+            Some(other) => {
+                return Err(RequestError::new(
+                    "action",
+                    format!("must be a string, found {}", json_kind(other)),
+                ));
+            }
         };
         check_action(&action)?;
         let resource = match map.get("resource") {
             None => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(other) => {
-                return Err(RequestError::new("resource", format!("must be a string, found {}", json_kind(other))));
+                return Err(RequestError::new(
+                    "resource",
+                    format!("must be a string, found {}", json_kind(other)),
+                ));
             }
         };
         let confidence = match map.get("confidence") {
             None => None,
-            Some(Value::Number(n)) => Some(n.as_f64().ok_or_else(|| RequestError::new("confidence", "is not a finite number"))?),
+            Some(Value::Number(n)) => Some(
+                n.as_f64()
+                    .ok_or_else(|| RequestError::new("confidence", "is not a finite number"))?,
+            ),
             Some(other) => {
                 return Err(RequestError::new(
                     "confidence",
-                    format!("must be a number between 0 and 1, found {}", json_kind(other)),
+                    format!(
+                        "must be a number between 0 and 1, found {}",
+                        json_kind(other)
+                    ),
                 ));
             }
         };
@@ -131,7 +156,10 @@ impl Request {
         map.insert("action".into(), Value::String(self.action.clone()));
         map.insert("resource".into(), Value::String(self.resource.clone()));
         if let Some(c) = self.confidence {
-            map.insert("confidence".into(), serde_json::Number::from_f64(c).map_or(Value::Null, Value::Number));
+            map.insert(
+                "confidence".into(),
+                serde_json::Number::from_f64(c).map_or(Value::Null, Value::Number),
+            );
         }
         if !self.context.is_null() {
             map.insert("context".into(), self.context.clone());
@@ -152,9 +180,18 @@ pub(crate) fn check_action(action: &str) -> Result<(), RequestError> {
 pub(crate) fn check_confidence(confidence: Option<f64>) -> Result<f64, RequestError> {
     match confidence {
         None => Ok(0.0),
-        Some(c) if c.is_nan() => Err(RequestError::new("confidence", "is NaN; it must be a number between 0 and 1")),
-        Some(c) if c.is_infinite() => Err(RequestError::new("confidence", format!("is {c}; it must be a number between 0 and 1"))),
-        Some(c) if !(0.0..=1.0).contains(&c) => Err(RequestError::new("confidence", format!("is {c}; it must be between 0 and 1"))),
+        Some(c) if c.is_nan() => Err(RequestError::new(
+            "confidence",
+            "is NaN; it must be a number between 0 and 1",
+        )),
+        Some(c) if c.is_infinite() => Err(RequestError::new(
+            "confidence",
+            format!("is {c}; it must be a number between 0 and 1"),
+        )),
+        Some(c) if !(0.0..=1.0).contains(&c) => Err(RequestError::new(
+            "confidence",
+            format!("is {c}; it must be between 0 and 1"),
+        )),
         Some(c) => Ok(c),
     }
 }

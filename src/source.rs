@@ -31,7 +31,8 @@ impl Span {
     /// The span covering both `self` and `other`.
     pub fn to(self, other: Span) -> Span {
         let (line, col) = (self.line, self.col).min((other.line, other.col));
-        let (end_line, end_col) = (self.end_line, self.end_col).max((other.end_line, other.end_col));
+        let (end_line, end_col) =
+            (self.end_line, self.end_col).max((other.end_line, other.end_col));
         Span::new(line, col, end_line, end_col)
     }
 

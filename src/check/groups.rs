@@ -84,7 +84,8 @@ impl GroupTable {
                 }
                 Approver::Group(inner) => {
                     if by_name.contains_key(inner.as_str()) {
-                        let inner: &'d str = by_name.get_key_value(inner.as_str()).map_or("", |(k, _)| k);
+                        let inner: &'d str =
+                            by_name.get_key_value(inner.as_str()).map_or("", |(k, _)| k);
                         self.visit(inner, by_name, state, path, diagnostics);
                         if let Some(expanded) = self.expanded.get(inner) {
                             members.extend(expanded.iter().cloned());
@@ -106,7 +107,11 @@ impl GroupTable {
             if let Approver::Group(name) = &item.node
                 && !self.expanded.contains_key(name)
             {
-                diagnostics.push(unknown_group(name, item, self.expanded.keys().map(String::as_str)));
+                diagnostics.push(unknown_group(
+                    name,
+                    item,
+                    self.expanded.keys().map(String::as_str),
+                ));
             }
         }
     }
@@ -130,7 +135,11 @@ impl GroupTable {
     }
 }
 
-fn unknown_group<'a>(name: &str, at: &Spanned<Approver>, known: impl Iterator<Item = &'a str>) -> Diagnostic {
+fn unknown_group<'a>(
+    name: &str,
+    at: &Spanned<Approver>,
+    known: impl Iterator<Item = &'a str>,
+) -> Diagnostic {
     let known: Vec<&str> = known.collect();
     Diagnostic::new(
         ErrorKind::UnknownGroup {

@@ -16,7 +16,10 @@ pub fn validate(doc: &PolicyDoc) -> Result<GroupTable, Vec<Diagnostic>> {
     };
     v.groups = GroupTable::build(&doc.groups, &mut v.diagnostics);
     if doc.hitl.is_none() && doc.escalation.is_none() {
-        v.error(ErrorKind::NoSections, Span::at(doc.span.line, doc.span.col, 1));
+        v.error(
+            ErrorKind::NoSections,
+            Span::at(doc.span.line, doc.span.col, 1),
+        );
     }
     if let Some(defaults) = &doc.defaults
         && let Some(list) = &defaults.approvers
@@ -48,8 +51,16 @@ impl Validator {
     }
 
     fn rule_ids(&mut self, doc: &PolicyDoc) {
-        let hitl_ids = doc.hitl.iter().flat_map(|s| &s.rules).filter_map(|r| r.id.as_ref());
-        let escalation_ids = doc.escalation.iter().flat_map(|s| &s.rules).filter_map(|r| r.id.as_ref());
+        let hitl_ids = doc
+            .hitl
+            .iter()
+            .flat_map(|s| &s.rules)
+            .filter_map(|r| r.id.as_ref());
+        let escalation_ids = doc
+            .escalation
+            .iter()
+            .flat_map(|s| &s.rules)
+            .filter_map(|r| r.id.as_ref());
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for id in hitl_ids.chain(escalation_ids) {
             if let Some(first) = seen.get(id.node.as_str()) {
@@ -92,7 +103,11 @@ impl Validator {
                 Some(_) => "the rule says `requireApproval: false`",
                 None => "the rule has no `requireApproval: true`",
             };
-            self.unused_approvers(&rule.gate, why, "add `requireApproval: true` to ask them, or remove `approvers`");
+            self.unused_approvers(
+                &rule.gate,
+                why,
+                "add `requireApproval: true` to ask them, or remove `approvers`",
+            );
             self.gate(&rule.gate, None, rule_head);
         }
     }
@@ -102,11 +117,20 @@ impl Validator {
             let (lo, hi) = (range.node.lo, range.node.hi);
             for bound in [lo, hi] {
                 if !(0.0..=1.0).contains(&bound.node) {
-                    self.error(ErrorKind::RangeOutOfBounds { value: bound.node }, bound.span);
+                    self.error(
+                        ErrorKind::RangeOutOfBounds { value: bound.node },
+                        bound.span,
+                    );
                 }
             }
             if lo.node > hi.node {
-                self.error(ErrorKind::RangeReversed { lo: lo.node, hi: hi.node }, range.span);
+                self.error(
+                    ErrorKind::RangeReversed {
+                        lo: lo.node,
+                        hi: hi.node,
+                    },
+                    range.span,
+                );
             }
         }
         let outcome = rule.outcome.node;
@@ -115,7 +139,11 @@ impl Validator {
             self.gate(&rule.gate, Some(&what), rule.outcome.span);
         } else {
             let why = format!("the outcome `{outcome}` asks no one");
-            self.unused_approvers(&rule.gate, &why, "use `request-approval` or `escalate` to ask them, or remove `approvers`");
+            self.unused_approvers(
+                &rule.gate,
+                &why,
+                "use `request-approval` or `escalate` to ask them, or remove `approvers`",
+            );
             self.gate(&rule.gate, None, rule.outcome.span);
         }
     }
@@ -124,7 +152,13 @@ impl Validator {
         if let Some(list) = &gate.approvers
             && !list.node.is_empty()
         {
-            self.error(ErrorKind::UnusedApprovers { why: why.to_owned(), fix }, list.span);
+            self.error(
+                ErrorKind::UnusedApprovers {
+                    why: why.to_owned(),
+                    fix,
+                },
+                list.span,
+            );
         }
     }
 
@@ -169,11 +203,23 @@ impl Validator {
             } else if let Some(min) = &gate.min_approvals
                 && min.node > distinct as i64
             {
-                self.error(ErrorKind::MinApprovalsTooHigh { min: min.node, distinct }, min.span);
+                self.error(
+                    ErrorKind::MinApprovalsTooHigh {
+                        min: min.node,
+                        distinct,
+                    },
+                    min.span,
+                );
             }
         }
-        let escalates = gate.on_timeout.as_ref().is_some_and(|o| o.node == OnTimeout::Escalate);
-        let has_target = gate.escalate_to.as_ref().is_some_and(|l| !l.node.is_empty());
+        let escalates = gate
+            .on_timeout
+            .as_ref()
+            .is_some_and(|o| o.node == OnTimeout::Escalate);
+        let has_target = gate
+            .escalate_to
+            .as_ref()
+            .is_some_and(|l| !l.node.is_empty());
         match (&gate.on_timeout, &gate.escalate_to) {
             (Some(on), _) if escalates && !has_target => {
                 self.error(ErrorKind::EscalateWithoutTarget, on.span);

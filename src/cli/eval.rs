@@ -53,10 +53,12 @@ fn request_from_args(args: &Args) -> Result<Request, RequestError> {
     let mut request = Request::new(args.action.clone().unwrap_or_default());
     request.resource = args.resource.clone().unwrap_or_default();
     if let Some(text) = &args.confidence {
-        let c: f64 = text
-            .trim()
-            .parse()
-            .map_err(|_| RequestError::new("confidence", format!("`{text}` is not a number; give a number between 0 and 1")))?;
+        let c: f64 = text.trim().parse().map_err(|_| {
+            RequestError::new(
+                "confidence",
+                format!("`{text}` is not a number; give a number between 0 and 1"),
+            )
+        })?;
         request.confidence = Some(c);
     }
     if let Some(text) = &args.context {
@@ -71,7 +73,10 @@ fn run_one(policy: &Policy, args: &Args) -> u8 {
     match decided {
         Ok(decision) => {
             match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&decision).unwrap_or_default()),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&decision).unwrap_or_default()
+                ),
                 Format::Text => print!("{}", text(&decision)),
             }
             exit::OK
@@ -91,16 +96,26 @@ pub(crate) fn text(d: &Decision<'_>) -> String {
     use std::fmt::Write as _;
     let v = d.verdict();
     let mut out = String::new();
-    let verdict_word = if d.approved() { "approved" } else { "not approved" };
+    let verdict_word = if d.approved() {
+        "approved"
+    } else {
+        "not approved"
+    };
     let _ = writeln!(out, "outcome:    {} ({verdict_word})", v.outcome);
     if !v.approvers.is_empty() {
         let names: Vec<&str> = v.approvers.iter().map(|p| p.as_str()).collect();
-        let quorum = v.min_approvals.map(|m| format!(" ({m} needed)")).unwrap_or_default();
+        let quorum = v
+            .min_approvals
+            .map(|m| format!(" ({m} needed)"))
+            .unwrap_or_default();
         let _ = writeln!(out, "approvers:  {}{quorum}", names.join(", "));
     }
     for (i, step) in v.chain.iter().enumerate() {
         let names: Vec<&str> = step.approvers.iter().map(|p| p.as_str()).collect();
-        let timeout = step.timeout.map(|t| format!(", timeout {t}")).unwrap_or_default();
+        let timeout = step
+            .timeout
+            .map(|t| format!(", timeout {t}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "step {}:     {}: {} of [{}]{timeout}",
@@ -149,7 +164,10 @@ fn run_lines(policy: &Policy, input: &std::path::Path) -> u8 {
         let line = match line {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: cannot read line {line_no} of {}: {e}", input.display());
+                eprintln!(
+                    "error: cannot read line {line_no} of {}: {e}",
+                    input.display()
+                );
                 return exit::TOOL;
             }
         };
@@ -183,8 +201,11 @@ fn run_lines(policy: &Policy, input: &std::path::Path) -> u8 {
 }
 
 fn decide_line(policy: &Policy, line: &str) -> Result<Value, (Option<String>, String)> {
-    let value: Value = serde_json::from_str(line).map_err(|e| (None, format!("invalid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| (None, format!("invalid JSON: {e}")))?;
     let request = Request::from_json(&value).map_err(|e| (Some(e.field), e.message))?;
-    let decision = policy.decide(&request).map_err(|e| (Some(e.field), e.message))?;
+    let decision = policy
+        .decide(&request)
+        .map_err(|e| (Some(e.field), e.message))?;
     serde_json::to_value(&decision).map_err(|e| (None, e.to_string()))
 }

@@ -48,7 +48,10 @@ pub struct Decision<'a> {
 impl<'a> Decision<'a> {
     /// Combines the stages: the stricter outcome stands, and on a tie the HITL stage's.
     /// Returns `None` only when neither stage is present, which validation rules out.
-    pub fn combine(hitl: Option<StageResult<'a>>, escalation: Option<StageResult<'a>>) -> Option<Decision<'a>> {
+    pub fn combine(
+        hitl: Option<StageResult<'a>>,
+        escalation: Option<StageResult<'a>>,
+    ) -> Option<Decision<'a>> {
         (hitl.is_some() || escalation.is_some()).then_some(Decision { hitl, escalation })
     }
 
@@ -124,7 +127,12 @@ impl<'a> Decision<'a> {
                     let _ = write!(out, "{} rule {i} says {}", stage.as_str(), v.outcome);
                 }
                 (None, _) => {
-                    let _ = write!(out, "no {} rule matched, so the default says {}", stage.as_str(), v.outcome);
+                    let _ = write!(
+                        out,
+                        "no {} rule matched, so the default says {}",
+                        stage.as_str(),
+                        v.outcome
+                    );
                 }
             }
             if !v.approvers.is_empty() {
@@ -134,8 +142,14 @@ impl<'a> Decision<'a> {
         };
         let decided = self.decided_by();
         let (first, second) = match decided {
-            Stage::Hitl => (self.hitl.as_ref().map(|s| (Stage::Hitl, s)), self.escalation.as_ref().map(|s| (Stage::Escalation, s))),
-            Stage::Escalation => (self.escalation.as_ref().map(|s| (Stage::Escalation, s)), self.hitl.as_ref().map(|s| (Stage::Hitl, s))),
+            Stage::Hitl => (
+                self.hitl.as_ref().map(|s| (Stage::Hitl, s)),
+                self.escalation.as_ref().map(|s| (Stage::Escalation, s)),
+            ),
+            Stage::Escalation => (
+                self.escalation.as_ref().map(|s| (Stage::Escalation, s)),
+                self.hitl.as_ref().map(|s| (Stage::Hitl, s)),
+            ),
         };
         if let Some((stage, result)) = first {
             describe(&mut out, stage, result);
@@ -161,7 +175,11 @@ impl Serialize for Decision<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let v = self.verdict();
         let stage_outcome = |r: &Option<StageResult<'_>>| r.as_ref().map(|r| r.verdict.outcome);
-        let stage_id = |r: &Option<StageResult<'_>>| r.as_ref().and_then(|r| r.verdict.rule_id.clone()).filter(|_| r.as_ref().is_some_and(|r| r.rule.is_some()));
+        let stage_id = |r: &Option<StageResult<'_>>| {
+            r.as_ref()
+                .and_then(|r| r.verdict.rule_id.clone())
+                .filter(|_| r.as_ref().is_some_and(|r| r.rule.is_some()))
+        };
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("outcome", &v.outcome)?;
         m.serialize_entry("approved", &self.approved())?;

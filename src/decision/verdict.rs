@@ -80,8 +80,15 @@ impl Verdict {
 
     pub fn for_hitl(rule: &HitlRule, groups: &GroupTable) -> Verdict {
         let mut verdict = if let Some(chain) = &rule.chain {
-            let steps: Vec<StepVerdict> = chain.node.iter().map(|s| StepVerdict::new(s, groups)).collect();
-            let mut union: Vec<Principal> = steps.iter().flat_map(|s| s.approvers.iter().cloned()).collect();
+            let steps: Vec<StepVerdict> = chain
+                .node
+                .iter()
+                .map(|s| StepVerdict::new(s, groups))
+                .collect();
+            let mut union: Vec<Principal> = steps
+                .iter()
+                .flat_map(|s| s.approvers.iter().cloned())
+                .collect();
             union.sort();
             union.dedup();
             Verdict {
@@ -163,6 +170,9 @@ fn channels(gate: &Gate) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn expand(list: Option<&crate::source::Spanned<Vec<crate::source::Spanned<crate::ir::Approver>>>>, groups: &GroupTable) -> Vec<Principal> {
+fn expand(
+    list: Option<&crate::source::Spanned<Vec<crate::source::Spanned<crate::ir::Approver>>>>,
+    groups: &GroupTable,
+) -> Vec<Principal> {
     list.map(|l| groups.expand(&l.node)).unwrap_or_default()
 }

@@ -11,11 +11,21 @@ use crate::request::{Request, RequestError};
 /// Decides a request by walking the policy's rules one by one.
 pub fn decide<'p>(policy: &'p Policy, request: &Request) -> Result<Decision<'p>, RequestError> {
     let confidence = request.check()?;
-    Ok(decide_checked(policy, &request.action, &request.resource, confidence))
+    Ok(decide_checked(
+        policy,
+        &request.action,
+        &request.resource,
+        confidence,
+    ))
 }
 
 /// Decides a request whose fields are already checked.
-pub fn decide_checked<'p>(policy: &'p Policy, action: &str, resource: &str, confidence: f64) -> Decision<'p> {
+pub fn decide_checked<'p>(
+    policy: &'p Policy,
+    action: &str,
+    resource: &str,
+    confidence: f64,
+) -> Decision<'p> {
     let doc = policy.doc();
     let verdicts = policy.verdicts();
     let hitl = doc.hitl.as_ref().map(|section| {
@@ -30,12 +40,15 @@ pub fn decide_checked<'p>(policy: &'p Policy, action: &str, resource: &str, conf
     });
     let escalation = doc.escalation.as_ref().map(|section| {
         let rule = section.rules.iter().position(|r| {
-            r.action_glob().is_match(action) && r.resource_glob().is_match(resource) && r.holds(confidence)
+            r.action_glob().is_match(action)
+                && r.resource_glob().is_match(resource)
+                && r.holds(confidence)
         });
         StageResult {
             rule,
             verdict: Cow::Borrowed(rule.map_or(&verdicts.no_match, |i| &verdicts.escalation[i])),
         }
     });
-    Decision::combine(hitl, escalation).unwrap_or_else(|| unreachable!("validation requires a section"))
+    Decision::combine(hitl, escalation)
+        .unwrap_or_else(|| unreachable!("validation requires a section"))
 }

@@ -26,7 +26,10 @@ pub enum Token {
     /// `*`
     AnyRun,
     /// `[...]`: inclusive character ranges (a single char `c` is `(c, c)`).
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     /// `{a,b,...}`: each alternative is a sequence without further `Alt`s.
     Alt(Vec<Vec<Token>>),
 }
@@ -140,9 +143,7 @@ fn match_seq(tokens: &[Token], rest: &Continuation<'_>, text: &[char]) -> bool {
         Token::AnyRun => (0..=text.len()).any(|skip| match_seq(tail, rest, &text[skip..])),
         Token::Alt(alternatives) => {
             let after = Continuation::Then(tail, rest);
-            alternatives
-                .iter()
-                .any(|alt| match_seq(alt, &after, text))
+            alternatives.iter().any(|alt| match_seq(alt, &after, text))
         }
     }
 }

@@ -89,7 +89,10 @@ fn class(chars: &[char], pos: &mut usize, open: usize) -> Result<Token, GlobErro
         let lo = match chars.get(*pos) {
             None => return err(open, "unclosed `[`"),
             Some(']') if ranges.is_empty() => {
-                return err(*pos, "empty character class (write `\\]` for a literal `]`)");
+                return err(
+                    *pos,
+                    "empty character class (write `\\]` for a literal `]`)",
+                );
             }
             Some(']') => {
                 *pos += 1;
@@ -97,7 +100,8 @@ fn class(chars: &[char], pos: &mut usize, open: usize) -> Result<Token, GlobErro
             }
             Some(_) => class_char(chars, pos, open)?,
         };
-        let is_range = chars.get(*pos) == Some(&'-') && !matches!(chars.get(*pos + 1), Some(']') | None);
+        let is_range =
+            chars.get(*pos) == Some(&'-') && !matches!(chars.get(*pos + 1), Some(']') | None);
         if is_range {
             *pos += 1;
             let hi = class_char(chars, pos, open)?;
@@ -142,7 +146,10 @@ mod tests {
         assert!(parse("[z-a]").is_err());
         assert_eq!(
             parse("[a-]").unwrap(),
-            vec![Token::Class { negated: false, ranges: vec![('a', 'a'), ('-', '-')] }]
+            vec![Token::Class {
+                negated: false,
+                ranges: vec![('a', 'a'), ('-', '-')]
+            }]
         );
     }
 }

@@ -129,17 +129,23 @@ impl ConfidenceRange {
 
 impl HitlRule {
     pub fn resource_glob(&self) -> Glob {
-        self.resource.as_ref().map_or_else(Glob::any, |g| g.node.clone())
+        self.resource
+            .as_ref()
+            .map_or_else(Glob::any, |g| g.node.clone())
     }
 }
 
 impl EscalationRule {
     pub fn action_glob(&self) -> Glob {
-        self.match_action.as_ref().map_or_else(Glob::any, |g| g.node.clone())
+        self.match_action
+            .as_ref()
+            .map_or_else(Glob::any, |g| g.node.clone())
     }
 
     pub fn resource_glob(&self) -> Glob {
-        self.match_resource.as_ref().map_or_else(Glob::any, |g| g.node.clone())
+        self.match_resource
+            .as_ref()
+            .map_or_else(Glob::any, |g| g.node.clone())
     }
 
     /// The band `[lo, hi]` the rule covers, `[0, 1]` when it names none.

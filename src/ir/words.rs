@@ -81,7 +81,12 @@ pub enum Priority {
 
 impl Priority {
     pub const NAMES: [&'static str; 4] = ["low", "normal", "high", "critical"];
-    const ALL: [Priority; 4] = [Priority::Low, Priority::Normal, Priority::High, Priority::Critical];
+    const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Critical,
+    ];
 
     pub fn as_str(self) -> &'static str {
         Priority::NAMES[self as usize]
@@ -162,8 +167,12 @@ impl Principal {
     /// (it names a group reference, see [`crate::ir::Approver`]).
     pub fn parse(text: &str) -> Option<Principal> {
         let (kind, name) = text.split_once(':')?;
-        let word = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-        let kind_ok = word(kind) && kind.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        let word =
+            |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+        let kind_ok = word(kind)
+            && kind
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
         (kind_ok && word(name) && kind != "group").then(|| Principal(text.to_owned()))
     }
 
@@ -201,7 +210,9 @@ impl Duration {
     /// Parses the string form. The error says what is wrong.
     pub fn parse(text: &str) -> Result<Duration, &'static str> {
         let text = text.trim();
-        let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let digits_end = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
         let (number, unit) = text.split_at(digits_end);
         if number.is_empty() {
             return Err("it must start with a whole number");
@@ -227,7 +238,12 @@ impl fmt::Display for Duration {
     /// The shortest exact form, so `3600000` prints as `1h`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0;
-        for (unit, factor) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        for (unit, factor) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
             if ms % factor == 0 {
                 return write!(f, "{}{unit}", ms / factor);
             }

@@ -15,20 +15,54 @@ use crate::ir::{
 use crate::source::{Span, Spanned};
 use crate::suggest;
 
-const TOP_KEYS: &[&str] = &["version", "name", "groups", "defaults", "hitl", "escalation"];
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "groups",
+    "defaults",
+    "hitl",
+    "escalation",
+];
 const DEFAULTS_KEYS: &[&str] = &["noMatch", "approvers"];
 const SECTION_KEYS: &[&str] = &["rules"];
 const HITL_RULE_KEYS: &[&str] = &[
-    "id", "action", "resource", "requireApproval", "chain", "priority", "approvers",
-    "minApprovals", "timeout", "onTimeout", "escalateTo", "remindEvery", "notifyVia",
+    "id",
+    "action",
+    "resource",
+    "requireApproval",
+    "chain",
+    "priority",
+    "approvers",
+    "minApprovals",
+    "timeout",
+    "onTimeout",
+    "escalateTo",
+    "remindEvery",
+    "notifyVia",
 ];
 const STEP_KEYS: &[&str] = &[
-    "step", "approvers", "minApprovals", "timeout", "onTimeout", "escalateTo", "remindEvery",
+    "step",
+    "approvers",
+    "minApprovals",
+    "timeout",
+    "onTimeout",
+    "escalateTo",
+    "remindEvery",
     "notifyVia",
 ];
 const ESCALATION_RULE_KEYS: &[&str] = &[
-    "id", "match", "confidenceRange", "action", "priority", "approvers", "minApprovals",
-    "timeout", "onTimeout", "escalateTo", "remindEvery", "notifyVia",
+    "id",
+    "match",
+    "confidenceRange",
+    "action",
+    "priority",
+    "approvers",
+    "minApprovals",
+    "timeout",
+    "onTimeout",
+    "escalateTo",
+    "remindEvery",
+    "notifyVia",
 ];
 const MATCH_KEYS: &[&str] = &["action", "resource"];
 
@@ -81,12 +115,18 @@ impl Lowering {
         let version = match fields.get("version") {
             Some(node) => self.version(node),
             None => {
-                self.error(ErrorKind::MissingVersion, Span::at(root.span.line, root.span.col, 1));
+                self.error(
+                    ErrorKind::MissingVersion,
+                    Span::at(root.span.line, root.span.col, 1),
+                );
                 None
             }
         };
         let name = fields.get("name").and_then(|n| self.string(n, "name"));
-        let groups = fields.get("groups").map(|n| self.groups(n)).unwrap_or_default();
+        let groups = fields
+            .get("groups")
+            .map(|n| self.groups(n))
+            .unwrap_or_default();
         let defaults = fields.get("defaults").and_then(|n| self.defaults(n));
         let hitl = fields
             .get("hitl")
@@ -119,7 +159,12 @@ impl Lowering {
         }
     }
 
-    fn fields<'n>(&mut self, node: &'n Node, place: &'static str, allowed: &'static [&'static str]) -> Option<Fields<'n>> {
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        place: &'static str,
+        allowed: &'static [&'static str],
+    ) -> Option<Fields<'n>> {
         let NodeKind::Map(entries) = &node.kind else {
             self.error(
                 ErrorKind::WrongType {
@@ -157,7 +202,13 @@ impl Lowering {
                 continue;
             };
             if out.insert(known, value).is_some() {
-                self.error(ErrorKind::DuplicateKey { key: name.clone(), place }, key.span);
+                self.error(
+                    ErrorKind::DuplicateKey {
+                        key: name.clone(),
+                        place,
+                    },
+                    key.span,
+                );
             }
         }
         Some(Fields {
@@ -166,10 +217,18 @@ impl Lowering {
         })
     }
 
-    fn require<'n>(&mut self, fields: &Fields<'n>, key: &'static str, place: &'static str) -> Option<&'n Node> {
+    fn require<'n>(
+        &mut self,
+        fields: &Fields<'n>,
+        key: &'static str,
+        place: &'static str,
+    ) -> Option<&'n Node> {
         let node = fields.get(key);
         if node.is_none() {
-            self.error(ErrorKind::MissingKey { key, place }, Span::at(fields.span.line, fields.span.col, 1));
+            self.error(
+                ErrorKind::MissingKey { key, place },
+                Span::at(fields.span.line, fields.span.col, 1),
+            );
         }
         node
     }
@@ -210,9 +269,17 @@ impl Lowering {
         Some(s)
     }
 
-    fn plain_scalar<'n>(&mut self, node: &'n Node, key: &str, expected: &'static str, want: &[PlainType]) -> Option<&'n str> {
+    fn plain_scalar<'n>(
+        &mut self,
+        node: &'n Node,
+        key: &str,
+        expected: &'static str,
+        want: &[PlainType],
+    ) -> Option<&'n str> {
         match &node.kind {
-            NodeKind::Scalar { value, plain: true } if want.contains(&plain_type(value)) => Some(value),
+            NodeKind::Scalar { value, plain: true } if want.contains(&plain_type(value)) => {
+                Some(value)
+            }
             _ => {
                 self.wrong_type(node, key, expected);
                 None
@@ -268,13 +335,25 @@ impl Lowering {
         match Duration::parse(value) {
             Ok(d) => Some(Spanned::new(d, node.span)),
             Err(reason) => {
-                self.error(ErrorKind::MalformedDuration { text: value.clone(), reason }, node.span);
+                self.error(
+                    ErrorKind::MalformedDuration {
+                        text: value.clone(),
+                        reason,
+                    },
+                    node.span,
+                );
                 None
             }
         }
     }
 
-    fn word<T: FromStr>(&mut self, node: &Node, key: &str, what: &'static str, allowed: &'static [&'static str]) -> Option<Spanned<T>> {
+    fn word<T: FromStr>(
+        &mut self,
+        node: &Node,
+        key: &str,
+        what: &'static str,
+        allowed: &'static [&'static str],
+    ) -> Option<Spanned<T>> {
         let text = self.string(node, key)?;
         match text.node.parse::<T>() {
             Ok(v) => Some(Spanned::new(v, node.span)),
@@ -300,13 +379,24 @@ impl Lowering {
             Ok(v) => Some(Spanned::new(v, node.span)),
             Err(()) => {
                 let suggestion = outcome_suggestion(&text.node);
-                self.error(ErrorKind::UnknownOutcome { found: text.node, suggestion }, node.span);
+                self.error(
+                    ErrorKind::UnknownOutcome {
+                        found: text.node,
+                        suggestion,
+                    },
+                    node.span,
+                );
                 None
             }
         }
     }
 
-    fn list<'n>(&mut self, node: &'n Node, key: &str, expected: &'static str) -> Option<&'n [Node]> {
+    fn list<'n>(
+        &mut self,
+        node: &'n Node,
+        key: &str,
+        expected: &'static str,
+    ) -> Option<&'n [Node]> {
         match &node.kind {
             NodeKind::Seq(items) => Some(items),
             _ => {
@@ -319,7 +409,9 @@ impl Lowering {
     fn approver(&mut self, node: &Node, key: &str) -> Option<Spanned<Approver>> {
         let text = self.string(node, key)?;
         let approver = match text.node.strip_prefix("group:") {
-            Some(name) if !name.is_empty() && !name.contains(char::is_whitespace) => Some(Approver::Group(name.to_owned())),
+            Some(name) if !name.is_empty() && !name.contains(char::is_whitespace) => {
+                Some(Approver::Group(name.to_owned()))
+            }
             Some(_) => None,
             None => Principal::parse(&text.node).map(Approver::Principal),
         };
@@ -331,7 +423,10 @@ impl Lowering {
 
     fn approvers(&mut self, node: &Node, key: &str) -> Option<Spanned<Vec<Spanned<Approver>>>> {
         let items = self.list(node, key, "a list of principals such as [user:adam]")?;
-        let list = items.iter().filter_map(|item| self.approver(item, key)).collect();
+        let list = items
+            .iter()
+            .filter_map(|item| self.approver(item, key))
+            .collect();
         Some(Spanned::new(list, node.span))
     }
 
@@ -351,9 +446,16 @@ impl Lowering {
         };
         let mut out = Vec::new();
         for (key, value) in entries {
-            let Some(name) = self.nonempty_string(key, "a group name") else { continue };
-            let Some(items) = self.list(value, &name.node, "a list of members") else { continue };
-            let members = items.iter().filter_map(|m| self.approver(m, &name.node)).collect();
+            let Some(name) = self.nonempty_string(key, "a group name") else {
+                continue;
+            };
+            let Some(items) = self.list(value, &name.node, "a list of members") else {
+                continue;
+            };
+            let members = items
+                .iter()
+                .filter_map(|m| self.approver(m, &name.node))
+                .collect();
             out.push(GroupDef { name, members });
         }
         out
@@ -363,12 +465,19 @@ impl Lowering {
         let f = self.fields(node, "`defaults`", DEFAULTS_KEYS)?;
         Some(Defaults {
             no_match: f.get("noMatch").and_then(|n| self.outcome(n, "noMatch")),
-            approvers: f.get("approvers").and_then(|n| self.approvers(n, "approvers")),
+            approvers: f
+                .get("approvers")
+                .and_then(|n| self.approvers(n, "approvers")),
             span: node.span,
         })
     }
 
-    fn section<R>(&mut self, node: &Node, place: &'static str, rule: fn(&mut Self, &Node) -> Option<R>) -> Option<Section<R>> {
+    fn section<R>(
+        &mut self,
+        node: &Node,
+        place: &'static str,
+        rule: fn(&mut Self, &Node) -> Option<R>,
+    ) -> Option<Section<R>> {
         let f = self.fields(node, place, SECTION_KEYS)?;
         let rules_node = self.require(&f, "rules", place)?;
         let items = self.list(rules_node, "rules", "a list of rules")?;
@@ -376,20 +485,33 @@ impl Lowering {
             .iter()
             .filter_map(|item| self.watch(item.span, |this| rule(this, item)))
             .collect();
-        Some(Section { rules, span: node.span })
+        Some(Section {
+            rules,
+            span: node.span,
+        })
     }
 
     fn gate(&mut self, f: &Fields<'_>) -> Gate {
         Gate {
-            approvers: f.get("approvers").and_then(|n| self.approvers(n, "approvers")),
-            min_approvals: f.get("minApprovals").and_then(|n| self.int(n, "minApprovals")),
+            approvers: f
+                .get("approvers")
+                .and_then(|n| self.approvers(n, "approvers")),
+            min_approvals: f
+                .get("minApprovals")
+                .and_then(|n| self.int(n, "minApprovals")),
             timeout: f.get("timeout").and_then(|n| self.duration(n, "timeout")),
-            on_timeout: f
-                .get("onTimeout")
-                .and_then(|n| self.word::<OnTimeout>(n, "onTimeout", "onTimeout", &OnTimeout::NAMES)),
-            escalate_to: f.get("escalateTo").and_then(|n| self.approvers(n, "escalateTo")),
-            remind_every: f.get("remindEvery").and_then(|n| self.duration(n, "remindEvery")),
-            notify_via: f.get("notifyVia").and_then(|n| self.channels(n, "notifyVia")),
+            on_timeout: f.get("onTimeout").and_then(|n| {
+                self.word::<OnTimeout>(n, "onTimeout", "onTimeout", &OnTimeout::NAMES)
+            }),
+            escalate_to: f
+                .get("escalateTo")
+                .and_then(|n| self.approvers(n, "escalateTo")),
+            remind_every: f
+                .get("remindEvery")
+                .and_then(|n| self.duration(n, "remindEvery")),
+            notify_via: f
+                .get("notifyVia")
+                .and_then(|n| self.channels(n, "notifyVia")),
         }
     }
 
@@ -405,7 +527,9 @@ impl Lowering {
             .require(&f, "action", "a hitl rule")
             .and_then(|n| self.glob(n, "action"));
         let resource = f.get("resource").and_then(|n| self.glob(n, "resource"));
-        let require_approval = f.get("requireApproval").and_then(|n| self.bool(n, "requireApproval"));
+        let require_approval = f
+            .get("requireApproval")
+            .and_then(|n| self.bool(n, "requireApproval"));
         let chain = f.get("chain").and_then(|n| self.chain(n));
         let priority = self.priority(&f);
         let gate = self.gate(&f);
@@ -479,7 +603,10 @@ impl Lowering {
         };
         let lo = self.number(lo, "confidenceRange");
         let hi = self.number(hi, "confidenceRange");
-        Some(Spanned::new(ConfidenceRange { lo: lo?, hi: hi? }, node.span))
+        Some(Spanned::new(
+            ConfidenceRange { lo: lo?, hi: hi? },
+            node.span,
+        ))
     }
 }
 

@@ -20,7 +20,10 @@ pub struct Node {
 #[derive(Debug, Clone)]
 pub enum NodeKind {
     /// A scalar and whether it was quoted (a quoted scalar is always a string).
-    Scalar { value: String, plain: bool },
+    Scalar {
+        value: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -31,7 +34,10 @@ impl Node {
         match &self.kind {
             NodeKind::Seq(_) => "a list".into(),
             NodeKind::Map(_) => "a mapping".into(),
-            NodeKind::Scalar { value, plain: false } => format!("the string \"{value}\""),
+            NodeKind::Scalar {
+                value,
+                plain: false,
+            } => format!("the string \"{value}\""),
             NodeKind::Scalar { value, plain: true } => match plain_type(value) {
                 PlainType::Null => "nothing (null)".into(),
                 PlainType::Bool => format!("the boolean `{value}`"),
@@ -65,7 +71,9 @@ pub fn plain_type(value: &str) -> PlainType {
 fn is_float(value: &str) -> bool {
     let body = value.strip_prefix(['-', '+']).unwrap_or(value);
     let numeric = body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-        && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
     (numeric && value.parse::<f64>().is_ok())
         || matches!(body, ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN")
 }
@@ -99,7 +107,9 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
             Diagnostic::new(
                 ErrorKind::Syntax {
                     reason: e.info().to_owned(),
-                    hint: Some("check the indentation and that every `[`, `{` and quote is closed".into()),
+                    hint: Some(
+                        "check the indentation and that every `[`, `{` and quote is closed".into(),
+                    ),
                 },
                 Span::at(line, col, 1),
             )
@@ -124,7 +134,13 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
                 anchor,
             )),
             Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some((Node { kind: node.kind.clone(), span }, 0)),
+                Some(node) => Some((
+                    Node {
+                        kind: node.kind.clone(),
+                        span,
+                    },
+                    0,
+                )),
                 None => {
                     return Err(Diagnostic::new(
                         ErrorKind::Syntax {
@@ -146,17 +162,31 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
                 Some(Open::Seq(items, start, anchor)) => {
                     let end = items.last().map_or(start, |n| n.span);
-                    Some((Node { kind: NodeKind::Seq(items), span: start.to(end) }, anchor))
+                    Some((
+                        Node {
+                            kind: NodeKind::Seq(items),
+                            span: start.to(end),
+                        },
+                        anchor,
+                    ))
                 }
                 Some(Open::Map(entries, _, start, anchor)) => {
                     let end = entries.last().map_or(start, |(_, v)| v.span);
-                    Some((Node { kind: NodeKind::Map(entries), span: start.to(end) }, anchor))
+                    Some((
+                        Node {
+                            kind: NodeKind::Map(entries),
+                            span: start.to(end),
+                        },
+                        anchor,
+                    ))
                 }
                 None => None,
             },
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
         };
-        let Some((node, anchor)) = finished else { continue };
+        let Some((node, anchor)) = finished else {
+            continue;
+        };
         if anchor != 0 {
             anchors.insert(anchor, node.clone());
         }
