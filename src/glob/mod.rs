@@ -5,10 +5,11 @@
 //! `[^a-z]` one character of (not of) a class, `{a,b}` one of several alternatives (which may
 //! hold globs, but not braces), `\x` the character `x` itself.
 //!
-//! This module parses globs and matches them the plain way, by backtracking. It is the
-//! reference that the compiled decision tree is tested against; the fast path lives in
-//! [`crate::compile`].
+//! This module parses globs and matches them the plain way, by simulating the glob as a
+//! small automaton one character at a time. It is the reference that the compiled decision
+//! tree is tested against.
 
+mod nfa;
 mod parse;
 mod regex;
 
@@ -98,10 +99,11 @@ impl Glob {
             .collect()
     }
 
-    /// Whether the whole of `text` matches.
+    /// Whether the whole of `text` matches. Runs in time proportional to the text's length
+    /// times the glob's, whatever the glob: request strings come from agents, and a pattern
+    /// like `*a*a*a*b` must not make a backtracking matcher explode on them.
     pub fn is_match(&self, text: &str) -> bool {
-        let chars: Vec<char> = text.chars().collect();
-        match_seq(&self.tokens, &Continuation::End, &chars)
+        nfa::Program::new(&self.tokens).is_match(text)
     }
 
     /// The glob as a regular expression (regex-automata / regex syntax), without anchors.
@@ -113,38 +115,6 @@ impl Glob {
 impl fmt::Display for Glob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
-    }
-}
-
-/// What remains to be matched after the current sequence: the tail of an enclosing sequence
-/// that an alternative was spliced into.
-enum Continuation<'a> {
-    End,
-    Then(&'a [Token], &'a Continuation<'a>),
-}
-
-fn match_seq(tokens: &[Token], rest: &Continuation<'_>, text: &[char]) -> bool {
-    let Some((first, tail)) = tokens.split_first() else {
-        return match rest {
-            Continuation::End => text.is_empty(),
-            Continuation::Then(next, outer) => match_seq(next, outer, text),
-        };
-    };
-    match first {
-        Token::Char(c) => text.first() == Some(c) && match_seq(tail, rest, &text[1..]),
-        Token::AnyOne => !text.is_empty() && match_seq(tail, rest, &text[1..]),
-        Token::Class { negated, ranges } => match text.first() {
-            Some(ch) => {
-                let inside = ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi);
-                inside != *negated && match_seq(tail, rest, &text[1..])
-            }
-            None => false,
-        },
-        Token::AnyRun => (0..=text.len()).any(|skip| match_seq(tail, rest, &text[skip..])),
-        Token::Alt(alternatives) => {
-            let after = Continuation::Then(tail, rest);
-            alternatives.iter().any(|alt| match_seq(alt, &after, text))
-        }
     }
 }
 
@@ -174,5 +144,13 @@ mod tests {
         assert!(m("é?", "éü"));
         assert!(!m("Deploy", "deploy"));
         assert!(m("{,x}y", "y"));
+    }
+
+    #[test]
+    fn many_stars_do_not_backtrack_exponentially() {
+        let glob = Glob::new("*a*a*a*a*a*a*a*a*a*a*b").unwrap();
+        let text = "a".repeat(2000);
+        assert!(!glob.is_match(&text));
+        assert!(glob.is_match(&(text + "b")));
     }
 }
