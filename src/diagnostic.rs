@@ -68,6 +68,9 @@ pub enum ErrorKind {
         expected: &'static str,
         found: String,
     },
+    /// A part of the policy (the document, a section, a rule) that is not a mapping.
+    #[error("{place} must be a mapping of keys to values, found {found}")]
+    NotAMapping { place: &'static str, found: String },
     /// `version` is absent.
     #[error("the policy has no `version`")]
     MissingVersion,
@@ -115,6 +118,9 @@ pub enum ErrorKind {
     /// A gate that no one could resolve.
     #[error("{what} but no approvers are listed")]
     MissingApprovers { what: String },
+    /// Approvers that are all groups, and groups with no members.
+    #[error("{what} but every group in `{list}` has no members")]
+    OnlyEmptyGroups { what: String, list: &'static str },
     /// `minApprovals` below one.
     #[error("minApprovals must be at least 1, found {found}")]
     MinApprovalsTooLow { found: i64 },
@@ -171,6 +177,7 @@ impl ErrorKind {
             MissingKey { key, .. } => Some(format!("add `{key}: ...`")),
             DuplicateKey { .. } => Some("keep one of them".into()),
             WrongType { .. } => None,
+            NotAMapping { .. } => Some("write it as `key: value` pairs, one per line".into()),
             MissingVersion => Some("add `version: 1` at the top of the file".into()),
             UnsupportedVersion { .. } => Some("this build supports `version: 1`".into()),
             MalformedGlob { .. } => Some(
@@ -188,6 +195,9 @@ impl ErrorKind {
             DuplicateGroup { first, .. } => Some(format!("the first definition is at line {}; rename or merge them", first.line)),
             DuplicateRuleId { first, .. } => Some(format!("the id is first used at line {}; rule ids must be unique across the policy", first.line)),
             MissingApprovers { .. } => Some("add `approvers: [user:NAME, ...]`; a gate nobody can resolve would block forever".into()),
+            OnlyEmptyGroups { list, .. } => Some(format!(
+                "add members to the groups, or list principals such as `user:NAME` in `{list}`"
+            )),
             MinApprovalsTooLow { .. } => Some("use minApprovals: 1 or more".into()),
             MinApprovalsTooHigh { distinct, .. } => Some(format!(
                 "list more approvers, or lower minApprovals to at most {distinct}"
@@ -214,6 +224,7 @@ impl ErrorKind {
         matches!(
             self,
             MissingApprovers { .. }
+                | OnlyEmptyGroups { .. }
                 | MinApprovalsTooHigh { .. }
                 | UnusedApprovers { .. }
                 | EscalateWithoutTarget
@@ -232,7 +243,7 @@ impl ErrorKind {
             UnknownKey { .. } => "unknown-key",
             MissingKey { .. } => "missing-key",
             DuplicateKey { .. } => "duplicate-key",
-            WrongType { .. } => "wrong-type",
+            WrongType { .. } | NotAMapping { .. } => "wrong-type",
             MissingVersion => "missing-version",
             UnsupportedVersion { .. } => "unsupported-version",
             MalformedGlob { .. } => "malformed-glob",
@@ -244,7 +255,7 @@ impl ErrorKind {
             GroupCycle { .. } => "group-cycle",
             DuplicateGroup { .. } => "duplicate-group",
             DuplicateRuleId { .. } => "duplicate-rule-id",
-            MissingApprovers { .. } => "missing-approvers",
+            MissingApprovers { .. } | OnlyEmptyGroups { .. } => "missing-approvers",
             MinApprovalsTooLow { .. } => "min-approvals-too-low",
             MinApprovalsTooHigh { .. } => "min-approvals-too-high",
             EmptyChain => "empty-chain",

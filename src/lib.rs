@@ -19,6 +19,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compile;
 pub mod decision;
 pub mod diagnostic;
 pub mod eval;
@@ -26,6 +27,7 @@ pub mod front;
 pub mod glob;
 pub mod ir;
 pub mod policy;
+pub mod print;
 pub mod request;
 pub mod source;
 mod suggest;

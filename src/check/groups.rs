@@ -101,12 +101,18 @@ impl GroupTable {
         self.expanded.insert(name.to_owned(), members);
     }
 
-    /// Checks that every group a list names exists.
-    pub fn check_refs(&self, list: &[Spanned<Approver>], diagnostics: &mut Vec<Diagnostic>) {
+    /// Checks that every group a list names exists; true when they all do.
+    pub fn check_refs(
+        &self,
+        list: &[Spanned<Approver>],
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> bool {
+        let mut all_known = true;
         for item in list {
             if let Approver::Group(name) = &item.node
                 && !self.expanded.contains_key(name)
             {
+                all_known = false;
                 diagnostics.push(unknown_group(
                     name,
                     item,
@@ -114,6 +120,7 @@ impl GroupTable {
                 ));
             }
         }
+        all_known
     }
 
     /// The distinct principals a list stands for, sorted.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::GroupTable;
 use crate::diagnostic::{Diagnostic, ErrorKind};
 use crate::ir::{Approver, EscalationRule, Gate, HitlRule, OnTimeout, PolicyDoc};
-use crate::source::Span;
+use crate::source::{Span, Spanned};
 
 /// Validates a lowered policy, returning its expanded groups or every error found.
 pub fn validate(doc: &PolicyDoc) -> Result<GroupTable, Vec<Diagnostic>> {
@@ -95,9 +95,8 @@ impl Validator {
             }
             return;
         }
-        let requires = rule.require_approval.as_ref().is_some_and(|f| f.node);
-        if requires {
-            self.gate(&rule.gate, Some("`requireApproval: true`"), rule_head);
+        if let Some(flag) = rule.require_approval.as_ref().filter(|f| f.node) {
+            self.gate(&rule.gate, Some("`requireApproval: true`"), flag.span);
         } else {
             let why = match &rule.require_approval {
                 Some(_) => "the rule says `requireApproval: false`",
@@ -181,25 +180,36 @@ impl Validator {
     /// Checks a gate. `needs` names what requires approvers when the gate is live (its
     /// approvers must then be present and enough for its quorum).
     fn gate(&mut self, gate: &Gate, needs: Option<&str>, at: Span) {
-        for list in [&gate.approvers, &gate.escalate_to].into_iter().flatten() {
-            self.groups.check_refs(&list.node, &mut self.diagnostics);
-        }
+        // A list naming an unknown group is already reported; counting what it stands for
+        // would only echo that error as missing approvers or a quorum too high.
+        let mut known = |list: &Option<Spanned<Vec<Spanned<Approver>>>>| {
+            list.as_ref()
+                .is_none_or(|l| self.groups.check_refs(&l.node, &mut self.diagnostics))
+        };
+        let approvers_known = known(&gate.approvers);
+        let escalate_to_known = known(&gate.escalate_to);
         if let Some(min) = &gate.min_approvals
             && min.node < 1
         {
             self.error(ErrorKind::MinApprovalsTooLow { found: min.node }, min.span);
         }
-        if let Some(what) = needs {
+        if let Some(what) = needs
+            && approvers_known
+        {
             let listed = gate.approvers.as_ref().map_or(&[][..], |l| &l.node[..]);
             let distinct = self.groups.expand(listed).len();
             if distinct == 0 {
-                let what = if listed.is_empty() {
-                    what.to_owned()
-                } else {
-                    format!("{what}, the listed groups have no members,")
-                };
                 let span = gate.approvers.as_ref().map_or(at, |l| l.span);
-                self.error(ErrorKind::MissingApprovers { what }, span);
+                let what = what.to_owned();
+                let kind = if listed.is_empty() {
+                    ErrorKind::MissingApprovers { what }
+                } else {
+                    ErrorKind::OnlyEmptyGroups {
+                        what,
+                        list: "approvers",
+                    }
+                };
+                self.error(kind, span);
             } else if let Some(min) = &gate.min_approvals
                 && min.node > distinct as i64
             {
@@ -231,13 +241,15 @@ impl Validator {
         }
         if escalates
             && has_target
+            && escalate_to_known
             && let Some(to) = &gate.escalate_to
             && self.groups.expand(&to.node).is_empty()
             && to.node.iter().all(|a| matches!(a.node, Approver::Group(_)))
         {
             self.error(
-                ErrorKind::MissingApprovers {
-                    what: "`onTimeout: escalate` names only empty groups".into(),
+                ErrorKind::OnlyEmptyGroups {
+                    what: "`onTimeout: escalate`".into(),
+                    list: "escalateTo",
                 },
                 to.span,
             );

@@ -2,6 +2,7 @@
 
 mod check;
 mod eval;
+mod fmt;
 mod test;
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     Check(check::Args),
     /// Decide one request, or a JSON Lines file of them.
     Eval(eval::Args),
+    /// Print policies in canonical form, in YAML or the DSL; `--check` for CI.
+    Fmt(fmt::Args),
     /// Run policy unit tests (`*.test.yaml`).
     Test(test::Args),
 }
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
         Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)

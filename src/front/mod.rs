@@ -1,5 +1,7 @@
 //! Front ends: policy text in a surface language -> the one IR ([`crate::ir`]).
 
+mod comments;
+pub mod dsl;
 pub mod yaml;
 
 use crate::diagnostic::Diagnostic;
@@ -10,13 +12,18 @@ use crate::source::Span;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
     Yaml,
+    /// The compact policy language, in `.rkl` files.
+    Dsl,
 }
 
 impl Language {
-    /// The language a file is written in, by its extension; YAML unless it says otherwise.
+    /// The language a file is written in, by its extension: `.rkl` is the DSL, anything else
+    /// YAML.
     pub fn of_path(path: &std::path::Path) -> Language {
-        let _ = path;
-        Language::Yaml
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("rkl") => Language::Dsl,
+            _ => Language::Yaml,
+        }
     }
 }
 
@@ -50,7 +57,12 @@ impl Parsed {
 
 /// Parses text of the given language into the IR.
 pub fn parse(language: Language, text: &str) -> Parsed {
-    match language {
+    let mut parsed = match language {
         Language::Yaml => yaml::parse(text),
+        Language::Dsl => dsl::parse(text),
+    };
+    if let Some(doc) = &mut parsed.doc {
+        comments::attach(doc, text);
     }
+    parsed
 }

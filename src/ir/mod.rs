@@ -23,6 +23,31 @@ pub struct PolicyDoc {
     pub escalation: Option<Section<EscalationRule>>,
     /// The whole document, for errors about it as a whole.
     pub span: Span,
+    /// The author's comments, kept so that `fmt` can print them back.
+    pub comments: Comments,
+}
+
+/// Comments of a source file, each attached to the line where the node it belongs to starts
+/// (a full-line comment to the node below it, an end-of-line comment to the node it ends).
+/// They carry no meaning, so they never make two policies unequal.
+#[derive(Debug, Clone, Default)]
+pub struct Comments {
+    pub by_line: std::collections::BTreeMap<u32, Vec<String>>,
+    /// Comments after the last node.
+    pub trailing: Vec<String>,
+}
+
+impl PartialEq for Comments {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Comments {
+    /// The comments attached to a node that starts on `line`.
+    pub fn at(&self, line: u32) -> &[String] {
+        self.by_line.get(&line).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// `NAME: [members]` under `groups`.
@@ -37,6 +62,19 @@ pub struct GroupDef {
 pub enum Approver {
     Principal(Principal),
     Group(String),
+}
+
+impl Approver {
+    /// Reads `group:NAME` or a `kind:name` principal.
+    pub fn parse(text: &str) -> Option<Approver> {
+        match text.strip_prefix("group:") {
+            Some(name) if !name.is_empty() && !name.contains(char::is_whitespace) => {
+                Some(Approver::Group(name.to_owned()))
+            }
+            Some(_) => None,
+            None => Principal::parse(text).map(Approver::Principal),
+        }
+    }
 }
 
 impl std::fmt::Display for Approver {

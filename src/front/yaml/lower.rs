@@ -9,8 +9,8 @@ use super::tree::{Node, NodeKind, PlainType, plain_type};
 use crate::diagnostic::{Diagnostic, ErrorKind};
 use crate::glob::Glob;
 use crate::ir::{
-    Approver, ChainStep, ConfidenceRange, Defaults, Duration, EscalationRule, Gate, GroupDef,
-    HitlRule, OnTimeout, Outcome, PolicyDoc, Principal, Priority, Section,
+    Approver, ChainStep, Comments, ConfidenceRange, Defaults, Duration, EscalationRule, Gate,
+    GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Principal, Priority, Section,
 };
 use crate::source::{Span, Spanned};
 use crate::suggest;
@@ -128,12 +128,22 @@ impl Lowering {
             .map(|n| self.groups(n))
             .unwrap_or_default();
         let defaults = fields.get("defaults").and_then(|n| self.defaults(n));
-        let hitl = fields
-            .get("hitl")
-            .and_then(|n| self.section(n, "the `hitl` section", Self::hitl_rule));
-        let escalation = fields
-            .get("escalation")
-            .and_then(|n| self.section(n, "the `escalation` section", Self::escalation_rule));
+        // A section that is present but malformed stays present (with no rules), so that
+        // validation does not also say the policy has no sections.
+        let hitl = fields.get("hitl").map(|n| {
+            self.section(n, "the `hitl` section", Self::hitl_rule)
+                .unwrap_or_else(|| Section {
+                    rules: Vec::new(),
+                    span: n.span,
+                })
+        });
+        let escalation = fields.get("escalation").map(|n| {
+            self.section(n, "the `escalation` section", Self::escalation_rule)
+                .unwrap_or_else(|| Section {
+                    rules: Vec::new(),
+                    span: n.span,
+                })
+        });
         Some(PolicyDoc {
             version: version.unwrap_or(Spanned::new(1, root.span)),
             name,
@@ -142,6 +152,7 @@ impl Lowering {
             hitl,
             escalation,
             span: root.span,
+            comments: Comments::default(),
         })
     }
 
@@ -167,9 +178,8 @@ impl Lowering {
     ) -> Option<Fields<'n>> {
         let NodeKind::Map(entries) = &node.kind else {
             self.error(
-                ErrorKind::WrongType {
-                    key: place.trim_start_matches("the ").to_owned(),
-                    expected: "a mapping of keys to values",
+                ErrorKind::NotAMapping {
+                    place,
                     found: node.describe(),
                 },
                 node.span,
@@ -313,14 +323,31 @@ impl Lowering {
         match Glob::new(&text.node) {
             Ok(glob) => Some(Spanned::new(glob, node.span)),
             Err(e) => {
+                // Point at the offending character when the glob is written verbatim on one
+                // line. An escape (`\\`, `\u00e9`, `''`) or a folded or block scalar makes the
+                // source longer than the value, and then the offset means nothing in the
+                // source: point at the whole value instead.
                 let quoted = matches!(node.kind, NodeKind::Scalar { plain: false, .. });
-                let col = node.span.col + u32::from(quoted) + u32::try_from(e.offset).unwrap_or(0);
+                let written = u32::try_from(text.node.chars().count()).unwrap_or(u32::MAX);
+                let verbatim = node.span.end_line == node.span.line
+                    && node.span.end_col.checked_sub(node.span.col)
+                        == written.checked_add(2 * u32::from(quoted));
+                let span = if verbatim {
+                    let offset = u32::try_from(e.offset).unwrap_or(0);
+                    Span::at(
+                        node.span.line,
+                        node.span.col + u32::from(quoted) + offset,
+                        1,
+                    )
+                } else {
+                    node.span
+                };
                 self.error(
                     ErrorKind::MalformedGlob {
                         glob: text.node,
                         reason: e.reason,
                     },
-                    Span::at(node.span.line, col, 1),
+                    span,
                 );
                 None
             }
@@ -335,6 +362,17 @@ impl Lowering {
         match Duration::parse(value) {
             Ok(d) => Some(Spanned::new(d, node.span)),
             Err(reason) => {
+                // `1.5h` fails on its unit `.5h`; say what is really wrong.
+                let fraction = value.trim().split_once('.').is_some_and(|(whole, rest)| {
+                    !whole.is_empty()
+                        && whole.chars().all(|c| c.is_ascii_digit())
+                        && rest.starts_with(|c: char| c.is_ascii_digit())
+                });
+                let reason = if fraction {
+                    "the number must be whole; use a smaller unit (90m, not 1.5h)"
+                } else {
+                    reason
+                };
                 self.error(
                     ErrorKind::MalformedDuration {
                         text: value.clone(),

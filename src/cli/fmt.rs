@@ -1,0 +1,123 @@
+//! `rekall-policy fmt FILE... [--to yaml|dsl] [--check] [--write]`
+
+use std::path::{Path, PathBuf};
+
+use super::exit;
+use crate::diagnostic::PolicyError;
+use crate::front::{self, Language};
+use crate::ir::PolicyDoc;
+use crate::print;
+use crate::source::Source;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Policy files (`.yaml`/`.yml` or `.rkl`).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The language to print; by default each file's own.
+    #[arg(long, value_enum)]
+    to: Option<Target>,
+    /// Print nothing; exit 1 when a file is not in canonical form (with `--to`, when the file
+    /// of the other language beside it is not the canonical conversion).
+    #[arg(long, conflicts_with = "write")]
+    check: bool,
+    /// Write the canonical form: in place, or with `--to`, to the file of the same name with
+    /// the other extension.
+    #[arg(long)]
+    write: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    Yaml,
+    Dsl,
+}
+
+impl Target {
+    fn language(self) -> Language {
+        match self {
+            Target::Yaml => Language::Yaml,
+            Target::Dsl => Language::Dsl,
+        }
+    }
+}
+
+/// Parses a file into the IR (validation is not needed to print it).
+fn read(path: &Path) -> Result<(PolicyDoc, String), PolicyError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        PolicyError::single(
+            Source::new(origin.as_str(), ""),
+            crate::ErrorKind::Io {
+                reason: e.to_string(),
+            },
+            crate::source::Span::at(1, 1, 1),
+        )
+    })?;
+    let doc = front::parse(Language::of_path(path), &text)
+        .into_result()
+        .map_err(|d| PolicyError::new(Source::new(origin.as_str(), text.as_str()), d))?;
+    Ok((doc, text))
+}
+
+/// Where the canonical text of `path` in `language` belongs.
+fn destination(path: &Path, language: Language) -> PathBuf {
+    if Language::of_path(path) == language {
+        return path.to_path_buf();
+    }
+    path.with_extension(match language {
+        Language::Yaml => "yaml",
+        Language::Dsl => "rkl",
+    })
+}
+
+pub fn run(args: &Args) -> u8 {
+    let mut unformatted = 0;
+    let mut broken = 0;
+    for path in &args.files {
+        let (doc, text) = match read(path) {
+            Ok(read) => read,
+            Err(e) => {
+                eprint!("{}", e.render());
+                broken += 1;
+                continue;
+            }
+        };
+        let language = args
+            .to
+            .map_or_else(|| Language::of_path(path), Target::language);
+        let canonical = print::print(&doc, language);
+        let target = destination(path, language);
+        if args.check {
+            let current = if target == *path {
+                Some(text)
+            } else {
+                std::fs::read_to_string(&target).ok()
+            };
+            if current.as_deref() != Some(canonical.as_str()) {
+                println!(
+                    "{}: not in canonical form (run `rekall-policy fmt --write`)",
+                    target.display()
+                );
+                unformatted += 1;
+            }
+        } else if args.write {
+            if let Err(e) = std::fs::write(&target, &canonical) {
+                eprintln!("error: cannot write {}: {e}", target.display());
+                broken += 1;
+            }
+        } else {
+            if args.files.len() > 1 {
+                println!("==> {} <==", target.display());
+            }
+            print!("{canonical}");
+        }
+    }
+    if broken > 0 {
+        exit::TOOL
+    } else if unformatted > 0 {
+        exit::FOUND
+    } else {
+        exit::OK
+    }
+}

@@ -1,0 +1,520 @@
+//! From the pest parse tree to the IR. The grammar has already checked the shape; what is left
+//! is the local syntax of globs, principals, durations and words, as in the YAML front end.
+
+use pest::iterators::Pair;
+
+use super::Rule;
+use crate::diagnostic::{Diagnostic, ErrorKind};
+use crate::glob::Glob;
+use crate::ir::{
+    Approver, ChainStep, Comments, ConfidenceRange, Defaults, Duration, EscalationRule, Gate,
+    GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Priority, Section,
+};
+use crate::source::{Span, Spanned};
+use crate::suggest;
+
+pub(super) fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    let span = pair.as_span();
+    let (line, col) = span.start_pos().line_col();
+    let (end_line, end_col) = span.end_pos().line_col();
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    Span::new(n(line), n(col), n(end_line), n(end_col))
+}
+
+/// The text of a `string` (quotes removed, `\"` and `\\` unescaped; any other backslash is
+/// kept, so a glob's `\*` can be written as is) or of a bare token.
+pub(crate) fn text_of(pair: &Pair<'_, Rule>) -> String {
+    let raw = pair.as_str();
+    let inner = match pair.as_rule() {
+        Rule::string => &raw[1..raw.len() - 1],
+        _ => {
+            let mut inner = pair.clone().into_inner();
+            match inner.next() {
+                Some(p) if p.as_rule() == Rule::string => return text_of(&p),
+                _ => return raw.to_owned(),
+            }
+        }
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(e @ ('"' | '\\')) => out.push(e),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(super) struct Builder {
+    pub diagnostics: Vec<Diagnostic>,
+    pub tainted: Vec<Span>,
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Builder {
+            diagnostics: Vec::new(),
+            tainted: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, kind: ErrorKind, span: Span) {
+        self.diagnostics.push(Diagnostic::new(kind, span));
+    }
+
+    fn watch<T>(&mut self, span: Span, build: impl FnOnce(&mut Self) -> T) -> T {
+        let before = self.diagnostics.len();
+        let out = build(self);
+        if self.diagnostics.len() > before {
+            self.tainted.push(span);
+        }
+        out
+    }
+
+    pub fn file(&mut self, file: Pair<'_, Rule>) -> Option<PolicyDoc> {
+        let span = span_of(&file);
+        let mut doc = PolicyDoc {
+            version: Spanned::new(1, span),
+            name: None,
+            groups: Vec::new(),
+            defaults: None,
+            hitl: None,
+            escalation: None,
+            span,
+            comments: Comments::default(),
+        };
+        for pair in file.into_inner() {
+            match pair.as_rule() {
+                Rule::header => {
+                    // The document starts where its header does, after any leading comments.
+                    doc.span = span_of(&pair);
+                    self.header(pair, &mut doc);
+                }
+                Rule::group => {
+                    let mut inner = pair.into_inner();
+                    let (Some(name), Some(list)) = (inner.next(), inner.next()) else {
+                        continue;
+                    };
+                    let name = Spanned::new(text_of(&name), span_of(&name));
+                    let members = self.approvers(list).node;
+                    doc.groups.push(GroupDef { name, members });
+                }
+                Rule::defaults => doc.defaults = Some(self.defaults(pair)),
+                Rule::hitl => {
+                    let span = span_of(&pair);
+                    let rules = pair
+                        .into_inner()
+                        .map(|r| {
+                            let s = span_of(&r);
+                            self.watch(s, |b| b.hitl_rule(r))
+                        })
+                        .collect();
+                    doc.hitl = Some(Section { rules, span });
+                }
+                Rule::escalation => {
+                    let span = span_of(&pair);
+                    let rules = pair
+                        .into_inner()
+                        .map(|r| {
+                            let s = span_of(&r);
+                            self.watch(s, |b| b.escalation_rule(r))
+                        })
+                        .collect();
+                    doc.escalation = Some(Section { rules, span });
+                }
+                _ => {}
+            }
+        }
+        Some(doc)
+    }
+
+    fn header(&mut self, header: Pair<'_, Rule>, doc: &mut PolicyDoc) {
+        for pair in header.into_inner() {
+            match pair.as_rule() {
+                Rule::name => doc.name = Some(Spanned::new(text_of(&pair), span_of(&pair))),
+                Rule::integer => {
+                    let span = span_of(&pair);
+                    match pair.as_str().parse::<u64>() {
+                        Ok(1) => doc.version = Spanned::new(1, span),
+                        _ => self.error(
+                            ErrorKind::UnsupportedVersion {
+                                found: pair.as_str().to_owned(),
+                            },
+                            span,
+                        ),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn defaults(&mut self, pair: Pair<'_, Rule>) -> Defaults {
+        let mut defaults = Defaults {
+            no_match: None,
+            approvers: None,
+            span: span_of(&pair),
+        };
+        for item in pair.into_inner() {
+            match item.as_rule() {
+                Rule::no_match => {
+                    for part in item.into_inner() {
+                        match part.as_rule() {
+                            Rule::outcome => defaults.no_match = self.outcome(&part),
+                            Rule::approver_clause => {
+                                let mut gate = Gate::default();
+                                self.approver_clause(part, &mut gate);
+                                defaults.approvers = gate.approvers;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Rule::default_approvers => {
+                    if let Some(list) = item.into_inner().next() {
+                        defaults.approvers = Some(self.approvers(list));
+                    }
+                }
+                _ => {}
+            }
+        }
+        defaults
+    }
+
+    fn hitl_rule(&mut self, pair: Pair<'_, Rule>) -> HitlRule {
+        let span = span_of(&pair);
+        let mut rule = HitlRule {
+            id: None,
+            action: Spanned::new(Glob::any(), span),
+            resource: None,
+            require_approval: None,
+            chain: None,
+            priority: None,
+            gate: Gate::default(),
+            span,
+        };
+        let mut seen_action = false;
+        for part in pair.into_inner() {
+            let part_span = span_of(&part);
+            match part.as_rule() {
+                Rule::rule_id => rule.id = Some(Spanned::new(text_of(&part), part_span)),
+                Rule::glob if !seen_action => {
+                    seen_action = true;
+                    if let Some(g) = self.glob(&part) {
+                        rule.action = g;
+                    }
+                }
+                Rule::glob => rule.resource = self.glob(&part),
+                Rule::require_chain => {
+                    rule.require_approval = Some(Spanned::new(true, part_span));
+                    if let Some(chain) = part.into_inner().next() {
+                        rule.chain = Some(self.chain(chain));
+                    }
+                }
+                Rule::chain => rule.chain = Some(self.chain(part)),
+                Rule::require_quorum => {
+                    rule.require_approval = Some(Spanned::new(true, part_span));
+                    if let Some(q) = part.into_inner().next() {
+                        self.quorum(q, &mut rule.gate);
+                    }
+                }
+                Rule::require_from => {
+                    rule.require_approval = Some(Spanned::new(true, part_span));
+                    if let Some(list) = part.into_inner().next() {
+                        rule.gate.approvers = Some(self.approvers(list));
+                    }
+                }
+                Rule::require_bare => {
+                    self.error(
+                        ErrorKind::Syntax {
+                            reason: "`require approval` names no approvers".into(),
+                            hint: Some(
+                                "write `require approval from [user:NAME]` or `require 2 of [user:A, user:B, user:C]`"
+                                    .into(),
+                            ),
+                        },
+                        part_span,
+                    );
+                    rule.require_approval = Some(Spanned::new(true, part_span));
+                }
+                Rule::allow => rule.require_approval = Some(Spanned::new(false, part_span)),
+                Rule::auto_approve => {}
+                Rule::priority => rule.priority = self.priority(part),
+                _ => self.option(part, &mut rule.gate),
+            }
+        }
+        rule
+    }
+
+    fn chain(&mut self, pair: Pair<'_, Rule>) -> Spanned<Vec<ChainStep>> {
+        let span = span_of(&pair);
+        let steps = pair
+            .into_inner()
+            .map(|step| {
+                let s = span_of(&step);
+                self.watch(s, |b| b.step(step))
+            })
+            .collect();
+        Spanned::new(steps, span)
+    }
+
+    fn step(&mut self, pair: Pair<'_, Rule>) -> ChainStep {
+        let span = span_of(&pair);
+        let mut step = ChainStep {
+            name: Spanned::new(String::new(), span),
+            gate: Gate::default(),
+            span,
+        };
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::string => {
+                    step.name = Spanned::new(text_of(&part), span_of(&part));
+                    if step.name.node.trim().is_empty() {
+                        self.error(ErrorKind::Empty { key: "step" }, step.name.span);
+                    }
+                }
+                Rule::quorum => self.quorum(part, &mut step.gate),
+                Rule::approval_from => {
+                    if let Some(list) = part.into_inner().next() {
+                        step.gate.approvers = Some(self.approvers(list));
+                    }
+                }
+                _ => self.option(part, &mut step.gate),
+            }
+        }
+        step
+    }
+
+    fn escalation_rule(&mut self, pair: Pair<'_, Rule>) -> EscalationRule {
+        let span = span_of(&pair);
+        let mut rule = EscalationRule {
+            id: None,
+            match_action: None,
+            match_resource: None,
+            confidence_range: None,
+            outcome: Spanned::new(Outcome::Deny, span),
+            priority: None,
+            gate: Gate::default(),
+            span,
+        };
+        for part in pair.into_inner() {
+            let part_span = span_of(&part);
+            match part.as_rule() {
+                Rule::rule_id => rule.id = Some(Spanned::new(text_of(&part), part_span)),
+                Rule::match_clause => {
+                    let mut globs = part.into_inner();
+                    match globs.next() {
+                        Some(p) if p.as_rule() == Rule::resource_only => {
+                            if let Some(g) = p.into_inner().find(|g| g.as_rule() == Rule::glob) {
+                                rule.match_resource = self.glob(&g);
+                            }
+                        }
+                        Some(action) => {
+                            rule.match_action = self.glob(&action);
+                            if let Some(resource) = globs.find(|g| g.as_rule() == Rule::glob) {
+                                rule.match_resource = self.glob(&resource);
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                Rule::band => rule.confidence_range = self.band(part),
+                Rule::outcome => {
+                    if let Some(o) = self.outcome(&part) {
+                        rule.outcome = o;
+                    }
+                }
+                Rule::approver_clause => self.approver_clause(part, &mut rule.gate),
+                Rule::priority => rule.priority = self.priority(part),
+                _ => self.option(part, &mut rule.gate),
+            }
+        }
+        rule
+    }
+
+    fn band(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<ConfidenceRange>> {
+        let span = span_of(&pair);
+        let mut numbers = pair.into_inner().filter(|p| p.as_rule() == Rule::number);
+        let (lo, hi) = (numbers.next()?, numbers.next()?);
+        let number = |p: &Pair<'_, Rule>| {
+            p.as_str()
+                .parse::<f64>()
+                .ok()
+                .map(|v| Spanned::new(v, span_of(p)))
+        };
+        match (number(&lo), number(&hi)) {
+            (Some(lo), Some(hi)) => Some(Spanned::new(ConfidenceRange { lo, hi }, span)),
+            _ => None,
+        }
+    }
+
+    /// `N of [..]`, `from [..]` or `to [..]`.
+    fn approver_clause(&mut self, pair: Pair<'_, Rule>, gate: &mut Gate) {
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::quorum => self.quorum(part, gate),
+                Rule::approver_list => gate.approvers = Some(self.approvers(part)),
+                _ => {}
+            }
+        }
+    }
+
+    fn quorum(&mut self, pair: Pair<'_, Rule>, gate: &mut Gate) {
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::integer => {
+                    let span = span_of(&part);
+                    match part.as_str().parse::<i64>() {
+                        Ok(n) => gate.min_approvals = Some(Spanned::new(n, span)),
+                        Err(_) => self.error(
+                            ErrorKind::WrongType {
+                                key: "minApprovals".into(),
+                                expected: "a whole number",
+                                found: part.as_str().to_owned(),
+                            },
+                            span,
+                        ),
+                    }
+                }
+                Rule::approver_list => gate.approvers = Some(self.approvers(part)),
+                _ => {}
+            }
+        }
+    }
+
+    fn option(&mut self, pair: Pair<'_, Rule>, gate: &mut Gate) {
+        let span = span_of(&pair);
+        match pair.as_rule() {
+            Rule::notify => {
+                if let Some(list) = pair.into_inner().next() {
+                    let channels = list
+                        .into_inner()
+                        .map(|c| Spanned::new(text_of(&c), span_of(&c)))
+                        .collect();
+                    gate.notify_via = Some(Spanned::new(channels, span));
+                }
+            }
+            Rule::timeout => {
+                gate.timeout = pair.into_inner().next().and_then(|d| self.duration(&d))
+            }
+            Rule::remind_every => {
+                gate.remind_every = pair.into_inner().next().and_then(|d| self.duration(&d))
+            }
+            Rule::on_timeout => {
+                let Some(choice) = pair.into_inner().next() else {
+                    return;
+                };
+                let choice_span = span_of(&choice);
+                match choice.as_rule() {
+                    Rule::on_timeout_escalate => {
+                        gate.on_timeout = Some(Spanned::new(OnTimeout::Escalate, choice_span));
+                        if let Some(list) = choice.into_inner().next() {
+                            gate.escalate_to = Some(self.approvers(list));
+                        }
+                    }
+                    _ => gate.on_timeout = Some(Spanned::new(OnTimeout::Reject, choice_span)),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn priority(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Priority>> {
+        let word = pair.into_inner().next()?;
+        let span = span_of(&word);
+        match word.as_str().parse::<Priority>() {
+            Ok(p) => Some(Spanned::new(p, span)),
+            Err(()) => {
+                self.error(
+                    ErrorKind::UnknownWord {
+                        what: "priority",
+                        found: word.as_str().to_owned(),
+                        allowed: &Priority::NAMES,
+                        suggestion: suggest::closest(word.as_str(), Priority::NAMES),
+                    },
+                    span,
+                );
+                None
+            }
+        }
+    }
+
+    fn outcome(&mut self, pair: &Pair<'_, Rule>) -> Option<Spanned<Outcome>> {
+        // The grammar admits only the five names.
+        pair.as_str()
+            .parse::<Outcome>()
+            .ok()
+            .map(|o| Spanned::new(o, span_of(pair)))
+    }
+
+    fn duration(&mut self, pair: &Pair<'_, Rule>) -> Option<Spanned<Duration>> {
+        let span = span_of(pair);
+        match Duration::parse(pair.as_str()) {
+            Ok(d) => Some(Spanned::new(d, span)),
+            Err(reason) => {
+                self.error(
+                    ErrorKind::MalformedDuration {
+                        text: pair.as_str().to_owned(),
+                        reason,
+                    },
+                    span,
+                );
+                None
+            }
+        }
+    }
+
+    fn glob(&mut self, pair: &Pair<'_, Rule>) -> Option<Spanned<Glob>> {
+        let span = span_of(pair);
+        let text = text_of(pair);
+        match Glob::new(&text) {
+            Ok(g) => Some(Spanned::new(g, span)),
+            Err(e) => {
+                let quoted = pair.as_str().starts_with('"');
+                // Columns inside a quoted glob shift by one per escape before the problem;
+                // point at the glob's start when there are escapes.
+                let col = if pair.as_str().contains("\\\\") || pair.as_str().contains("\\\"") {
+                    span.col
+                } else {
+                    span.col + u32::from(quoted) + u32::try_from(e.offset).unwrap_or(0)
+                };
+                self.error(
+                    ErrorKind::MalformedGlob {
+                        glob: text,
+                        reason: e.reason,
+                    },
+                    Span::at(span.line, col, 1),
+                );
+                None
+            }
+        }
+    }
+
+    fn approvers(&mut self, list: Pair<'_, Rule>) -> Spanned<Vec<Spanned<crate::ir::Approver>>> {
+        let span = span_of(&list);
+        let items = list
+            .into_inner()
+            .filter_map(|item| {
+                let item_span = span_of(&item);
+                let text = text_of(&item);
+                match Approver::parse(&text) {
+                    Some(a) => Some(Spanned::new(a, item_span)),
+                    None => {
+                        self.error(ErrorKind::BadPrincipal { text }, item_span);
+                        None
+                    }
+                }
+            })
+            .collect();
+        Spanned::new(items, span)
+    }
+}
