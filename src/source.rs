@@ -115,3 +115,27 @@ impl<T> std::ops::Deref for Spanned<T> {
         &self.node
     }
 }
+
+/// Where a whole node of a policy (the document, a section, a rule, a step) was written. Like
+/// the span inside [`Spanned`], it takes no part in equality.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NodeSpan(pub Span);
+
+impl PartialEq for NodeSpan {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::ops::Deref for NodeSpan {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        &self.0
+    }
+}
+
+impl From<Span> for NodeSpan {
+    fn from(span: Span) -> Self {
+        NodeSpan(span)
+    }
+}

@@ -91,7 +91,7 @@ impl Validator {
             self.no_gate_keys_beside_chain(&rule.gate);
             for step in &chain.node {
                 let what = format!("chain step `{}` requires approval", step.name.node);
-                self.gate(&step.gate, Some(&what), step.span);
+                self.gate(&step.gate, Some(&what), *step.span);
             }
             return;
         }

@@ -9,19 +9,19 @@ use crate::ir::{Comments, PolicyDoc};
 /// whitespace, outside quotes.
 fn comment_start(line: &str) -> Option<usize> {
     let mut quote: Option<char> = None;
-    let mut escaped = false;
     let mut previous = ' ';
-    for (i, c) in line.char_indices() {
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
         match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q == '"' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
+            // `\x` escapes in double quotes; `''` is a quote inside single quotes.
+            Some('"') if c == '\\' => {
+                chars.next();
             }
+            Some('\'') if c == '\'' && chars.peek().is_some_and(|(_, n)| *n == '\'') => {
+                chars.next();
+            }
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
             None => {
                 if c == '#' && previous.is_whitespace() {
                     return Some(i);
@@ -90,9 +90,9 @@ mod tests {
     #[test]
     fn finds_comments_outside_quotes() {
         assert_eq!(comment_start("# top"), Some(0));
-        assert_eq!(comment_start("  action: delete # why"), Some(18));
+        assert_eq!(comment_start("  action: delete # why"), Some(17));
         assert_eq!(comment_start("  action: \"a #b\""), None);
         assert_eq!(comment_start("  action: a#b"), None);
-        assert_eq!(comment_start("  name: 'it''s # x' # y"), Some(21));
+        assert_eq!(comment_start("  name: 'it''s # x' # y"), Some(20));
     }
 }

@@ -8,7 +8,7 @@
 mod words;
 
 use crate::glob::Glob;
-use crate::source::{Span, Spanned};
+use crate::source::{NodeSpan, Spanned};
 
 pub use words::{Duration, OnTimeout, Outcome, Principal, Priority};
 
@@ -22,7 +22,7 @@ pub struct PolicyDoc {
     pub hitl: Option<Section<HitlRule>>,
     pub escalation: Option<Section<EscalationRule>>,
     /// The whole document, for errors about it as a whole.
-    pub span: Span,
+    pub span: NodeSpan,
     /// The author's comments, kept so that `fmt` can print them back.
     pub comments: Comments,
 }
@@ -91,14 +91,14 @@ impl std::fmt::Display for Approver {
 pub struct Defaults {
     pub no_match: Option<Spanned<Outcome>>,
     pub approvers: Option<Spanned<Vec<Spanned<Approver>>>>,
-    pub span: Span,
+    pub span: NodeSpan,
 }
 
 /// A `hitl` or `escalation` section: rules in priority order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section<R> {
     pub rules: Vec<R>,
-    pub span: Span,
+    pub span: NodeSpan,
 }
 
 /// Who resolves a gate and how: shared by HITL rules, chain steps and escalation rules.
@@ -124,7 +124,7 @@ pub struct HitlRule {
     pub priority: Option<Spanned<Priority>>,
     pub gate: Gate,
     /// The whole rule.
-    pub span: Span,
+    pub span: NodeSpan,
 }
 
 /// One step of a multi-step approval chain.
@@ -132,7 +132,7 @@ pub struct HitlRule {
 pub struct ChainStep {
     pub name: Spanned<String>,
     pub gate: Gate,
-    pub span: Span,
+    pub span: NodeSpan,
 }
 
 /// One rule of the escalation stage.
@@ -146,7 +146,7 @@ pub struct EscalationRule {
     pub outcome: Spanned<Outcome>,
     pub priority: Option<Spanned<Priority>>,
     pub gate: Gate,
-    pub span: Span,
+    pub span: NodeSpan,
 }
 
 /// `[lo, hi]` as written; see [`ConfidenceRange::holds`] for what it means.

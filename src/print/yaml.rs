@@ -161,10 +161,10 @@ fn escalation_rule(out: &mut String, rule: &EscalationRule, all: &Comments) {
     }
     let mut parts = Vec::new();
     if let Some(a) = &rule.match_action {
-        parts.push(format!("action: {}", scalar(a.node.as_str())));
+        parts.push(format!("action: {}", flow_scalar(a.node.as_str())));
     }
     if let Some(r) = &rule.match_resource {
-        parts.push(format!("resource: {}", scalar(r.node.as_str())));
+        parts.push(format!("resource: {}", flow_scalar(r.node.as_str())));
     }
     if rule.match_action.is_some() || rule.match_resource.is_some() {
         item.field("match", format!("{{{}}}", parts.join(", ")));

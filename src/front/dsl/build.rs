@@ -89,14 +89,14 @@ impl Builder {
             defaults: None,
             hitl: None,
             escalation: None,
-            span,
+            span: span.into(),
             comments: Comments::default(),
         };
         for pair in file.into_inner() {
             match pair.as_rule() {
                 Rule::header => {
                     // The document starts where its header does, after any leading comments.
-                    doc.span = span_of(&pair);
+                    doc.span = span_of(&pair).into();
                     self.header(pair, &mut doc);
                 }
                 Rule::group => {
@@ -118,7 +118,10 @@ impl Builder {
                             self.watch(s, |b| b.hitl_rule(r))
                         })
                         .collect();
-                    doc.hitl = Some(Section { rules, span });
+                    doc.hitl = Some(Section {
+                        rules,
+                        span: span.into(),
+                    });
                 }
                 Rule::escalation => {
                     let span = span_of(&pair);
@@ -129,7 +132,10 @@ impl Builder {
                             self.watch(s, |b| b.escalation_rule(r))
                         })
                         .collect();
-                    doc.escalation = Some(Section { rules, span });
+                    doc.escalation = Some(Section {
+                        rules,
+                        span: span.into(),
+                    });
                 }
                 _ => {}
             }
@@ -162,7 +168,7 @@ impl Builder {
         let mut defaults = Defaults {
             no_match: None,
             approvers: None,
-            span: span_of(&pair),
+            span: span_of(&pair).into(),
         };
         for item in pair.into_inner() {
             match item.as_rule() {
@@ -200,7 +206,7 @@ impl Builder {
             chain: None,
             priority: None,
             gate: Gate::default(),
-            span,
+            span: span.into(),
         };
         let mut seen_action = false;
         for part in pair.into_inner() {
@@ -272,7 +278,7 @@ impl Builder {
         let mut step = ChainStep {
             name: Spanned::new(String::new(), span),
             gate: Gate::default(),
-            span,
+            span: span.into(),
         };
         for part in pair.into_inner() {
             match part.as_rule() {
@@ -304,7 +310,7 @@ impl Builder {
             outcome: Spanned::new(Outcome::Deny, span),
             priority: None,
             gate: Gate::default(),
-            span,
+            span: span.into(),
         };
         for part in pair.into_inner() {
             let part_span = span_of(&part);

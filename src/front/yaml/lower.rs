@@ -134,14 +134,14 @@ impl Lowering {
             self.section(n, "the `hitl` section", Self::hitl_rule)
                 .unwrap_or_else(|| Section {
                     rules: Vec::new(),
-                    span: n.span,
+                    span: n.span.into(),
                 })
         });
         let escalation = fields.get("escalation").map(|n| {
             self.section(n, "the `escalation` section", Self::escalation_rule)
                 .unwrap_or_else(|| Section {
                     rules: Vec::new(),
-                    span: n.span,
+                    span: n.span.into(),
                 })
         });
         Some(PolicyDoc {
@@ -151,7 +151,7 @@ impl Lowering {
             defaults,
             hitl,
             escalation,
-            span: root.span,
+            span: root.span.into(),
             comments: Comments::default(),
         })
     }
@@ -506,7 +506,7 @@ impl Lowering {
             approvers: f
                 .get("approvers")
                 .and_then(|n| self.approvers(n, "approvers")),
-            span: node.span,
+            span: node.span.into(),
         })
     }
 
@@ -525,7 +525,7 @@ impl Lowering {
             .collect();
         Some(Section {
             rules,
-            span: node.span,
+            span: node.span.into(),
         })
     }
 
@@ -579,7 +579,7 @@ impl Lowering {
             chain,
             priority,
             gate,
-            span: node.span,
+            span: node.span.into(),
         })
     }
 
@@ -601,7 +601,7 @@ impl Lowering {
         Some(ChainStep {
             name: name.unwrap_or_else(|| Spanned::new(String::new(), node.span)),
             gate,
-            span: node.span,
+            span: node.span.into(),
         })
     }
 
@@ -629,7 +629,7 @@ impl Lowering {
             outcome: outcome.unwrap_or(Spanned::new(Outcome::Deny, node.span)),
             priority,
             gate,
-            span: node.span,
+            span: node.span.into(),
         })
     }
 
