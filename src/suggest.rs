@@ -1,5 +1,7 @@
 //! "Did you mean ...?" for misspelled keys, outcomes and group names.
 
+use crate::ir::Outcome;
+
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
 pub fn closest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
@@ -43,6 +45,25 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
+}
+
+/// Outcomes are often written in other cases and spellings (`requireApproval`, `approve`);
+/// suggest by meaning as well as by spelling.
+pub fn outcome(text: &str) -> Option<&'static str> {
+    let folded: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    let by_meaning = match folded.as_str() {
+        "autoapprove" | "approve" | "allow" | "auto" => Some("auto-approve"),
+        "notify" | "notifyandproceed" | "notifyproceed" => Some("notify-and-proceed"),
+        "requestapproval" | "requireapproval" | "approval" | "ask" => Some("request-approval"),
+        "escalation" | "escalate" => Some("escalate"),
+        "reject" | "block" | "forbid" | "deny" => Some("deny"),
+        _ => None,
+    };
+    by_meaning.or_else(|| closest(text, Outcome::NAMES))
 }
 
 #[cfg(test)]

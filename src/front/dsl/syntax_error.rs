@@ -66,6 +66,19 @@ fn found_at(text: &str, offset: usize) -> &str {
     }
 }
 
+/// The whole line an offset is on.
+fn current_line(text: &str, offset: usize) -> &str {
+    let start = text
+        .get(..offset)
+        .and_then(|b| b.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let end = text
+        .get(offset..)
+        .and_then(|a| a.find('\n'))
+        .map_or(text.len(), |i| offset + i);
+    text.get(start..end).unwrap_or("")
+}
+
 pub(super) fn describe(error: &Error<Rule>, text: &str) -> Diagnostic {
     let (line, col) = match error.line_col {
         LineColLocation::Pos(p) | LineColLocation::Span(p, _) => p,
@@ -113,7 +126,10 @@ pub(super) fn describe(error: &Error<Rule>, text: &str) -> Diagnostic {
     ]
     .iter()
     .any(|w| found == *w || found.starts_with(&format!("{w}-")));
-    let hint = if positives.contains(&Rule::arrow) && decision_word {
+    let in_band = current_line(text, offset).contains("confidence in");
+    let hint = if in_band && !positives.contains(&Rule::outcome) {
+        Some("a band is `confidence in [lo, hi)` with two numbers between 0.0 and 1.0".to_owned())
+    } else if positives.contains(&Rule::arrow) && decision_word {
         Some(format!("a `->` is missing before `{found}`"))
     } else if positives.contains(&Rule::arrow) && after_space && starts_word {
         Some(format!(
@@ -128,6 +144,24 @@ pub(super) fn describe(error: &Error<Rule>, text: &str) -> Diagnostic {
             "a glob with `[`, `{`, `,`, `:` or spaces must be quoted: `\"db/{users,orders}\"`"
                 .to_owned(),
         )
+    } else if positives.contains(&Rule::outcome) {
+        let suggestion = crate::suggest::outcome(found);
+        Some(suggestion.map_or_else(
+            || {
+                "outcomes are auto-approve, notify-and-proceed, request-approval, escalate, deny"
+                    .to_owned()
+            },
+            |s| format!("did you mean `{s}`?"),
+        ))
+    } else if positives.contains(&Rule::duration) {
+        Some("a duration is a whole number with one unit: 500ms, 30s, 5m, 1h, 1d".to_owned())
+    } else if positives.contains(&Rule::string) && before.trim_end().ends_with("step") {
+        Some(format!(
+            "step names are quoted: `step \"{}\": ...`",
+            found.trim_end_matches(':')
+        ))
+    } else if found.is_empty() && text.matches('{').count() > text.matches('}').count() {
+        Some("a `{` is not closed: add the `}` that ends the section".to_owned())
     } else if positives.contains(&Rule::header) {
         Some("a policy starts with `policy \"NAME\" version 1`".to_owned())
     } else if positives.contains(&Rule::number) {

@@ -416,7 +416,7 @@ impl Lowering {
         match text.node.parse::<Outcome>() {
             Ok(v) => Some(Spanned::new(v, node.span)),
             Err(()) => {
-                let suggestion = outcome_suggestion(&text.node);
+                let suggestion = crate::suggest::outcome(&text.node);
                 self.error(
                     ErrorKind::UnknownOutcome {
                         found: text.node,
@@ -646,23 +646,4 @@ impl Lowering {
             node.span,
         ))
     }
-}
-
-/// Outcomes are often written in other cases and spellings (`requireApproval`, `approve`);
-/// suggest by meaning as well as by spelling.
-fn outcome_suggestion(text: &str) -> Option<&'static str> {
-    let folded: String = text
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_lowercase();
-    let by_meaning = match folded.as_str() {
-        "autoapprove" | "approve" | "allow" | "auto" => Some("auto-approve"),
-        "notify" | "notifyandproceed" | "notifyproceed" => Some("notify-and-proceed"),
-        "requestapproval" | "requireapproval" | "approval" | "ask" => Some("request-approval"),
-        "escalation" | "escalate" => Some("escalate"),
-        "reject" | "block" | "forbid" | "deny" => Some("deny"),
-        _ => None,
-    };
-    by_meaning.or_else(|| suggest::closest(text, Outcome::NAMES))
 }
