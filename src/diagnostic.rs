@@ -158,6 +158,9 @@ pub enum ErrorKind {
     /// `requireApproval: true` (or the wrong outcome).
     #[error("approvers are listed but {why}, so they are never asked")]
     UnusedApprovers { why: String, fix: &'static str },
+    /// A timeout or quorum setting on a rule that never asks anyone.
+    #[error("`{key}` has no effect: {why}")]
+    InertGateKey { key: &'static str, why: String },
     /// A name that must not be empty.
     #[error("`{key}` must not be empty")]
     Empty { key: &'static str },
@@ -212,6 +215,9 @@ impl ErrorKind {
             NoSections => Some("add `hitl: {rules: [...]}` or `escalation: {rules: [...]}`".into()),
             IgnoredWithChain { key } => Some(format!("move `{key}` into the chain's steps")),
             UnusedApprovers { fix, .. } => Some((*fix).to_owned()),
+            InertGateKey { key, .. } => Some(format!(
+                "remove `{key}`, or make the rule ask someone (`requireApproval: true`, or an outcome of `request-approval` or `escalate`)"
+            )),
             Empty { .. } => None,
         }
     }
@@ -227,6 +233,7 @@ impl ErrorKind {
                 | OnlyEmptyGroups { .. }
                 | MinApprovalsTooHigh { .. }
                 | UnusedApprovers { .. }
+                | InertGateKey { .. }
                 | EscalateWithoutTarget
                 | EscalateToWithoutEscalate
         )
@@ -268,6 +275,7 @@ impl ErrorKind {
             NoSections => "no-sections",
             IgnoredWithChain { .. } => "ignored-with-chain",
             UnusedApprovers { .. } => "unused-approvers",
+            InertGateKey { .. } => "inert-gate-key",
             Empty { .. } => "empty",
         }
     }

@@ -954,3 +954,49 @@ escalation:
         panic!("{}", e.render());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// settings that would be silently dropped
+
+#[test]
+fn gate_settings_on_rules_that_ask_no_one() {
+    let yaml = "version: 1
+hitl:
+  rules:
+    - action: read
+      requireApproval: false
+      timeout: 1h
+      remindEvery: 5m
+escalation:
+  rules:
+    - confidenceRange: [0.0, 1.0]
+      action: deny
+      minApprovals: 2
+      onTimeout: escalate
+      escalateTo: [user:carol]
+";
+    insta::assert_snapshot!(
+        "gate_settings_on_rules_that_ask_no_one",
+        check(
+            yaml,
+            &[
+                "inert-gate-key",
+                "inert-gate-key",
+                "inert-gate-key",
+                "inert-gate-key",
+                "inert-gate-key",
+            ]
+        )
+    );
+}
+
+#[test]
+fn default_approvers_for_a_default_that_asks_no_one() {
+    let yaml = format!(
+        "version: 1\ndefaults:\n  noMatch: auto-approve\n  approvers: [user:oncall]\n{OK_HITL}"
+    );
+    insta::assert_snapshot!(
+        "default_approvers_for_a_default_that_asks_no_one",
+        check(&yaml, &["unused-approvers"])
+    );
+}

@@ -25,6 +25,17 @@ pub fn validate(doc: &PolicyDoc) -> Result<GroupTable, Vec<Diagnostic>> {
         && let Some(list) = &defaults.approvers
     {
         v.groups.check_refs(&list.node, &mut v.diagnostics);
+        if let Some(outcome) = defaults.no_match.filter(|o| !o.node.needs_approvers())
+            && !list.node.is_empty()
+        {
+            v.error(
+                ErrorKind::UnusedApprovers {
+                    why: format!("the default outcome `{}` asks no one", outcome.node),
+                    fix: "remove `approvers`, or make `noMatch` `request-approval` or `escalate`",
+                },
+                list.span,
+            );
+        }
     }
     v.rule_ids(doc);
     for rule in doc.hitl.iter().flat_map(|s| &s.rules) {
@@ -78,7 +89,6 @@ impl Validator {
     }
 
     fn hitl_rule(&mut self, rule: &HitlRule) {
-        let rule_head = Span::at(rule.span.line, rule.span.col, 1);
         if let Some(chain) = &rule.chain {
             if chain.node.is_empty() {
                 self.error(ErrorKind::EmptyChain, chain.span);
@@ -102,12 +112,11 @@ impl Validator {
                 Some(_) => "the rule says `requireApproval: false`",
                 None => "the rule has no `requireApproval: true`",
             };
-            self.unused_approvers(
+            self.inert_gate(
                 &rule.gate,
                 why,
                 "add `requireApproval: true` to ask them, or remove `approvers`",
             );
-            self.gate(&rule.gate, None, rule_head);
         }
     }
 
@@ -138,16 +147,17 @@ impl Validator {
             self.gate(&rule.gate, Some(&what), rule.outcome.span);
         } else {
             let why = format!("the outcome `{outcome}` asks no one");
-            self.unused_approvers(
+            self.inert_gate(
                 &rule.gate,
                 &why,
                 "use `request-approval` or `escalate` to ask them, or remove `approvers`",
             );
-            self.gate(&rule.gate, None, rule.outcome.span);
         }
     }
 
-    fn unused_approvers(&mut self, gate: &Gate, why: &str, fix: &'static str) {
+    /// A gate that is never opened (the rule asks no one): its approvers and settings would be
+    /// silently dropped, which is almost always a mistake, so each is an error.
+    fn inert_gate(&mut self, gate: &Gate, why: &str, fix: &'static str) {
         if let Some(list) = &gate.approvers
             && !list.node.is_empty()
         {
@@ -159,18 +169,21 @@ impl Validator {
                 list.span,
             );
         }
+        for (key, span) in gate_key_spans(gate).into_iter().skip(1) {
+            if let Some(span) = span {
+                self.error(
+                    ErrorKind::InertGateKey {
+                        key,
+                        why: why.to_owned(),
+                    },
+                    span,
+                );
+            }
+        }
     }
 
     fn no_gate_keys_beside_chain(&mut self, gate: &Gate) {
-        let spans: [(&'static str, Option<Span>); 6] = [
-            ("approvers", gate.approvers.as_ref().map(|s| s.span)),
-            ("minApprovals", gate.min_approvals.as_ref().map(|s| s.span)),
-            ("timeout", gate.timeout.as_ref().map(|s| s.span)),
-            ("onTimeout", gate.on_timeout.as_ref().map(|s| s.span)),
-            ("escalateTo", gate.escalate_to.as_ref().map(|s| s.span)),
-            ("remindEvery", gate.remind_every.as_ref().map(|s| s.span)),
-        ];
-        for (key, span) in spans {
+        for (key, span) in gate_key_spans(gate) {
             if let Some(span) = span {
                 self.error(ErrorKind::IgnoredWithChain { key }, span);
             }
@@ -255,4 +268,17 @@ impl Validator {
             );
         }
     }
+}
+
+/// Where each key that configures who is asked and how long (all but `notifyVia`) is
+/// written, `approvers` first.
+fn gate_key_spans(gate: &Gate) -> [(&'static str, Option<Span>); 6] {
+    [
+        ("approvers", gate.approvers.as_ref().map(|s| s.span)),
+        ("minApprovals", gate.min_approvals.as_ref().map(|s| s.span)),
+        ("timeout", gate.timeout.as_ref().map(|s| s.span)),
+        ("onTimeout", gate.on_timeout.as_ref().map(|s| s.span)),
+        ("escalateTo", gate.escalate_to.as_ref().map(|s| s.span)),
+        ("remindEvery", gate.remind_every.as_ref().map(|s| s.span)),
+    ]
 }
