@@ -193,7 +193,7 @@ impl ErrorKind {
             UnknownWord { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
             UnknownWord { allowed, .. } => Some(format!("use one of: {}", allowed.join(", "))),
             UnknownGroup { suggestion: Some(s), .. } => Some(format!("did you mean `group:{s}`?")),
-            UnknownGroup { name, .. } => Some(format!("define it under `groups:` as `{name}: [...]`")),
+            UnknownGroup { name, .. } => Some(format!("define it: `{name}: [...]` under `groups:` in YAML, `group {name} = [...]` in the DSL")),
             GroupCycle { .. } => Some("a group may contain other groups, but not itself through them".into()),
             DuplicateGroup { first, .. } => Some(format!("the first definition is at line {}; rename or merge them", first.line)),
             DuplicateRuleId { first, .. } => Some(format!("the id is first used at line {}; rule ids must be unique across the policy", first.line)),
