@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::check;
+use crate::compile::{self, CompiledPolicy};
 use crate::decision::{Decision, Verdict};
 use crate::diagnostic::{ErrorKind, PolicyError};
 use crate::eval;
@@ -117,6 +118,11 @@ impl Policy {
     /// Decides a request with the reference evaluator.
     pub fn decide(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
         eval::reference::decide(self, request)
+    }
+
+    /// Compiles the policy for fast deciding; see [`crate::compile`].
+    pub fn compile(&self) -> CompiledPolicy {
+        compile::Builder::new(self).build()
     }
 
     pub fn doc(&self) -> &PolicyDoc {

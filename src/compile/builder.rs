@@ -1,0 +1,149 @@
+//! From a validated [`Policy`] to a [`CompiledPolicy`]: each rule goes to the cheapest
+//! matcher that can take it (the index for exact and prefix globs, the automaton for the
+//! rest), and rules that an earlier catch-all hides are dropped.
+
+use regex_automata::util::pool::Pool;
+
+use crate::policy::Policy;
+
+use super::automaton::{Automaton, ComplexRule};
+use super::confidence::{ClassRange, Classes};
+use super::index::{IndexBuilder, NONE};
+use super::pattern::{MAX_FORMS, Simple, simple_forms};
+use super::{Caches, CompiledPolicy, StageMatcher};
+
+/// Compiles a policy. Separate from [`CompiledPolicy`], as a globset `GlobSetBuilder` is
+/// from its `GlobSet`: building sorts and indexes, matching only looks up.
+///
+/// ```
+/// use rekall_policy::Policy;
+/// use rekall_policy::compile::Builder;
+///
+/// let policy = Policy::from_path("policies/seed.yaml")?;
+/// let compiled = Builder::new(&policy).build();
+/// assert_eq!(compiled.decide_str("delete", "db", Some(0.95))?.outcome().as_str(), "request-approval");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder<'p> {
+    policy: &'p Policy,
+    automaton: bool,
+}
+
+/// One rule as a stage sees it.
+struct StageRule<'a> {
+    action: &'a crate::glob::Glob,
+    resource: crate::glob::Glob,
+    /// `None` for a HITL rule, which holds at every confidence.
+    band: Option<(f64, f64)>,
+}
+
+impl<'p> Builder<'p> {
+    pub fn new(policy: &'p Policy) -> Builder<'p> {
+        Builder {
+            policy,
+            automaton: true,
+        }
+    }
+
+    /// Whether rules with complex globs go to a lazy DFA (the default) or are matched one by
+    /// one with the reference glob matcher. Meant for tests and measurements.
+    pub fn automaton(mut self, yes: bool) -> Builder<'p> {
+        self.automaton = yes;
+        self
+    }
+
+    pub fn build(&self) -> CompiledPolicy {
+        let doc = self.policy.doc();
+        let escalation_rules = doc.escalation.as_ref().map(|s| &s.rules);
+        let classes = Classes::new(escalation_rules.into_iter().flatten().map(|r| r.band()));
+        let hitl = doc.hitl.as_ref().map(|s| {
+            let rules = s.rules.iter().map(|r| StageRule {
+                action: &r.action.node,
+                resource: r.resource_glob(),
+                band: None,
+            });
+            self.stage(rules, &classes)
+        });
+        let any = crate::glob::Glob::any();
+        let escalation = escalation_rules.map(|rules| {
+            let rules = rules.iter().map(|r| StageRule {
+                action: r.match_action.as_ref().map_or(&any, |g| &g.node),
+                resource: r.resource_glob(),
+                band: Some(r.band()),
+            });
+            self.stage(rules, &classes)
+        });
+        let automata = (
+            hitl.as_ref().and_then(|s| s.automaton.clone()),
+            escalation.as_ref().and_then(|s| s.automaton.clone()),
+        );
+        let caches = Pool::new(Box::new(move || Caches {
+            hitl: automata.0.as_ref().map(Automaton::create_cache),
+            escalation: automata.1.as_ref().map(Automaton::create_cache),
+        }) as super::CacheFn);
+        CompiledPolicy {
+            verdicts: self.policy.verdicts().clone(),
+            name: self.policy.name().map(str::to_owned),
+            classes,
+            hitl,
+            escalation,
+            caches,
+        }
+    }
+
+    fn stage<'a>(
+        &self,
+        rules: impl Iterator<Item = StageRule<'a>>,
+        classes: &Classes,
+    ) -> StageMatcher {
+        let mut index = IndexBuilder::default();
+        let mut complex = Vec::new();
+        let full: ClassRange = (0, classes.count() - 1);
+        for (i, rule) in rules.enumerate() {
+            let Ok(number) = u32::try_from(i) else { break };
+            let band = match rule.band {
+                None => None,
+                Some((lo, hi)) => match classes.range(lo, hi) {
+                    Some(range) => Some(range),
+                    // A band that holds no confidence (`[x, x]` below 1): the rule never matches.
+                    None => continue,
+                },
+            };
+            let forms = (simple_forms(rule.action), simple_forms(&rule.resource));
+            match forms {
+                (Some(actions), Some(resources))
+                    if actions.len() * resources.len() <= MAX_FORMS =>
+                {
+                    // The index has one class for a HITL stage, whose rules hold everywhere.
+                    index.add(number, &actions, &resources, band.unwrap_or((0, 0)));
+                    let everything = Simple::Prefix(String::new());
+                    if actions.contains(&everything)
+                        && resources.contains(&everything)
+                        && band.is_none_or(|b| b == full)
+                    {
+                        // Every later rule is hidden behind this one.
+                        break;
+                    }
+                }
+                _ => complex.push(ComplexRule {
+                    rule: number,
+                    action: rule.action.clone(),
+                    resource: rule.resource,
+                    band,
+                }),
+            }
+        }
+        let automaton = if self.automaton && !complex.is_empty() {
+            Automaton::build(&complex, classes)
+        } else {
+            None
+        };
+        StageMatcher {
+            index: index.build(),
+            complex_min: complex.first().map_or(NONE, |c| c.rule),
+            automaton,
+            complex,
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Generated policies and workloads for benchmarks: a first-match policy of N HITL rules over
+//! services `svc_0` ... `svc_{N-2}` with exact and `*`-glob action and resource patterns
+//! (`svc_42.delete` on `svc_42/env_*`), a last rule `*` / `*`, and confidence bands. Requests
+//! are built so that about 70% hit a rule other than the catch-all.
+//!
+//! Everything is deterministic in the seed, so that two runs time the same work.
+//!
+//! ```
+//! use rekall_policy::Policy;
+//! use rekall_policy::compile::generate;
+//!
+//! let policy = Policy::from_yaml_str(&generate::policy_yaml(100), "generated")?;
+//! assert_eq!(policy.doc().hitl.as_ref().map(|s| s.rules.len()), Some(100));
+//! let requests = generate::workload(100, 1_000, 7);
+//! assert_eq!(requests.len(), 1_000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use crate::request::Request;
+
+/// A small deterministic generator (SplitMix64), so the library needs no random-number crate.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        // The bias of a plain modulo is far below anything a benchmark could notice.
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// A number in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The five shapes of generated rule, by rule index modulo 5: which parts are exact and which
+/// are globs.
+fn shape(i: usize) -> (String, String) {
+    match i % 5 {
+        0 => (format!("svc_{i}.deploy"), format!("svc_{i}/env_prod")),
+        1 => (format!("svc_{i}.delete"), format!("svc_{i}/env_*")),
+        2 => (format!("svc_{i}.*"), format!("svc_{i}/db")),
+        3 => (format!("svc_{i}.read"), "*".to_owned()),
+        _ => (format!("svc_{i}.scale*"), format!("svc_{i}/env_*")),
+    }
+}
+
+/// The YAML text of a generated policy with `n` HITL rules (at least 1; the last is `*` / `*`),
+/// four confidence bands sharing their boundaries, and one glob-matched escalation rule.
+pub fn policy_yaml(n: usize) -> String {
+    let n = n.max(1);
+    let mut out = String::with_capacity(n * 120 + 1024);
+    out.push_str("version: 1\nname: generated\n");
+    out.push_str("groups:\n  sre: [user:adam, user:alice]\n  dba: [user:bob, group:sre]\n");
+    out.push_str("defaults:\n  noMatch: request-approval\n  approvers: [user:oncall]\n");
+    out.push_str("hitl:\n  rules:\n");
+    for i in 0..n - 1 {
+        let (action, resource) = shape(i);
+        let _ = writeln!(
+            out,
+            "    - id: rule-{i}\n      action: \"{action}\"\n      resource: \"{resource}\""
+        );
+        match i % 4 {
+            0 => out.push_str("      requireApproval: true\n      approvers: [group:sre]\n"),
+            1 => out.push_str("      requireApproval: false\n"),
+            2 => out.push_str(
+                "      chain:\n        - step: review\n          approvers: [group:dba]\n        - step: sign-off\n          approvers: [user:carol]\n",
+            ),
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "      requireApproval: true\n      approvers: [user:owner{}, user:adam]\n      minApprovals: 2\n      timeout: 1h",
+                    i % 50
+                );
+            }
+        }
+    }
+    out.push_str("    - id: everything-else\n      action: \"*\"\n      resource: \"*\"\n      requireApproval: false\n");
+    out.push_str(concat!(
+        "escalation:\n  rules:\n",
+        "    - id: risky-deletes\n      match: {action: \"svc_1*.delete\", resource: \"*/env_prod\"}\n",
+        "      confidenceRange: [0.0, 0.95]\n      action: escalate\n      approvers: [user:carol]\n",
+        "    - id: confident\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n",
+        "    - id: fairly-confident\n      confidenceRange: [0.7, 0.9]\n      action: notify-and-proceed\n",
+        "    - id: unsure\n      confidenceRange: [0.4, 0.7]\n      action: request-approval\n      approvers: [group:sre]\n",
+        "    - id: lost\n      confidenceRange: [0.0, 0.4]\n      action: escalate\n      approvers: [user:carol]\n",
+    ));
+    out
+}
+
+/// Confidences worth asking about: none, the band boundaries exactly, and anything between.
+fn confidence(rng: &mut Rng) -> Option<f64> {
+    const EDGES: [f64; 6] = [0.0, 0.4, 0.7, 0.9, 0.95, 1.0];
+    match rng.below(10) {
+        0 => None,
+        1..=3 => Some(EDGES[rng.below(EDGES.len())]),
+        _ => Some(rng.unit()),
+    }
+}
+
+/// What stands in for a `*` in a request: a few common words, or a number when `varied`.
+fn filler(rng: &mut Rng, varied: bool) -> String {
+    const WORDS: [&str; 6] = ["prod", "staging", "dev", "eu-1", "x", ""];
+    if varied {
+        format!("{}{}", WORDS[rng.below(WORDS.len())], rng.below(1_000_000))
+    } else {
+        WORDS[rng.below(WORDS.len())].to_owned()
+    }
+}
+
+/// One request for a policy of `n` rules: 70% built to match a random rule other than the
+/// catch-all (the first match may still be an earlier rule), the rest near misses and
+/// strangers that only the catch-all takes.
+fn request(n: usize, rng: &mut Rng, varied: bool) -> Request {
+    let rules = n.saturating_sub(1);
+    let roll = rng.below(100);
+    let (action, resource) = if rules > 0 && roll < 70 {
+        let (a, r) = shape(rng.below(rules));
+        (
+            a.replace('*', &filler(rng, varied)),
+            r.replace('*', &filler(rng, varied)),
+        )
+    } else if rules > 0 && roll < 85 {
+        // A near miss: a real service, an action no rule of it names exactly.
+        let i = rng.below(rules);
+        let action = if i % 5 == 2 {
+            format!("svc{i}.deploy")
+        } else {
+            format!("svc_{i}.restart")
+        };
+        (action, format!("svc_{i}/{}", filler(rng, varied)))
+    } else {
+        (
+            format!("job_{}.run", rng.below(1000)),
+            format!("queue/{}", filler(rng, varied)),
+        )
+    };
+    let mut request = Request::new(action).resource(resource);
+    request.confidence = confidence(rng);
+    request
+}
+
+/// `count` requests for a generated policy of `n` rules; they repeat, as real traffic does.
+pub fn workload(n: usize, count: usize, seed: u64) -> Vec<Request> {
+    let mut rng = Rng::new(seed);
+    (0..count).map(|_| request(n, &mut rng, false)).collect()
+}
+
+/// `count` pairwise distinct requests for a generated policy of `n` rules: numbers stand in
+/// for every `*`, and the confidence varies, so no two ask the same thing.
+pub fn varied_workload(n: usize, count: usize, seed: u64) -> Vec<Request> {
+    let mut rng = Rng::new(seed);
+    let mut seen: HashSet<(String, String, Option<u64>)> = HashSet::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let r = request(n, &mut rng, true);
+        if seen.insert((
+            r.action.clone(),
+            r.resource.clone(),
+            r.confidence.map(f64::to_bits),
+        )) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// A workload for any policy: requests made of the literal parts of its own globs, so that
+/// they reach past the first rules, mixed with strangers.
+pub fn workload_for(policy: &crate::Policy, count: usize, seed: u64) -> Vec<Request> {
+    let mut rng = Rng::new(seed);
+    let doc = policy.doc();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for rule in doc.hitl.iter().flat_map(|s| &s.rules) {
+        pairs.push((
+            rule.action.node.as_str().to_owned(),
+            rule.resource_glob().as_str().to_owned(),
+        ));
+    }
+    for rule in doc.escalation.iter().flat_map(|s| &s.rules) {
+        pairs.push((
+            rule.action_glob().as_str().to_owned(),
+            rule.resource_glob().as_str().to_owned(),
+        ));
+    }
+    let strip = |g: &str, rng: &mut Rng| -> String {
+        let filler = filler(rng, false);
+        g.chars()
+            .filter(|c| !matches!(c, '[' | ']' | '{' | '}' | ',' | '\\' | '!' | '^'))
+            .map(|c| {
+                if c == '*' || c == '?' {
+                    filler.clone()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    (0..count)
+        .map(|_| {
+            let (action, resource) = if !pairs.is_empty() && rng.below(10) < 8 {
+                let (a, r) = &pairs[rng.below(pairs.len())];
+                (strip(a, &mut rng), strip(r, &mut rng))
+            } else {
+                (
+                    format!("job_{}.run", rng.below(1000)),
+                    format!("queue/{}", rng.below(1000)),
+                )
+            };
+            let action = if action.is_empty() {
+                "x".to_owned()
+            } else {
+                action
+            };
+            let mut request = Request::new(action).resource(resource);
+            request.confidence = confidence(&mut rng);
+            request
+        })
+        .collect()
+}

@@ -1,0 +1,321 @@
+//! Compiled policies: the same decisions as the reference evaluator
+//! ([`crate::eval::reference`]), in a time that does not grow with the number of rules.
+//!
+//! ```
+//! use rekall_policy::{Policy, Request};
+//!
+//! let policy = Policy::from_path("policies/seed.yaml")?;
+//! let compiled = policy.compile();
+//! let request = Request::new("deploy").resource("staging").confidence(0.8999);
+//! assert_eq!(compiled.decide(&request)?, policy.decide(&request)?);
+//! assert_eq!(compiled.decide(&request)?.outcome().as_str(), "notify-and-proceed");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How
+//!
+//! A stage's answer is its first rule, in file order, that matches. Compiling sorts each rule
+//! into the cheapest matcher that can take it, as globset sorts globs into strategies:
+//!
+//! - [`pattern`]: exact names and name-plus-star globs (`delete`, `svc_42/env_*`, `*`, small
+//!   alternations of these) need no automaton: a string equals, or starts with, a fixed one.
+//! - `index`: those rules are found by hash lookups of the action, the pair, or the
+//!   action's prefixes at the lengths that occur; then by the resource, the same way.
+//! - `automaton`: the other rules, all in one anchored lazy DFA over
+//!   `action 0xFF resource [0xFF confidence-class]` with leftmost-first priority.
+//! - `confidence`: the confidence becomes a class (a binary search over the band
+//!   endpoints), so a band is a range of classes.
+//!
+//! Every part reports the lowest rule it can yield, and the lowest of all wins. Verdicts are
+//! the policy's own, precomputed: a decision borrows them, and deciding allocates nothing.
+//!
+//! A compiled policy is `Send + Sync`; the automaton's per-search caches sit in a pool, one
+//! per thread at a time. [`LivePolicy`] holds one that a long-running service can replace
+//! while it decides.
+
+mod automaton;
+mod builder;
+mod confidence;
+pub mod generate;
+mod index;
+mod live;
+mod pattern;
+mod table;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use regex_automata::hybrid::dfa::Cache;
+use regex_automata::util::pool::Pool;
+
+pub use builder::Builder;
+pub use live::LivePolicy;
+
+use crate::decision::{Decision, StageResult, Verdict};
+use crate::policy::Verdicts;
+use crate::request::{Request, RequestError, check_action, check_confidence};
+
+use automaton::{Automaton, ComplexRule};
+use confidence::Classes;
+use index::{Index, NONE};
+
+/// A policy compiled for deciding fast. Build it with [`crate::Policy::compile`] or
+/// [`Builder`].
+pub struct CompiledPolicy {
+    verdicts: Verdicts,
+    name: Option<String>,
+    classes: Classes,
+    hitl: Option<StageMatcher>,
+    escalation: Option<StageMatcher>,
+    caches: Pool<Caches, CacheFn>,
+}
+
+type CacheFn = Box<dyn Fn() -> Caches + Send + Sync>;
+
+/// The lazy DFAs' mutable state for one search at a time.
+#[derive(Debug)]
+struct Caches {
+    hitl: Option<Cache>,
+    escalation: Option<Cache>,
+}
+
+/// The matchers of one stage.
+#[derive(Debug)]
+struct StageMatcher {
+    index: Index,
+    /// The rules the index does not hold, in rule order.
+    complex: Vec<ComplexRule>,
+    /// The lowest of them (`NONE` when there are none).
+    complex_min: u32,
+    automaton: Option<Automaton>,
+}
+
+impl CompiledPolicy {
+    /// Decides a request: exactly what [`crate::Policy::decide`] decides.
+    pub fn decide(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
+        let confidence = request.check()?;
+        Ok(self.decide_checked(&request.action, &request.resource, confidence))
+    }
+
+    /// Decides from borrowed parts, checked as a [`Request`]'s are (a non-empty action, a
+    /// confidence in [0, 1] or none for 0).
+    ///
+    /// ```
+    /// let compiled = rekall_policy::Policy::from_path("policies/seed.yaml")?.compile();
+    /// assert_eq!(compiled.decide_str("deploy", "staging", None)?.outcome().as_str(), "escalate");
+    /// assert!(compiled.decide_str("", "staging", None).is_err());
+    /// assert!(compiled.decide_str("deploy", "staging", Some(f64::NAN)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decide_str(
+        &self,
+        action: &str,
+        resource: &str,
+        confidence: Option<f64>,
+    ) -> Result<Decision<'_>, RequestError> {
+        check_action(action)?;
+        let confidence = check_confidence(confidence)?;
+        Ok(self.decide_checked(action, resource, confidence))
+    }
+
+    /// Decides a request whose fields are already checked.
+    pub fn decide_checked(&self, action: &str, resource: &str, confidence: f64) -> Decision<'_> {
+        let class = self.classes.of(confidence);
+        let mut buf = [0u8; 4];
+        let width = self.classes.encode(class, &mut buf);
+        let class_bytes = buf.get(..width).unwrap_or(&[]);
+        let mut guard = None;
+        let hitl = self.hitl.as_ref().map(|stage| {
+            let rule = self.stage_first(
+                stage,
+                &mut guard,
+                |c| c.hitl.as_mut(),
+                action,
+                resource,
+                0,
+                &[],
+            );
+            self.result(rule, &self.verdicts.hitl)
+        });
+        let escalation = self.escalation.as_ref().map(|stage| {
+            let rule = self.stage_first(
+                stage,
+                &mut guard,
+                |c| c.escalation.as_mut(),
+                action,
+                resource,
+                class,
+                class_bytes,
+            );
+            self.result(rule, &self.verdicts.escalation)
+        });
+        Decision { hitl, escalation }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn stage_first<'s>(
+        &'s self,
+        stage: &StageMatcher,
+        guard: &mut Option<regex_automata::util::pool::PoolGuard<'s, Caches, CacheFn>>,
+        cache: fn(&mut Caches) -> Option<&mut Cache>,
+        action: &str,
+        resource: &str,
+        class: u32,
+        class_bytes: &[u8],
+    ) -> u32 {
+        let best = stage
+            .index
+            .first_match(action.as_bytes(), resource.as_bytes(), class);
+        if stage.complex_min >= best {
+            return best;
+        }
+        let walked = stage.automaton.as_ref().and_then(|automaton| {
+            let caches = guard.get_or_insert_with(|| self.caches.get());
+            let cache = cache(caches)?;
+            automaton
+                .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
+                .ok()
+        });
+        let found = match walked {
+            Some(found) => found.unwrap_or(NONE),
+            // No automaton, or it gave up: match the remaining rules one by one.
+            None => stage
+                .complex
+                .iter()
+                .take_while(|c| c.rule < best)
+                .find(|c| c.matches(action, resource, class))
+                .map_or(NONE, |c| c.rule),
+        };
+        best.min(found)
+    }
+
+    fn result<'s>(&'s self, rule: u32, verdicts: &'s [Verdict]) -> StageResult<'s> {
+        match verdicts.get(rule as usize).filter(|_| rule != NONE) {
+            Some(verdict) => StageResult {
+                rule: Some(rule as usize),
+                verdict: Cow::Borrowed(verdict),
+            },
+            None => StageResult {
+                rule: None,
+                verdict: Cow::Borrowed(&self.verdicts.no_match),
+            },
+        }
+    }
+
+    /// The policy's `name`, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// An estimate of the heap memory the compiled form holds, by part. The automaton cache
+    /// counted is the one this thread gets from the pool (after whatever searches it ran);
+    /// every thread deciding at the same moment holds one.
+    pub fn memory_usage(&self) -> MemoryUsage {
+        let stages = [&self.hitl, &self.escalation];
+        let index = stages
+            .iter()
+            .filter_map(|s| s.as_ref())
+            .map(|s| s.index.heap_bytes())
+            .sum();
+        let automata = stages
+            .iter()
+            .filter_map(|s| s.as_ref())
+            .map(|s| {
+                s.automaton.as_ref().map_or(0, Automaton::heap_bytes)
+                    + s.complex.capacity() * std::mem::size_of::<ComplexRule>()
+                    + s.complex
+                        .iter()
+                        .map(|c| c.action.as_str().len() * 8 + c.resource.as_str().len() * 8)
+                        .sum::<usize>()
+            })
+            .sum();
+        let caches = {
+            let guard = self.caches.get();
+            guard.hitl.as_ref().map_or(0, Cache::memory_usage)
+                + guard.escalation.as_ref().map_or(0, Cache::memory_usage)
+        };
+        let verdicts = verdicts_heap_bytes(&self.verdicts);
+        MemoryUsage {
+            index,
+            automata,
+            caches,
+            verdicts,
+        }
+    }
+}
+
+/// Heap memory of a compiled policy, in bytes, by part (estimates from capacities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Hash tables, buckets, band maps.
+    pub index: usize,
+    /// The lazy DFAs' NFAs and the complex rules they hold.
+    pub automata: usize,
+    /// One thread's lazy DFA caches, as grown by the searches it ran.
+    pub caches: usize,
+    /// The precomputed verdicts that decisions borrow.
+    pub verdicts: usize,
+}
+
+impl MemoryUsage {
+    pub fn total(&self) -> usize {
+        self.index + self.automata + self.caches + self.verdicts
+    }
+}
+
+fn verdicts_heap_bytes(v: &Verdicts) -> usize {
+    use std::mem::size_of;
+    let strings = |list: &[crate::Principal]| list.iter().map(|p| p.as_str().len()).sum::<usize>();
+    let one = |v: &Verdict| {
+        v.approvers.capacity() * size_of::<crate::Principal>()
+            + strings(&v.approvers)
+            + v.escalate_to.capacity() * size_of::<crate::Principal>()
+            + strings(&v.escalate_to)
+            + v.notify_via.capacity() * size_of::<String>()
+            + v.notify_via.iter().map(String::capacity).sum::<usize>()
+            + v.rule_id.as_ref().map_or(0, String::capacity)
+            + v.chain.capacity() * size_of::<crate::decision::StepVerdict>()
+            + v.chain
+                .iter()
+                .map(|s| {
+                    s.step.capacity()
+                        + s.approvers.capacity() * size_of::<crate::Principal>()
+                        + strings(&s.approvers)
+                        + s.escalate_to.capacity() * size_of::<crate::Principal>()
+                        + strings(&s.escalate_to)
+                        + s.notify_via.capacity() * size_of::<String>()
+                        + s.notify_via.iter().map(String::capacity).sum::<usize>()
+                })
+                .sum::<usize>()
+    };
+    (v.hitl.capacity() + v.escalation.capacity()) * size_of::<Verdict>()
+        + v.hitl
+            .iter()
+            .chain(&v.escalation)
+            .chain([&v.no_match])
+            .map(one)
+            .sum::<usize>()
+}
+
+impl fmt::Debug for CompiledPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledPolicy")
+            .field("name", &self.name)
+            .field("hitl", &self.hitl)
+            .field("escalation", &self.escalation)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn a_compiled_policy_is_shared_between_threads() {
+        assert_send_sync::<CompiledPolicy>();
+    }
+}

@@ -1,0 +1,147 @@
+//! Sorting globs into the cheapest way to match them, as globset's `MatchStrategy` does.
+//!
+//! Most globs in real policies are exact names (`delete`, `db/users`) or a name and a star
+//! (`deploy*`, `svc_42/env_*`, `*`). Such a glob matches `s` exactly when `s` equals, or
+//! starts with, a fixed string: a hash lookup, not an automaton walk. Small alternations
+//! (`{db,cache}/*`) expand into a few of these. Everything else (`?`, classes, a star before
+//! the end) is left to the automaton.
+
+use crate::glob::{Glob, Token};
+
+/// The most simple forms one glob may expand to; more goes to the automaton.
+pub(crate) const MAX_FORMS: usize = 16;
+
+/// A glob the index can match without an automaton.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Simple {
+    /// Matches this string only.
+    Exact(String),
+    /// Matches every string that starts with this one (`""` matches everything).
+    Prefix(String),
+}
+
+impl Simple {
+    pub(crate) fn matches(&self, s: &[u8]) -> bool {
+        match self {
+            Simple::Exact(e) => e.as_bytes() == s,
+            Simple::Prefix(p) => s.starts_with(p.as_bytes()),
+        }
+    }
+
+    pub(crate) fn text(&self) -> &str {
+        match self {
+            Simple::Exact(s) | Simple::Prefix(s) => s,
+        }
+    }
+}
+
+/// The simple forms whose union matches what `glob` matches, or `None` when the glob needs
+/// the automaton.
+pub(crate) fn simple_forms(glob: &Glob) -> Option<Vec<Simple>> {
+    let mut sequences: Vec<Vec<&Token>> = vec![Vec::new()];
+    for token in glob.tokens() {
+        match token {
+            Token::Alt(alternatives) => {
+                if sequences.len().saturating_mul(alternatives.len()) > MAX_FORMS {
+                    return None;
+                }
+                sequences = sequences
+                    .iter()
+                    .flat_map(|seq| {
+                        alternatives.iter().map(move |alt| {
+                            let mut longer = seq.clone();
+                            longer.extend(alt.iter());
+                            longer
+                        })
+                    })
+                    .collect();
+            }
+            other => sequences.iter_mut().for_each(|seq| seq.push(other)),
+        }
+    }
+    let mut forms = sequences
+        .into_iter()
+        .map(|seq| simple(&seq))
+        .collect::<Option<Vec<_>>>()?;
+    forms.sort();
+    forms.dedup();
+    Some(forms)
+}
+
+/// One sequence without alternations: literal characters, then at most a run of stars.
+fn simple(tokens: &[&Token]) -> Option<Simple> {
+    let mut text = String::new();
+    let mut star = false;
+    for token in tokens {
+        match token {
+            Token::AnyRun => star = true,
+            _ if star => return None,
+            Token::Char(c) => text.push(*c),
+            Token::Class {
+                negated: false,
+                ranges,
+            } if ranges.len() == 1 && ranges[0].0 == ranges[0].1 => text.push(ranges[0].0),
+            _ => return None,
+        }
+    }
+    Some(if star {
+        Simple::Prefix(text)
+    } else {
+        Simple::Exact(text)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forms(g: &str) -> Option<Vec<Simple>> {
+        simple_forms(&Glob::new(g).unwrap())
+    }
+
+    fn e(s: &str) -> Simple {
+        Simple::Exact(s.into())
+    }
+
+    fn p(s: &str) -> Simple {
+        Simple::Prefix(s.into())
+    }
+
+    #[test]
+    fn globs_sort_into_exact_prefix_or_automaton() {
+        assert_eq!(forms("delete"), Some(vec![e("delete")]));
+        assert_eq!(forms(""), Some(vec![e("")]));
+        assert_eq!(forms("*"), Some(vec![p("")]));
+        assert_eq!(forms("svc_42/env_*"), Some(vec![p("svc_42/env_")]));
+        assert_eq!(forms("{db,cache}/*"), Some(vec![p("cache/"), p("db/")]));
+        assert_eq!(forms("a{*,b}"), Some(vec![e("ab"), p("a")]));
+        assert_eq!(forms("a{*,}*"), Some(vec![p("a")]));
+        assert_eq!(forms("\\*x"), Some(vec![e("*x")]));
+        assert_eq!(forms("[x]é"), Some(vec![e("xé")]));
+        assert_eq!(forms("*.delete"), None);
+        assert_eq!(forms("a?"), None);
+        assert_eq!(forms("[ab]"), None);
+        assert_eq!(forms("[!a]"), None);
+        assert_eq!(forms("{a,b}{c,d}{e,f}{g,h}{i,j}"), None);
+        assert_eq!(forms("{a,b}{c,d}{e,f}{g,h}").map(|f| f.len()), Some(16));
+    }
+
+    #[test]
+    fn simple_forms_match_as_the_glob_does() {
+        for (g, texts) in [
+            ("svc_*", &["svc_", "svc_1", "svc", "xsvc_1", ""][..]),
+            ("{db,cache}/*", &["db/", "cache/x", "db", "dbx/", "x/"][..]),
+            ("a{*,b}", &["a", "ab", "abc", "b"][..]),
+        ] {
+            let glob = Glob::new(g).unwrap();
+            let forms = simple_forms(&glob).unwrap();
+            for t in texts {
+                assert_eq!(
+                    forms.iter().any(|f| f.matches(t.as_bytes())),
+                    glob.is_match(t),
+                    "{g} on {t}"
+                );
+            }
+        }
+    }
+}
