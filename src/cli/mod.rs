@@ -1,7 +1,9 @@
 //! The `rekall-policy` command line: one module per verb, each a thin layer over the library.
 
 mod check;
+mod diff;
 mod eval;
+mod explain;
 mod fmt;
 mod test;
 
@@ -21,8 +23,12 @@ pub struct Cli {
 enum Command {
     /// Validate policy files; print every error with its line and column.
     Check(check::Args),
+    /// Compare two versions of a policy over a log of requests; looser decisions first.
+    Diff(diff::Args),
     /// Decide one request, or a JSON Lines file of them.
     Eval(eval::Args),
+    /// Trace a decision rule by rule: what matched, what did not and why.
+    Explain(explain::Args),
     /// Print policies in canonical form, in YAML or the DSL; `--check` for CI.
     Fmt(fmt::Args),
     /// Run policy unit tests (`*.test.yaml`).
@@ -44,7 +50,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Test(args) => test::run(&args),
     };

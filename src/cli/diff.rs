@@ -1,0 +1,196 @@
+//! `rekall-policy diff OLD NEW --requests LOG.jsonl [--fail-on-looser] [--examples N]`
+
+use std::fmt::Write as _;
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::exit;
+use crate::eval::diff::{self, ChangeGroup, ChangeKind, DiffReport, Gate, Side};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The policy as it is now (YAML or DSL).
+    old: PathBuf,
+    /// The policy as it would be.
+    new: PathBuf,
+    /// A JSON Lines log of requests, as `eval --input` reads (`-` for standard input).
+    #[arg(long)]
+    requests: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Exit 1 when any decision became looser.
+    #[arg(long)]
+    fail_on_looser: bool,
+    /// How many example requests to show per group.
+    #[arg(long, default_value_t = 3)]
+    examples: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// Invalid lines shown in the text report; the JSON report lists them all.
+const INVALID_SHOWN: usize = 10;
+
+pub fn run(args: &Args) -> u8 {
+    let old = match super::load_policy(&args.old) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let new = match super::load_policy(&args.new) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let log = args.requests.display().to_string();
+    let reader: Box<dyn BufRead> = if args.requests.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(&args.requests) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("error: cannot read {log}: {e}");
+                return exit::TOOL;
+            }
+        }
+    };
+    let report = match diff::replay(&old, &new, reader, args.examples) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot read {log}: {e}");
+            return exit::TOOL;
+        }
+    };
+    let (old_name, new_name) = (
+        args.old.display().to_string(),
+        args.new.display().to_string(),
+    );
+    match args.format {
+        Format::Json => {
+            let mut value = serde_json::to_value(&report).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut value {
+                map.insert("old".into(), Value::String(old_name));
+                map.insert("new".into(), Value::String(new_name));
+                map.insert("requestsFile".into(), Value::String(log));
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+        }
+        Format::Text => print!("{}", text(&old_name, &new_name, &log, &report)),
+    }
+    if args.fail_on_looser && report.any_looser() {
+        exit::FOUND
+    } else {
+        exit::OK
+    }
+}
+
+fn text(old: &str, new: &str, log: &str, report: &DiffReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "old:      {old}");
+    let _ = writeln!(out, "new:      {new}");
+    let _ = writeln!(out, "requests: {log}");
+    if report.groups.is_empty() {
+        out.push_str("\nno decision changes\n");
+    }
+    for group in &report.groups {
+        out.push('\n');
+        group_text(&mut out, group);
+    }
+    if !report.invalid.is_empty() {
+        let n = report.invalid.len();
+        let _ = writeln!(
+            out,
+            "\nINVALID: {n} line{} not replayed",
+            if n == 1 { "" } else { "s" }
+        );
+        for bad in report.invalid.iter().take(INVALID_SHOWN) {
+            let field = bad
+                .field
+                .as_deref()
+                .map(|f| format!("{f}: "))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  line {}: {field}{}", bad.line, bad.message);
+        }
+        if n > INVALID_SHOWN {
+            let _ = writeln!(out, "  ... and {} more", n - INVALID_SHOWN);
+        }
+    }
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "\n{} requests, {} unchanged, {} looser, {} tighter, {} approvers changed, {} invalid",
+        s.requests, s.unchanged, s.looser, s.tighter, s.approvers_changed, s.invalid
+    );
+    out
+}
+
+fn group_text(out: &mut String, g: &ChangeGroup) {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let steps = format!("{} step{}", g.steps, plural(usize::from(g.steps)));
+    let head = match g.kind {
+        ChangeKind::Looser => format!("LOOSER by {steps}: {} -> {}", g.old, g.new),
+        ChangeKind::Tighter => format!("TIGHTER by {steps}: {} -> {}", g.old, g.new),
+        ChangeKind::Approvers => format!("APPROVERS CHANGED: {}", g.old),
+    };
+    let _ = writeln!(out, "{head} ({} request{})", g.count, plural(g.count));
+    for change in &g.examples {
+        let id = change
+            .id
+            .as_ref()
+            .map(|id| format!(" (id {id})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  line {}{id}: {}", change.line, change.request);
+        side_text(out, "old", &change.old);
+        side_text(out, "new", &change.new);
+    }
+    if g.count > g.examples.len() {
+        let _ = writeln!(out, "  ... and {} more", g.count - g.examples.len());
+    }
+}
+
+fn side_text(out: &mut String, label: &str, side: &Side) {
+    let _ = writeln!(out, "    {label}: {}", gate_text(side.outcome, &side.gate));
+    let _ = writeln!(out, "         {}", side.reason);
+}
+
+/// "request-approval by user:adam, user:alice (2 needed)", with each chain step's quorum.
+fn gate_text(outcome: crate::Outcome, gate: &Gate) -> String {
+    let mut out = outcome.as_str().to_owned();
+    let names = |list: &[crate::Principal]| {
+        list.iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if gate.chain.is_empty() {
+        if !gate.approvers.is_empty() {
+            let _ = write!(out, " by {}", names(&gate.approvers));
+        }
+        if let Some(m) = gate.min_approvals {
+            let _ = write!(out, " ({m} needed)");
+        }
+    } else {
+        let steps: Vec<String> = gate
+            .chain
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: {} of [{}]",
+                    s.step,
+                    s.min_approvals,
+                    names(&s.approvers)
+                )
+            })
+            .collect();
+        let _ = write!(out, " by chain {}", steps.join(", then "));
+    }
+    out
+}

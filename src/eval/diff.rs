@@ -1,0 +1,346 @@
+//! What a policy change would change: replay past requests through the old and the new
+//! version and collect every request whose decision differs.
+//!
+//! A change is *looser* when the new outcome is lower in
+//! `auto-approve < notify-and-proceed < request-approval < escalate < deny`, *tighter* when it
+//! is higher, and an *approvers* change when the outcome stays but who may resolve it or how
+//! many must agree does not (`approvers`, `minApprovals`, and each chain step's). A change of
+//! which rule decided, with the same outcome and gate, is not a change of the decision.
+//!
+//! Changes are grouped by `old -> new` outcome, most dangerous first: looser groups on top,
+//! the most loosened first; then tighter groups; then approver changes. Each group keeps its
+//! count and its first few examples, so a log of any length is replayed in bounded memory.
+//!
+//! ```
+//! use rekall_policy::Policy;
+//! use rekall_policy::eval::diff::{replay, ChangeKind};
+//!
+//! let old = Policy::from_yaml_str(
+//!     "version: 1\nhitl:\n  rules:\n    - action: delete\n      requireApproval: true\n      approvers: [user:adam]\n    - action: \"*\"\n",
+//!     "old.yaml",
+//! )?;
+//! let new = Policy::from_yaml_str("version: 1\nhitl:\n  rules:\n    - action: \"*\"\n", "new.yaml")?;
+//! let log = "{\"action\": \"delete\", \"resource\": \"db\"}\n{\"action\": \"read\"}\n{oops\n";
+//! let report = replay(&old, &new, log.as_bytes(), 3)?;
+//! assert_eq!(report.summary.requests, 3);
+//! assert_eq!(report.summary.looser, 1);
+//! assert_eq!(report.summary.unchanged, 1);
+//! assert_eq!(report.summary.invalid, 1);
+//! assert_eq!(report.groups[0].kind, ChangeKind::Looser);
+//! assert_eq!(report.groups[0].examples[0].line, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::decision::{Decision, Verdict};
+use crate::ir::{Outcome, Principal};
+use crate::policy::Policy;
+use crate::request::Request;
+
+/// How a request's decision changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// The new outcome lets more through.
+    Looser,
+    /// The new outcome holds more back.
+    Tighter,
+    /// Same outcome, but different approvers or quorum.
+    Approvers,
+}
+
+/// Compares two decisions of the same request: `None` when they are the same decision.
+pub fn classify(old: &Decision<'_>, new: &Decision<'_>) -> Option<ChangeKind> {
+    let (o, n) = (old.outcome(), new.outcome());
+    if n < o {
+        Some(ChangeKind::Looser)
+    } else if n > o {
+        Some(ChangeKind::Tighter)
+    } else if Gate::of(old.verdict()) != Gate::of(new.verdict()) {
+        Some(ChangeKind::Approvers)
+    } else {
+        None
+    }
+}
+
+/// Who resolves a decision and how many must agree: what an approvers change compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gate {
+    pub approvers: Vec<Principal>,
+    pub min_approvals: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<StepGate>,
+}
+
+/// One chain step's approvers and quorum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepGate {
+    pub step: String,
+    pub approvers: Vec<Principal>,
+    pub min_approvals: u32,
+}
+
+impl Gate {
+    pub fn of(v: &Verdict) -> Gate {
+        Gate {
+            approvers: v.approvers.clone(),
+            min_approvals: v.min_approvals,
+            chain: v
+                .chain
+                .iter()
+                .map(|s| StepGate {
+                    step: s.step.clone(),
+                    approvers: s.approvers.clone(),
+                    min_approvals: s.min_approvals,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One side of a change: what a version of the policy decided.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Side {
+    pub outcome: Outcome,
+    #[serde(flatten)]
+    pub gate: Gate,
+    pub hitl_rule: Option<usize>,
+    pub escalation_rule: Option<usize>,
+    pub reason: String,
+}
+
+impl Side {
+    fn of(d: &Decision<'_>) -> Side {
+        Side {
+            outcome: d.outcome(),
+            gate: Gate::of(d.verdict()),
+            hitl_rule: d.hitl_rule(),
+            escalation_rule: d.escalation_rule(),
+            reason: d.reason(),
+        }
+    }
+}
+
+/// A request whose decision changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// 1-based line of the log.
+    pub line: usize,
+    /// The request's `id` in the log, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    /// The request, in the form [`Request::from_json`] reads.
+    pub request: Value,
+    pub old: Side,
+    pub new: Side,
+}
+
+/// The requests that went from one outcome to another (or kept their outcome and changed
+/// approvers).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeGroup {
+    pub kind: ChangeKind,
+    pub old: Outcome,
+    pub new: Outcome,
+    /// How many steps up or down the strictness order: `request-approval -> auto-approve` is
+    /// 2 looser; 0 for an approvers change.
+    pub steps: u8,
+    pub count: usize,
+    /// The first few, in log order.
+    pub examples: Vec<Change>,
+}
+
+/// A log line that could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidLine {
+    pub line: usize,
+    /// The request field at fault, when one is.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// The counts. `requests` is every non-blank line; the other five split it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub requests: usize,
+    pub unchanged: usize,
+    pub looser: usize,
+    pub tighter: usize,
+    pub approvers_changed: usize,
+    pub invalid: usize,
+}
+
+/// Everything a replay found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    pub summary: Summary,
+    /// Most dangerous first (see the module docs).
+    pub groups: Vec<ChangeGroup>,
+    pub invalid: Vec<InvalidLine>,
+}
+
+impl DiffReport {
+    /// True when some request would be let through more easily by the new policy.
+    pub fn any_looser(&self) -> bool {
+        self.summary.looser > 0
+    }
+}
+
+/// Replays requests one at a time; [`Replay::finish`] sorts the findings.
+#[derive(Debug)]
+pub struct Replay<'p> {
+    old: &'p Policy,
+    new: &'p Policy,
+    examples: usize,
+    summary: Summary,
+    groups: HashMap<(ChangeKind, Outcome, Outcome), ChangeGroup>,
+    invalid: Vec<InvalidLine>,
+}
+
+impl<'p> Replay<'p> {
+    /// `examples` is how many changes each group keeps.
+    pub fn new(old: &'p Policy, new: &'p Policy, examples: usize) -> Self {
+        Replay {
+            old,
+            new,
+            examples,
+            summary: Summary::default(),
+            groups: HashMap::new(),
+            invalid: Vec::new(),
+        }
+    }
+
+    /// Replays one line of a JSON Lines log; blank lines are skipped.
+    pub fn line(&mut self, line: usize, text: &str) {
+        if text.trim().is_empty() {
+            return;
+        }
+        let parsed = serde_json::from_str::<Value>(text)
+            .map_err(|e| (None, format!("invalid JSON: {e}")))
+            .and_then(|v| {
+                Request::from_json(&v)
+                    .map(|r| (r, v.get("id").cloned()))
+                    .map_err(|e| (Some(e.field), e.message))
+            });
+        match parsed {
+            Ok((request, id)) => self.replay(line, id, &request),
+            Err((field, message)) => self.invalid_line(line, field, message),
+        }
+    }
+
+    /// Counts a line that is not a request (unreadable text, say).
+    pub fn invalid_line(&mut self, line: usize, field: Option<String>, message: String) {
+        self.summary.requests += 1;
+        self.summary.invalid += 1;
+        self.invalid.push(InvalidLine {
+            line,
+            field,
+            message,
+        });
+    }
+
+    /// Replays one request.
+    pub fn request(&mut self, line: usize, request: &Request) {
+        self.replay(line, None, request);
+    }
+
+    fn replay(&mut self, line: usize, id: Option<Value>, request: &Request) {
+        let decided = self
+            .old
+            .decide(request)
+            .and_then(|old| self.new.decide(request).map(|new| (old, new)));
+        let (old, new) = match decided {
+            Ok(pair) => pair,
+            Err(e) => return self.invalid_line(line, Some(e.field), e.message),
+        };
+        self.summary.requests += 1;
+        let Some(kind) = classify(&old, &new) else {
+            self.summary.unchanged += 1;
+            return;
+        };
+        match kind {
+            ChangeKind::Looser => self.summary.looser += 1,
+            ChangeKind::Tighter => self.summary.tighter += 1,
+            ChangeKind::Approvers => self.summary.approvers_changed += 1,
+        }
+        let (o, n) = (old.outcome(), new.outcome());
+        let group = self
+            .groups
+            .entry((kind, o, n))
+            .or_insert_with(|| ChangeGroup {
+                kind,
+                old: o,
+                new: n,
+                steps: (o as u8).abs_diff(n as u8),
+                count: 0,
+                examples: Vec::new(),
+            });
+        group.count += 1;
+        if group.examples.len() < self.examples {
+            group.examples.push(Change {
+                line,
+                id,
+                request: request.to_json(),
+                old: Side::of(&old),
+                new: Side::of(&new),
+            });
+        }
+    }
+
+    pub fn finish(self) -> DiffReport {
+        let mut groups: Vec<ChangeGroup> = self.groups.into_values().collect();
+        groups.sort_by_key(danger);
+        DiffReport {
+            summary: self.summary,
+            groups,
+            invalid: self.invalid,
+        }
+    }
+}
+
+/// The sort key that puts the most dangerous group first: looser before tighter before
+/// approver changes; within looser, the most loosened, then the loosest new outcome; within
+/// tighter, the most tightened; then by outcome, so the order is total.
+fn danger(g: &ChangeGroup) -> (u8, std::cmp::Reverse<u8>, Outcome, Outcome) {
+    let kind = match g.kind {
+        ChangeKind::Looser => 0,
+        ChangeKind::Tighter => 1,
+        ChangeKind::Approvers => 2,
+    };
+    (kind, std::cmp::Reverse(g.steps), g.new, g.old)
+}
+
+/// Replays a JSON Lines log (the format `eval --input` reads) through both policies. Lines
+/// that are not valid requests (bad JSON, a refused field, text that is not UTF-8) are
+/// counted and listed, not fatal; only a failure to read is an error.
+pub fn replay(
+    old: &Policy,
+    new: &Policy,
+    mut reader: impl BufRead,
+    examples: usize,
+) -> std::io::Result<DiffReport> {
+    let mut replay = Replay::new(old, new, examples);
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        line += 1;
+        match std::str::from_utf8(&buf) {
+            Ok(text) => replay.line(line, text),
+            Err(e) => replay.invalid_line(line, None, format!("not UTF-8 text: {e}")),
+        }
+    }
+    Ok(replay.finish())
+}
