@@ -321,13 +321,15 @@ impl PolicyError {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for d in &self.diagnostics {
+            let hint = d.kind.hint();
+            let notes: Vec<(&str, &str)> = hint.iter().map(|h| ("help", h.as_str())).collect();
             render_one(
                 &mut out,
                 &self.source,
-                Severity::Error,
+                "error",
                 &d.kind.to_string(),
                 d.span,
-                d.kind.hint().as_deref(),
+                &notes,
             );
         }
         out
@@ -342,41 +344,45 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-/// Renders one message in the compiler style every editor can jump to.
+/// Renders one message in the compiler style every editor can jump to: `FILE:LINE:COL: LABEL:
+/// MESSAGE`, the quoted line with a caret under the span, then `= KIND: TEXT` lines (`help`,
+/// `note`).
 pub fn render_one(
     out: &mut String,
     source: &Source,
-    severity: Severity,
+    label: &str,
     message: &str,
     span: Span,
-    hint: Option<&str>,
+    notes: &[(&str, &str)],
 ) {
     let _ = writeln!(
         out,
-        "{}:{}:{}: {severity}: {message}",
+        "{}:{}:{}: {label}: {message}",
         source.origin, span.line, span.col
     );
-    if let Some(line) = source.line(span.line) {
-        let number = span.line.to_string();
-        let pad = " ".repeat(number.len());
-        let line_chars = line.chars().count() as u32;
-        let start = span.col.saturating_sub(1).min(line_chars);
-        let width = span
-            .width_on_first_line()
-            .min(line_chars.saturating_sub(start).max(1));
-        // Tabs keep their width under the caret so it lines up in a terminal.
-        let lead: String = line
-            .chars()
-            .take(start as usize)
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
-        let _ = writeln!(out, "{pad} |");
-        let _ = writeln!(out, "{number} | {line}");
-        let _ = writeln!(out, "{pad} | {lead}{}", "^".repeat(width as usize));
-        if let Some(hint) = hint {
-            let _ = writeln!(out, "{pad} = help: {hint}");
+    let pad = match source.line(span.line) {
+        Some(line) => {
+            let number = span.line.to_string();
+            let pad = " ".repeat(number.len());
+            let line_chars = line.chars().count() as u32;
+            let start = span.col.saturating_sub(1).min(line_chars);
+            let width = span
+                .width_on_first_line()
+                .min(line_chars.saturating_sub(start).max(1));
+            // Tabs keep their width under the caret so it lines up in a terminal.
+            let lead: String = line
+                .chars()
+                .take(start as usize)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{number} | {line}");
+            let _ = writeln!(out, "{pad} | {lead}{}", "^".repeat(width as usize));
+            pad
         }
-    } else if let Some(hint) = hint {
-        let _ = writeln!(out, "  = help: {hint}");
+        None => " ".to_owned(),
+    };
+    for (kind, text) in notes {
+        let _ = writeln!(out, "{pad} = {kind}: {text}");
     }
 }

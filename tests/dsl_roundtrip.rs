@@ -71,15 +71,16 @@ fn outcome() -> impl Strategy<Value = Outcome> {
     prop::sample::select(Outcome::ALL.to_vec())
 }
 
+/// `timeout`, `onTimeout`, `escalateTo` and `remindEvery` of a gate.
+type Timing = (
+    Option<Spanned<Duration>>,
+    Option<Spanned<OnTimeout>>,
+    Option<Spanned<Vec<Spanned<Approver>>>>,
+    Option<Spanned<Duration>>,
+);
+
 /// Timeout options, in the combinations the languages can say.
-fn timing() -> impl Strategy<
-    Value = (
-        Option<Spanned<Duration>>,
-        Option<Spanned<OnTimeout>>,
-        Option<Spanned<Vec<Spanned<Approver>>>>,
-        Option<Spanned<Duration>>,
-    ),
-> {
+fn timing() -> impl Strategy<Value = Timing> {
     let on = prop_oneof![
         Just((None, None)),
         Just((Some(s(OnTimeout::Reject)), None)),

@@ -28,10 +28,13 @@ fn delete_at_095_needs_adam_because_the_hitl_stage_is_stricter() {
     );
 }
 
+/// A confidence, the outcome it gets, its approvers and the escalation rule that decides.
+type BandCase = (Option<f64>, Outcome, &'static [&'static str], Option<usize>);
+
 #[test]
 fn deploy_to_staging_follows_the_confidence_bands() {
     let policy = seed();
-    let cases: [(Option<f64>, Outcome, &[&str], Option<usize>); 6] = [
+    let cases: [BandCase; 6] = [
         (Some(0.9), Outcome::AutoApprove, &[], Some(0)),
         (Some(0.8999), Outcome::NotifyAndProceed, &[], Some(1)),
         (Some(0.4), Outcome::RequestApproval, &["user:adam"], Some(2)),

@@ -75,6 +75,9 @@ pub fn run(args: &Args) -> u8 {
     let mut unformatted = 0;
     let mut broken = 0;
     for path in &args.files {
+        if super::skip_test_file(path) {
+            continue;
+        }
         let (doc, text) = match read(path) {
             Ok(read) => read,
             Err(e) => {

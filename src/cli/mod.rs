@@ -5,6 +5,7 @@ mod diff;
 mod eval;
 mod explain;
 mod fmt;
+mod lint;
 mod test;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     Eval(eval::Args),
     /// Trace a decision rule by rule: what matched, what did not and why.
     Explain(explain::Args),
+    /// Warn about rules that can never fire, band gaps and other surprises.
+    Lint(lint::Args),
     /// Print policies in canonical form, in YAML or the DSL; `--check` for CI.
     Fmt(fmt::Args),
     /// Run policy unit tests (`*.test.yaml`).
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
+        Command::Lint(args) => lint::run(&args),
         Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)
@@ -72,4 +76,20 @@ pub(crate) fn load_policy(path: &std::path::Path) -> Result<crate::Policy, u8> {
         );
         exit::TOOL
     })
+}
+
+/// Test files sit beside policies and share their extension, so `policies/*.yaml` names both.
+/// Verbs that take policies skip them, saying so, instead of reporting them as broken policies.
+pub(crate) fn skip_test_file(path: &std::path::Path) -> bool {
+    let is_test = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(crate::testing::SUFFIX));
+    if is_test {
+        eprintln!(
+            "{}: skipped: a policy test file (run it with `rekall-policy test`)",
+            path.display()
+        );
+    }
+    is_test
 }

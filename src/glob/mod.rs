@@ -10,6 +10,8 @@
 //! tree is tested against.
 
 mod nfa;
+
+pub use nfa::Program;
 mod parse;
 mod regex;
 
@@ -104,6 +106,33 @@ impl Glob {
     /// like `*a*a*a*b` must not make a backtracking matcher explode on them.
     pub fn is_match(&self, text: &str) -> bool {
         nfa::Program::new(&self.tokens).is_match(text)
+    }
+
+    /// The glob as an automaton that can be stepped one character at a time, for analyses
+    /// that explore the languages of several globs together.
+    pub fn program(&self) -> Program<'_> {
+        Program::new(&self.tokens)
+    }
+
+    /// Every character the glob names (in literals and class bounds): the points where its
+    /// behaviour can change, so that characters between two of them are all treated alike.
+    pub fn boundary_chars(&self, out: &mut Vec<char>) {
+        fn walk(tokens: &[Token], out: &mut Vec<char>) {
+            for t in tokens {
+                match t {
+                    Token::Char(c) => out.push(*c),
+                    Token::Class { ranges, .. } => {
+                        for (lo, hi) in ranges {
+                            out.push(*lo);
+                            out.push(*hi);
+                        }
+                    }
+                    Token::Alt(alts) => alts.iter().for_each(|a| walk(a, out)),
+                    Token::AnyOne | Token::AnyRun => {}
+                }
+            }
+        }
+        walk(&self.tokens, out);
     }
 
     /// The glob as a regular expression (regex-automata / regex syntax), without anchors.

@@ -33,7 +33,7 @@ impl Test<'_> {
     }
 }
 
-pub(super) struct Program<'g> {
+pub struct Program<'g> {
     states: Vec<State<'g>>,
 }
 
@@ -92,6 +92,35 @@ impl<'g> Program<'g> {
             State::Star => self.add(set, on, state + 1),
             State::One(_) | State::Match => {}
         }
+    }
+
+    /// The states before reading anything.
+    pub fn start(&self) -> Vec<usize> {
+        let mut set = Vec::new();
+        let mut on = vec![false; self.states.len()];
+        self.add(&mut set, &mut on, 0);
+        set.sort_unstable();
+        set
+    }
+
+    /// The states after reading `c` from any of `from` (sorted, so sets compare by value).
+    pub fn step(&self, from: &[usize], c: char) -> Vec<usize> {
+        let mut set = Vec::new();
+        let mut on = vec![false; self.states.len()];
+        for &s in from {
+            match &self.states[s] {
+                State::One(test) if test.accepts(c) => self.add(&mut set, &mut on, s + 1),
+                State::Star => self.add(&mut set, &mut on, s),
+                _ => {}
+            }
+        }
+        set.sort_unstable();
+        set
+    }
+
+    /// Whether a text that led to `set` is matched.
+    pub fn accepts(&self, set: &[usize]) -> bool {
+        set.iter().any(|&s| matches!(self.states[s], State::Match))
     }
 
     pub fn is_match(&self, text: &str) -> bool {

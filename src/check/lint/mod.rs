@@ -1,0 +1,450 @@
+//! Lint: warnings about policies that are valid but probably not what their authors meant.
+//! Each warning has a stable code (documented in the README with an example):
+//!
+//! - `shadowed-rule`: a rule that can never be the first match, because earlier rules (one, or
+//!   several together) match every request it matches; for escalation rules, with the bands.
+//! - `unmatchable-rule`: a rule whose globs match no request at all (such as `action: ""`).
+//! - `empty-band`: a band `[x, x]` below 1.0, which holds no confidence.
+//! - `dead-band-part`: part of a band that earlier rules always take.
+//! - `band-gap`: requests whose escalation rules leave part of [0, 1] uncovered, so those
+//!   confidences fall through to the defaults.
+//! - `no-catch-all`: requests that match no rule of a stage at all and get the default.
+//! - `undecided`: the policy is too large for the exact analysis within its budget.
+//!
+//! A file can accept a code with a comment `# lint: allow CODE`.
+
+mod bands;
+mod language;
+
+use serde::Serialize;
+
+use crate::decision::Verdict;
+use crate::glob::Glob;
+use crate::ir::{EscalationRule, HitlRule, PolicyDoc};
+use crate::policy::Policy;
+use crate::source::Span;
+use bands::Piece;
+use language::{Explored, MatchSet};
+
+/// States the joint automaton of one stage may have before the analysis gives up.
+pub const STATE_BUDGET: usize = 200_000;
+
+/// One warning.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip)]
+    pub span: Span,
+    pub line: u32,
+    pub col: u32,
+    /// The other rules involved, with where they are.
+    pub related: Vec<Related>,
+    /// A request that shows the problem, where there is one.
+    pub example: Option<Example>,
+    pub help: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Related {
+    pub stage: &'static str,
+    pub rule: usize,
+    pub line: u32,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Example {
+    pub action: String,
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+}
+
+impl std::fmt::Display for Example {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "action {:?}, resource {:?}", self.action, self.resource)?;
+        if let Some(c) = self.confidence {
+            write!(f, ", confidence {c:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Warning {
+    fn new(code: &'static str, span: Span, message: String) -> Warning {
+        Warning {
+            code,
+            message,
+            span,
+            line: span.line,
+            col: span.col,
+            related: Vec::new(),
+            example: None,
+            help: None,
+        }
+    }
+}
+
+/// Lints a valid policy. Warnings come in source order.
+pub fn lint(policy: &Policy) -> Vec<Warning> {
+    let doc = policy.doc();
+    let default = describe_verdict(&policy.verdicts().no_match);
+    let mut out = Vec::new();
+    if let Some(hitl) = &doc.hitl {
+        hitl_stage(&hitl.rules, *hitl.span, &default, &mut out);
+    }
+    if let Some(escalation) = &doc.escalation {
+        escalation_stage(&escalation.rules, *escalation.span, &default, &mut out);
+    }
+    let allowed = allowed_codes(doc);
+    out.retain(|w| !allowed.iter().any(|a| a == w.code));
+    out.sort_by_key(|w| (w.line, w.col, w.code));
+    out
+}
+
+/// Codes accepted by `# lint: allow CODE` comments.
+fn allowed_codes(doc: &PolicyDoc) -> Vec<String> {
+    doc.comments
+        .by_line
+        .values()
+        .flatten()
+        .chain(&doc.comments.trailing)
+        .filter_map(|c| c.trim().strip_prefix("lint: allow "))
+        .flat_map(|codes| {
+            codes
+                .split([',', ' '])
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// For each HITL rule, a request it is the first match for, or `None` when no request is
+/// (the rule is shadowed or matches nothing). `None` overall when the analysis exceeds its
+/// budget. This is the evidence behind `shadowed-rule`.
+pub fn hitl_first_match_examples(policy: &Policy) -> Option<Vec<Option<Example>>> {
+    let rules = policy.doc().hitl.as_ref().map_or(&[][..], |s| &s.rules[..]);
+    let globs: Vec<(Glob, Glob)> = rules
+        .iter()
+        .map(|r| (r.action.node.clone(), r.resource_glob()))
+        .collect();
+    let refs: Vec<(&Glob, &Glob)> = globs.iter().map(|(a, r)| (a, r)).collect();
+    let Explored::Done(sets) = language::explore(&refs, STATE_BUDGET) else {
+        return None;
+    };
+    Some(
+        (0..rules.len())
+            .map(|k| {
+                sets.iter()
+                    .find(|m| m.rules.first() == Some(&k))
+                    .map(|m| Example {
+                        action: m.action.clone(),
+                        resource: m.resource.clone(),
+                        confidence: None,
+                    })
+            })
+            .collect(),
+    )
+}
+
+fn describe_verdict(v: &Verdict) -> String {
+    if v.approvers.is_empty() {
+        v.outcome.to_string()
+    } else {
+        let names: Vec<&str> = v.approvers.iter().map(|p| p.as_str()).collect();
+        format!("{} by {}", v.outcome, names.join(", "))
+    }
+}
+
+fn rule_label(
+    stage: &str,
+    index: usize,
+    id: Option<&str>,
+    action: &Glob,
+    resource: &Glob,
+) -> String {
+    match id {
+        Some(id) => format!("{stage} rule {index} ({id})"),
+        None => format!("{stage} rule {index} (`{action}` on `{resource}`)"),
+    }
+}
+
+fn head(span: Span) -> Span {
+    Span::at(span.line, span.col, 1)
+}
+
+fn undecided(span: Span, stage: &str, budget: usize) -> Warning {
+    let mut w = Warning::new(
+        "undecided",
+        head(span),
+        format!(
+            "could not decide which {stage} rules are shadowed: the rules' joint automaton has more than {budget} states"
+        ),
+    );
+    w.help = Some("split the stage's rules into simpler globs, or accept the code with `# lint: allow undecided`".into());
+    w
+}
+
+fn hitl_stage(rules: &[HitlRule], section: Span, default: &str, out: &mut Vec<Warning>) {
+    let globs: Vec<(Glob, Glob)> = rules
+        .iter()
+        .map(|r| (r.action.node.clone(), r.resource_glob()))
+        .collect();
+    let refs: Vec<(&Glob, &Glob)> = globs.iter().map(|(a, r)| (a, r)).collect();
+    let sets = match language::explore(&refs, STATE_BUDGET) {
+        Explored::Done(sets) => sets,
+        Explored::TooLarge { budget } => {
+            out.push(undecided(section, "hitl", budget));
+            return;
+        }
+    };
+    let label = |j: usize| {
+        rule_label(
+            "hitl",
+            j,
+            rules[j].id.as_deref().map(String::as_str),
+            &globs[j].0,
+            &globs[j].1,
+        )
+    };
+    let related = |j: usize| Related {
+        stage: "hitl",
+        rule: j,
+        line: rules[j].span.line,
+        label: label(j),
+    };
+    for (k, rule) in rules.iter().enumerate() {
+        let with_k: Vec<&MatchSet> = sets.iter().filter(|m| m.rules.contains(&k)).collect();
+        if with_k.is_empty() {
+            let mut w = Warning::new(
+                "unmatchable-rule",
+                head(*rule.span),
+                format!("{} matches no request", label(k)),
+            );
+            w.help = Some("an action is never empty; check the globs".into());
+            out.push(w);
+            continue;
+        }
+        if with_k.iter().any(|m| m.rules[0] == k) {
+            continue;
+        }
+        let mut covering: Vec<usize> = with_k.iter().map(|m| m.rules[0]).collect();
+        covering.sort_unstable();
+        covering.dedup();
+        let mut w = Warning::new(
+            "shadowed-rule",
+            head(*rule.span),
+            format!("{} can never be the first match", label(k)),
+        );
+        w.related = covering.iter().map(|&j| related(j)).collect();
+        let by: Vec<String> = covering
+            .iter()
+            .map(|&j| format!("{} at line {}", label(j), rules[j].span.line))
+            .collect();
+        w.help = Some(format!(
+            "every request it matches is matched first by {}; move it above, or remove it",
+            join_and(&by)
+        ));
+        out.push(w);
+    }
+    if let Some(none) = sets.iter().find(|m| m.rules.is_empty()) {
+        let mut w = Warning::new(
+            "no-catch-all",
+            head(section),
+            format!(
+                "some requests match no hitl rule, such as action {:?} on resource {:?}; they get the default: {default}",
+                none.action, none.resource
+            ),
+        );
+        w.example = Some(Example {
+            action: none.action.clone(),
+            resource: none.resource.clone(),
+            confidence: None,
+        });
+        w.help = Some("end the rules with `action: \"*\"` (and `resource: \"*\"`) to say what everything else gets".into());
+        out.push(w);
+    }
+}
+
+fn escalation_stage(
+    rules: &[EscalationRule],
+    section: Span,
+    default: &str,
+    out: &mut Vec<Warning>,
+) {
+    let globs: Vec<(Glob, Glob)> = rules
+        .iter()
+        .map(|r| (r.action_glob(), r.resource_glob()))
+        .collect();
+    let refs: Vec<(&Glob, &Glob)> = globs.iter().map(|(a, r)| (a, r)).collect();
+    let sets = match language::explore(&refs, STATE_BUDGET) {
+        Explored::Done(sets) => sets,
+        Explored::TooLarge { budget } => {
+            out.push(undecided(section, "escalation", budget));
+            return;
+        }
+    };
+    let band_list: Vec<(f64, f64)> = rules.iter().map(EscalationRule::band).collect();
+    let pieces = bands::pieces(&band_list);
+    let holds = |j: usize, p: &Piece| rules[j].holds(p.sample());
+    let first = |m: &MatchSet, p: &Piece| m.rules.iter().copied().find(|&j| holds(j, p));
+    let label = |j: usize| {
+        rule_label(
+            "escalation",
+            j,
+            rules[j].id.as_deref().map(String::as_str),
+            &globs[j].0,
+            &globs[j].1,
+        )
+    };
+
+    for (k, rule) in rules.iter().enumerate() {
+        let live: Vec<Piece> = pieces.iter().copied().filter(|p| holds(k, p)).collect();
+        let at = rule
+            .confidence_range
+            .as_ref()
+            .map_or(head(*rule.span), |r| r.span);
+        if live.is_empty() {
+            let (lo, hi) = rule.band();
+            let mut w = Warning::new(
+                "empty-band",
+                at,
+                format!(
+                    "{} has the band [{lo:?}, {hi:?}], which holds no confidence",
+                    label(k)
+                ),
+            );
+            w.help = Some(
+                "a band holds lo <= c < hi (1.0 only when hi is 1.0); widen it or remove the rule"
+                    .into(),
+            );
+            out.push(w);
+            continue;
+        }
+        let with_k: Vec<&MatchSet> = sets.iter().filter(|m| m.rules.contains(&k)).collect();
+        if with_k.is_empty() {
+            out.push(Warning::new(
+                "unmatchable-rule",
+                head(*rule.span),
+                format!("{} matches no request", label(k)),
+            ));
+            continue;
+        }
+        // For each live piece: does rule k ever come first there, and if not, who takes it?
+        let mut dead: Vec<Piece> = Vec::new();
+        let mut takers: Vec<usize> = Vec::new();
+        for p in &live {
+            let firsts: Vec<usize> = with_k.iter().filter_map(|m| first(m, p)).collect();
+            if !firsts.contains(&k) {
+                dead.push(*p);
+                takers.extend(firsts);
+            }
+        }
+        if dead.is_empty() {
+            continue;
+        }
+        takers.sort_unstable();
+        takers.dedup();
+        let by: Vec<String> = takers
+            .iter()
+            .map(|&j| format!("{} at line {}", label(j), rules[j].span.line))
+            .collect();
+        let related: Vec<Related> = takers
+            .iter()
+            .map(|&j| Related {
+                stage: "escalation",
+                rule: j,
+                line: rules[j].span.line,
+                label: label(j),
+            })
+            .collect();
+        let mut w = if dead.len() == live.len() {
+            let mut w = Warning::new(
+                "shadowed-rule",
+                head(*rule.span),
+                format!("{} can never be the first match", label(k)),
+            );
+            w.help = Some(format!(
+                "every request it matches, at every confidence of its band, is matched first by {}",
+                join_and(&by)
+            ));
+            w
+        } else {
+            let part = bands::describe(&bands::intervals(&dead));
+            let mut w = Warning::new(
+                "dead-band-part",
+                at,
+                format!(
+                    "the part {part} of the band of {} is always taken by earlier rules",
+                    label(k)
+                ),
+            );
+            w.help = Some(format!(
+                "{} take it first; narrow the band to what is left",
+                join_and(&by)
+            ));
+            w
+        };
+        w.related = related;
+        out.push(w);
+    }
+
+    // Gaps: per set of rules that can match together, the confidences none of them holds.
+    let mut reported: Vec<String> = Vec::new();
+    for m in &sets {
+        let uncovered: Vec<Piece> = pieces
+            .iter()
+            .copied()
+            .filter(|p| first(m, p).is_none())
+            .collect();
+        if uncovered.is_empty() {
+            continue;
+        }
+        let part = bands::describe(&bands::intervals(&uncovered));
+        if reported.contains(&part) && !m.rules.is_empty() {
+            continue;
+        }
+        let example = Example {
+            action: m.action.clone(),
+            resource: m.resource.clone(),
+            confidence: Some(uncovered[0].sample()),
+        };
+        let w = if m.rules.is_empty() {
+            let mut w = Warning::new(
+                "no-catch-all",
+                head(section),
+                format!(
+                    "some requests match no escalation rule at any confidence, such as {example}; they get the default: {default}"
+                ),
+            );
+            w.help = Some("add a rule without `match` to say what everything else gets".into());
+            w
+        } else {
+            let names: Vec<String> = m.rules.iter().map(|&j| label(j)).collect();
+            let mut w = Warning::new(
+                "band-gap",
+                head(section),
+                format!(
+                    "confidences {part} are in no band for requests such as {example} (matched by {}); they get the default: {default}",
+                    join_and(&names)
+                ),
+            );
+            w.help = Some("add a band for those confidences, or accept the default with `# lint: allow band-gap`".into());
+            w
+        };
+        reported.push(part);
+        out.push(Warning {
+            example: Some(example),
+            ..w
+        });
+    }
+}
+
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
