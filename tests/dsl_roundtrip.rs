@@ -10,7 +10,7 @@ use rekall_policy::ir::{
     GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Principal, Priority, Section,
 };
 use rekall_policy::print;
-use rekall_policy::source::{NodeSpan, Span, Spanned};
+use rekall_policy::source::{Cosmetic, NodeSpan, Span, Spanned};
 
 fn s<T>(node: T) -> Spanned<T> {
     Spanned::new(node, Span::default())
@@ -209,6 +209,7 @@ fn escalation_rule() -> impl Strategy<Value = EscalationRule> {
                     s(ConfidenceRange {
                         lo: s(lo),
                         hi: s(hi),
+                        closed_below_one: Cosmetic(None),
                     })
                 }),
                 outcome: s(outcome),

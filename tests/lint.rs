@@ -366,3 +366,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_dsl_band_closed_below_one_is_flagged_and_means_the_same_as_half_open() {
+    use rekall_policy::front::Language;
+    let closed = "policy version 1\nescalation {\n  when confidence in [0.4, 0.7] -> deny\n  when confidence in [0.0, 0.4) -> auto-approve\n  when confidence in [0.7, 1.0] -> auto-approve\n}\n";
+    let open = closed.replace("0.7]", "0.7)");
+    let a = Policy::from_str_in(Language::Dsl, closed, "a.rkl").unwrap();
+    let b = Policy::from_str_in(Language::Dsl, &open, "b.rkl").unwrap();
+    assert_eq!(a.doc(), b.doc(), "the bracket does not change the meaning");
+    let at = |p: &Policy, c: f64| {
+        p.decide(&Request::new("x").confidence(c))
+            .unwrap()
+            .escalation_rule()
+    };
+    assert_eq!(
+        (at(&a, 0.7), at(&b, 0.7)),
+        (Some(2), Some(2)),
+        "0.7 is not in [0.4, 0.7]"
+    );
+    let w = lint::lint(&a);
+    assert_eq!(w.len(), 1);
+    assert_eq!((w[0].code, w[0].line, w[0].col), ("closed-band", 3, 31));
+    assert!(w[0].help.as_deref().unwrap().contains("`[0.4, 0.7)`"));
+    assert!(lint::lint(&b).is_empty());
+}

@@ -8,7 +8,7 @@
 mod words;
 
 use crate::glob::Glob;
-use crate::source::{NodeSpan, Spanned};
+use crate::source::{Cosmetic, NodeSpan, Span, Spanned};
 
 pub use words::{Duration, OnTimeout, Outcome, Principal, Priority};
 
@@ -154,6 +154,9 @@ pub struct EscalationRule {
 pub struct ConfidenceRange {
     pub lo: Spanned<f64>,
     pub hi: Spanned<f64>,
+    /// Where the DSL closed a band ending below 1.0 with `]`, which reads as if `hi` were in
+    /// the band though it is not (lint warns).
+    pub closed_below_one: Cosmetic<Option<Span>>,
 }
 
 impl ConfidenceRange {

@@ -9,6 +9,8 @@
 //! - `band-gap`: requests whose escalation rules leave part of [0, 1] uncovered, so those
 //!   confidences fall through to the defaults.
 //! - `no-catch-all`: requests that match no rule of a stage at all and get the default.
+//! - `closed-band`: a DSL band ending below 1.0 written with `]`, which reads as if its upper
+//!   bound were in the band.
 //! - `undecided`: the policy is too large for the exact analysis within its budget.
 //!
 //! A file can accept a code with a comment `# lint: allow CODE`.
@@ -300,6 +302,23 @@ fn escalation_stage(
     };
 
     for (k, rule) in rules.iter().enumerate() {
+        if let Some(range) = &rule.confidence_range
+            && let Some(at) = range.node.closed_below_one.0
+        {
+            let (lo, hi) = (range.node.lo.node, range.node.hi.node);
+            let mut w = Warning::new(
+                "closed-band",
+                at,
+                format!(
+                    "the band of {} is written [{lo:?}, {hi:?}] but does not hold {hi:?}: a band holds lo <= c < hi unless hi is 1.0",
+                    label(k)
+                ),
+            );
+            w.help = Some(format!(
+                "write `[{lo:?}, {hi:?})`, which says what it means"
+            ));
+            out.push(w);
+        }
         let live: Vec<Piece> = pieces.iter().copied().filter(|p| holds(k, p)).collect();
         let at = rule
             .confidence_range

@@ -10,7 +10,7 @@ use crate::ir::{
     Approver, ChainStep, Comments, ConfidenceRange, Defaults, Duration, EscalationRule, Gate,
     GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Priority, Section,
 };
-use crate::source::{Span, Spanned};
+use crate::source::{Cosmetic, Span, Spanned};
 use crate::suggest;
 
 pub(super) fn span_of(pair: &Pair<'_, Rule>) -> Span {
@@ -349,6 +349,10 @@ impl Builder {
 
     fn band(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<ConfidenceRange>> {
         let span = span_of(&pair);
+        let close = pair
+            .clone()
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::band_close && p.as_str() == "]");
         let mut numbers = pair.into_inner().filter(|p| p.as_rule() == Rule::number);
         let (lo, hi) = (numbers.next()?, numbers.next()?);
         let number = |p: &Pair<'_, Rule>| {
@@ -358,7 +362,17 @@ impl Builder {
                 .map(|v| Spanned::new(v, span_of(p)))
         };
         match (number(&lo), number(&hi)) {
-            (Some(lo), Some(hi)) => Some(Spanned::new(ConfidenceRange { lo, hi }, span)),
+            (Some(lo), Some(hi)) => {
+                let closed_below_one = close.filter(|_| hi.node < 1.0).map(|c| span_of(&c));
+                Some(Spanned::new(
+                    ConfidenceRange {
+                        lo,
+                        hi,
+                        closed_below_one: Cosmetic(closed_below_one),
+                    },
+                    span,
+                ))
+            }
             _ => None,
         }
     }

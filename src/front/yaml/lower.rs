@@ -12,7 +12,7 @@ use crate::ir::{
     Approver, ChainStep, Comments, ConfidenceRange, Defaults, Duration, EscalationRule, Gate,
     GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Principal, Priority, Section,
 };
-use crate::source::{Span, Spanned};
+use crate::source::{Cosmetic, Span, Spanned};
 use crate::suggest;
 
 const TOP_KEYS: &[&str] = &[
@@ -642,7 +642,11 @@ impl Lowering {
         let lo = self.number(lo, "confidenceRange");
         let hi = self.number(hi, "confidenceRange");
         Some(Spanned::new(
-            ConfidenceRange { lo: lo?, hi: hi? },
+            ConfidenceRange {
+                lo: lo?,
+                hi: hi?,
+                closed_below_one: Cosmetic(None),
+            },
             node.span,
         ))
     }
