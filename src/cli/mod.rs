@@ -1,5 +1,6 @@
 //! The `rekall-policy` command line: one module per verb, each a thin layer over the library.
 
+mod bench;
 mod check;
 mod diff;
 mod eval;
@@ -22,6 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Time the reference evaluator, the compiled policy and a hash-lookup floor.
+    Bench(bench::Args),
     /// Validate policy files; print every error with its line and column.
     Check(check::Args),
     /// Compare two versions of a policy over a log of requests; looser decisions first.
@@ -52,6 +55,7 @@ pub(crate) mod exit {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Bench(args) => bench::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Eval(args) => eval::run(&args),

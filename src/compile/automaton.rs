@@ -40,6 +40,37 @@ pub(crate) struct ComplexRule {
     pub(crate) band: Option<ClassRange>,
 }
 
+/// What every string a complex rule matches starts with, and its band: when no rule passes
+/// this, the automaton cannot match and is not walked.
+#[derive(Debug, Clone)]
+pub(crate) struct Prefilter {
+    pub(crate) rule: u32,
+    pub(crate) action: String,
+    pub(crate) resource: String,
+    pub(crate) band: Option<ClassRange>,
+}
+
+impl Prefilter {
+    /// The most complex rules worth testing one by one before a walk.
+    pub(crate) const MAX_RULES: usize = 16;
+
+    pub(crate) fn new(rule: &ComplexRule) -> Prefilter {
+        Prefilter {
+            rule: rule.rule,
+            action: super::pattern::literal_prefix(&rule.action),
+            resource: super::pattern::literal_prefix(&rule.resource),
+            band: rule.band,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn may_match(&self, action: &[u8], resource: &[u8], class: u32) -> bool {
+        self.band.is_none_or(|(lo, hi)| lo <= class && class <= hi)
+            && super::table::starts_with(action, self.action.as_bytes())
+            && super::table::starts_with(resource, self.resource.as_bytes())
+    }
+}
+
 impl ComplexRule {
     /// Matches the plain way: the reference glob matcher.
     pub(crate) fn matches(&self, action: &str, resource: &str, class: u32) -> bool {

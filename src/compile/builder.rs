@@ -6,7 +6,7 @@ use regex_automata::util::pool::Pool;
 
 use crate::policy::Policy;
 
-use super::automaton::{Automaton, ComplexRule};
+use super::automaton::{Automaton, ComplexRule, Prefilter};
 use super::confidence::{ClassRange, Classes};
 use super::index::{IndexBuilder, NONE};
 use super::pattern::{MAX_FORMS, Simple, simple_forms};
@@ -139,9 +139,12 @@ impl<'p> Builder<'p> {
         } else {
             None
         };
+        let prefilter = (complex.len() <= Prefilter::MAX_RULES)
+            .then(|| complex.iter().map(Prefilter::new).collect());
         StageMatcher {
             index: index.build(),
             complex_min: complex.first().map_or(NONE, |c| c.rule),
+            prefilter,
             automaton,
             complex,
         }

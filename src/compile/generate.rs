@@ -185,56 +185,84 @@ pub fn varied_workload(n: usize, count: usize, seed: u64) -> Vec<Request> {
     out
 }
 
+/// The action and resource globs of every rule of a policy, as written.
+fn glob_pairs(policy: &crate::Policy) -> Vec<(String, String)> {
+    let doc = policy.doc();
+    let hitl = doc
+        .hitl
+        .iter()
+        .flat_map(|s| &s.rules)
+        .map(|r| (r.action.node.to_string(), r.resource_glob().to_string()));
+    let escalation = doc
+        .escalation
+        .iter()
+        .flat_map(|s| &s.rules)
+        .map(|r| (r.action_glob().to_string(), r.resource_glob().to_string()));
+    hitl.chain(escalation).collect()
+}
+
+/// A string a glob might match: its literal characters, with a filler for each wildcard.
+fn fill(glob: &str, rng: &mut Rng, varied: bool) -> String {
+    let filler = filler(rng, varied);
+    glob.chars()
+        .filter(|c| !matches!(c, '[' | ']' | '{' | '}' | ',' | '\\' | '!' | '^'))
+        .map(|c| {
+            if c == '*' || c == '?' {
+                filler.clone()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn request_for(pairs: &[(String, String)], rng: &mut Rng, varied: bool) -> Request {
+    let (action, resource) = match pairs.get(rng.below(pairs.len())) {
+        Some((a, r)) if rng.below(10) < 8 => (fill(a, rng, varied), fill(r, rng, varied)),
+        _ => (
+            format!("job_{}.run", rng.below(1000)),
+            format!("queue/{}", filler(rng, varied)),
+        ),
+    };
+    let action = if action.is_empty() {
+        "x".to_owned()
+    } else {
+        action
+    };
+    let mut request = Request::new(action).resource(resource);
+    request.confidence = confidence(rng);
+    request
+}
+
 /// A workload for any policy: requests made of the literal parts of its own globs, so that
 /// they reach past the first rules, mixed with strangers.
 pub fn workload_for(policy: &crate::Policy, count: usize, seed: u64) -> Vec<Request> {
     let mut rng = Rng::new(seed);
-    let doc = policy.doc();
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for rule in doc.hitl.iter().flat_map(|s| &s.rules) {
-        pairs.push((
-            rule.action.node.as_str().to_owned(),
-            rule.resource_glob().as_str().to_owned(),
-        ));
-    }
-    for rule in doc.escalation.iter().flat_map(|s| &s.rules) {
-        pairs.push((
-            rule.action_glob().as_str().to_owned(),
-            rule.resource_glob().as_str().to_owned(),
-        ));
-    }
-    let strip = |g: &str, rng: &mut Rng| -> String {
-        let filler = filler(rng, false);
-        g.chars()
-            .filter(|c| !matches!(c, '[' | ']' | '{' | '}' | ',' | '\\' | '!' | '^'))
-            .map(|c| {
-                if c == '*' || c == '?' {
-                    filler.clone()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    };
+    let pairs = glob_pairs(policy);
     (0..count)
-        .map(|_| {
-            let (action, resource) = if !pairs.is_empty() && rng.below(10) < 8 {
-                let (a, r) = &pairs[rng.below(pairs.len())];
-                (strip(a, &mut rng), strip(r, &mut rng))
-            } else {
-                (
-                    format!("job_{}.run", rng.below(1000)),
-                    format!("queue/{}", rng.below(1000)),
-                )
-            };
-            let action = if action.is_empty() {
-                "x".to_owned()
-            } else {
-                action
-            };
-            let mut request = Request::new(action).resource(resource);
-            request.confidence = confidence(&mut rng);
-            request
-        })
+        .map(|_| request_for(&pairs, &mut rng, false))
         .collect()
+}
+
+/// Like [`workload_for`], but pairwise distinct (numbers stand in for wildcards, and the
+/// confidence varies); at most `count`, fewer only if the policy allows too few.
+pub fn varied_workload_for(policy: &crate::Policy, count: usize, seed: u64) -> Vec<Request> {
+    let mut rng = Rng::new(seed);
+    let pairs = glob_pairs(policy);
+    let mut seen: HashSet<(String, String, Option<u64>)> = HashSet::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count.saturating_mul(4) {
+        if out.len() == count {
+            break;
+        }
+        let r = request_for(&pairs, &mut rng, true);
+        if seen.insert((
+            r.action.clone(),
+            r.resource.clone(),
+            r.confidence.map(f64::to_bits),
+        )) {
+            out.push(r);
+        }
+    }
+    out
 }

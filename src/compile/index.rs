@@ -24,7 +24,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use super::confidence::ClassRange;
 use super::pattern::Simple;
-use super::table::{KeyTable, KeyTableBuilder};
+use super::table::{FastHash, KeyTable, KeyTableBuilder, Prefixes};
 
 /// No rule.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -72,7 +72,8 @@ struct Bucket {
 struct BigBucket {
     ns_exact: u32,
     ns_prefix: u32,
-    prefix_lengths: Vec<usize>,
+    /// Each prefix length, with the lowest rule of the entries of that length.
+    prefix_lengths: Vec<(usize, u32)>,
 }
 
 /// The searchable index of one stage.
@@ -86,7 +87,8 @@ pub(crate) struct Index {
     pair_min: u32,
     action_min: u32,
     prefix_min: u32,
-    action_prefix_lengths: Vec<usize>,
+    /// Each action prefix length, with the lowest rule of the buckets of that length.
+    action_prefix_lengths: Vec<(usize, u32)>,
     any_bucket: Option<u32>,
 }
 
@@ -106,11 +108,16 @@ impl Index {
             best = self.bucket(b, resource, class, best);
         }
         if self.prefix_min < best {
-            for &len in &self.action_prefix_lengths {
-                let Some(prefix) = action.get(..len) else {
-                    break;
-                };
-                if let Some(b) = self.table.get(NS_ACTION_PREFIX, &[prefix]) {
+            let mut hashes = Prefixes::new(NS_ACTION_PREFIX, action);
+            for &(len, min_rule) in &self.action_prefix_lengths {
+                let Some(h) = hashes.hash(len) else { break };
+                if min_rule < best
+                    && let Some(b) = self.table.get_hashed(
+                        h,
+                        NS_ACTION_PREFIX,
+                        &[action.get(..len).unwrap_or_default()],
+                    )
+                {
                     best = self.bucket(b, resource, class, best);
                 }
             }
@@ -159,11 +166,16 @@ impl Index {
             if let Some(e) = self.table.get(big.ns_exact, &[resource]) {
                 best = best.min(self.eval(e, class));
             }
-            for &len in &big.prefix_lengths {
-                let Some(prefix) = resource.get(..len) else {
-                    break;
-                };
-                if let Some(e) = self.table.get(big.ns_prefix, &[prefix]) {
+            let mut hashes = Prefixes::new(big.ns_prefix, resource);
+            for &(len, min_rule) in &big.prefix_lengths {
+                let Some(h) = hashes.hash(len) else { break };
+                if min_rule < best
+                    && let Some(e) = self.table.get_hashed(
+                        h,
+                        big.ns_prefix,
+                        &[resource.get(..len).unwrap_or_default()],
+                    )
+                {
                     best = best.min(self.eval(e, class));
                 }
             }
@@ -183,9 +195,9 @@ impl Index {
                         .iter()
                         .map(|e| e.resource.text().len())
                         .sum::<usize>()
-                    + b.big
-                        .as_ref()
-                        .map_or(0, |big| big.prefix_lengths.capacity() * size_of::<usize>())
+                    + b.big.as_ref().map_or(0, |big| {
+                        big.prefix_lengths.capacity() * size_of::<(usize, u32)>()
+                    })
             })
             .sum();
         self.table.heap_bytes()
@@ -193,7 +205,7 @@ impl Index {
             + self.runs.capacity() * size_of::<Run>()
             + self.buckets.capacity() * size_of::<Bucket>()
             + bucket_bytes
-            + self.action_prefix_lengths.capacity() * size_of::<usize>()
+            + self.action_prefix_lengths.capacity() * size_of::<(usize, u32)>()
     }
 }
 
@@ -211,7 +223,7 @@ enum Home {
 pub(crate) struct IndexBuilder {
     /// Each entry's rules, in rule order, with their class ranges.
     entries: Vec<Vec<(u32, ClassRange)>>,
-    by_forms: HashMap<(Simple, Simple), u32>,
+    by_forms: HashMap<(Simple, Simple), u32, FastHash>,
     homes: Vec<(Home, Simple)>,
 }
 
@@ -269,32 +281,27 @@ impl IndexBuilder {
         let mut pair_min = NONE;
         let mut action_min = NONE;
         let mut prefix_min = NONE;
-        let mut action_prefix_lengths = Vec::new();
+        // (length, bucket) of each action prefix bucket.
+        let mut prefix_buckets = Vec::new();
         let mut bucket_entries: Vec<Vec<BucketEntry>> = Vec::new();
         let mut any_bucket = None;
-        let mut bucket_of: HashMap<Home, u32> = HashMap::new();
+        let mut bucket_of: HashMap<&Home, u32, FastHash> = HashMap::default();
         for ((home, resource), (e, entry)) in self.homes.iter().zip(entries.iter().enumerate()) {
             let e = e as u32;
             if let Home::Pair(action) = home {
-                table.get_or_insert(
-                    NS_PAIR,
-                    &[action.as_bytes(), resource.text().as_bytes()],
-                    || e,
-                );
+                table.insert(NS_PAIR, &[action.as_bytes(), resource.text().as_bytes()], e);
                 pair_min = pair_min.min(entry.first_rule);
                 continue;
             }
             let next = bucket_entries.len() as u32;
-            let b = *bucket_of.entry(home.clone()).or_insert(next);
+            let b = *bucket_of.entry(home).or_insert(next);
             if b == next {
                 bucket_entries.push(Vec::new());
                 match home {
-                    Home::Action(a) => {
-                        table.get_or_insert(NS_ACTION, &[a.as_bytes()], || b);
-                    }
+                    Home::Action(a) => table.insert(NS_ACTION, &[a.as_bytes()], b),
                     Home::ActionPrefix(p) => {
-                        table.get_or_insert(NS_ACTION_PREFIX, &[p.as_bytes()], || b);
-                        action_prefix_lengths.push(p.len());
+                        table.insert(NS_ACTION_PREFIX, &[p.as_bytes()], b);
+                        prefix_buckets.push((p.len(), b));
                     }
                     Home::AnyAction => any_bucket = Some(b),
                     Home::Pair(_) => {}
@@ -313,11 +320,9 @@ impl IndexBuilder {
                 });
             }
         }
-        action_prefix_lengths.sort_unstable();
-        action_prefix_lengths.dedup();
 
         let mut next_ns = NS_BUCKETS;
-        let buckets = bucket_entries
+        let buckets: Vec<Bucket> = bucket_entries
             .into_iter()
             .map(|mut list| {
                 list.sort_by_key(|e| e.first_rule);
@@ -329,28 +334,25 @@ impl IndexBuilder {
                         big: None,
                     };
                 }
-                let big = BigBucket {
+                let mut big = BigBucket {
                     ns_exact: next_ns,
                     ns_prefix: next_ns + 1,
                     prefix_lengths: Vec::new(),
                 };
                 next_ns += 2;
-                let mut big = big;
                 let mut scanned = Vec::new();
+                let mut lengths = Vec::new();
                 for e in list {
                     match &e.resource {
-                        Simple::Exact(r) => {
-                            table.get_or_insert(big.ns_exact, &[r.as_bytes()], || e.entry);
-                        }
+                        Simple::Exact(r) => table.insert(big.ns_exact, &[r.as_bytes()], e.entry),
                         Simple::Prefix(p) if p.is_empty() => scanned.push(e),
                         Simple::Prefix(p) => {
-                            table.get_or_insert(big.ns_prefix, &[p.as_bytes()], || e.entry);
-                            big.prefix_lengths.push(p.len());
+                            table.insert(big.ns_prefix, &[p.as_bytes()], e.entry);
+                            lengths.push((p.len(), e.first_rule));
                         }
                     }
                 }
-                big.prefix_lengths.sort_unstable();
-                big.prefix_lengths.dedup();
+                big.prefix_lengths = lowest_per_length(lengths);
                 Bucket {
                     min_rule,
                     entries: scanned,
@@ -358,6 +360,12 @@ impl IndexBuilder {
                 }
             })
             .collect();
+        let action_prefix_lengths = lowest_per_length(
+            prefix_buckets
+                .into_iter()
+                .map(|(len, b)| (len, buckets.get(b as usize).map_or(NONE, |b| b.min_rule)))
+                .collect(),
+        );
 
         Index {
             table: table.build(),
@@ -371,6 +379,13 @@ impl IndexBuilder {
             any_bucket,
         }
     }
+}
+
+/// Each distinct length once, ascending, with the lowest rule given for it.
+fn lowest_per_length(mut lengths: Vec<(usize, u32)>) -> Vec<(usize, u32)> {
+    lengths.sort_unstable();
+    lengths.dedup_by_key(|(len, _)| *len);
+    lengths
 }
 
 /// Appends the runs of an entry: for each class from 0, the lowest rule whose range holds it

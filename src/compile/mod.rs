@@ -55,7 +55,7 @@ use crate::decision::{Decision, StageResult, Verdict};
 use crate::policy::Verdicts;
 use crate::request::{Request, RequestError, check_action, check_confidence};
 
-use automaton::{Automaton, ComplexRule};
+use automaton::{Automaton, ComplexRule, Prefilter};
 use confidence::Classes;
 use index::{Index, NONE};
 
@@ -87,6 +87,8 @@ struct StageMatcher {
     complex: Vec<ComplexRule>,
     /// The lowest of them (`NONE` when there are none).
     complex_min: u32,
+    /// When they are few: what each needs, to skip the automaton when none can match.
+    prefilter: Option<Vec<Prefilter>>,
     automaton: Option<Automaton>,
 }
 
@@ -168,6 +170,14 @@ impl CompiledPolicy {
             .index
             .first_match(action.as_bytes(), resource.as_bytes(), class);
         if stage.complex_min >= best {
+            return best;
+        }
+        if let Some(prefilter) = &stage.prefilter
+            && !prefilter
+                .iter()
+                .take_while(|p| p.rule < best)
+                .any(|p| p.may_match(action.as_bytes(), resource.as_bytes(), class))
+        {
             return best;
         }
         let walked = stage.automaton.as_ref().and_then(|automaton| {

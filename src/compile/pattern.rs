@@ -8,6 +8,8 @@
 
 use crate::glob::{Glob, Token};
 
+use super::table::{bytes_eq, starts_with};
+
 /// The most simple forms one glob may expand to; more goes to the automaton.
 pub(crate) const MAX_FORMS: usize = 16;
 
@@ -23,8 +25,8 @@ pub(crate) enum Simple {
 impl Simple {
     pub(crate) fn matches(&self, s: &[u8]) -> bool {
         match self {
-            Simple::Exact(e) => e.as_bytes() == s,
-            Simple::Prefix(p) => s.starts_with(p.as_bytes()),
+            Simple::Exact(e) => bytes_eq(s, e.as_bytes()),
+            Simple::Prefix(p) => starts_with(s, p.as_bytes()),
         }
     }
 
@@ -38,6 +40,10 @@ impl Simple {
 /// The simple forms whose union matches what `glob` matches, or `None` when the glob needs
 /// the automaton.
 pub(crate) fn simple_forms(glob: &Glob) -> Option<Vec<Simple>> {
+    if !glob.tokens().iter().any(|t| matches!(t, Token::Alt(_))) {
+        let tokens: Vec<&Token> = glob.tokens().iter().collect();
+        return simple(&tokens).map(|form| vec![form]);
+    }
     let mut sequences: Vec<Vec<&Token>> = vec![Vec::new()];
     for token in glob.tokens() {
         match token {
@@ -66,6 +72,23 @@ pub(crate) fn simple_forms(glob: &Glob) -> Option<Vec<Simple>> {
     forms.sort();
     forms.dedup();
     Some(forms)
+}
+
+/// The characters every string the glob matches starts with (`""` when it starts with a
+/// wildcard): a cheap test before an automaton walk.
+pub(crate) fn literal_prefix(glob: &Glob) -> String {
+    let mut out = String::new();
+    for token in glob.tokens() {
+        match token {
+            Token::Char(c) => out.push(*c),
+            Token::Class {
+                negated: false,
+                ranges,
+            } if ranges.len() == 1 && ranges[0].0 == ranges[0].1 => out.push(ranges[0].0),
+            _ => break,
+        }
+    }
+    out
 }
 
 /// One sequence without alternations: literal characters, then at most a run of stars.
@@ -124,6 +147,16 @@ mod tests {
         assert_eq!(forms("[!a]"), None);
         assert_eq!(forms("{a,b}{c,d}{e,f}{g,h}{i,j}"), None);
         assert_eq!(forms("{a,b}{c,d}{e,f}{g,h}").map(|f| f.len()), Some(16));
+    }
+
+    #[test]
+    fn literal_prefixes_stop_at_the_first_wildcard() {
+        let prefix = |g: &str| literal_prefix(&Glob::new(g).unwrap());
+        assert_eq!(prefix("svc_1*.delete"), "svc_1");
+        assert_eq!(prefix("a[b]c?d"), "abc");
+        assert_eq!(prefix("{a,b}c"), "");
+        assert_eq!(prefix("*x"), "");
+        assert_eq!(prefix("\\*é[!x]"), "*é");
     }
 
     #[test]

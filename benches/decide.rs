@@ -1,0 +1,101 @@
+//! Criterion benchmarks of deciding: the reference evaluator, the compiled policy and a
+//! hash-lookup floor (precomputed answers keyed by the request) on the same requests, for
+//! generated first-match policies of 3 to 10,000 rules; and compiling them.
+//!
+//! `cargo bench --bench decide`; `rekall-policy bench` prints the same comparison as a table.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rekall_policy::compile::generate;
+use rekall_policy::{Decision, Policy, Request};
+
+const SIZES: [usize; 4] = [3, 100, 1_000, 10_000];
+/// Requests per iteration: the repeated workload of `rekall-policy bench`, cut to keep the
+/// reference evaluator's iterations short at 10,000 rules.
+const REQUESTS: usize = 1_000;
+
+type Key = (String, String, Option<u64>);
+
+fn key(r: &Request) -> Key {
+    (
+        r.action.clone(),
+        r.resource.clone(),
+        r.confidence.map(f64::to_bits),
+    )
+}
+
+fn digest(d: &Decision<'_>) -> usize {
+    d.hitl_rule().unwrap_or(7) ^ (d.escalation_rule().unwrap_or(3) << 1)
+}
+
+fn decide(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide");
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(REQUESTS as u64));
+    for n in SIZES {
+        let policy = Policy::from_yaml_str(&generate::policy_yaml(n), "generated.yaml")
+            .expect("generated policies are valid");
+        let compiled = policy.compile();
+        let requests = generate::workload(n, REQUESTS, 1);
+        let keys: Vec<Key> = requests.iter().map(key).collect();
+        let floor: HashMap<Key, Decision<'_>> = requests
+            .iter()
+            .zip(&keys)
+            .filter_map(|(r, k)| Some((k.clone(), compiled.decide(r).ok()?)))
+            .collect();
+
+        group.bench_with_input(BenchmarkId::new("compiled", n), &requests, |b, requests| {
+            b.iter(|| {
+                requests
+                    .iter()
+                    .map(|r| compiled.decide(black_box(r)).map_or(0, |d| digest(&d)))
+                    .sum::<usize>()
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("floor", n), &keys, |b, keys| {
+            b.iter(|| {
+                keys.iter()
+                    .map(|k| floor.get(black_box(k)).cloned().map_or(0, |d| digest(&d)))
+                    .sum::<usize>()
+            })
+        });
+        if n <= 1_000 {
+            group.bench_with_input(
+                BenchmarkId::new("reference", n),
+                &requests,
+                |b, requests| {
+                    b.iter(|| {
+                        requests
+                            .iter()
+                            .map(|r| policy.decide(black_box(r)).map_or(0, |d| digest(&d)))
+                            .sum::<usize>()
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+fn compile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("compile");
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group.sample_size(10);
+    for n in SIZES {
+        let policy = Policy::from_yaml_str(&generate::policy_yaml(n), "generated.yaml")
+            .expect("generated policies are valid");
+        group.bench_with_input(BenchmarkId::from_parameter(n), &policy, |b, policy| {
+            b.iter(|| policy.compile())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decide, compile);
+criterion_main!(benches);
