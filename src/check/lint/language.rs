@@ -26,17 +26,20 @@ pub struct MatchSet {
 #[derive(Debug, Clone)]
 pub enum Explored {
     Done(Vec<MatchSet>),
-    /// The joint automaton has more states than the budget allows.
+    /// The joint automaton is larger than the budget allows.
     TooLarge {
         budget: usize,
     },
 }
 
+/// A joint state: for each rule still alive (its glob could still match), the glob states it
+/// could be in. Rules that can no longer match are left out, so large policies whose rules
+/// part ways early (distinct literal prefixes) stay cheap.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct State {
     in_resource: bool,
     action_nonempty: bool,
-    sets: Vec<Vec<usize>>,
+    live: Vec<(usize, Vec<usize>)>,
 }
 
 /// One character for each class of characters that every glob treats alike.
@@ -101,8 +104,9 @@ fn readable_first(chars: &mut [char]) {
     });
 }
 
-/// Explores the joint language of `rules` (action glob, resource glob), visiting at most
-/// `budget` states. Only requests with a non-empty action count, as only those can be decided.
+/// Explores the joint language of `rules` (action glob, resource glob), within a budget of
+/// `budget` rule-states (the live rules summed over the joint states visited).
+/// Only requests with a non-empty action count, as only those can be decided.
 pub fn explore(rules: &[(&Glob, &Glob)], budget: usize) -> Explored {
     let actions: Vec<Program<'_>> = rules.iter().map(|(a, _)| a.program()).collect();
     let resources: Vec<Program<'_>> = rules.iter().map(|(_, r)| r.program()).collect();
@@ -113,9 +117,10 @@ pub fn explore(rules: &[(&Glob, &Glob)], budget: usize) -> Explored {
     let start = State {
         in_resource: false,
         action_nonempty: false,
-        sets: actions.iter().map(Program::start).collect(),
+        live: actions.iter().map(Program::start).enumerate().collect(),
     };
     let mut seen: HashSet<State> = HashSet::new();
+    let mut work = start.live.len();
     let mut queue: VecDeque<(State, String, String)> = VecDeque::new();
     seen.insert(start.clone());
     queue.push_back((start, String::new(), String::new()));
@@ -124,47 +129,44 @@ pub fn explore(rules: &[(&Glob, &Glob)], budget: usize) -> Explored {
     while let Some((state, action, resource)) = queue.pop_front() {
         let mut next_states = Vec::new();
         if state.in_resource {
-            let matching: Vec<usize> = (0..rules.len())
-                .filter(|&j| resources[j].accepts(&state.sets[j]))
+            let matching: Vec<usize> = state
+                .live
+                .iter()
+                .filter(|(j, set)| resources[*j].accepts(set))
+                .map(|(j, _)| *j)
                 .collect();
             found
                 .entry(matching)
                 .or_insert_with(|| (action.clone(), resource.clone()));
         } else if state.action_nonempty {
-            let sets = (0..rules.len())
-                .map(|j| {
-                    if actions[j].accepts(&state.sets[j]) {
-                        resources[j].start()
-                    } else {
-                        Vec::new()
-                    }
-                })
+            let live = state
+                .live
+                .iter()
+                .filter(|(j, set)| actions[*j].accepts(set))
+                .map(|(j, _)| (*j, resources[*j].start()))
                 .collect();
             next_states.push((
                 State {
                     in_resource: true,
                     action_nonempty: true,
-                    sets,
+                    live,
                 },
                 action.clone(),
                 resource.clone(),
             ));
         }
+        let programs = if state.in_resource {
+            &resources
+        } else {
+            &actions
+        };
         for &c in &chars {
-            let programs = if state.in_resource {
-                &resources
-            } else {
-                &actions
-            };
-            let sets = programs
+            let live = state
+                .live
                 .iter()
-                .zip(&state.sets)
-                .map(|(p, set)| {
-                    if set.is_empty() {
-                        Vec::new()
-                    } else {
-                        p.step(set, c)
-                    }
+                .filter_map(|(j, set)| {
+                    let next = programs[*j].step(set, c);
+                    (!next.is_empty()).then_some((*j, next))
                 })
                 .collect();
             let (mut a, mut r) = (action.clone(), resource.clone());
@@ -177,7 +179,7 @@ pub fn explore(rules: &[(&Glob, &Glob)], budget: usize) -> Explored {
                 State {
                     in_resource: state.in_resource,
                     action_nonempty: true,
-                    sets,
+                    live,
                 },
                 a,
                 r,
@@ -187,7 +189,8 @@ pub fn explore(rules: &[(&Glob, &Glob)], budget: usize) -> Explored {
             if seen.contains(&next) {
                 continue;
             }
-            if seen.len() >= budget {
+            work += next.live.len().max(1);
+            if work > budget {
                 return Explored::TooLarge { budget };
             }
             seen.insert(next.clone());
@@ -241,6 +244,20 @@ mod tests {
             "rule 1 is never first"
         );
         assert!(!found.contains(&vec![]), "the catch-all matches everything");
+    }
+
+    #[test]
+    fn a_walk_beyond_the_budget_says_so() {
+        let globs: Vec<Glob> = ["*a*b*", "*b*a*", "*ab*"]
+            .iter()
+            .map(|g| Glob::new(g).unwrap())
+            .collect();
+        let refs: Vec<(&Glob, &Glob)> = globs.iter().map(|g| (g, g)).collect();
+        assert!(matches!(
+            explore(&refs, 20),
+            Explored::TooLarge { budget: 20 }
+        ));
+        assert!(matches!(explore(&refs, 1_000_000), Explored::Done(_)));
     }
 
     #[test]

@@ -28,8 +28,9 @@ use crate::source::Span;
 use bands::Piece;
 use language::{Explored, MatchSet};
 
-/// States the joint automaton of one stage may have before the analysis gives up.
-pub const STATE_BUDGET: usize = 200_000;
+/// How large (joint states times rules) the automaton of one stage may grow before the
+/// analysis gives up and says so.
+pub const STATE_BUDGET: usize = 4_000_000;
 
 /// One warning.
 #[derive(Debug, Clone, PartialEq, Serialize)]
