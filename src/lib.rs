@@ -29,7 +29,9 @@ pub mod ir;
 pub mod policy;
 pub mod print;
 pub mod request;
+pub mod runtime;
 pub mod source;
+pub mod store;
 mod suggest;
 pub mod testing;
 

@@ -1,0 +1,287 @@
+//! `check_escalation`: ask the policy in force about a call the agent is about to make, and
+//! act on the answer. `auto-approve` and `notify-and-proceed` go ahead (the latter telling
+//! people); `request-approval` and `escalate` open an approval request from the decision and
+//! pause the execution, unless an unused grant for this exact call is at hand; `deny` does
+//! not go ahead. Every decision is in the audit log with its request, so the log replays
+//! through `rekall-policy eval --input`.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::Retry;
+use super::approval::{ApprovalSpec, StepSpec, grant_used_entry};
+use super::audit::{AuditEntry, AuditKind};
+use super::binding::{Binding, Call, hash_json};
+use super::error::{GrantError, RuntimeError};
+use super::execution::{Executions, Operation, transition};
+use super::ids::{ApprovalId, ExecutionId, GrantId};
+use super::memory::{MemoryKind, NewMemory};
+use super::notify::{Notification, NotificationKind};
+use crate::decision::Decision;
+use crate::ir::{OnTimeout, Outcome, Priority};
+use crate::store::{Expected, Transaction, Write};
+
+/// The answer to `check_escalation`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EscalationDecision {
+    /// Whether the agent may go ahead now.
+    pub approved: bool,
+    pub outcome: Outcome,
+    /// Why, for the agent's log and for people.
+    pub reason: String,
+    /// The approval request opened for it (the execution is paused until it is resolved).
+    pub request: Option<ApprovalId>,
+    /// The grant used, when an earlier approval of this exact call let it go ahead.
+    pub grant: Option<GrantId>,
+    pub policy_version: String,
+    /// The policy's decision, in the JSON form of `rekall-policy eval`.
+    pub decision: Value,
+}
+
+/// A hash of what a decision asks for (outcome, approvers, gate): a policy swap that leaves
+/// it the same leaves grants valid.
+pub(crate) fn fingerprint(decision: &Decision<'_>) -> String {
+    hash_json(&serde_json::to_value(decision.verdict()).unwrap_or(Value::Null))
+}
+
+impl Executions<'_> {
+    /// Checks a call against the policy in force; see the module docs.
+    pub async fn check_escalation(
+        &self,
+        execution: &ExecutionId,
+        call: Call,
+    ) -> Result<EscalationDecision, RuntimeError> {
+        let policy = self.rt.policy().ok_or(RuntimeError::NoPolicy)?;
+        let request = call.to_request();
+        let decision = policy.decide(&request)?;
+        let outcome = decision.outcome();
+        let fingerprint = fingerprint(&decision);
+        let decision_json = serde_json::to_value(&decision).unwrap_or(Value::Null);
+        let version = policy.version().to_owned();
+        let answer = |approved: bool, reason: String| EscalationDecision {
+            approved,
+            outcome,
+            reason,
+            request: None,
+            grant: None,
+            policy_version: version.clone(),
+            decision: decision_json.clone(),
+        };
+
+        let mut retry = Retry::new("execution", execution);
+        loop {
+            let now = self.rt.now();
+            let loaded = self.load(execution).await?;
+            let e = &loaded.record;
+            if transition(
+                e.status,
+                e.paused_by.as_ref(),
+                Operation::Check,
+                e.config.on_failure,
+            )
+            .is_none()
+            {
+                return Err(super::error::ExecutionError::InvalidTransition {
+                    execution: e.id.clone(),
+                    operation: Operation::Check.as_str(),
+                    from: e.status,
+                    to: super::execution::ExecutionStatus::Running,
+                }
+                .into());
+            }
+            let decided = AuditEntry::new(
+                AuditKind::Decision,
+                now,
+                json!({"request": request.to_json(), "decision": decision_json,
+                       "policyVersion": version}),
+            )
+            .execution(&e.id)
+            .by(&e.agent);
+            let mut tx = Transaction {
+                audit: vec![decided],
+                ..Transaction::default()
+            };
+            let result = match outcome {
+                Outcome::AutoApprove => answer(true, decision.reason()),
+                Outcome::NotifyAndProceed => {
+                    let v = decision.verdict();
+                    tx.notifications.push(Notification::new(
+                        NotificationKind::Proceeding,
+                        v.approvers.clone(),
+                        v.notify_via.clone(),
+                        format!(
+                            "{} is proceeding with {} on {}",
+                            e.agent, call.action, call.resource
+                        ),
+                        format!(
+                            "{} goes ahead with {} on `{}` at confidence {}: {}",
+                            e.agent,
+                            call.action,
+                            call.resource,
+                            confidence_text(call.confidence),
+                            decision.reason()
+                        ),
+                        v.priority,
+                        Some(e.id.clone()),
+                        None,
+                        now,
+                    ));
+                    answer(true, decision.reason())
+                }
+                Outcome::Deny => answer(false, format!("denied: {}", decision.reason())),
+                Outcome::RequestApproval | Outcome::Escalate => {
+                    // An approval of this exact call, under a policy that decides it the
+                    // same, lets it go ahead once.
+                    let grants = self
+                        .rt
+                        .store()
+                        .unused_grants(&e.id, &call.action, &call.resource, &call.context_hash())
+                        .await?;
+                    let mut used = None;
+                    for g in grants {
+                        let mut grant = g.record.clone();
+                        match grant.redeem(&call, &version, &fingerprint, now) {
+                            Ok(()) => {
+                                tx.audit.push(grant_used_entry(&grant, now));
+                                tx.writes.push(Write::Grant(
+                                    grant.clone(),
+                                    Expected::Version(g.version),
+                                ));
+                                used = Some(grant);
+                                break;
+                            }
+                            Err(refused @ GrantError::PolicyChanged { .. }) => {
+                                tx.audit.push(
+                                    AuditEntry::new(
+                                        AuditKind::GrantRefused,
+                                        now,
+                                        json!({"grant": grant.id, "error": refused.to_string()}),
+                                    )
+                                    .execution(&e.id)
+                                    .request(&grant.request_id),
+                                );
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    if let Some(grant) = used {
+                        let names: Vec<&str> =
+                            grant.approved_by.iter().map(|p| p.as_str()).collect();
+                        let mut d = answer(
+                            true,
+                            format!(
+                                "approved by {} in {}; grant {} used",
+                                names.join(", "),
+                                grant.request_id,
+                                grant.id
+                            ),
+                        );
+                        d.grant = Some(grant.id);
+                        d
+                    } else {
+                        let spec = gate_for(&decision, &call, &version, &fingerprint);
+                        tx.memories
+                            .push(escalation_memory(&call, &decision, &e.id).into_memory(now)?);
+                        let approvers: Vec<&str> =
+                            decision.approvers().iter().map(|p| p.as_str()).collect();
+                        let id = self.rt.open_approval(loaded, spec, tx).await?;
+                        let mut d = answer(
+                            false,
+                            format!(
+                                "waiting for approval by {} ({outcome}): {}",
+                                approvers.join(", "),
+                                decision.reason()
+                            ),
+                        );
+                        d.request = Some(id);
+                        return Ok(d);
+                    }
+                }
+            };
+            match self.rt.commit(tx).await {
+                Ok(()) => return Ok(result),
+                Err(err) => retry.again(err).await?,
+            }
+        }
+    }
+}
+
+/// The approval request a decision asks for: its chain, or a single gate.
+fn gate_for(
+    decision: &Decision<'_>,
+    call: &Call,
+    version: &str,
+    fingerprint: &str,
+) -> ApprovalSpec {
+    let v = decision.verdict();
+    let outcome = v.outcome;
+    let title = format!("{outcome}: {} on `{}`", call.action, call.resource);
+    let mut spec = if v.chain.is_empty() {
+        let step = StepSpec {
+            step: "approval".into(),
+            approvers: v.approvers.clone(),
+            min_approvals: v.min_approvals.unwrap_or(1),
+            timeout: v.timeout,
+            on_timeout: v.on_timeout.unwrap_or(OnTimeout::Reject),
+            escalate_to: v.escalate_to.clone(),
+            remind_every: v.remind_every,
+        };
+        ApprovalSpec::gate(title, step)
+    } else {
+        ApprovalSpec::chain(title, v.chain.iter().map(StepSpec::from).collect())
+    };
+    spec.description = format!(
+        "{}\n\nAction: {}\nResource: {}\nConfidence: {}\nContext: {}",
+        decision.reason(),
+        call.action,
+        call.resource,
+        confidence_text(call.confidence),
+        serde_json::to_string_pretty(&call.context).unwrap_or_default()
+    );
+    spec.notify_via = v.notify_via.clone();
+    spec.priority = v
+        .priority
+        .or((outcome == Outcome::Escalate).then_some(Priority::High));
+    spec.binding = Some(Binding {
+        action: call.action.clone(),
+        resource: call.resource.clone(),
+        confidence: call.confidence,
+        context: call.context.clone(),
+        context_hash: call.context_hash(),
+        policy_version: version.to_owned(),
+        decision_fingerprint: fingerprint.to_owned(),
+        outcome,
+    });
+    spec
+}
+
+fn escalation_memory(call: &Call, decision: &Decision<'_>, execution: &ExecutionId) -> NewMemory {
+    let v = decision.verdict();
+    let important = matches!(v.priority, Some(Priority::High | Priority::Critical));
+    let approvers: Vec<&str> = v.approvers.iter().map(|p| p.as_str()).collect();
+    NewMemory::new(
+        MemoryKind::Episodic,
+        format!(
+            "Escalated {} on `{}` at confidence {} ({}) to {}",
+            call.action,
+            call.resource,
+            confidence_text(call.confidence),
+            v.outcome,
+            approvers.join(", ")
+        ),
+    )
+    .tags(&["escalation", v.outcome.as_str()])
+    .importance(if important { 0.8 } else { 0.6 })
+    .meta("action", json!(call.action))
+    .meta("resource", json!(call.resource))
+    .meta("confidence", json!(call.confidence))
+    .meta("context", call.context.clone())
+    .meta("outcome", json!(v.outcome))
+    .meta("reason", json!(decision.reason()))
+    .execution(execution)
+}
+
+fn confidence_text(c: Option<f64>) -> String {
+    c.map_or_else(|| "not given (0)".to_owned(), |c| c.to_string())
+}

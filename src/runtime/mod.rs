@@ -1,0 +1,316 @@
+//! The runtime: the policy decides, the runtime makes the decision real. An agent creates an
+//! execution, checkpoints its steps, asks for escalation checks, approvals and feedback, is
+//! paused until the right people answer, and resumes. Everything lives in a
+//! [`Store`](crate::store::Store), so nothing is lost when the process dies.
+//!
+//! ```
+//! use rekall_policy::ir::Principal;
+//! use rekall_policy::runtime::{ApprovalSpec, ApprovalStatus, NewExecution, Runtime, StepSpec};
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let rt = Runtime::builder().store_url("sqlite::memory:").build().await?;
+//! let exe = rt.execution().create(NewExecution::new("Deploy api@1.4.2")).await?;
+//! rt.execution().start(&exe.id).await?;
+//!
+//! let adam = Principal::parse("user:adam").unwrap();
+//! let gate = ApprovalSpec::gate("Production deployment", StepSpec::new("approval", vec![adam.clone()]));
+//! let approval = rt.execution().request_approval(&exe.id, gate).await?;
+//! rt.approvals().approve(approval.id(), &adam, Some("ship it")).await?;
+//!
+//! let outcome = approval.wait().await?;
+//! assert_eq!(outcome.status, ApprovalStatus::Approved);
+//! assert_eq!(outcome.approved_by, vec![adam]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! How it is laid out: [`execution`] (the state machine and its API), [`approval`] (gates,
+//! chains, votes, timeouts), [`feedback`] (forms), `escalation` (`check_escalation`),
+//! [`binding`] (grants), `timeouts` (deadlines and the background loop), [`memory`],
+//! [`audit`], [`notify`]. Every state change is one store transaction with version checks,
+//! retried when another writer got there first.
+
+pub mod approval;
+pub mod audit;
+pub mod binding;
+mod clock;
+mod error;
+mod escalation;
+pub mod execution;
+pub mod feedback;
+mod ids;
+pub mod memory;
+pub mod notify;
+mod policy;
+mod serde_words;
+pub mod simulate;
+mod timeouts;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::watch;
+
+use crate::ir::Principal;
+use crate::store::{self, Store, StoreError, Transaction};
+
+pub use approval::{
+    ApprovalHandle, ApprovalOutcome, ApprovalRequest, ApprovalSpec, ApprovalStatus, Approvals,
+    Choice, StepReport, StepSpec, StepStatus, VoteReceipt,
+};
+pub use audit::{Audit, AuditEntry, AuditKind};
+pub use binding::{Call, Grant};
+pub use clock::{BoxFuture, Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{ExecutionError, FeedbackError, GrantError, RuntimeError, VoteError};
+pub use escalation::EscalationDecision;
+pub use execution::{
+    Checkpoint, Execution, ExecutionConfig, ExecutionStatus, Executions, NewExecution, OnFailure,
+};
+pub use feedback::{
+    Artifact, Feedback, FeedbackHandle, FeedbackOutcome, FeedbackRequest, FeedbackSpec,
+    FeedbackStatus, Field, FieldError, FieldKind, FieldProblem, Form,
+};
+pub use ids::{ApprovalId, ExecutionId, FeedbackId, GrantId, MemoryId, NotificationId};
+pub use memory::{Correction, Memories, Memory, MemoryKind, MemoryQuery, NewMemory};
+pub use notify::{LogNotifier, Notification, NotificationKind, Notifier, RecordingNotifier};
+pub use policy::{Decide, LoadedPolicy};
+
+/// The runtime. Cheap to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    notifier: Arc<dyn Notifier>,
+    policy: ArcSwapOption<LoadedPolicy>,
+    /// The principal executions act as unless they name their own.
+    agent: Principal,
+    /// Bumped after every commit of this process, so that waiters re-read the store at once
+    /// instead of at their next poll. Only a hint: the store is the truth.
+    changes: watch::Sender<u64>,
+    /// How often waiters re-read the store for changes made by other processes.
+    poll: std::time::Duration,
+}
+
+/// Builds a [`Runtime`].
+#[derive(Debug)]
+pub struct RuntimeBuilder {
+    store: Option<Arc<dyn Store>>,
+    url: Option<String>,
+    clock: Arc<dyn Clock>,
+    notifier: Arc<dyn Notifier>,
+    policy: Option<LoadedPolicy>,
+    agent: Principal,
+    poll: std::time::Duration,
+    background: bool,
+}
+
+impl Runtime {
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            store: None,
+            url: None,
+            clock: Arc::new(SystemClock),
+            notifier: Arc::new(LogNotifier),
+            policy: None,
+            agent: default_agent(),
+            poll: std::time::Duration::from_millis(500),
+            background: true,
+        }
+    }
+
+    /// `runtime.execution()`: executions, and the requests they make.
+    pub fn execution(&self) -> Executions<'_> {
+        Executions { rt: self }
+    }
+
+    /// `runtime.approvals()`: votes, grants, listing.
+    pub fn approvals(&self) -> Approvals<'_> {
+        Approvals { rt: self }
+    }
+
+    /// `runtime.feedback()`: answering forms.
+    pub fn feedback(&self) -> Feedback<'_> {
+        Feedback { rt: self }
+    }
+
+    /// `runtime.memories()`.
+    pub fn memories(&self) -> Memories<'_> {
+        Memories { rt: self }
+    }
+
+    /// `runtime.audit()`.
+    pub fn audit(&self) -> Audit<'_> {
+        Audit { rt: self }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The principal executions act as unless they name their own.
+    pub fn default_agent(&self) -> &Principal {
+        &self.inner.agent
+    }
+
+    /// Commits a transaction, then wakes this process's waiters and starts delivering any
+    /// notifications it queued.
+    pub(crate) async fn commit(&self, tx: Transaction) -> Result<(), StoreError> {
+        let notify = !tx.notifications.is_empty();
+        self.inner.store.commit(tx).await?;
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+        if notify {
+            self.kick_delivery();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn poll_interval(&self) -> std::time::Duration {
+        self.inner.poll
+    }
+}
+
+fn default_agent() -> Principal {
+    Principal::parse("agent:default").unwrap_or_else(|| unreachable!("a valid principal"))
+}
+
+impl RuntimeBuilder {
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// A store by URL (`sqlite://PATH`, `sqlite::memory:`), opened by [`Self::build`].
+    pub fn store_url(mut self, url: &str) -> Self {
+        self.url = Some(url.to_owned());
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    pub fn policy(mut self, policy: LoadedPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The principal executions act as unless they name their own (default
+    /// `agent:default`).
+    pub fn agent(mut self, agent: Principal) -> Self {
+        self.agent = agent;
+        self
+    }
+
+    /// How often waiters re-read the store for changes by other processes (default 500ms).
+    pub fn poll_interval(mut self, poll: std::time::Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Whether to run the background loop that handles deadlines, reminders and deliveries
+    /// (default yes). Without it they are handled by waiters and by
+    /// [`Runtime::process_due`] and [`Runtime::deliver_notifications`].
+    pub fn background(mut self, on: bool) -> Self {
+        self.background = on;
+        self
+    }
+
+    /// Opens the store, handles every deadline that passed while no runtime was running
+    /// (waiters will find those requests timed out), and starts the background loop.
+    pub async fn build(self) -> Result<Runtime, RuntimeError> {
+        let store = match (self.store, self.url) {
+            (Some(store), _) => store,
+            (None, Some(url)) => store::open(&url).await?,
+            (None, None) => store::open("sqlite::memory:").await?,
+        };
+        let rt = Runtime {
+            inner: Arc::new(Inner {
+                store,
+                clock: self.clock,
+                notifier: self.notifier,
+                policy: ArcSwapOption::empty(),
+                agent: self.agent,
+                changes: watch::Sender::new(0),
+                poll: self.poll,
+            }),
+        };
+        if let Some(policy) = self.policy {
+            rt.set_policy(policy).await?;
+        }
+        rt.process_due().await?;
+        if self.background {
+            timeouts::spawn_background(&rt);
+        } else {
+            rt.deliver_notifications().await?;
+        }
+        Ok(rt)
+    }
+}
+
+/// Retries an optimistic update after a version conflict, a bounded number of times.
+pub(crate) struct Retry {
+    what: &'static str,
+    id: String,
+    attempts: u32,
+}
+
+/// Enough for dozens of writers racing on one record; each retry re-reads, so every attempt
+/// makes progress for someone.
+const MAX_ATTEMPTS: u32 = 200;
+
+impl Retry {
+    pub(crate) fn new(what: &'static str, id: impl ToString) -> Retry {
+        Retry {
+            what,
+            id: id.to_string(),
+            attempts: 0,
+        }
+    }
+
+    /// Returns `Ok` when the update should be tried again, or the error to give up with.
+    pub(crate) async fn again(&mut self, err: StoreError) -> Result<(), RuntimeError> {
+        if !err.is_conflict() {
+            return Err(err.into());
+        }
+        self.attempts += 1;
+        if self.attempts >= MAX_ATTEMPTS {
+            return Err(RuntimeError::Contended {
+                what: self.what,
+                id: self.id.clone(),
+                attempts: self.attempts,
+            });
+        }
+        // Back off a little, more after repeated conflicts, with jitter from the clock so
+        // that racing writers spread out.
+        let jitter = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos() % 1000));
+        let micros = (u64::from(self.attempts.min(20)) * 200) + jitter;
+        tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+        Ok(())
+    }
+}

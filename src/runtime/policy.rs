@@ -1,0 +1,118 @@
+//! The policy the runtime decides with, and its version. A version is a hash of the policy's
+//! text, so it is the same in every process that loads the same file and survives restarts:
+//! a grant stored yesterday is checked against it today.
+//!
+//! The runtime keeps its own atomic holder rather than a [`crate::compile::LivePolicy`]
+//! because it needs the version swapped together with the compiled policy, in one pointer.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::Runtime;
+use super::audit::{AuditEntry, AuditKind};
+use super::binding::hash_text;
+use super::error::RuntimeError;
+use crate::compile::CompiledPolicy;
+use crate::decision::Decision;
+use crate::policy::Policy;
+use crate::request::{Request, RequestError};
+
+/// Anything that decides requests: the compiled policy (what the runtime uses) or the
+/// reference [`Policy`]. Kept small so that the runtime does not depend on how deciding is
+/// done.
+pub trait Decide: Send + Sync + 'static {
+    fn decide_request(&self, request: &Request) -> Result<Decision<'_>, RequestError>;
+}
+
+impl Decide for CompiledPolicy {
+    fn decide_request(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
+        self.decide(request)
+    }
+}
+
+impl Decide for Policy {
+    fn decide_request(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
+        self.decide(request)
+    }
+}
+
+/// A policy in force, with its version.
+#[derive(Clone)]
+pub struct LoadedPolicy {
+    decide: Arc<dyn Decide>,
+    version: String,
+    name: Option<String>,
+}
+
+impl fmt::Debug for LoadedPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedPolicy")
+            .field("version", &self.version)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl LoadedPolicy {
+    /// Compiles a validated policy to put in force; its version is the first 16 hex digits
+    /// of the SHA-256 of its text.
+    pub fn new(policy: &Policy) -> LoadedPolicy {
+        let version = hash_text(&policy.source().text)[..16].to_owned();
+        let name = policy.name().map(str::to_owned);
+        LoadedPolicy {
+            decide: Arc::new(policy.compile()),
+            version,
+            name,
+        }
+    }
+
+    /// Any decider, with a version the caller vouches for.
+    pub fn with_version(decide: Arc<dyn Decide>, version: String, name: Option<String>) -> Self {
+        LoadedPolicy {
+            decide,
+            version,
+            name,
+        }
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    pub fn decide(&self, request: &Request) -> Result<Decision<'static>, RequestError> {
+        self.decide
+            .decide_request(request)
+            .map(Decision::into_owned)
+    }
+}
+
+impl Runtime {
+    /// Puts a policy in force (atomically: a decision in flight finishes on the one it
+    /// started with) and records the swap in the audit log.
+    pub async fn set_policy(&self, policy: LoadedPolicy) -> Result<(), RuntimeError> {
+        let new = Arc::new(policy);
+        let old = self.inner.policy.swap(Some(new.clone()));
+        let entry = AuditEntry::new(
+            AuditKind::PolicySwap,
+            self.now(),
+            json!({
+                "from": old.as_ref().map(|p| p.version.clone()),
+                "to": new.version,
+                "name": new.name,
+            }),
+        );
+        self.store().append_audit(vec![entry]).await?;
+        Ok(())
+    }
+
+    /// The policy in force, if any.
+    pub fn policy(&self) -> Option<Arc<LoadedPolicy>> {
+        self.inner.policy.load_full()
+    }
+}

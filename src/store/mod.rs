@@ -1,0 +1,289 @@
+//! Where the runtime keeps everything that must survive a crash: executions and their
+//! checkpoints, approval and feedback requests with their votes and deadlines, grants, the
+//! audit log, memories and the notification outbox.
+//!
+//! # The contract of a [`Store`]
+//!
+//! The runtime holds no state that matters in memory; a store is the only truth, so that
+//! several runtime processes (several nodes on one PostgreSQL, or an agent and the CLI on one
+//! SQLite file) can share it:
+//!
+//! - **Records are versioned.** Every read of a mutable record ([`Execution`],
+//!   [`ApprovalRequest`], [`FeedbackRequest`], [`Grant`]) comes with its version. A change
+//!   is a [`Transaction`]: the records to write, each with the version it was read at
+//!   ([`Expected`]), plus the rows to append that go with it (audit entries, checkpoints,
+//!   memories, notifications). The store applies all of it atomically or none of it, and
+//!   answers [`StoreError::Conflict`] if any record's version moved. The runtime then reads
+//!   again and re-decides, so two votes that race can never both resolve a request: the
+//!   second sees the first's result. (SQLite: one `BEGIN IMMEDIATE` transaction with
+//!   `UPDATE .. WHERE version = ?`; PostgreSQL: the same statements in a transaction.)
+//! - **Deadlines are queried, not held.** Each pending request's next deadline is a column;
+//!   [`Store::due`] finds what is due at a time and [`Store::next_due`] says when to look
+//!   again, so a deadline that passed while every process was down is found on start-up.
+//! - **The outbox is leased.** Notifications are written in the same transaction as the
+//!   change they announce and delivered afterwards; [`Store::claim_notifications`] leases
+//!   them so that two nodes do not deliver the same one (PostgreSQL: `FOR UPDATE SKIP
+//!   LOCKED`), and a failed delivery is retried later. A notifier can fail; a decision is
+//!   never lost with it.
+//! - **The audit log is append-only**: entries are only ever inserted.
+//!
+//! [`open`] gives the store for a URL: `sqlite://PATH` or `sqlite::memory:`.
+
+pub mod sqlite;
+mod url;
+
+use std::sync::Arc;
+
+use crate::runtime::{
+    ApprovalId, ApprovalRequest, ApprovalStatus, AuditEntry, BoxFuture, Checkpoint, Execution,
+    ExecutionId, ExecutionStatus, FeedbackId, FeedbackRequest, FeedbackStatus, Grant, GrantId,
+    Memory, MemoryQuery, Notification, NotificationId, Timestamp,
+};
+
+pub use url::StoreUrl;
+
+/// What a store call returns.
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+/// A record with the version it was read at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub version: u64,
+    pub record: T,
+}
+
+/// The version a write expects to replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// The record must not exist yet.
+    New,
+    /// The record must still be at this version.
+    Version(u64),
+}
+
+/// One record to write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Execution(Execution, Expected),
+    Approval(ApprovalRequest, Expected),
+    Feedback(FeedbackRequest, Expected),
+    Grant(Grant, Expected),
+}
+
+impl Write {
+    /// The kind and id of the record, for conflict errors.
+    pub fn key(&self) -> (&'static str, String) {
+        match self {
+            Write::Execution(r, _) => ("execution", r.id.to_string()),
+            Write::Approval(r, _) => ("approval", r.id.to_string()),
+            Write::Feedback(r, _) => ("feedback", r.id.to_string()),
+            Write::Grant(r, _) => ("grant", r.id.to_string()),
+        }
+    }
+}
+
+/// One state change: applied whole or not at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transaction {
+    pub writes: Vec<Write>,
+    pub checkpoints: Vec<Checkpoint>,
+    pub audit: Vec<AuditEntry>,
+    pub memories: Vec<Memory>,
+    pub notifications: Vec<Notification>,
+}
+
+impl Transaction {
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+            && self.checkpoints.is_empty()
+            && self.audit.is_empty()
+            && self.memories.is_empty()
+            && self.notifications.is_empty()
+    }
+}
+
+/// A request whose deadline or reminder is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    Approval(ApprovalId),
+    Feedback(FeedbackId),
+}
+
+/// Which executions to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutionFilter {
+    pub status: Option<ExecutionStatus>,
+    pub limit: Option<usize>,
+}
+
+/// Which approval requests to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApprovalFilter {
+    pub status: Option<ApprovalStatus>,
+    pub execution: Option<ExecutionId>,
+    pub limit: Option<usize>,
+}
+
+/// Which feedback requests to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedbackFilter {
+    pub status: Option<FeedbackStatus>,
+    pub execution: Option<ExecutionId>,
+    pub limit: Option<usize>,
+}
+
+/// Which audit entries to read, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    pub execution: Option<ExecutionId>,
+    /// An approval or feedback request id.
+    pub request: Option<String>,
+    /// Only entries of this kind (its snake_case name, such as `decision`).
+    pub kind: Option<String>,
+    /// Only entries after this sequence number, to read the log in pages.
+    pub after_seq: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+/// A notification claimed for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub notification: Notification,
+    /// Deliveries tried before this one.
+    pub attempts: u32,
+}
+
+/// How a delivery went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Sent,
+    /// Failed; try again at `retry_at`, or never when `None` (given up).
+    Failed {
+        error: String,
+        retry_at: Option<Timestamp>,
+    },
+}
+
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// A record changed since it was read (or already exists, for a new one). Nothing was
+    /// written; read it again and retry.
+    #[error("{record} `{id}` changed since it was read{}; nothing was written", expected.map_or_else(|| " (it already exists)".to_string(), |v| format!(" (expected version {v})")))]
+    Conflict {
+        record: &'static str,
+        id: String,
+        expected: Option<u64>,
+    },
+    #[error("store URL `{url}`: {reason}")]
+    Url { url: String, reason: String },
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: String, reason: String },
+    /// The database was written by a newer version of this program.
+    #[error(
+        "the store's schema is version {found}, newer than this program understands ({supported}); upgrade rekall-policy"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("store: {operation} failed: {reason}")]
+    Backend {
+        operation: &'static str,
+        reason: String,
+    },
+    /// A stored record could not be read back.
+    #[error("stored {record} `{id}` is unreadable: {reason}")]
+    Corrupt {
+        record: &'static str,
+        id: String,
+        reason: String,
+    },
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+/// A durable store for the runtime. See the module docs for the contract.
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Applies a transaction atomically, checking every write's expected version.
+    fn commit(&self, tx: Transaction) -> StoreFuture<'_, ()>;
+
+    /// Appends audit entries that go with no state change (such as a refused vote).
+    fn append_audit(&self, entries: Vec<AuditEntry>) -> StoreFuture<'_, ()>;
+
+    fn execution(&self, id: &ExecutionId) -> StoreFuture<'_, Option<Versioned<Execution>>>;
+    fn executions(&self, filter: ExecutionFilter) -> StoreFuture<'_, Vec<Versioned<Execution>>>;
+    /// An execution's checkpoints, oldest first.
+    fn checkpoints(&self, id: &ExecutionId) -> StoreFuture<'_, Vec<Checkpoint>>;
+
+    fn approval(&self, id: &ApprovalId) -> StoreFuture<'_, Option<Versioned<ApprovalRequest>>>;
+    fn approvals(&self, filter: ApprovalFilter)
+    -> StoreFuture<'_, Vec<Versioned<ApprovalRequest>>>;
+
+    fn feedback(&self, id: &FeedbackId) -> StoreFuture<'_, Option<Versioned<FeedbackRequest>>>;
+    fn feedback_requests(
+        &self,
+        filter: FeedbackFilter,
+    ) -> StoreFuture<'_, Vec<Versioned<FeedbackRequest>>>;
+
+    fn grant(&self, id: &GrantId) -> StoreFuture<'_, Option<Versioned<Grant>>>;
+    /// Unused grants of an execution for this action, resource and context hash.
+    fn unused_grants(
+        &self,
+        execution: &ExecutionId,
+        action: &str,
+        resource: &str,
+        context_hash: &str,
+    ) -> StoreFuture<'_, Vec<Versioned<Grant>>>;
+
+    /// Pending requests whose next deadline or reminder is at or before `now`.
+    fn due(&self, now: Timestamp) -> StoreFuture<'_, Vec<Due>>;
+    /// The earliest deadline or reminder of any pending request.
+    fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>>;
+
+    fn audit(&self, filter: AuditFilter) -> StoreFuture<'_, Vec<AuditEntry>>;
+    fn memories(&self, query: MemoryQuery) -> StoreFuture<'_, Vec<Memory>>;
+
+    /// Leases up to `limit` notifications due for delivery at `now` until `lease_until`.
+    fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<Claimed>>;
+    /// Records how a claimed delivery went, with its audit entry.
+    fn settle_notification(
+        &self,
+        id: &NotificationId,
+        delivery: Delivery,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, ()>;
+    /// The earliest time an undelivered notification is due, for the background loop.
+    fn next_notification(&self) -> StoreFuture<'_, Option<Timestamp>>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path).await?)),
+        StoreUrl::SqliteMemory => Ok(Arc::new(sqlite::SqliteStore::memory().await?)),
+    }
+}
+
+/// Opens an existing store: like [`open`], but a missing SQLite file is an error rather than
+/// a new, empty store (for the CLI, where a typo in a path should not look like "no work").
+pub async fn open_existing(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let StoreUrl::Sqlite(path) = StoreUrl::parse(url)?
+        && !path.exists()
+    {
+        return Err(StoreError::Open {
+            path: path.display().to_string(),
+            reason: "no such file; check the path (a new store is created only by the runtime)"
+                .into(),
+        });
+    }
+    open(url).await
+}

@@ -1,0 +1,284 @@
+//! The embedded store: one SQLite database (a file in WAL mode, or in memory for tests).
+//!
+//! SQLite calls block, so the connection lives on a dedicated thread and every call is a job
+//! sent to it; async callers await the reply and never block the tokio runtime. One
+//! connection per store is enough: SQLite has one writer at a time anyway, and several
+//! processes sharing a file are serialized by its locks (with a busy timeout).
+
+mod ops;
+pub mod schema;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::{
+    ApprovalFilter, AuditFilter, Claimed, Delivery, Due, ExecutionFilter, FeedbackFilter, Store,
+    StoreError, StoreFuture, Transaction, Versioned,
+};
+use crate::runtime::{
+    ApprovalId, ApprovalRequest, AuditEntry, Checkpoint, Execution, ExecutionId, FeedbackId,
+    FeedbackRequest, Grant, GrantId, Memory, MemoryQuery, NotificationId, Timestamp,
+};
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A store in one SQLite database.
+#[derive(Debug)]
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    location: String,
+}
+
+/// Maps a rusqlite error to a store error naming the operation.
+pub(crate) fn backend(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Backend {
+        operation,
+        reason: e.to_string(),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) a database file, in WAL mode, and migrates it.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let shown = path.display().to_string();
+        let path = path.to_owned();
+        SqliteStore::start(shown.clone(), move || {
+            let open_err = |e: rusqlite::Error| StoreError::Open {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            };
+            let conn = Connection::open(&path).map_err(open_err)?;
+            // Other processes (the CLI, another agent) may hold the lock for a moment.
+            conn.busy_timeout(Duration::from_secs(10))
+                .map_err(open_err)?;
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(open_err)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Open {
+                    path: path.display().to_string(),
+                    reason: format!("could not switch to WAL mode (got `{mode}`)"),
+                });
+            }
+            // FULL: a committed vote survives a power cut too, not only a killed process.
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(open_err)?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(open_err)?;
+            Ok(conn)
+        })
+        .await
+    }
+
+    /// A private in-memory database, gone when the store is dropped: for tests.
+    pub async fn memory() -> Result<SqliteStore, StoreError> {
+        SqliteStore::start("memory".into(), || {
+            let conn = Connection::open_in_memory().map_err(|e| StoreError::Open {
+                path: ":memory:".into(),
+                reason: e.to_string(),
+            })?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(backend("enable foreign keys"))?;
+            Ok(conn)
+        })
+        .await
+    }
+
+    /// Where the database is (a path, or `memory`).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    async fn start(
+        location: String,
+        connect: impl FnOnce() -> Result<Connection, StoreError> + Send + 'static,
+    ) -> Result<SqliteStore, StoreError> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("rekall-sqlite".into())
+            .spawn(move || {
+                let mut conn = match connect().and_then(|mut c| {
+                    schema::migrate(&mut c)?;
+                    Ok(c)
+                }) {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                // Runs until every sender (every handle to the store) is dropped.
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Open {
+                path: location.clone(),
+                reason: format!("cannot start the database thread: {e}"),
+            })?;
+        ready_rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(SqliteStore { jobs, location })
+    }
+
+    /// Runs `f` on the database thread and returns its result.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |conn| {
+                let _ = tx.send(f(conn));
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Store for SqliteStore {
+    fn commit(&self, tx: Transaction) -> StoreFuture<'_, ()> {
+        Box::pin(self.call(move |c| ops::commit(c, tx)))
+    }
+
+    fn append_audit(&self, entries: Vec<AuditEntry>) -> StoreFuture<'_, ()> {
+        Box::pin(self.call(move |c| {
+            ops::commit(
+                c,
+                Transaction {
+                    audit: entries,
+                    ..Transaction::default()
+                },
+            )
+        }))
+    }
+
+    fn execution(&self, id: &ExecutionId) -> StoreFuture<'_, Option<Versioned<Execution>>> {
+        let id = id.to_string();
+        Box::pin(self.call(move |c| ops::get(c, ops::Table::Executions, &id)))
+    }
+
+    fn executions(&self, filter: ExecutionFilter) -> StoreFuture<'_, Vec<Versioned<Execution>>> {
+        Box::pin(self.call(move |c| {
+            ops::list(
+                c,
+                ops::Table::Executions,
+                filter.status.map(|s| s.as_str()),
+                None,
+                filter.limit,
+            )
+        }))
+    }
+
+    fn checkpoints(&self, id: &ExecutionId) -> StoreFuture<'_, Vec<Checkpoint>> {
+        let id = id.to_string();
+        Box::pin(self.call(move |c| ops::checkpoints(c, &id)))
+    }
+
+    fn approval(&self, id: &ApprovalId) -> StoreFuture<'_, Option<Versioned<ApprovalRequest>>> {
+        let id = id.to_string();
+        Box::pin(self.call(move |c| ops::get(c, ops::Table::Approvals, &id)))
+    }
+
+    fn approvals(
+        &self,
+        filter: ApprovalFilter,
+    ) -> StoreFuture<'_, Vec<Versioned<ApprovalRequest>>> {
+        Box::pin(self.call(move |c| {
+            ops::list(
+                c,
+                ops::Table::Approvals,
+                filter.status.map(|s| s.as_str()),
+                filter.execution.as_ref().map(ExecutionId::as_str),
+                filter.limit,
+            )
+        }))
+    }
+
+    fn feedback(&self, id: &FeedbackId) -> StoreFuture<'_, Option<Versioned<FeedbackRequest>>> {
+        let id = id.to_string();
+        Box::pin(self.call(move |c| ops::get(c, ops::Table::Feedback, &id)))
+    }
+
+    fn feedback_requests(
+        &self,
+        filter: FeedbackFilter,
+    ) -> StoreFuture<'_, Vec<Versioned<FeedbackRequest>>> {
+        Box::pin(self.call(move |c| {
+            ops::list(
+                c,
+                ops::Table::Feedback,
+                filter.status.map(|s| s.as_str()),
+                filter.execution.as_ref().map(ExecutionId::as_str),
+                filter.limit,
+            )
+        }))
+    }
+
+    fn grant(&self, id: &GrantId) -> StoreFuture<'_, Option<Versioned<Grant>>> {
+        let id = id.to_string();
+        Box::pin(self.call(move |c| ops::get(c, ops::Table::Grants, &id)))
+    }
+
+    fn unused_grants(
+        &self,
+        execution: &ExecutionId,
+        action: &str,
+        resource: &str,
+        context_hash: &str,
+    ) -> StoreFuture<'_, Vec<Versioned<Grant>>> {
+        let key = [
+            execution.to_string(),
+            action.to_owned(),
+            resource.to_owned(),
+            context_hash.to_owned(),
+        ];
+        Box::pin(self.call(move |c| ops::unused_grants(c, &key)))
+    }
+
+    fn due(&self, now: Timestamp) -> StoreFuture<'_, Vec<Due>> {
+        Box::pin(self.call(move |c| ops::due(c, now)))
+    }
+
+    fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>> {
+        Box::pin(self.call(ops::next_due))
+    }
+
+    fn audit(&self, filter: AuditFilter) -> StoreFuture<'_, Vec<AuditEntry>> {
+        Box::pin(self.call(move |c| ops::audit(c, &filter)))
+    }
+
+    fn memories(&self, query: MemoryQuery) -> StoreFuture<'_, Vec<Memory>> {
+        Box::pin(self.call(move |c| ops::memories(c, &query)))
+    }
+
+    fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<Claimed>> {
+        Box::pin(self.call(move |c| ops::claim_notifications(c, now, lease_until, limit)))
+    }
+
+    fn settle_notification(
+        &self,
+        id: &NotificationId,
+        delivery: Delivery,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, ()> {
+        let id = id.to_string();
+        Box::pin(self.call(move |c| ops::settle_notification(c, &id, delivery, audit)))
+    }
+
+    fn next_notification(&self) -> StoreFuture<'_, Option<Timestamp>> {
+        Box::pin(self.call(ops::next_notification))
+    }
+}

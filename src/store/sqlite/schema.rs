@@ -1,0 +1,161 @@
+//! The SQLite schema and its migrations. Each migration runs once, in its own transaction,
+//! recorded in `schema_migrations`; a database from a newer program is refused rather than
+//! misread.
+//!
+//! Records are stored whole as JSON (`body`), beside the columns that are queried (status,
+//! next deadline, execution) and the `version` that optimistic updates compare. The audit
+//! log refuses updates and deletes by trigger.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::super::StoreError;
+use super::backend;
+
+/// The migrations, in order. Append; never edit one that has shipped.
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+
+const V1: &str = r#"
+CREATE TABLE executions (
+    id          TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX executions_by_status ON executions (status, created_at);
+
+CREATE TABLE checkpoints (
+    execution_id TEXT NOT NULL REFERENCES executions (id),
+    seq          INTEGER NOT NULL,
+    at           INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    PRIMARY KEY (execution_id, seq)
+);
+
+CREATE TABLE approvals (
+    id           TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    next_due     INTEGER,
+    created_at   INTEGER NOT NULL,
+    version      INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX approvals_due ON approvals (next_due) WHERE next_due IS NOT NULL;
+CREATE INDEX approvals_by_execution ON approvals (execution_id, created_at);
+CREATE INDEX approvals_by_status ON approvals (status, created_at);
+
+CREATE TABLE feedback (
+    id           TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    next_due     INTEGER,
+    created_at   INTEGER NOT NULL,
+    version      INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX feedback_due ON feedback (next_due) WHERE next_due IS NOT NULL;
+CREATE INDEX feedback_by_execution ON feedback (execution_id, created_at);
+CREATE INDEX feedback_by_status ON feedback (status, created_at);
+
+CREATE TABLE grants (
+    id           TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    resource     TEXT NOT NULL,
+    context_hash TEXT NOT NULL,
+    used_at      INTEGER,
+    version      INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX grants_by_call ON grants (execution_id, action, resource, context_hash)
+    WHERE used_at IS NULL;
+
+CREATE TABLE audit (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at           INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    execution_id TEXT,
+    request_id   TEXT,
+    principal    TEXT,
+    detail       TEXT NOT NULL
+);
+CREATE INDEX audit_by_execution ON audit (execution_id, seq);
+CREATE INDEX audit_by_request ON audit (request_id, seq);
+CREATE INDEX audit_by_kind ON audit (kind, seq);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+CREATE TABLE memories (
+    id           TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    execution_id TEXT,
+    created_at   INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX memories_by_time ON memories (created_at);
+CREATE TABLE memory_tags (
+    memory_id TEXT NOT NULL REFERENCES memories (id),
+    tag       TEXT NOT NULL,
+    PRIMARY KEY (tag, memory_id)
+);
+
+CREATE TABLE outbox (
+    id          TEXT PRIMARY KEY,
+    created_at  INTEGER NOT NULL,
+    due_at      INTEGER,
+    lease_until INTEGER,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    delivered_at INTEGER,
+    last_error  TEXT,
+    body        TEXT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (due_at) WHERE due_at IS NOT NULL;
+"#;
+
+/// The newest schema version this program knows.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
+
+/// Brings the database up to [`latest`]. Safe to run from several processes at once: the
+/// version is read and the migrations applied under one write lock.
+pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at INTEGER NOT NULL
+         )",
+    )
+    .map_err(backend("create schema_migrations"))?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend("begin migration"))?;
+    let current: i64 = tx
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()
+        .map_err(backend("read schema version"))?
+        .flatten()
+        .unwrap_or(0);
+    if current > latest() {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: latest(),
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        tx.execute_batch(sql).map_err(backend("apply migration"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))",
+            params![version],
+        )
+        .map_err(backend("record migration"))?;
+    }
+    tx.commit().map_err(backend("commit migration"))?;
+    Ok(latest())
+}
