@@ -282,3 +282,46 @@ fn test_command_reports_a_broken_test_file_with_its_location() {
         stdout(&out)
     );
 }
+
+#[test]
+fn test_command_output_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = std::fs::read_to_string("policies/seed.yaml").unwrap();
+    write(dir.path(), "seed.yaml", &policy);
+    let tests = "cases:\n  - name: delete needs adam\n    request: {action: delete, confidence: 0.95}\n    expect: {outcome: request-approval, approvers: [user:adam], hitlRule: 0}\n  - name: a wrong expectation\n    request: {action: deploy, resource: staging, confidence: 0.5}\n    expect: {outcome: auto-approve, approvers: [], timeout: 2h}\n  - name: a refused request\n    request: {action: deploy, confidence: 1.5}\n    expect: {outcome: deny}\n";
+    let test_path = write(dir.path(), "seed.test.yaml", tests);
+    let dir_name = dir.path().display().to_string();
+
+    let out = run(&["test", &test_path]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!("test_text", stdout(&out).replace(&dir_name, "DIR"));
+
+    let out = run(&["test", "--format", "json", &test_path]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (json["passed"].as_u64(), json["failed"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let cases = &json["files"][0]["cases"];
+    assert_eq!(cases[1]["status"], "failed");
+    assert_eq!(cases[1]["mismatches"][0]["field"], "outcome");
+    assert_eq!(cases[1]["mismatches"][2]["field"], "timeout");
+    assert_eq!(cases[1]["mismatches"][2]["got"], 3_600_000);
+    assert!(
+        cases[2]["requestError"]
+            .as_str()
+            .unwrap()
+            .starts_with("confidence:")
+    );
+
+    let out = run(&["test", "--format", "junit", &test_path]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = stdout(&out);
+    assert!(
+        xml.contains("<testsuites name=\"rekall-policy\" tests=\"3\" failures=\"2\" errors=\"0\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("<testcase name=\"delete needs adam\"/>"));
+    assert!(xml.contains("<failure message=\"outcome: expected &quot;auto-approve&quot;, got &quot;request-approval&quot;\">"), "{xml}");
+}
