@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::exit;
-use crate::{Decision, Policy, Request, RequestError};
+use crate::{Decision, Policy, Request};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -49,27 +49,14 @@ pub fn run(args: &Args) -> u8 {
     }
 }
 
-fn request_from_args(args: &Args) -> Result<Request, RequestError> {
-    let mut request = Request::new(args.action.clone().unwrap_or_default());
-    request.resource = args.resource.clone().unwrap_or_default();
-    if let Some(text) = &args.confidence {
-        let c: f64 = text.trim().parse().map_err(|_| {
-            RequestError::new(
-                "confidence",
-                format!("`{text}` is not a number; give a number between 0 and 1"),
-            )
-        })?;
-        request.confidence = Some(c);
-    }
-    if let Some(text) = &args.context {
-        request.context = serde_json::from_str(text)
-            .map_err(|e| RequestError::new("context", format!("is not valid JSON: {e}")))?;
-    }
-    Ok(request)
-}
-
 fn run_one(policy: &Policy, args: &Args) -> u8 {
-    let decided = request_from_args(args).and_then(|r| policy.decide(&r).map(Decision::into_owned));
+    let decided = super::request_from_flags(
+        args.action.as_deref().unwrap_or_default(),
+        args.resource.as_deref(),
+        args.confidence.as_deref(),
+        args.context.as_deref(),
+    )
+    .and_then(|r| policy.decide(&r).map(Decision::into_owned));
     match decided {
         Ok(decision) => {
             match args.format {

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::exit;
 use crate::eval::explain::{self, RuleStatus, StageTrace, Trace};
-use crate::{Request, RequestError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,7 +40,14 @@ pub fn run(args: &Args) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    match request_from_args(args).and_then(|r| explain::explain(&policy, &r)) {
+    match super::request_from_flags(
+        &args.action,
+        args.resource.as_deref(),
+        args.confidence.as_deref(),
+        args.context.as_deref(),
+    )
+    .and_then(|r| explain::explain(&policy, &r))
+    {
         Ok(trace) => {
             match args.format {
                 Format::Json => println!(
@@ -63,25 +69,6 @@ pub fn run(args: &Args) -> u8 {
             exit::FOUND
         }
     }
-}
-
-fn request_from_args(args: &Args) -> Result<Request, RequestError> {
-    let mut request = Request::new(args.action.clone());
-    request.resource = args.resource.clone().unwrap_or_default();
-    if let Some(text) = &args.confidence {
-        let c: f64 = text.trim().parse().map_err(|_| {
-            RequestError::new(
-                "confidence",
-                format!("`{text}` is not a number; give a number between 0 and 1"),
-            )
-        })?;
-        request.confidence = Some(c);
-    }
-    if let Some(text) = &args.context {
-        request.context = serde_json::from_str(text)
-            .map_err(|e| RequestError::new("context", format!("is not valid JSON: {e}")))?;
-    }
-    Ok(request)
 }
 
 /// The human-readable trace.

@@ -97,3 +97,30 @@ pub(crate) fn skip_test_file(path: &std::path::Path) -> bool {
     }
     is_test
 }
+
+/// A request from the `--action`, `--resource`, `--confidence` and `--context` flags; a bad
+/// flag is refused naming its field, as a bad JSON request is.
+pub(crate) fn request_from_flags(
+    action: &str,
+    resource: Option<&str>,
+    confidence: Option<&str>,
+    context: Option<&str>,
+) -> Result<crate::Request, crate::RequestError> {
+    use crate::RequestError;
+    let mut request = crate::Request::new(action);
+    request.resource = resource.unwrap_or_default().to_owned();
+    if let Some(text) = confidence {
+        let c: f64 = text.trim().parse().map_err(|_| {
+            RequestError::new(
+                "confidence",
+                format!("`{text}` is not a number; give a number between 0 and 1"),
+            )
+        })?;
+        request.confidence = Some(c);
+    }
+    if let Some(text) = context {
+        request.context = serde_json::from_str(text)
+            .map_err(|e| RequestError::new("context", format!("is not valid JSON: {e}")))?;
+    }
+    Ok(request)
+}
