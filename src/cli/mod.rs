@@ -1,12 +1,15 @@
 //! The `rekall-policy` command line: one module per verb, each a thin layer over the library.
 
+mod approvals;
 mod bench;
 mod check;
 mod diff;
 mod eval;
+mod executions;
 mod explain;
 mod fmt;
 mod lint;
+mod runtime_cli;
 mod test;
 
 use std::process::ExitCode;
@@ -23,6 +26,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Approval requests: list them, approve or reject as a principal.
+    Approvals(approvals::Args),
     /// Time the reference evaluator, the compiled policy and a hash-lookup floor.
     Bench(bench::Args),
     /// Validate policy files; print every error with its line and column.
@@ -31,6 +36,8 @@ enum Command {
     Diff(diff::Args),
     /// Decide one request, or a JSON Lines file of them.
     Eval(eval::Args),
+    /// Executions of agents: list them, show one with its requests and audit log.
+    Executions(executions::Args),
     /// Trace a decision rule by rule: what matched, what did not and why.
     Explain(explain::Args),
     /// Warn about rules that can never fire, band gaps and other surprises.
@@ -55,10 +62,12 @@ pub(crate) mod exit {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Approvals(args) => approvals::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Executions(args) => executions::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lint(args) => lint::run(&args),

@@ -203,6 +203,18 @@ fn canonical(value: &Value, out: &mut String) {
     }
 }
 
+impl Call {
+    /// The call as a policy request.
+    pub fn to_request(&self) -> crate::request::Request {
+        crate::request::Request {
+            action: self.action.clone(),
+            resource: self.resource.clone(),
+            confidence: self.confidence,
+            context: self.context.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,17 +230,5 @@ mod tests {
             hash_json(&json!({"b": 2, "a": {"y": [1, 2], "x": null}}))
         );
         assert_eq!(hash_json(&a).len(), 64);
-    }
-}
-
-impl Call {
-    /// The call as a policy request.
-    pub fn to_request(&self) -> crate::request::Request {
-        crate::request::Request {
-            action: self.action.clone(),
-            resource: self.resource.clone(),
-            confidence: self.confidence,
-            context: self.context.clone(),
-        }
     }
 }

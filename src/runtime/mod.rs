@@ -65,7 +65,8 @@ pub use clock::{BoxFuture, Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{ExecutionError, FeedbackError, GrantError, RuntimeError, VoteError};
 pub use escalation::EscalationDecision;
 pub use execution::{
-    Checkpoint, Execution, ExecutionConfig, ExecutionStatus, Executions, NewExecution, OnFailure,
+    Checkpoint, CheckpointInterval, Execution, ExecutionConfig, ExecutionStatus, Executions,
+    NewExecution, OnFailure,
 };
 pub use feedback::{
     Artifact, Feedback, FeedbackHandle, FeedbackOutcome, FeedbackRequest, FeedbackSpec,
@@ -95,6 +96,9 @@ struct Inner {
     changes: watch::Sender<u64>,
     /// How often waiters re-read the store for changes made by other processes.
     poll: std::time::Duration,
+    /// Whether notifications are delivered right after the change that queues them (with
+    /// the background loop), or only when [`Runtime::deliver_notifications`] is called.
+    eager_delivery: bool,
 }
 
 /// Builds a [`Runtime`].
@@ -172,7 +176,7 @@ impl Runtime {
         let notify = !tx.notifications.is_empty();
         self.inner.store.commit(tx).await?;
         self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
-        if notify {
+        if notify && self.inner.eager_delivery {
             self.kick_delivery();
         }
         Ok(())
@@ -232,8 +236,9 @@ impl RuntimeBuilder {
     }
 
     /// Whether to run the background loop that handles deadlines, reminders and deliveries
-    /// (default yes). Without it they are handled by waiters and by
-    /// [`Runtime::process_due`] and [`Runtime::deliver_notifications`].
+    /// (default yes). Without it, deadlines are handled by waiters and by
+    /// [`Runtime::process_due`], and notifications are delivered only by
+    /// [`Runtime::deliver_notifications`] (which keeps tests deterministic).
     pub fn background(mut self, on: bool) -> Self {
         self.background = on;
         self
@@ -256,6 +261,7 @@ impl RuntimeBuilder {
                 agent: self.agent,
                 changes: watch::Sender::new(0),
                 poll: self.poll,
+                eager_delivery: self.background,
             }),
         };
         if let Some(policy) = self.policy {
@@ -264,8 +270,6 @@ impl RuntimeBuilder {
         rt.process_due().await?;
         if self.background {
             timeouts::spawn_background(&rt);
-        } else {
-            rt.deliver_notifications().await?;
         }
         Ok(rt)
     }

@@ -151,62 +151,11 @@ impl<'a> Executions<'a> {
 
     /// Cancels an execution and every request it still waits on.
     pub async fn cancel(&self, id: &ExecutionId, reason: &str) -> Result<Execution, RuntimeError> {
-        let mut retry = Retry::new("execution", id);
-        loop {
-            let now = self.rt.now();
-            let loaded = self.load(id).await?;
-            let mut e = loaded.record.clone();
-            let from = e.status;
-            e.apply(Operation::Cancel, now)?;
-            e.waiting_on.clear();
-            let mut tx = Transaction::default();
-            tx.audit.push(state_entry(&e, from, Operation::Cancel, now));
-            let approvals = self
-                .rt
-                .store()
-                .approvals(ApprovalFilter {
-                    status: Some(super::ApprovalStatus::Pending),
-                    execution: Some(id.clone()),
-                    limit: None,
-                })
-                .await?;
-            for v in approvals {
-                let mut req = v.record;
-                if req
-                    .cancel(format!("execution cancelled: {reason}"), now)
-                    .is_ok()
-                {
-                    super::approval::resolution_effects(&mut tx, &mut req, None, now);
-                    tx.writes
-                        .push(Write::Approval(req, Expected::Version(v.version)));
-                }
-            }
-            let feedback = self
-                .rt
-                .store()
-                .feedback_requests(FeedbackFilter {
-                    status: Some(super::FeedbackStatus::Pending),
-                    execution: Some(id.clone()),
-                    limit: None,
-                })
-                .await?;
-            for v in feedback {
-                let mut req = v.record;
-                if req.cancel(now).is_ok() {
-                    super::feedback::resolution_effects(&mut tx, &req, None, now);
-                    tx.writes
-                        .push(Write::Feedback(req, Expected::Version(v.version)));
-                }
-            }
-            tx.writes.push(Write::Execution(
-                e.clone(),
-                Expected::Version(loaded.version),
-            ));
-            match self.rt.commit(tx).await {
-                Ok(()) => return Ok(e),
-                Err(err) => retry.again(err).await?,
-            }
-        }
+        let reason = format!("execution cancelled: {reason}");
+        self.change(id, Operation::Cancel, move |e| {
+            e.error = Some(reason.clone())
+        })
+        .await
     }
 
     /// Records a finished step. `state` is what a resumed agent reads back; `None` keeps the
@@ -257,7 +206,9 @@ impl<'a> Executions<'a> {
         }
     }
 
-    /// One state-machine step, committed under the execution's version.
+    /// One state-machine step, committed under the execution's version. An execution that
+    /// ends (failed, cancelled) takes the requests it waits on with it, in the same
+    /// transaction, so no one is asked about work that will not happen.
     async fn change(
         &self,
         id: &ExecutionId,
@@ -272,19 +223,72 @@ impl<'a> Executions<'a> {
             let from = e.status;
             also(&mut e);
             e.apply(op, now)?;
-            let tx = Transaction {
+            let mut tx = Transaction {
                 audit: vec![state_entry(&e, from, op, now)],
-                writes: vec![Write::Execution(
-                    e.clone(),
-                    Expected::Version(loaded.version),
-                )],
                 ..Transaction::default()
             };
+            if e.status.is_finished() && !e.waiting_on.is_empty() {
+                let why = e
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| format!("execution {}", e.status));
+                self.close_requests(&mut tx, id, &why, now).await?;
+                e.waiting_on.clear();
+            }
+            tx.writes.push(Write::Execution(
+                e.clone(),
+                Expected::Version(loaded.version),
+            ));
             match self.rt.commit(tx).await {
                 Ok(()) => return Ok(e),
                 Err(err) => retry.again(err).await?,
             }
         }
+    }
+
+    /// Adds the cancellation of every pending request of an execution to `tx`.
+    async fn close_requests(
+        &self,
+        tx: &mut Transaction,
+        id: &ExecutionId,
+        why: &str,
+        now: super::Timestamp,
+    ) -> Result<(), RuntimeError> {
+        let approvals = self
+            .rt
+            .store()
+            .approvals(ApprovalFilter {
+                status: Some(super::ApprovalStatus::Pending),
+                execution: Some(id.clone()),
+                limit: None,
+            })
+            .await?;
+        for v in approvals {
+            let mut req = v.record;
+            if req.cancel(why.to_owned(), now).is_ok() {
+                super::approval::resolution_effects(tx, &mut req, None, now);
+                tx.writes
+                    .push(Write::Approval(req, Expected::Version(v.version)));
+            }
+        }
+        let feedback = self
+            .rt
+            .store()
+            .feedback_requests(FeedbackFilter {
+                status: Some(super::FeedbackStatus::Pending),
+                execution: Some(id.clone()),
+                limit: None,
+            })
+            .await?;
+        for v in feedback {
+            let mut req = v.record;
+            if req.cancel(now).is_ok() {
+                super::feedback::resolution_effects(tx, &req, None, now);
+                tx.writes
+                    .push(Write::Feedback(req, Expected::Version(v.version)));
+            }
+        }
+        Ok(())
     }
 }
 

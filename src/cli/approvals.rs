@@ -1,0 +1,215 @@
+//! `rekall-policy approvals list|approve|reject --store URL`: answer an agent's approval
+//! requests from a terminal. Votes go through the same runtime rules as any other: a
+//! refused vote says why and exits with 1.
+
+use clap::Subcommand;
+
+use super::exit;
+use super::runtime_cli::{Format, block_on, print_json};
+use crate::ir::Principal;
+use crate::runtime::{ApprovalId, ApprovalRequest, ApprovalStatus, Runtime, RuntimeError};
+use crate::store::ApprovalFilter;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// List approval requests, newest first (pending ones unless --status says otherwise).
+    List {
+        /// The store: sqlite://PATH.
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// pending (default), approved, rejected, timed_out, cancelled, or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        /// Only requests this principal may vote on now.
+        #[arg(long = "for", value_name = "PRINCIPAL")]
+        for_principal: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Approve a request as a principal.
+    Approve {
+        /// The request's id (apr_...).
+        id: String,
+        #[arg(long)]
+        store: String,
+        /// Who votes, such as user:adam.
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a request as a principal; the reason goes back to the agent.
+    Reject {
+        id: String,
+        #[arg(long)]
+        store: String,
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+fn principal(text: &str, flag: &str) -> Result<Principal, u8> {
+    Principal::parse(text).ok_or_else(|| {
+        eprintln!("error: {flag}: `{text}` is not a principal; write kind:name, such as user:adam");
+        exit::TOOL
+    })
+}
+
+pub fn run(args: &Args) -> u8 {
+    match &args.command {
+        Sub::List {
+            store,
+            status,
+            for_principal,
+            format,
+        } => {
+            let status = match status.as_str() {
+                "all" => None,
+                s => match s.parse::<ApprovalStatus>() {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        eprintln!("error: --status: {e}, or all");
+                        return exit::TOOL;
+                    }
+                },
+            };
+            let who = match for_principal.as_deref().map(|p| principal(p, "--for")) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(code)) => return code,
+            };
+            block_on(store, |rt| list(rt, status, who, *format))
+        }
+        Sub::Approve {
+            id,
+            store,
+            principal: who,
+            comment,
+        } => match principal(who, "--as") {
+            Ok(who) => block_on(store, |rt| vote(rt, id, who, true, comment.clone())),
+            Err(code) => code,
+        },
+        Sub::Reject {
+            id,
+            store,
+            principal: who,
+            reason,
+        } => match principal(who, "--as") {
+            Ok(who) => block_on(store, |rt| vote(rt, id, who, false, Some(reason.clone()))),
+            Err(code) => code,
+        },
+    }
+}
+
+/// Whether `who` may vote on the request's open step now (listed, not the requester, not a
+/// voter of an earlier step, not voted yet).
+fn may_vote(req: &ApprovalRequest, who: &Principal) -> bool {
+    let Some(step) = req.current_step() else {
+        return false;
+    };
+    req.status == ApprovalStatus::Pending
+        && &req.requested_by != who
+        && step.eligible().contains(who)
+        && !req.steps[..=req.current]
+            .iter()
+            .any(|s| s.votes.iter().any(|v| &v.principal == who))
+}
+
+async fn list(
+    rt: Runtime,
+    status: Option<ApprovalStatus>,
+    who: Option<Principal>,
+    format: Format,
+) -> Result<u8, RuntimeError> {
+    let found: Vec<ApprovalRequest> = rt
+        .approvals()
+        .list(ApprovalFilter {
+            status,
+            ..ApprovalFilter::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|r| who.as_ref().is_none_or(|w| may_vote(r, w)))
+        .collect();
+    match format {
+        Format::Json => {
+            for r in &found {
+                print_json(r);
+            }
+        }
+        Format::Text => {
+            if found.is_empty() {
+                println!("no approval requests");
+            }
+            for r in &found {
+                let step = r.current_step();
+                let step_text = step.map_or_else(String::new, |s| {
+                    let names: Vec<String> = s.eligible().iter().map(ToString::to_string).collect();
+                    let deadline = s
+                        .deadline
+                        .map_or_else(|| "no deadline".to_string(), |d| format!("due {d}"));
+                    format!(
+                        "step `{}` {}/{} by {}; {deadline}",
+                        s.spec.step,
+                        s.approved_by().len(),
+                        s.spec.min_approvals,
+                        names.join(", ")
+                    )
+                });
+                println!(
+                    "{}  {:<9}  {}  {}  {step_text}",
+                    r.id, r.status, r.execution_id, r.title
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn vote(
+    rt: Runtime,
+    id: &str,
+    who: Principal,
+    approve: bool,
+    note: Option<String>,
+) -> Result<u8, RuntimeError> {
+    let id = ApprovalId::from(id);
+    let a = rt.approvals();
+    let receipt = if approve {
+        a.approve(&id, &who, note.as_deref()).await
+    } else {
+        a.reject(&id, &who, note.as_deref().unwrap_or_default())
+            .await
+    };
+    match receipt {
+        Ok(r) if !r.counted => {
+            println!(
+                "{id}: {who} already voted in step `{}`; the vote is not counted twice ({})",
+                r.step, r.status
+            );
+            Ok(exit::OK)
+        }
+        Ok(r) => {
+            println!(
+                "{id}: {} by {who} at step `{}`; the request is {}",
+                if approve { "approved" } else { "rejected" },
+                r.step,
+                r.status
+            );
+            Ok(exit::OK)
+        }
+        Err(RuntimeError::Vote(refused)) => {
+            eprintln!("refused: {refused}");
+            Ok(exit::FOUND)
+        }
+        Err(e) => Err(e),
+    }
+}

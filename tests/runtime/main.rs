@@ -1,0 +1,15 @@
+//! The runtime end to end, on the SQLite store: executions, approvals and chains, feedback,
+//! check_escalation and grants, timeouts (also across restarts and a SIGKILL), memories,
+//! the audit log, the examples and the CLI. One test binary, so it links once.
+
+mod approvals;
+mod cli;
+mod common;
+mod concurrency;
+mod escalation;
+mod examples;
+mod executions;
+mod feedback;
+mod memory_audit;
+mod sigkill;
+mod timeouts;
