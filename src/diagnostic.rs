@@ -316,6 +316,23 @@ impl PolicyError {
         PolicyError::new(source, vec![Diagnostic::new(kind, span)])
     }
 
+    /// Reads a file as a [`Source`] named by its path; a file that cannot be read is an error
+    /// like any other, located at its start.
+    pub fn read_source(path: &std::path::Path) -> Result<Source, PolicyError> {
+        let origin = path.display().to_string();
+        std::fs::read_to_string(path)
+            .map(|text| Source::new(origin.as_str(), text))
+            .map_err(|e| {
+                PolicyError::single(
+                    Source::new(origin.as_str(), ""),
+                    ErrorKind::Io {
+                        reason: e.to_string(),
+                    },
+                    Span::at(1, 1, 1),
+                )
+            })
+    }
+
     /// `FILE:LINE:COL: error: MESSAGE`, the quoted line with a caret, and the hint, for each
     /// diagnostic.
     pub fn render(&self) -> String {

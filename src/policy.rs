@@ -5,12 +5,12 @@ use std::path::Path;
 use crate::check;
 use crate::compile::{self, CompiledPolicy};
 use crate::decision::{Decision, Verdict};
-use crate::diagnostic::{ErrorKind, PolicyError};
+use crate::diagnostic::PolicyError;
 use crate::eval;
 use crate::front::{self, Language};
 use crate::ir::PolicyDoc;
 use crate::request::{Request, RequestError};
-use crate::source::{Source, Span};
+use crate::source::Source;
 
 /// A validated policy.
 ///
@@ -77,17 +77,8 @@ impl Policy {
     /// Reads, parses and validates a policy file; the language follows the extension.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
         let path = path.as_ref();
-        let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            PolicyError::single(
-                Source::new(origin.as_str(), ""),
-                ErrorKind::Io {
-                    reason: e.to_string(),
-                },
-                Span::at(1, 1, 1),
-            )
-        })?;
-        Policy::from_str_in(Language::of_path(path), &text, &origin)
+        let source = PolicyError::read_source(path)?;
+        Policy::from_str_in(Language::of_path(path), &source.text, &source.origin)
     }
 
     /// Validates an IR (from any front end) and prepares it for deciding.

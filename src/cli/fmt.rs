@@ -7,7 +7,6 @@ use crate::diagnostic::PolicyError;
 use crate::front::{self, Language};
 use crate::ir::PolicyDoc;
 use crate::print;
-use crate::source::Source;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -44,20 +43,11 @@ impl Target {
 
 /// Parses a file into the IR (validation is not needed to print it).
 fn read(path: &Path) -> Result<(PolicyDoc, String), PolicyError> {
-    let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        PolicyError::single(
-            Source::new(origin.as_str(), ""),
-            crate::ErrorKind::Io {
-                reason: e.to_string(),
-            },
-            crate::source::Span::at(1, 1, 1),
-        )
-    })?;
-    let doc = front::parse(Language::of_path(path), &text)
+    let source = PolicyError::read_source(path)?;
+    let doc = front::parse(Language::of_path(path), &source.text)
         .into_result()
-        .map_err(|d| PolicyError::new(Source::new(origin.as_str(), text.as_str()), d))?;
-    Ok((doc, text))
+        .map_err(|d| PolicyError::new(source.clone(), d))?;
+    Ok((doc, source.text.to_string()))
 }
 
 /// Where the canonical text of `path` in `language` belongs.

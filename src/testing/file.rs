@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, ErrorKind, PolicyError};
 use crate::front::yaml::{to_json, tree};
-use crate::source::{Source, Span};
+use crate::source::Span;
 use crate::suggest;
 
 const FILE_KEYS: &[&str] = &["policy", "cases"];
@@ -53,17 +53,8 @@ pub struct TestFile {
 impl TestFile {
     /// Reads and checks a test file.
     pub fn load(path: &Path) -> Result<TestFile, PolicyError> {
-        let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            PolicyError::single(
-                Source::new(origin.as_str(), ""),
-                ErrorKind::Io {
-                    reason: e.to_string(),
-                },
-                Span::at(1, 1, 1),
-            )
-        })?;
-        let source = Source::new(origin.as_str(), text.as_str());
+        let source = PolicyError::read_source(path)?;
+        let text = source.text.clone();
         let root = tree::parse(&text).map_err(|d| PolicyError::new(source.clone(), vec![d]))?;
         let mut diags = Vec::new();
         let file = read(path, &root, &mut diags);
