@@ -20,6 +20,8 @@ use regex_automata::{Anchored, MatchKind};
 use crate::glob::Glob;
 
 use super::confidence::{ClassRange, Classes};
+use super::pattern::{Stars, literal_prefix};
+use super::table::starts_with;
 
 pub(crate) const SEPARATOR: u8 = 0xFF;
 
@@ -40,38 +42,90 @@ pub(crate) struct ComplexRule {
     pub(crate) band: Option<ClassRange>,
 }
 
-/// What every string a complex rule matches starts with, and its band: when no rule passes
-/// this, the automaton cannot match and is not walked.
+/// What a field of a complex rule needs before the automaton is worth walking.
+#[derive(Debug, Clone)]
+pub(crate) enum Screen {
+    /// A literal prefix: necessary, not sufficient.
+    Prefix(String),
+    /// Text and stars only: the whole test.
+    Stars(Stars),
+}
+
+impl Screen {
+    fn new(glob: &Glob) -> Screen {
+        match Stars::new(glob) {
+            Some(stars) => Screen::Stars(stars),
+            None => Screen::Prefix(literal_prefix(glob)),
+        }
+    }
+
+    #[inline]
+    fn test(&self, s: &[u8]) -> bool {
+        match self {
+            Screen::Prefix(p) => starts_with(s, p.as_bytes()),
+            Screen::Stars(stars) => stars.matches(s),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Screen::Prefix(p) => p.capacity(),
+            Screen::Stars(stars) => stars.heap_bytes(),
+        }
+    }
+}
+
+/// A complex rule's screen: its band and what its fields need. When every complex rule of a
+/// stage has exact screens (globs of text and stars), they decide alone; otherwise, when no
+/// rule passes its screen, the automaton cannot match and is not walked.
 #[derive(Debug, Clone)]
 pub(crate) struct Prefilter {
     pub(crate) rule: u32,
-    pub(crate) action: String,
-    pub(crate) resource: String,
-    pub(crate) band: Option<ClassRange>,
+    action: Screen,
+    resource: Screen,
+    band: Option<ClassRange>,
 }
 
 impl Prefilter {
-    /// The most complex rules worth testing one by one before a walk.
+    /// The most complex rules worth testing one by one.
     pub(crate) const MAX_RULES: usize = 16;
 
     pub(crate) fn new(rule: &ComplexRule) -> Prefilter {
         Prefilter {
             rule: rule.rule,
-            action: super::pattern::literal_prefix(&rule.action),
-            resource: super::pattern::literal_prefix(&rule.resource),
+            action: Screen::new(&rule.action),
+            resource: Screen::new(&rule.resource),
             band: rule.band,
         }
+    }
+
+    /// Whether passing the screen means matching.
+    pub(crate) fn exact(&self) -> bool {
+        matches!(
+            (&self.action, &self.resource),
+            (Screen::Stars(_), Screen::Stars(_))
+        )
     }
 
     #[inline]
     pub(crate) fn may_match(&self, action: &[u8], resource: &[u8], class: u32) -> bool {
         self.band.is_none_or(|(lo, hi)| lo <= class && class <= hi)
-            && super::table::starts_with(action, self.action.as_bytes())
-            && super::table::starts_with(resource, self.resource.as_bytes())
+            && self.action.test(action)
+            && self.resource.test(resource)
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Prefilter>() + self.action.heap_bytes() + self.resource.heap_bytes()
     }
 }
 
 impl ComplexRule {
+    /// Heap bytes of its globs: text, and tokens at most one per character.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let glob = |g: &Glob| g.as_str().len() * (1 + std::mem::size_of::<crate::glob::Token>());
+        glob(&self.action) + glob(&self.resource)
+    }
+
     /// Matches the plain way: the reference glob matcher.
     pub(crate) fn matches(&self, action: &str, resource: &str, class: u32) -> bool {
         self.band.is_none_or(|(lo, hi)| (lo..=hi).contains(&class))

@@ -39,6 +39,7 @@ struct StageRule<'a> {
 }
 
 impl<'p> Builder<'p> {
+    /// A builder for `policy`, with the automaton on.
     pub fn new(policy: &'p Policy) -> Builder<'p> {
         Builder {
             policy,
@@ -53,6 +54,7 @@ impl<'p> Builder<'p> {
         self
     }
 
+    /// Compiles. Never fails: a rule the automaton cannot take is matched one by one.
     pub fn build(&self) -> CompiledPolicy {
         let doc = self.policy.doc();
         let escalation_rules = doc.escalation.as_ref().map(|s| &s.rules);
@@ -134,17 +136,21 @@ impl<'p> Builder<'p> {
                 }),
             }
         }
-        let automaton = if self.automaton && !complex.is_empty() {
+        let prefilter: Option<Vec<Prefilter>> = (complex.len() <= Prefilter::MAX_RULES)
+            .then(|| complex.iter().map(Prefilter::new).collect());
+        let screened = prefilter
+            .as_ref()
+            .is_some_and(|p| p.iter().all(Prefilter::exact));
+        let automaton = if self.automaton && !screened && !complex.is_empty() {
             Automaton::build(&complex, classes)
         } else {
             None
         };
-        let prefilter = (complex.len() <= Prefilter::MAX_RULES)
-            .then(|| complex.iter().map(Prefilter::new).collect());
         StageMatcher {
             index: index.build(),
             complex_min: complex.first().map_or(NONE, |c| c.rule),
             prefilter,
+            screened,
             automaton,
             complex,
         }

@@ -34,6 +34,10 @@ impl Classes {
         Classes { endpoints }
     }
 
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.endpoints.capacity() * std::mem::size_of::<f64>()
+    }
+
     /// How many classes there are.
     pub(crate) fn count(&self) -> u32 {
         self.endpoints.len() as u32

@@ -24,7 +24,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use super::confidence::ClassRange;
 use super::pattern::Simple;
-use super::table::{FastHash, KeyTable, KeyTableBuilder, Prefixes};
+use super::table::{FastHash, Inline, KeyTable, KeyTableBuilder, Prefixes, bytes_eq, starts_with};
 
 /// No rule.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -47,25 +47,35 @@ struct Run {
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    first_rule: u32,
     runs_start: u32,
     runs_len: u32,
 }
 
-#[derive(Debug, Clone)]
-struct BucketEntry {
-    resource: Simple,
-    entry: u32,
-    first_rule: u32,
+/// Marks an answer that is a rule (the same at every class) rather than an entry to look up.
+const DIRECT: u32 = 1 << 31;
+
+/// How a bucket entry's resource form matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Exact,
+    Prefix,
+    /// The head of a big bucket, which only carries the bucket's numbers.
+    Head,
 }
 
-#[derive(Debug, Clone)]
-struct Bucket {
-    min_rule: u32,
-    /// Sorted by first rule. Scanned when there are few; otherwise only the `""` prefix
-    /// entries are kept here and the rest are looked up.
-    entries: Vec<BucketEntry>,
-    big: Option<BigBucket>,
+/// One entry of a bucket, in one cache line: a bucket's entries sit side by side, and its
+/// first says how many there are, so that finding a bucket and scanning it are one miss.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct BucketEntry {
+    first_rule: u32,
+    /// A rule with [`DIRECT`] set, or an entry.
+    answer: u32,
+    /// In a bucket's first entry: the bucket's length, and its big part (or `NONE`).
+    count: u32,
+    big: u32,
+    kind: Kind,
+    resource: Inline<36>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,13 +92,18 @@ pub(crate) struct Index {
     table: KeyTable,
     entries: Vec<Entry>,
     runs: Vec<Run>,
-    buckets: Vec<Bucket>,
+    /// Every bucket's entries, bucket after bucket, each sorted by first rule.
+    bucket_entries: Vec<BucketEntry>,
+    /// Resource forms too long to sit in their entry.
+    arena: Vec<u8>,
+    bigs: Vec<BigBucket>,
     /// The lowest rule each kind of lookup can yield (`NONE` when it has nothing).
     pair_min: u32,
     action_min: u32,
     prefix_min: u32,
     /// Each action prefix length, with the lowest rule of the buckets of that length.
     action_prefix_lengths: Vec<(usize, u32)>,
+    /// The first entry of the bucket of `*` actions.
     any_bucket: Option<u32>,
 }
 
@@ -98,9 +113,9 @@ impl Index {
     pub(crate) fn first_match(&self, action: &[u8], resource: &[u8], class: u32) -> u32 {
         let mut best = NONE;
         if self.pair_min < best
-            && let Some(e) = self.table.get(NS_PAIR, &[action, resource])
+            && let Some(answer) = self.table.get(NS_PAIR, &[action, resource])
         {
-            best = best.min(self.eval(e, class));
+            best = best.min(self.answer(answer, class));
         }
         if self.action_min < best
             && let Some(b) = self.table.get(NS_ACTION, &[action])
@@ -128,55 +143,68 @@ impl Index {
         best
     }
 
-    /// The lowest rule of an entry at a class.
+    /// The rule an answer gives at a class.
     #[inline]
-    fn eval(&self, entry: u32, class: u32) -> u32 {
-        let Some(e) = self.entries.get(entry as usize) else {
+    fn answer(&self, answer: u32, class: u32) -> u32 {
+        if answer & DIRECT != 0 {
+            return answer & !DIRECT;
+        }
+        let Some(e) = self.entries.get(answer as usize) else {
             return NONE;
         };
         let start = e.runs_start as usize;
         let Some(runs) = self.runs.get(start..start + e.runs_len as usize) else {
             return NONE;
         };
-        if let [only] = runs {
-            return if only.class <= class { only.rule } else { NONE };
-        }
         let i = runs.partition_point(|r| r.class <= class);
         i.checked_sub(1)
             .and_then(|i| runs.get(i))
             .map_or(NONE, |r| r.rule)
     }
 
-    fn bucket(&self, b: u32, resource: &[u8], class: u32, mut best: u32) -> u32 {
-        let Some(bucket) = self.buckets.get(b as usize) else {
+    /// The lowest rule of the bucket whose first entry is `first` that beats `best`.
+    #[inline]
+    fn bucket(&self, first: u32, resource: &[u8], class: u32, mut best: u32) -> u32 {
+        let start = first as usize;
+        let Some(head) = self.bucket_entries.get(start) else {
             return best;
         };
-        if bucket.min_rule >= best {
+        if head.first_rule >= best {
             return best;
         }
-        for e in &bucket.entries {
+        let entries = self
+            .bucket_entries
+            .get(start..start + head.count as usize)
+            .unwrap_or_default();
+        for e in entries {
             if e.first_rule >= best {
                 break;
             }
-            if e.resource.matches(resource) {
-                best = best.min(self.eval(e.entry, class));
+            let text = e.resource.get(&self.arena);
+            let hit = match e.kind {
+                Kind::Exact => bytes_eq(resource, text),
+                Kind::Prefix => starts_with(resource, text),
+                Kind::Head => false,
+            };
+            if hit {
+                best = best.min(self.answer(e.answer, class));
             }
         }
-        if let Some(big) = &bucket.big {
-            if let Some(e) = self.table.get(big.ns_exact, &[resource]) {
-                best = best.min(self.eval(e, class));
+        if let Some(big) = self.bigs.get(head.big as usize) {
+            if let Some(answer) = self.table.get(big.ns_exact, &[resource]) {
+                best = best.min(self.answer(answer, class));
             }
             let mut hashes = Prefixes::new(big.ns_prefix, resource);
             for &(len, min_rule) in &big.prefix_lengths {
                 let Some(h) = hashes.hash(len) else { break };
                 if min_rule < best
-                    && let Some(e) = self.table.get_hashed(
+                    && let Some(answer) = self.table.get_hashed(
                         h,
                         big.ns_prefix,
                         &[resource.get(..len).unwrap_or_default()],
                     )
                 {
-                    best = best.min(self.eval(e, class));
+                    best = best.min(self.answer(answer, class));
                 }
             }
         }
@@ -186,25 +214,17 @@ impl Index {
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let bucket_bytes: usize = self
-            .buckets
-            .iter()
-            .map(|b| {
-                b.entries.capacity() * size_of::<BucketEntry>()
-                    + b.entries
-                        .iter()
-                        .map(|e| e.resource.text().len())
-                        .sum::<usize>()
-                    + b.big.as_ref().map_or(0, |big| {
-                        big.prefix_lengths.capacity() * size_of::<(usize, u32)>()
-                    })
-            })
-            .sum();
         self.table.heap_bytes()
             + self.entries.capacity() * size_of::<Entry>()
             + self.runs.capacity() * size_of::<Run>()
-            + self.buckets.capacity() * size_of::<Bucket>()
-            + bucket_bytes
+            + self.bucket_entries.capacity() * size_of::<BucketEntry>()
+            + self.arena.capacity()
+            + self.bigs.capacity() * size_of::<BigBucket>()
+            + self
+                .bigs
+                .iter()
+                .map(|b| b.prefix_lengths.capacity() * size_of::<(usize, u32)>())
+                .sum::<usize>()
             + self.action_prefix_lengths.capacity() * size_of::<(usize, u32)>()
     }
 }
@@ -268,114 +288,143 @@ impl IndexBuilder {
         let mut table = KeyTableBuilder::default();
         let mut entries = Vec::with_capacity(self.entries.len());
         let mut runs = Vec::new();
+        let mut answers = Vec::with_capacity(self.entries.len());
+        let mut first_rules = Vec::with_capacity(self.entries.len());
         for rules in &self.entries {
-            let start = runs.len() as u32;
+            let start = runs.len();
             band_runs(rules, &mut runs);
+            let first_rule = rules.first().map_or(NONE, |(r, _)| *r);
+            // One run from class 0 with a rule: the answer is that rule, with nothing to look up.
+            let direct = match runs.get(start..) {
+                Some([only]) if only.class == 0 && only.rule < DIRECT => Some(only.rule | DIRECT),
+                _ => None,
+            };
+            answers.push(direct.unwrap_or(entries.len() as u32));
+            first_rules.push(first_rule);
             entries.push(Entry {
-                first_rule: rules.first().map_or(NONE, |(r, _)| *r),
-                runs_start: start,
-                runs_len: runs.len() as u32 - start,
+                runs_start: start as u32,
+                runs_len: (runs.len() - start) as u32,
             });
         }
 
         let mut pair_min = NONE;
         let mut action_min = NONE;
         let mut prefix_min = NONE;
-        // (length, bucket) of each action prefix bucket.
-        let mut prefix_buckets = Vec::new();
-        let mut bucket_entries: Vec<Vec<BucketEntry>> = Vec::new();
-        let mut any_bucket = None;
-        let mut bucket_of: HashMap<&Home, u32, FastHash> = HashMap::default();
-        for ((home, resource), (e, entry)) in self.homes.iter().zip(entries.iter().enumerate()) {
-            let e = e as u32;
-            if let Home::Pair(action) = home {
-                table.insert(NS_PAIR, &[action.as_bytes(), resource.text().as_bytes()], e);
-                pair_min = pair_min.min(entry.first_rule);
-                continue;
-            }
-            let next = bucket_entries.len() as u32;
-            let b = *bucket_of.entry(home).or_insert(next);
-            if b == next {
-                bucket_entries.push(Vec::new());
-                match home {
-                    Home::Action(a) => table.insert(NS_ACTION, &[a.as_bytes()], b),
-                    Home::ActionPrefix(p) => {
-                        table.insert(NS_ACTION_PREFIX, &[p.as_bytes()], b);
-                        prefix_buckets.push((p.len(), b));
-                    }
-                    Home::AnyAction => any_bucket = Some(b),
-                    Home::Pair(_) => {}
-                }
-            }
+        // Bucket lists, by home; then laid out flat.
+        let mut lists: Vec<(&Home, Vec<(u32, u32, &Simple)>)> = Vec::new();
+        let mut list_of: HashMap<&Home, usize, FastHash> = HashMap::default();
+        for (e, (home, resource)) in self.homes.iter().enumerate() {
+            let (answer, first_rule) = (
+                answers.get(e).copied().unwrap_or(NONE),
+                first_rules.get(e).copied().unwrap_or(NONE),
+            );
             match home {
-                Home::Action(_) => action_min = action_min.min(entry.first_rule),
-                Home::ActionPrefix(_) => prefix_min = prefix_min.min(entry.first_rule),
-                _ => {}
+                Home::Pair(action) => {
+                    table.insert(
+                        NS_PAIR,
+                        &[action.as_bytes(), resource.text().as_bytes()],
+                        answer,
+                    );
+                    pair_min = pair_min.min(first_rule);
+                    continue;
+                }
+                Home::Action(_) => action_min = action_min.min(first_rule),
+                Home::ActionPrefix(_) => prefix_min = prefix_min.min(first_rule),
+                Home::AnyAction => {}
             }
-            if let Some(list) = bucket_entries.get_mut(b as usize) {
-                list.push(BucketEntry {
-                    resource: resource.clone(),
-                    entry: e,
-                    first_rule: entry.first_rule,
-                });
+            let next = lists.len();
+            let i = *list_of.entry(home).or_insert(next);
+            if i == next {
+                lists.push((home, Vec::new()));
+            }
+            if let Some((_, list)) = lists.get_mut(i) {
+                list.push((first_rule, answer, resource));
             }
         }
 
+        let mut arena = Vec::new();
+        let mut bucket_entries: Vec<BucketEntry> = Vec::new();
+        let mut bigs = Vec::new();
+        let mut prefix_buckets = Vec::new();
+        let mut any_bucket = None;
         let mut next_ns = NS_BUCKETS;
-        let buckets: Vec<Bucket> = bucket_entries
-            .into_iter()
-            .map(|mut list| {
-                list.sort_by_key(|e| e.first_rule);
-                let min_rule = list.first().map_or(NONE, |e| e.first_rule);
-                if list.len() <= SCAN_LIMIT {
-                    return Bucket {
-                        min_rule,
-                        entries: list,
-                        big: None,
-                    };
+        for (home, mut list) in lists {
+            list.sort_by_key(|(first_rule, _, _)| *first_rule);
+            let first = bucket_entries.len() as u32;
+            let min_rule = list.first().map_or(NONE, |(r, _, _)| *r);
+            let entry =
+                |first_rule: u32, answer: u32, form: &Simple, arena: &mut Vec<u8>| BucketEntry {
+                    first_rule,
+                    answer,
+                    count: 0,
+                    big: NONE,
+                    kind: match form {
+                        Simple::Exact(_) => Kind::Exact,
+                        Simple::Prefix(_) => Kind::Prefix,
+                    },
+                    resource: Inline::new(form.text().as_bytes(), arena),
+                };
+            if list.len() <= SCAN_LIMIT {
+                for (first_rule, answer, form) in &list {
+                    bucket_entries.push(entry(*first_rule, *answer, form, &mut arena));
                 }
+            } else {
                 let mut big = BigBucket {
                     ns_exact: next_ns,
                     ns_prefix: next_ns + 1,
                     prefix_lengths: Vec::new(),
                 };
                 next_ns += 2;
-                let mut scanned = Vec::new();
+                bucket_entries.push(BucketEntry {
+                    first_rule: min_rule,
+                    answer: NONE,
+                    count: 0,
+                    big: bigs.len() as u32,
+                    kind: Kind::Head,
+                    resource: Inline::new(b"", &mut arena),
+                });
                 let mut lengths = Vec::new();
-                for e in list {
-                    match &e.resource {
-                        Simple::Exact(r) => table.insert(big.ns_exact, &[r.as_bytes()], e.entry),
-                        Simple::Prefix(p) if p.is_empty() => scanned.push(e),
+                for (first_rule, answer, form) in &list {
+                    match form {
+                        Simple::Exact(r) => table.insert(big.ns_exact, &[r.as_bytes()], *answer),
+                        Simple::Prefix(p) if p.is_empty() => {
+                            bucket_entries.push(entry(*first_rule, *answer, form, &mut arena))
+                        }
                         Simple::Prefix(p) => {
-                            table.insert(big.ns_prefix, &[p.as_bytes()], e.entry);
-                            lengths.push((p.len(), e.first_rule));
+                            table.insert(big.ns_prefix, &[p.as_bytes()], *answer);
+                            lengths.push((p.len(), *first_rule));
                         }
                     }
                 }
                 big.prefix_lengths = lowest_per_length(lengths);
-                Bucket {
-                    min_rule,
-                    entries: scanned,
-                    big: Some(big),
+                bigs.push(big);
+            }
+            let count = bucket_entries.len() as u32 - first;
+            if let Some(head) = bucket_entries.get_mut(first as usize) {
+                head.count = count;
+            }
+            match home {
+                Home::Action(a) => table.insert(NS_ACTION, &[a.as_bytes()], first),
+                Home::ActionPrefix(p) => {
+                    table.insert(NS_ACTION_PREFIX, &[p.as_bytes()], first);
+                    prefix_buckets.push((p.len(), min_rule));
                 }
-            })
-            .collect();
-        let action_prefix_lengths = lowest_per_length(
-            prefix_buckets
-                .into_iter()
-                .map(|(len, b)| (len, buckets.get(b as usize).map_or(NONE, |b| b.min_rule)))
-                .collect(),
-        );
+                Home::AnyAction => any_bucket = Some(first),
+                Home::Pair(_) => {}
+            }
+        }
 
         Index {
             table: table.build(),
             entries,
             runs,
-            buckets,
+            bucket_entries,
+            arena,
+            bigs,
             pair_min,
             action_min,
             prefix_min,
-            action_prefix_lengths,
+            action_prefix_lengths: lowest_per_length(prefix_buckets),
             any_bucket,
         }
     }

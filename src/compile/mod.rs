@@ -89,6 +89,8 @@ struct StageMatcher {
     complex_min: u32,
     /// When they are few: what each needs, to skip the automaton when none can match.
     prefilter: Option<Vec<Prefilter>>,
+    /// Whether the prefilter decides alone (every complex glob is text and stars).
+    screened: bool,
     automaton: Option<Automaton>,
 }
 
@@ -172,13 +174,16 @@ impl CompiledPolicy {
         if stage.complex_min >= best {
             return best;
         }
-        if let Some(prefilter) = &stage.prefilter
-            && !prefilter
+        if let Some(prefilter) = &stage.prefilter {
+            let mut passing = prefilter
                 .iter()
                 .take_while(|p| p.rule < best)
-                .any(|p| p.may_match(action.as_bytes(), resource.as_bytes(), class))
-        {
-            return best;
+                .filter(|p| p.may_match(action.as_bytes(), resource.as_bytes(), class));
+            match passing.next() {
+                Some(p) if stage.screened => return p.rule,
+                Some(_) => {}
+                None => return best,
+            }
         }
         let walked = stage.automaton.as_ref().and_then(|automaton| {
             let caches = guard.get_or_insert_with(|| self.caches.get());
@@ -227,20 +232,23 @@ impl CompiledPolicy {
             .iter()
             .filter_map(|s| s.as_ref())
             .map(|s| s.index.heap_bytes())
-            .sum();
+            .sum::<usize>()
+            + self.classes.heap_bytes()
+            + self.name.as_ref().map_or(0, String::capacity);
         let automata = stages
             .iter()
             .filter_map(|s| s.as_ref())
             .map(|s| {
                 s.automaton.as_ref().map_or(0, Automaton::heap_bytes)
                     + s.complex.capacity() * std::mem::size_of::<ComplexRule>()
-                    + s.complex
-                        .iter()
-                        .map(|c| c.action.as_str().len() * 8 + c.resource.as_str().len() * 8)
-                        .sum::<usize>()
+                    + s.complex.iter().map(ComplexRule::heap_bytes).sum::<usize>()
+                    + s.prefilter
+                        .as_ref()
+                        .map_or(0, |p| p.iter().map(Prefilter::heap_bytes).sum::<usize>())
             })
             .sum();
-        let caches = {
+        // The pool boxes each cache set.
+        let caches = std::mem::size_of::<Caches>() + {
             let guard = self.caches.get();
             guard.hitl.as_ref().map_or(0, Cache::memory_usage)
                 + guard.escalation.as_ref().map_or(0, Cache::memory_usage)

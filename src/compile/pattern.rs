@@ -8,8 +8,6 @@
 
 use crate::glob::{Glob, Token};
 
-use super::table::{bytes_eq, starts_with};
-
 /// The most simple forms one glob may expand to; more goes to the automaton.
 pub(crate) const MAX_FORMS: usize = 16;
 
@@ -23,10 +21,11 @@ pub(crate) enum Simple {
 }
 
 impl Simple {
+    #[cfg(test)]
     pub(crate) fn matches(&self, s: &[u8]) -> bool {
         match self {
-            Simple::Exact(e) => bytes_eq(s, e.as_bytes()),
-            Simple::Prefix(p) => starts_with(s, p.as_bytes()),
+            Simple::Exact(e) => e.as_bytes() == s,
+            Simple::Prefix(p) => s.starts_with(p.as_bytes()),
         }
     }
 
@@ -72,6 +71,66 @@ pub(crate) fn simple_forms(glob: &Glob) -> Option<Vec<Simple>> {
     forms.sort();
     forms.dedup();
     Some(forms)
+}
+
+/// A glob of literal text and stars only (`svc_1*.delete`, `*/env_prod`), as its pieces
+/// between the stars: matched by finding the pieces in order, without an automaton.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stars {
+    /// One more piece than stars; pieces may be empty.
+    pieces: Vec<String>,
+}
+
+impl Stars {
+    pub(crate) fn new(glob: &Glob) -> Option<Stars> {
+        let mut pieces = vec![String::new()];
+        for token in glob.tokens() {
+            match token {
+                Token::AnyRun => pieces.push(String::new()),
+                Token::Char(c) => pieces.last_mut()?.push(*c),
+                Token::Class {
+                    negated: false,
+                    ranges,
+                } if ranges.len() == 1 && ranges[0].0 == ranges[0].1 => {
+                    pieces.last_mut()?.push(ranges[0].0)
+                }
+                _ => return None,
+            }
+        }
+        Some(Stars { pieces })
+    }
+
+    /// Whether the whole of `s` matches. Finding each middle piece at its leftmost place is
+    /// enough: a star can always take what comes before.
+    pub(crate) fn matches(&self, s: &[u8]) -> bool {
+        let Some((first, rest)) = self.pieces.split_first() else {
+            return s.is_empty();
+        };
+        let Some((last, middle)) = rest.split_last() else {
+            return s == first.as_bytes();
+        };
+        let Some(mut s) = s.strip_prefix(first.as_bytes()) else {
+            return false;
+        };
+        match s.strip_suffix(last.as_bytes()) {
+            Some(inner) => s = inner,
+            None => return false,
+        }
+        for piece in middle {
+            let piece = piece.as_bytes();
+            match s.windows(piece.len().max(1)).position(|w| w == piece) {
+                Some(at) if !piece.is_empty() => s = s.get(at + piece.len()..).unwrap_or_default(),
+                _ if piece.is_empty() => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.pieces.capacity() * std::mem::size_of::<String>()
+            + self.pieces.iter().map(String::capacity).sum::<usize>()
+    }
 }
 
 /// The characters every string the glob matches starts with (`""` when it starts with a
@@ -147,6 +206,47 @@ mod tests {
         assert_eq!(forms("[!a]"), None);
         assert_eq!(forms("{a,b}{c,d}{e,f}{g,h}{i,j}"), None);
         assert_eq!(forms("{a,b}{c,d}{e,f}{g,h}").map(|f| f.len()), Some(16));
+    }
+
+    #[test]
+    fn star_globs_match_as_the_glob_does() {
+        let texts = [
+            "",
+            "a",
+            "svc_1.delete",
+            "svc_1x.delete",
+            "svc_2.delete",
+            "svc_1.deletex",
+            "x/env_prod",
+            "/env_prod",
+            "env_prod",
+            "aXbXc",
+            "abc",
+            "ac",
+            "a*c",
+            "ééé",
+        ];
+        for g in [
+            "svc_1*.delete",
+            "*/env_prod",
+            "*",
+            "",
+            "a*b*c",
+            "a**c",
+            "*é*",
+            "a\\*c",
+            "[a]*",
+            "*a*a*",
+            "abc",
+        ] {
+            let glob = Glob::new(g).unwrap();
+            let stars = Stars::new(&glob).unwrap();
+            for t in texts {
+                assert_eq!(stars.matches(t.as_bytes()), glob.is_match(t), "{g} on {t}");
+            }
+        }
+        assert_eq!(Stars::new(&Glob::new("a?").unwrap()), None);
+        assert_eq!(Stars::new(&Glob::new("{a,b}").unwrap()), None);
     }
 
     #[test]

@@ -178,21 +178,63 @@ impl std::hash::Hasher for FoldHasher {
     }
 }
 
+/// A byte string kept in place when it has at most `N` bytes (most keys of a policy), else
+/// in an arena: comparing a key then costs no further cache miss.
 #[derive(Debug, Clone, Copy)]
+pub(crate) struct Inline<const N: usize> {
+    len: u32,
+    start: u32,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    pub(crate) fn new(text: &[u8], arena: &mut Vec<u8>) -> Inline<N> {
+        let mut bytes = [0u8; N];
+        let start = if let Some(place) = bytes.get_mut(..text.len()) {
+            place.copy_from_slice(text);
+            0
+        } else {
+            arena.extend_from_slice(text);
+            (arena.len() - text.len()) as u32
+        };
+        Inline {
+            len: text.len() as u32,
+            start,
+            bytes,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get<'a>(&'a self, arena: &'a [u8]) -> &'a [u8] {
+        let len = self.len as usize;
+        match self.bytes.get(..len) {
+            Some(b) => b,
+            None => arena
+                .get(self.start as usize..self.start as usize + len)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// One cache line: the hash, the namespace, the value and (mostly) the key itself.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
 struct Slot {
     hash: u64,
     namespace: u32,
-    key_start: u32,
-    key_len: u32,
     value: u32,
+    key: Inline<40>,
 }
 
 const VACANT: Slot = Slot {
     hash: 0,
     namespace: 0,
-    key_start: 0,
-    key_len: 0,
     value: EMPTY,
+    key: Inline {
+        len: 0,
+        start: 0,
+        bytes: [0; 40],
+    },
 };
 
 /// The table; see the module docs.
@@ -209,27 +251,21 @@ pub(crate) struct KeyTable {
 /// Collects keys, each once (the index builder only ever adds distinct keys).
 #[derive(Debug, Default)]
 pub(crate) struct KeyTableBuilder {
-    keys: Vec<(u64, u32, u32, u32, u32)>,
-    arena: Vec<u8>,
+    /// (hash, namespace, joined key, value)
+    keys: Vec<(u64, u32, Vec<u8>, u32)>,
 }
 
 impl KeyTableBuilder {
     pub(crate) fn insert(&mut self, namespace: u32, parts: &[&[u8]], value: u32) {
-        let start = self.arena.len();
+        let mut joined = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
         for (i, part) in parts.iter().enumerate() {
             if i > 0 {
-                self.arena.push(SEPARATOR);
+                joined.push(SEPARATOR);
             }
-            self.arena.extend_from_slice(part);
+            joined.extend_from_slice(part);
         }
-        let len = self.arena.len() - start;
-        self.keys.push((
-            hash(namespace, parts),
-            namespace,
-            start as u32,
-            len as u32,
-            value,
-        ));
+        self.keys
+            .push((hash(namespace, parts), namespace, joined, value));
     }
 
     #[cfg(test)]
@@ -244,11 +280,12 @@ impl KeyTableBuilder {
         let mut table = KeyTable {
             slots: vec![VACANT; capacity],
             mask: capacity - 1,
-            arena: self.arena,
+            arena: Vec::new(),
             filter: vec![0; words],
             filter_mask: words - 1,
         };
-        for (h, namespace, key_start, key_len, value) in self.keys {
+        for (h, namespace, joined, value) in self.keys {
+            let key = Inline::new(&joined, &mut table.arena);
             let (w, bits) = table.filter_word(h);
             if let Some(word) = table.filter.get_mut(w) {
                 *word |= bits;
@@ -261,9 +298,8 @@ impl KeyTableBuilder {
                 *slot = Slot {
                     hash: h,
                     namespace,
-                    key_start,
-                    key_len,
                     value,
+                    key,
                 };
             }
         }
@@ -312,10 +348,7 @@ impl KeyTable {
 
     #[inline]
     fn key_is(&self, slot: &Slot, parts: &[&[u8]]) -> bool {
-        let start = slot.key_start as usize;
-        let Some(key) = self.arena.get(start..start + slot.key_len as usize) else {
-            return false;
-        };
+        let key = slot.key.get(&self.arena);
         match parts {
             [one] => bytes_eq(key, one),
             [first, second] => {
