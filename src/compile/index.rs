@@ -229,6 +229,9 @@ impl Index {
     }
 }
 
+/// An entry on its way into a bucket: its first rule, its answer and its resource form.
+type Listed<'a> = (u32, u32, &'a Simple);
+
 /// Where an entry goes, by its action form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Home {
@@ -311,7 +314,7 @@ impl IndexBuilder {
         let mut action_min = NONE;
         let mut prefix_min = NONE;
         // Bucket lists, by home; then laid out flat.
-        let mut lists: Vec<(&Home, Vec<(u32, u32, &Simple)>)> = Vec::new();
+        let mut lists: Vec<(&Home, Vec<Listed<'_>>)> = Vec::new();
         let mut list_of: HashMap<&Home, usize, FastHash> = HashMap::default();
         for (e, (home, resource)) in self.homes.iter().enumerate() {
             let (answer, first_rule) = (
