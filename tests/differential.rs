@@ -783,6 +783,67 @@ fn hundreds_of_bands_with_globs() {
     assert_eq!(checked, 6 * 301 * 3);
 }
 
+/// One compiled policy decided from several threads at once: each takes its own automaton
+/// cache from the pool, and all agree with the reference.
+#[test]
+fn threads_share_one_compiled_policy() {
+    let policy = Policy::from_yaml_str(
+        r#"version: 1
+hitl:
+  rules:
+    - action: "d?ploy"
+      resource: "[a-m]*"
+      requireApproval: true
+      approvers: [user:a]
+    - action: "*"
+      resource: "*[0-9]"
+      requireApproval: true
+      approvers: [user:b]
+escalation:
+  rules:
+    - match: {action: "{read,list}?*"}
+      confidenceRange: [0.0, 0.5]
+      action: escalate
+      approvers: [user:c]
+    - confidenceRange: [0.5, 1.0]
+      action: auto-approve
+"#,
+        "threads.yaml",
+    )
+    .unwrap();
+    let compiled = policy.compile();
+    let actions = ["deploy", "dxploy", "read", "reads", "listx", "x"];
+    let resources = ["alpha", "zeta9", "m", "", "n1"];
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|t| {
+                let (policy, compiled) = (&policy, &compiled);
+                scope.spawn(move || {
+                    let mut checked = 0;
+                    for round in 0..200 {
+                        for (i, action) in actions.iter().enumerate() {
+                            let resource = resources[(i + round + t) % resources.len()];
+                            let c = ((round * 7 + t) % 11) as f64 / 10.0;
+                            let request = Request::new(*action)
+                                .resource(resource)
+                                .confidence(c.min(1.0));
+                            assert_eq!(
+                                compiled.decide(&request),
+                                policy.decide(&request),
+                                "{request:?}"
+                            );
+                            checked += 1;
+                        }
+                    }
+                    checked
+                })
+            })
+            .collect();
+        let total: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(total, 4 * 200 * actions.len());
+    });
+}
+
 /// Spec section 7, compiled.
 #[test]
 fn the_seed_policy_examples() {

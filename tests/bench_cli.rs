@@ -1,0 +1,130 @@
+//! `rekall-policy bench`: what it prints and how it fails, on small runs (no timing is
+//! asserted; the numbers belong to the benchmark, not to the tests).
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rekall-policy"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn generated_sizes_print_a_row_each_and_check_against_the_reference() {
+    let out = run(&[
+        "bench",
+        "--sizes",
+        "1,3,20",
+        "--requests",
+        "200",
+        "--varied",
+        "300",
+        "--rounds",
+        "1",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("machine: "), "{text}");
+    for label in ["generated 1 ", "generated 3 ", "generated 20 "] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(label) && l.contains('x')),
+            "no row for {label}:\n{text}"
+        );
+    }
+    // Every size is checked against the reference on both workloads, with no mismatch.
+    assert_eq!(text.matches(", 0 mismatches").count(), 3, "{text}");
+    assert!(text.contains("300 distinct requests"), "{text}");
+    assert!(text.contains("targets (issue 4):"), "{text}");
+    // 20 rules, 5 of them escalation bands: the row names 25 rules.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("generated 20 ") && l.split_whitespace().nth(2) == Some("25")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_policy_file_in_json() {
+    let out = run(&[
+        "bench",
+        "policies/seed.yaml",
+        "--requests",
+        "100",
+        "--varied",
+        "150",
+        "--rounds",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the output is JSON");
+    let row = &json["rows"][0];
+    assert_eq!(row["policy"], "policies/seed.yaml");
+    assert_eq!(row["rules"], 7);
+    assert_eq!(row["requests"], 100);
+    assert_eq!(row["mismatches"], 0);
+    // The repeated workload, and as many varied requests again.
+    assert_eq!(row["checked"], 200);
+    assert_eq!(row["varied"]["requests"], 150);
+    assert!(row["compiledNs"].as_f64().is_some_and(|ns| ns > 0.0));
+    assert!(row["memory"]["total"].as_u64().is_some_and(|b| b > 0));
+    assert!(
+        json["machine"]
+            .as_str()
+            .is_some_and(|m| m.contains("cores"))
+    );
+}
+
+#[test]
+fn bad_usage_and_bad_policies_are_refused() {
+    // Neither a file nor --generate.
+    assert_eq!(run(&["bench"]).status.code(), Some(2));
+    // Both.
+    assert_eq!(
+        run(&["bench", "policies/seed.yaml", "--generate", "3"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let zero = run(&["bench", "--generate", "3", "--rounds", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--rounds"));
+
+    let dir = std::env::temp_dir().join(format!("rekall-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "version: 1\nhitl:\n  rules:\n    - action: \"[\"\n").unwrap();
+    let out = run(&[
+        "bench",
+        bad.to_str().unwrap(),
+        "--requests",
+        "10",
+        "--varied",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.yaml:4"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
