@@ -12,4 +12,5 @@ mod executions;
 mod feedback;
 mod memory_audit;
 mod sigkill;
+mod store;
 mod timeouts;

@@ -391,3 +391,46 @@ async fn a_failing_notifier_never_blocks_or_loses_a_decision() {
     );
     assert!(kinds.contains(&NotificationKind::Resolved), "{kinds:?}");
 }
+
+#[tokio::test]
+async fn the_background_loop_handles_deadlines_and_deliveries_with_no_one_waiting() {
+    let clock = ManualClock::at(T0);
+    let notes = RecordingNotifier::new();
+    let rt = Runtime::builder()
+        .clock(Arc::new(clock.clone()))
+        .notifier(Arc::new(notes.clone()))
+        .poll_interval(std::time::Duration::from_millis(20))
+        .build()
+        .await
+        .unwrap();
+    let e = running(&rt, "deploy").await;
+    let id = rt
+        .execution()
+        .request_approval(&e.id, gate(1))
+        .await
+        .unwrap()
+        .id()
+        .clone();
+    clock.advance(hours(1));
+    within("the background loop", async {
+        loop {
+            let timed_out =
+                rt.approvals().get(&id).await.unwrap().status == ApprovalStatus::TimedOut;
+            let told = notes
+                .sent()
+                .iter()
+                .any(|n| n.kind == NotificationKind::TimedOut);
+            if timed_out && told {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        notes
+            .sent()
+            .iter()
+            .any(|n| n.kind == NotificationKind::ApprovalRequested)
+    );
+}
