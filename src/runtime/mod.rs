@@ -1,7 +1,7 @@
 //! The runtime: the policy decides, the runtime makes the decision real. An agent creates an
 //! execution, checkpoints its steps, asks for escalation checks, approvals and feedback, is
 //! paused until the right people answer, and resumes. Everything lives in a
-//! [`Store`](crate::store::Store), so nothing is lost when the process dies.
+//! [`Store`], so nothing is lost when the process dies.
 //!
 //! ```
 //! use rekall_policy::ir::Principal;

@@ -10,6 +10,7 @@ mod escalation;
 mod examples;
 mod executions;
 mod feedback;
+mod gate_model;
 mod memory_audit;
 mod sigkill;
 mod store;

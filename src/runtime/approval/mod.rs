@@ -1,5 +1,5 @@
 //! Approval requests: single gates and chains, the votes that resolve them, and the handle an
-//! agent waits on. The rules themselves are in [`gate`]; this module loads, applies them and
+//! agent waits on. The rules themselves are in `gate`; this module loads, applies them and
 //! commits the result with everything that goes with it (the execution resuming, the grant,
 //! the audit entries, the memory, the notifications) in one transaction.
 
