@@ -6,7 +6,10 @@
 //! - [`front`]: policy text -> [`ir`] (one typed form for every surface language),
 //! - [`check`]: validation of the IR, with every error located in the source,
 //! - [`eval`]: the reference evaluator, the plain reading of the semantics,
-//! - [`decision`]: what a decision says and how the stages combine.
+//! - [`decision`]: what a decision says and how the stages combine,
+//! - [`runtime`]: executions, approval gates and chains, feedback and `check_escalation`,
+//!   making decisions real,
+//! - [`store`]: where the runtime keeps it all (SQLite by default), so nothing is lost.
 //!
 //! ```
 //! use rekall_policy::{Policy, Request};
