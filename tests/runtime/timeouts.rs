@@ -434,3 +434,39 @@ async fn the_background_loop_handles_deadlines_and_deliveries_with_no_one_waitin
             .any(|n| n.kind == NotificationKind::ApprovalRequested)
     );
 }
+
+/// Never answers.
+#[derive(Debug)]
+struct Hanging;
+
+impl Notifier for Hanging {
+    fn notify<'a>(&'a self, _: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_notifier_holds_nothing_up() {
+    let rt = Runtime::builder()
+        .clock(Arc::new(ManualClock::at(T0)))
+        .notifier(Arc::new(Hanging))
+        .build()
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        let e = running(&rt, "deploy").await;
+        let h = rt
+            .execution()
+            .request_approval(&e.id, gate(1))
+            .await
+            .unwrap();
+        rt.approvals()
+            .approve(h.id(), &p("user:adam"), None)
+            .await
+            .unwrap();
+        h.wait().await.unwrap()
+    })
+    .await
+    .expect("deciding does not wait for the notifier");
+    assert!(outcome.approved());
+}
