@@ -670,8 +670,8 @@ fn differential(policies: u32, per_policy: usize) -> usize {
 
 #[test]
 fn compiled_equals_reference_on_random_policies() {
-    let pairs = differential(500, 20);
-    assert!(pairs >= 10_000, "only {pairs} pairs");
+    let pairs = differential(1_000, 20);
+    assert!(pairs >= 20_000, "only {pairs} pairs");
 }
 
 #[test]
@@ -679,6 +679,171 @@ fn compiled_equals_reference_on_random_policies() {
 fn compiled_equals_reference_on_a_million_pairs() {
     let pairs = differential(20_000, 50);
     assert!(pairs >= 1_000_000, "only {pairs} pairs");
+}
+
+/// Longer than a key or a bucket entry holds in place.
+const LONG: &str = "tenant-0123456789/region-eu-west-1/cluster-abcdefghij/namespace";
+
+/// Globs for big policies: few distinct pieces, so that many rules share an action (big
+/// buckets), prefixes of many lengths, keys too long to sit in place, and more complex
+/// rules than are screened one by one.
+fn large_glob(pick: usize, n: usize) -> String {
+    match pick % 20 {
+        0 => "deploy".into(),
+        1 => "delete".into(),
+        2 => "deploy-a".into(),
+        3 => LONG.into(),
+        4 => format!("svc{n}"),
+        5 => "dep*".into(),
+        6 => "d*".into(),
+        7 => format!("svc{n}*"),
+        8 => "*".into(),
+        9 => format!("{LONG}*"),
+        10 => "de?loy".into(),
+        11 => "svc[0-9]".into(),
+        12 => "*-a".into(),
+        13 => "{deploy,read}*".into(),
+        14 => format!("r{n}"),
+        15 => format!("r{n}/*"),
+        16 => "db/*".into(),
+        17 => "{db,cache}/*".into(),
+        18 => format!("{LONG}/r{n}"),
+        _ => "".into(),
+    }
+}
+
+const LARGE_ACTIONS: [&str; 12] = [
+    "deploy", "delete", "deploy-a", "read", "svc1", "svc12", "svc7", "dep", "d", "x-a", LONG,
+    "deploy-b",
+];
+const LARGE_RESOURCES: [&str; 11] = [
+    "db/users", "db/x", "r3", "r3/a", "r11", "", "cache/q", LONG, "r1", "x", "r7/b/c",
+];
+
+#[derive(Debug, Clone)]
+struct LargeRule {
+    action: (usize, usize),
+    resource: (usize, usize),
+    range: Option<(usize, usize)>,
+    outcome: usize,
+}
+
+fn large_rule() -> impl Strategy<Value = LargeRule> {
+    // Most rules share a few actions and differ in numbered resources, so that buckets
+    // grow big (more entries than are scanned) with exact and prefix resources.
+    let action =
+        prop_oneof![8 => Just(0usize), 6 => Just(5usize), 2 => Just(8usize), 6 => 0..20usize];
+    let resource = prop_oneof![4 => Just(14usize), 4 => Just(15usize), 2 => Just(7usize), 2 => Just(18usize), 6 => 0..20usize];
+    let range = (0..ENDPOINTS.len(), 0..ENDPOINTS.len()).prop_map(|(a, b)| (a.min(b), a.max(b)));
+    (
+        (action, 0..30usize),
+        (resource, 0..30usize),
+        prop::option::weighted(0.8, range),
+        0..OUTCOMES.len(),
+    )
+        .prop_map(|(action, resource, range, outcome)| LargeRule {
+            action,
+            resource,
+            range,
+            outcome,
+        })
+}
+
+fn large_yaml(hitl: &[LargeRule], escalation: &[LargeRule]) -> String {
+    let mut y = String::from(
+        "version: 1\ndefaults:\n  noMatch: escalate\n  approvers: [user:oncall]\nhitl:\n  rules:\n",
+    );
+    for r in hitl {
+        let (a, r_) = (
+            large_glob(r.action.0, r.action.1),
+            large_glob(r.resource.0, r.resource.1),
+        );
+        y.push_str(&format!(
+            "    - action: {}\n      resource: {}\n",
+            yaml_string(&a),
+            yaml_string(&r_)
+        ));
+        if r.outcome % 2 == 0 {
+            y.push_str("      requireApproval: true\n      approvers: [user:a]\n");
+        }
+    }
+    y.push_str("escalation:\n  rules:\n");
+    for r in escalation {
+        let (a, r_) = (
+            large_glob(r.action.0, r.action.1),
+            large_glob(r.resource.0, r.resource.1),
+        );
+        y.push_str(&format!(
+            "    - match: {{action: {}, resource: {}}}\n      action: {}\n",
+            yaml_string(&a),
+            yaml_string(&r_),
+            OUTCOMES[r.outcome]
+        ));
+        if let Some((lo, hi)) = r.range {
+            y.push_str(&format!(
+                "      confidenceRange: [{:?}, {:?}]\n",
+                ENDPOINTS[lo], ENDPOINTS[hi]
+            ));
+        }
+        if matches!(OUTCOMES[r.outcome], "request-approval" | "escalate") {
+            y.push_str("      approvers: [user:b]\n");
+        }
+    }
+    y
+}
+
+/// Big policies: big buckets, long keys, many prefix lengths, many complex rules.
+#[test]
+fn compiled_equals_reference_on_big_policies() {
+    let mut runner = TestRunner::new(Config {
+        cases: 60,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        prop::collection::vec(large_rule(), 40..160),
+        prop::collection::vec(large_rule(), 20..80),
+        prop::collection::vec(
+            (
+                0..LARGE_ACTIONS.len(),
+                0..LARGE_RESOURCES.len(),
+                0..ENDPOINTS.len() + 1,
+            ),
+            150,
+        ),
+    );
+    let checked = std::cell::Cell::new(0usize);
+    let result = runner.run(&strategy, |(hitl, escalation, requests)| {
+        let yaml = large_yaml(&hitl, &escalation);
+        let policy = Policy::from_yaml_str(&yaml, "big.yaml")
+            .map_err(|e| TestCaseError::fail(e.render()))?;
+        let compiled = policy.compile();
+        let scanned = Builder::new(&policy).automaton(false).build();
+        for (a, r, c) in requests {
+            let mut request = Request::new(LARGE_ACTIONS[a]).resource(LARGE_RESOURCES[r]);
+            request.confidence = ENDPOINTS.get(c).copied();
+            let want = policy.decide(&request);
+            prop_assert_eq!(
+                &compiled.decide(&request),
+                &want,
+                "policy:\n{}\nrequest: {:?}",
+                yaml,
+                request
+            );
+            prop_assert_eq!(
+                &scanned.decide(&request),
+                &want,
+                "without automaton: {:?}",
+                request
+            );
+            checked.set(checked.get() + 1);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert_eq!(checked.get(), 60 * 150);
 }
 
 /// NUL and the other characters of a request never confuse the two fields.
