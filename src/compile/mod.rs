@@ -132,9 +132,10 @@ impl CompiledPolicy {
         Ok(self.decide_checked(action, resource, confidence))
     }
 
-    /// Decides a request whose fields are already checked.
+    /// Decides a request whose fields are already checked. The confidence must be in
+    /// [0, 1]: the classes say nothing about other numbers.
     #[inline]
-    pub fn decide_checked(&self, action: &str, resource: &str, confidence: f64) -> Decision<'_> {
+    fn decide_checked(&self, action: &str, resource: &str, confidence: f64) -> Decision<'_> {
         let class = self.classes.of(confidence);
         let mut buf = [0u8; 4];
         let width = self.classes.encode(class, &mut buf);
