@@ -72,11 +72,20 @@ struct Model {
 
 impl Model {
     fn vote(&mut self, who: usize, approve: bool) -> Expect {
-        if self.status != ApprovalStatus::Pending {
-            return Expect::Resolved;
-        }
+        // Authorization first: the requester, then principals no step lists.
         if who == AGENT {
             return Expect::SelfApproval;
+        }
+        if !self
+            .chain
+            .steps
+            .iter()
+            .any(|(approvers, _)| approvers.contains(&who))
+        {
+            return Expect::NotListed;
+        }
+        if self.status != ApprovalStatus::Pending {
+            return Expect::Resolved;
         }
         if let Some(step) = self.voted_in.get(&who) {
             if *step < self.current {

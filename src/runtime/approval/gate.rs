@@ -230,6 +230,11 @@ impl Step {
         all
     }
 
+    /// Whether the principal is named by this step at all (approvers or `escalateTo`).
+    fn listed(&self, p: &Principal) -> bool {
+        self.spec.approvers.contains(p) || self.spec.escalate_to.contains(p)
+    }
+
     pub fn approved_by(&self) -> Vec<Principal> {
         self.votes
             .iter()
@@ -361,6 +366,23 @@ impl ApprovalRequest {
         note: Option<String>,
         now: Timestamp,
     ) -> Result<VoteEffect, VoteError> {
+        // Who may vote at all comes first, whatever the state: a principal nobody listed is
+        // told it is not an approver, not what became of the request.
+        if principal == &self.requested_by {
+            return Err(VoteError::SelfApproval {
+                request: self.id.clone(),
+                principal: principal.clone(),
+            });
+        }
+        if !self.steps.iter().any(|s| s.listed(principal)) {
+            let step = self.current_step();
+            return Err(VoteError::NotAnApprover {
+                request: self.id.clone(),
+                step: step.map(|s| s.spec.step.clone()).unwrap_or_default(),
+                principal: principal.clone(),
+                approvers: step.map(Step::eligible).unwrap_or_default(),
+            });
+        }
         if self.status != ApprovalStatus::Pending {
             return Err(VoteError::AlreadyResolved {
                 request: self.id.clone(),
@@ -383,12 +405,6 @@ impl ApprovalRequest {
                 request: self.id.clone(),
                 step: step.spec.step.clone(),
                 deadline,
-            });
-        }
-        if principal == &self.requested_by {
-            return Err(VoteError::SelfApproval {
-                request: self.id.clone(),
-                principal: principal.clone(),
             });
         }
         if let Some(earlier) = self.steps[..current]
