@@ -66,7 +66,7 @@ pub use error::{ExecutionError, FeedbackError, GrantError, RuntimeError, VoteErr
 pub use escalation::EscalationDecision;
 pub use execution::{
     Checkpoint, CheckpointInterval, Execution, ExecutionConfig, ExecutionStatus, Executions,
-    NewExecution, OnFailure,
+    NewExecution, OnFailure, Waiting,
 };
 pub use feedback::{
     Artifact, Feedback, FeedbackHandle, FeedbackOutcome, FeedbackRequest, FeedbackSpec,

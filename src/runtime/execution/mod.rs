@@ -55,6 +55,13 @@ impl NewExecution {
     }
 }
 
+/// What an execution waits on.
+#[derive(Debug, Clone, Default)]
+pub struct Waiting {
+    pub approvals: Vec<super::ApprovalHandle>,
+    pub feedback: Vec<super::FeedbackHandle>,
+}
+
 /// The executions API: `runtime.execution()`.
 #[derive(Debug, Clone, Copy)]
 pub struct Executions<'a> {
@@ -108,6 +115,25 @@ impl<'a> Executions<'a> {
     pub async fn list(&self, filter: ExecutionFilter) -> Result<Vec<Execution>, RuntimeError> {
         let found = self.rt.store().executions(filter).await?;
         Ok(found.into_iter().map(|v| v.record).collect())
+    }
+
+    /// The requests a paused execution waits on, as handles to wait on again: what an agent
+    /// restarted after a crash picks up, together with [`Execution::checkpoint`].
+    pub async fn waiting(&self, id: &ExecutionId) -> Result<Waiting, RuntimeError> {
+        let e = self.get(id).await?;
+        let mut waiting = Waiting::default();
+        for request in &e.waiting_on {
+            if request.starts_with(super::ApprovalId::PREFIX) {
+                waiting
+                    .approvals
+                    .push(self.rt.approvals().handle(&request.as_str().into()));
+            } else {
+                waiting
+                    .feedback
+                    .push(self.rt.feedback().handle(&request.as_str().into()));
+            }
+        }
+        Ok(waiting)
     }
 
     /// Every checkpoint of an execution, oldest first.
