@@ -109,20 +109,6 @@ pub fn run(args: &Args) -> u8 {
     }
 }
 
-/// Whether `who` may vote on the request's open step now (listed, not the requester, not a
-/// voter of an earlier step, not voted yet).
-fn may_vote(req: &ApprovalRequest, who: &Principal) -> bool {
-    let Some(step) = req.current_step() else {
-        return false;
-    };
-    req.status == ApprovalStatus::Pending
-        && &req.requested_by != who
-        && step.eligible().contains(who)
-        && !req.steps[..=req.current]
-            .iter()
-            .any(|s| s.votes.iter().any(|v| &v.principal == who))
-}
-
 async fn list(
     rt: Runtime,
     status: Option<ApprovalStatus>,
@@ -137,7 +123,7 @@ async fn list(
         })
         .await?
         .into_iter()
-        .filter(|r| who.as_ref().is_none_or(|w| may_vote(r, w)))
+        .filter(|r| who.as_ref().is_none_or(|w| r.may_vote(w)))
         .collect();
     match format {
         Format::Json => {

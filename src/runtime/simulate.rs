@@ -108,7 +108,7 @@ impl SimulatedHuman {
             })
             .await?;
         for req in pending {
-            if !self.may_vote(&req) {
+            if !req.may_vote(&self.principal) {
                 continue;
             }
             if let Some((choice, note)) = (self.on_approval)(&req) {
@@ -153,17 +153,6 @@ impl SimulatedHuman {
             }
         }
         Ok(answered)
-    }
-
-    fn may_vote(&self, req: &ApprovalRequest) -> bool {
-        let Some(step) = req.current_step() else {
-            return false;
-        };
-        req.requested_by != self.principal
-            && step.eligible().contains(&self.principal)
-            && !req.steps[..=req.current]
-                .iter()
-                .any(|s| s.votes.iter().any(|v| v.principal == self.principal))
     }
 
     /// Keeps answering in the background until aborted.

@@ -167,9 +167,12 @@ proptest! {
         for (who, approve) in votes {
             let choice = if approve { Choice::Approve } else { Choice::Reject };
             let before = req.clone();
+            let may = req.may_vote(&p(POOL[who]));
             let got = actual(req.vote(&p(POOL[who]), choice, None, T0));
             let want = model.vote(who, approve);
             prop_assert_eq!(&got, &want, "vote by {} ({:?})", POOL[who], choice);
+            let counted = matches!(want, Expect::Counted | Expect::NextStep(_) | Expect::Done(_));
+            prop_assert_eq!(may, counted, "may_vote agrees with the vote");
             if matches!(got, Expect::Done(_)) {
                 resolutions += 1;
             }

@@ -357,6 +357,21 @@ impl ApprovalRequest {
         self.steps.iter().flat_map(Step::approved_by).collect()
     }
 
+    /// Whether `principal` may cast a counted vote now (pending, listed for the open step,
+    /// not the requester, no vote in this or an earlier step). The deadline is not looked
+    /// at: the time is the voter's to check.
+    pub fn may_vote(&self, principal: &Principal) -> bool {
+        let Some(step) = self.current_step() else {
+            return false;
+        };
+        self.status == ApprovalStatus::Pending
+            && principal != &self.requested_by
+            && step.eligible().contains(principal)
+            && !self.steps[..=self.current]
+                .iter()
+                .any(|s| s.has_voted(principal))
+    }
+
     /// Counts a vote, or refuses it. On success the record holds the vote and whatever it
     /// resolved; on refusal it is unchanged.
     pub fn vote(
