@@ -102,7 +102,9 @@ impl<'p> Builder<'p> {
         let mut index = IndexBuilder::default();
         let mut complex = Vec::new();
         let full: ClassRange = (0, classes.count() - 1);
+        let mut band_stage = false;
         for (i, rule) in rules.enumerate() {
+            band_stage |= rule.band.is_some();
             let Ok(number) = u32::try_from(i) else { break };
             let band = match rule.band {
                 None => None,
@@ -147,7 +149,7 @@ impl<'p> Builder<'p> {
             None
         };
         StageMatcher {
-            index: index.build(),
+            index: index.build(if band_stage { classes.count() } else { 1 }),
             complex_min: complex.first().map_or(NONE, |c| c.rule),
             prefilter,
             screened,

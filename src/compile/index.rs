@@ -49,7 +49,12 @@ struct Run {
 struct Entry {
     runs_start: u32,
     runs_len: u32,
+    /// One run per class, so that the class is the index (when classes are few).
+    dense: bool,
 }
+
+/// With at most this many classes, entries hold a rule per class instead of runs.
+const DENSE_CLASSES: u32 = 64;
 
 /// Marks an answer that is a rule (the same at every class) rather than an entry to look up.
 const DIRECT: u32 = 1 << 31;
@@ -153,6 +158,12 @@ impl Index {
             return NONE;
         };
         let start = e.runs_start as usize;
+        if e.dense {
+            return self
+                .runs
+                .get(start + class as usize)
+                .map_or(NONE, |r| r.rule);
+        }
         let Some(runs) = self.runs.get(start..start + e.runs_len as usize) else {
             return NONE;
         };
@@ -287,7 +298,8 @@ impl IndexBuilder {
         }
     }
 
-    pub(crate) fn build(self) -> Index {
+    /// Builds the index for `classes` confidence classes (1 for a HITL stage).
+    pub(crate) fn build(self, classes: u32) -> Index {
         let mut table = KeyTableBuilder::default();
         let mut entries = Vec::with_capacity(self.entries.len());
         let mut runs = Vec::new();
@@ -302,11 +314,24 @@ impl IndexBuilder {
                 Some([only]) if only.class == 0 && only.rule < DIRECT => Some(only.rule | DIRECT),
                 _ => None,
             };
+            let dense = direct.is_none() && classes <= DENSE_CLASSES;
+            if dense {
+                let sparse: Vec<Run> = runs.drain(start..).collect();
+                for class in 0..classes {
+                    let i = sparse.partition_point(|r| r.class <= class);
+                    let rule = i
+                        .checked_sub(1)
+                        .and_then(|i| sparse.get(i))
+                        .map_or(NONE, |r| r.rule);
+                    runs.push(Run { class, rule });
+                }
+            }
             answers.push(direct.unwrap_or(entries.len() as u32));
             first_rules.push(first_rule);
             entries.push(Entry {
                 runs_start: start as u32,
                 runs_len: (runs.len() - start) as u32,
+                dense,
             });
         }
 

@@ -141,8 +141,9 @@ impl CompiledPolicy {
         let width = self.classes.encode(class, &mut buf);
         let class_bytes = buf.get(..width).unwrap_or(&[]);
         let mut guard = None;
+        // Rules first, the decision last: a decision is large, and built in place once.
         let hitl = self.hitl.as_ref().map(|stage| {
-            let rule = self.stage_first(
+            self.stage_first(
                 stage,
                 &mut guard,
                 |c| c.hitl.as_mut(),
@@ -150,11 +151,10 @@ impl CompiledPolicy {
                 resource,
                 0,
                 &[],
-            );
-            self.result(rule, &self.verdicts.hitl)
+            )
         });
         let escalation = self.escalation.as_ref().map(|stage| {
-            let rule = self.stage_first(
+            self.stage_first(
                 stage,
                 &mut guard,
                 |c| c.escalation.as_mut(),
@@ -162,10 +162,13 @@ impl CompiledPolicy {
                 resource,
                 class,
                 class_bytes,
-            );
-            self.result(rule, &self.verdicts.escalation)
+            )
         });
-        Decision { hitl, escalation }
+        drop(guard);
+        Decision {
+            hitl: hitl.map(|rule| self.result(rule, &self.verdicts.hitl)),
+            escalation: escalation.map(|rule| self.result(rule, &self.verdicts.escalation)),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -217,6 +220,7 @@ impl CompiledPolicy {
         best.min(found)
     }
 
+    #[inline]
     fn result<'s>(&'s self, rule: u32, verdicts: &'s [Verdict]) -> StageResult<'s> {
         match verdicts.get(rule as usize).filter(|_| rule != NONE) {
             Some(verdict) => StageResult {

@@ -8,6 +8,8 @@
 
 use crate::glob::{Glob, Token};
 
+use super::table::{bytes_eq, ends_with, starts_with};
+
 /// The most simple forms one glob may expand to; more goes to the automaton.
 pub(crate) const MAX_FORMS: usize = 16;
 
@@ -107,21 +109,23 @@ impl Stars {
             return s.is_empty();
         };
         let Some((last, middle)) = rest.split_last() else {
-            return s == first.as_bytes();
+            return bytes_eq(s, first.as_bytes());
         };
-        let Some(mut s) = s.strip_prefix(first.as_bytes()) else {
+        let (first, last) = (first.as_bytes(), last.as_bytes());
+        if s.len() < first.len() + last.len() || !starts_with(s, first) || !ends_with(s, last) {
             return false;
-        };
-        match s.strip_suffix(last.as_bytes()) {
-            Some(inner) => s = inner,
-            None => return false,
         }
+        let mut s = s.get(first.len()..s.len() - last.len()).unwrap_or_default();
         for piece in middle {
             let piece = piece.as_bytes();
-            match s.windows(piece.len().max(1)).position(|w| w == piece) {
-                Some(at) if !piece.is_empty() => s = s.get(at + piece.len()..).unwrap_or_default(),
-                _ if piece.is_empty() => {}
-                _ => return false,
+            if piece.is_empty() {
+                continue;
+            }
+            match (0..=s.len().saturating_sub(piece.len()))
+                .find(|&at| s.get(at..).is_some_and(|t| starts_with(t, piece)))
+            {
+                Some(at) => s = s.get(at + piece.len()..).unwrap_or_default(),
+                None => return false,
             }
         }
         true

@@ -139,6 +139,14 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     word(a, n - 8) == word(b, n - 8)
 }
 
+/// Whether `s` ends with `suffix`, the same way.
+#[inline]
+pub(crate) fn ends_with(s: &[u8], suffix: &[u8]) -> bool {
+    s.len() >= suffix.len()
+        && s.get(s.len() - suffix.len()..)
+            .is_some_and(|tail| bytes_eq(tail, suffix))
+}
+
 /// Whether `s` starts with `prefix`, the same way.
 #[inline]
 pub(crate) fn starts_with(s: &[u8], prefix: &[u8]) -> bool {
