@@ -389,3 +389,114 @@ async fn the_decision_log_replays_through_eval_input() {
         ["auto-approve", "notify-and-proceed", "request-approval"]
     );
 }
+
+const GATES: &str = r#"version: 1
+hitl:
+  rules:
+    - action: migrate
+      resource: "db/*"
+      chain:
+        - step: Technical Review
+          approvers: [user:alice, user:bob]
+          minApprovals: 1
+          timeout: 1h
+        - step: Manager Approval
+          approvers: [user:carol]
+          minApprovals: 1
+          timeout: 2h
+      notifyVia: [email, slack]
+    - action: drop
+      requireApproval: true
+      approvers: [user:adam]
+      timeout: 1h
+      onTimeout: escalate
+      escalateTo: [user:carol]
+      remindEvery: 15m
+    - action: "*"
+      requireApproval: false
+"#;
+
+#[tokio::test]
+async fn the_policy_s_chains_timeouts_and_escalations_reach_the_gate() {
+    let rig = rig().await;
+    let policy = Policy::from_yaml_str(GATES, "gates.yaml").unwrap();
+    rig.rt.set_policy(LoadedPolicy::new(&policy)).await.unwrap();
+    let x = rig.rt.execution();
+
+    let e = running(&rig.rt, "migrate").await;
+    let d = x
+        .check_escalation(
+            &e.id,
+            Call::new("migrate").resource("db/users").confidence(1.0),
+        )
+        .await
+        .unwrap();
+    let req = rig
+        .rt
+        .approvals()
+        .get(d.request.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert!(req.chain);
+    let steps: Vec<(&str, usize)> = req
+        .steps
+        .iter()
+        .map(|s| (s.spec.step.as_str(), s.spec.approvers.len()))
+        .collect();
+    assert_eq!(steps, [("Technical Review", 2), ("Manager Approval", 1)]);
+    assert_eq!(req.notify_via, ["email", "slack"]);
+    rig.rt
+        .approvals()
+        .approve(&req.id, &p("user:bob"), None)
+        .await
+        .unwrap();
+    rig.rt
+        .approvals()
+        .approve(&req.id, &p("user:carol"), None)
+        .await
+        .unwrap();
+    let outcome = rig.rt.approvals().handle(&req.id).wait().await.unwrap();
+    assert_eq!(outcome.chain_status.len(), 2);
+    assert!(outcome.grant.is_some());
+
+    let e = running(&rig.rt, "drop").await;
+    let d = x
+        .check_escalation(&e.id, Call::new("drop").resource("legacy_users"))
+        .await
+        .unwrap();
+    let id = d.request.unwrap();
+    let req = rig.rt.approvals().get(&id).await.unwrap();
+    let step = &req.steps[0].spec;
+    assert_eq!(step.escalate_to, [p("user:carol")]);
+    assert_eq!(step.remind_every, Some(crate::common::minutes(15)));
+    rig.clock.advance(crate::common::hours(1));
+    rig.rt.process_due().await.unwrap();
+    assert!(rig.rt.approvals().get(&id).await.unwrap().steps[0].escalated);
+    rig.clock.advance(crate::common::hours(1));
+    rig.rt.process_due().await.unwrap();
+    let outcome = rig.rt.approvals().handle(&id).wait().await.unwrap();
+    assert_eq!(
+        outcome.status,
+        rekall_policy::runtime::ApprovalStatus::TimedOut
+    );
+    assert_eq!(outcome.grant, None, "a timeout never issues a grant");
+    let again = x
+        .check_escalation(&e.id, Call::new("drop").resource("legacy_users"))
+        .await
+        .unwrap();
+    assert!(!again.approved, "no grant, so it asks again");
+    let log = rig
+        .rt
+        .audit()
+        .query(AuditFilter {
+            request: Some(id.to_string()),
+            kind: Some("reminder".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        !log.is_empty(),
+        "a reminder went to those who had not voted"
+    );
+}
