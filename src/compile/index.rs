@@ -110,6 +110,44 @@ pub(crate) struct Index {
     action_prefix_lengths: Vec<(usize, u32)>,
     /// The first entry of the bucket of `*` actions.
     any_bucket: Option<u32>,
+    /// Which (length, last two bytes) the action prefixes have, to skip most lengths
+    /// before hashing.
+    prefix_screen: EndScreen,
+}
+
+/// A 4096-bit filter on a prefix's length and its last two bytes: one cache line or so that
+/// rules out nearly every length at which a request's action has no prefix of the policy
+/// (`svc_42.` ends in `2.`, and an action has a `.` at one place only).
+#[derive(Debug, Clone)]
+struct EndScreen {
+    bits: [u64; 64],
+}
+
+impl EndScreen {
+    #[inline]
+    fn bit(len: usize, s: &[u8]) -> usize {
+        let last = s.get(len.wrapping_sub(1)).copied().unwrap_or(0);
+        let before = s.get(len.wrapping_sub(2)).copied().unwrap_or(0);
+        let x = (len as u32).wrapping_mul(0x9E37_79B1)
+            ^ (u32::from(before) << 8 | u32::from(last)).wrapping_mul(0x85EB_CA77);
+        (x >> 20) as usize
+    }
+
+    fn add(&mut self, prefix: &[u8]) {
+        let b = EndScreen::bit(prefix.len(), prefix);
+        if let Some(word) = self.bits.get_mut(b / 64) {
+            *word |= 1 << (b % 64);
+        }
+    }
+
+    /// False when `s` has no policy prefix of length `len` (true may be a false alarm).
+    #[inline]
+    fn may_hold(&self, len: usize, s: &[u8]) -> bool {
+        let b = EndScreen::bit(len, s);
+        self.bits
+            .get(b / 64)
+            .is_some_and(|w| w & (1 << (b % 64)) != 0)
+    }
 }
 
 impl Index {
@@ -130,14 +168,18 @@ impl Index {
         if self.prefix_min < best {
             let mut hashes = Prefixes::new(NS_ACTION_PREFIX, action);
             for &(len, min_rule) in &self.action_prefix_lengths {
+                if len > action.len() {
+                    break;
+                }
+                if min_rule >= best || !self.prefix_screen.may_hold(len, action) {
+                    continue;
+                }
                 let Some(h) = hashes.hash(len) else { break };
-                if min_rule < best
-                    && let Some(b) = self.table.get_hashed(
-                        h,
-                        NS_ACTION_PREFIX,
-                        &[action.get(..len).unwrap_or_default()],
-                    )
-                {
+                if let Some(b) = self.table.get_hashed(
+                    h,
+                    NS_ACTION_PREFIX,
+                    &[action.get(..len).unwrap_or_default()],
+                ) {
                     best = self.bucket(b, resource, class, best);
                 }
             }
@@ -237,6 +279,7 @@ impl Index {
                 .map(|b| b.prefix_lengths.capacity() * size_of::<(usize, u32)>())
                 .sum::<usize>()
             + self.action_prefix_lengths.capacity() * size_of::<(usize, u32)>()
+            + size_of::<EndScreen>()
     }
 }
 
@@ -374,6 +417,7 @@ impl IndexBuilder {
         let mut bucket_entries: Vec<BucketEntry> = Vec::new();
         let mut bigs = Vec::new();
         let mut prefix_buckets = Vec::new();
+        let mut prefix_screen = EndScreen { bits: [0; 64] };
         let mut any_bucket = None;
         let mut next_ns = NS_BUCKETS;
         for (home, mut list) in lists {
@@ -436,6 +480,7 @@ impl IndexBuilder {
                 Home::ActionPrefix(p) => {
                     table.insert(NS_ACTION_PREFIX, &[p.as_bytes()], first);
                     prefix_buckets.push((p.len(), min_rule));
+                    prefix_screen.add(p.as_bytes());
                 }
                 Home::AnyAction => any_bucket = Some(first),
                 Home::Pair(_) => {}
@@ -454,6 +499,7 @@ impl IndexBuilder {
             prefix_min,
             action_prefix_lengths: lowest_per_length(prefix_buckets),
             any_bucket,
+            prefix_screen,
         }
     }
 }
