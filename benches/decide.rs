@@ -82,6 +82,46 @@ fn decide(c: &mut Criterion) {
     group.finish();
 }
 
+/// Policies whose every rule needs the lazy DFA (`?` and classes): what the automaton costs
+/// when the index cannot help, warm (the repeated workload) and against the reference.
+fn decide_complex(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide_complex");
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(REQUESTS as u64));
+    for n in [10, 100, 1_000] {
+        let policy = Policy::from_yaml_str(&generate::complex_policy_yaml(n), "complex.yaml")
+            .expect("generated policies are valid");
+        let compiled = policy.compile();
+        let requests = generate::complex_workload(n, REQUESTS, 1);
+        for r in &requests {
+            assert_eq!(compiled.decide(r), policy.decide(r), "{r:?}");
+        }
+        group.bench_with_input(BenchmarkId::new("compiled", n), &requests, |b, requests| {
+            b.iter(|| {
+                requests
+                    .iter()
+                    .map(|r| compiled.decide(black_box(r)).map_or(0, |d| digest(&d)))
+                    .sum::<usize>()
+            })
+        });
+        group.bench_with_input(
+            BenchmarkId::new("reference", n),
+            &requests,
+            |b, requests| {
+                b.iter(|| {
+                    requests
+                        .iter()
+                        .map(|r| policy.decide(black_box(r)).map_or(0, |d| digest(&d)))
+                        .sum::<usize>()
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 fn compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("compile");
     group.warm_up_time(Duration::from_millis(500));
@@ -97,5 +137,5 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide, compile);
+criterion_group!(benches, decide, decide_complex, compile);
 criterion_main!(benches);

@@ -211,6 +211,14 @@ impl Automaton {
         ];
         for piece in pieces {
             for &byte in piece {
+                // Untagged states (built, not dead, not a match) take the short path.
+                if !sid.is_tagged() {
+                    let next = self.dfa.next_state_untagged(cache, sid, byte);
+                    if !next.is_tagged() {
+                        sid = next;
+                        continue;
+                    }
+                }
                 sid = self.dfa.next_state(cache, sid, byte).map_err(|_| GaveUp)?;
                 if sid.is_dead() {
                     return Ok(None);

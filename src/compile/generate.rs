@@ -108,6 +108,54 @@ pub fn policy_yaml(n: usize) -> String {
     out
 }
 
+/// Like [`policy_yaml`], but every rule but the last uses `?` and character classes, so
+/// that all of them go to the lazy DFA: what the automaton costs when the index cannot help.
+pub fn complex_policy_yaml(n: usize) -> String {
+    let n = n.max(1);
+    let mut out = String::with_capacity(n * 100 + 256);
+    out.push_str("version: 1\nname: generated-complex\nhitl:\n  rules:\n");
+    for i in 0..n - 1 {
+        let _ = writeln!(
+            out,
+            "    - action: \"svc_{i}.d?ploy\"\n      resource: \"svc_{i}/env_[a-m]*\"\n      requireApproval: true\n      approvers: [user:u{}]",
+            i % 7
+        );
+    }
+    out.push_str("    - action: \"*\"\n      resource: \"*\"\n      requireApproval: false\n");
+    out.push_str(concat!(
+        "escalation:\n  rules:\n",
+        "    - match: {action: \"svc_[0-4]*.d?ploy\"}\n      confidenceRange: [0.0, 0.5]\n      action: deny\n",
+        "    - confidenceRange: [0.5, 1.0]\n      action: auto-approve\n",
+    ));
+    out
+}
+
+/// Requests for [`complex_policy_yaml`]: 70% built to match a rule other than the last.
+pub fn complex_workload(n: usize, count: usize, seed: u64) -> Vec<Request> {
+    let mut rng = Rng::new(seed);
+    let rules = n.saturating_sub(1).max(1);
+    (0..count)
+        .map(|_| {
+            let i = rng.below(rules);
+            let letter = |rng: &mut Rng| char::from(b'a' + rng.below(26) as u8);
+            let hit = rng.below(10) < 7;
+            let (x, y) = (
+                letter(&mut rng),
+                if hit {
+                    char::from(b'a' + rng.below(13) as u8)
+                } else {
+                    'z'
+                },
+            );
+            let action = format!("svc_{i}.d{x}ploy");
+            let resource = format!("svc_{i}/env_{y}{}", filler(&mut rng, false));
+            let mut request = Request::new(action).resource(resource);
+            request.confidence = confidence(&mut rng);
+            request
+        })
+        .collect()
+}
+
 /// Confidences worth asking about: none, the band boundaries exactly, and anything between.
 fn confidence(rng: &mut Rng) -> Option<f64> {
     const EDGES: [f64; 6] = [0.0, 0.4, 0.7, 0.9, 0.95, 1.0];
