@@ -372,8 +372,14 @@ fn print_text(rows: &[Row]) {
         "ns per decision; floor = std HashMap (SipHash) of precomputed answers keyed by the request"
     );
     println!();
+    let width = rows
+        .iter()
+        .map(|r| r.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     println!(
-        "{:<16} {:>6} {:>12} {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>10} {:>10}",
+        "{:<width$} {:>6} {:>12} {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>10} {:>10}",
         "policy",
         "rules",
         "reference",
@@ -396,7 +402,7 @@ fn print_text(rows: &[Row]) {
             None => ("-".into(), "-".into(), "-".into()),
         };
         println!(
-            "{:<16} {:>6} {:>12.0} {:>10.0} {:>8.0} {:>7.2}x | {:>10} {:>8} {:>8} | {:>7.1} ms {:>6.2} MiB",
+            "{:<width$} {:>6} {:>12.0} {:>10.0} {:>8.0} {:>7.2}x | {:>10} {:>8} {:>8} | {:>7.1} ms {:>6.2} MiB",
             r.label,
             r.rules,
             r.reference_ns,

@@ -3,7 +3,9 @@
 //! (`svc_42.delete` on `svc_42/env_*`), a last rule `*` / `*`, and confidence bands. Requests
 //! are built so that about 70% hit a rule other than the catch-all.
 //!
-//! Everything is deterministic in the seed, so that two runs time the same work.
+//! [`complex_policy_yaml`] makes rules that all need the lazy DFA (`?`, classes), to time
+//! the automaton where the index cannot help. Everything is deterministic in the seed, so
+//! that two runs time the same work.
 //!
 //! ```
 //! use rekall_policy::Policy;
