@@ -325,3 +325,20 @@ fn test_command_output_in_every_format() {
     assert!(xml.contains("<testcase name=\"delete needs adam\"/>"));
     assert!(xml.contains("<failure message=\"outcome: expected &quot;auto-approve&quot;, got &quot;request-approval&quot;\">"), "{xml}");
 }
+
+#[test]
+fn test_command_without_a_path_finds_the_tests_under_the_current_directory() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rekall-policy"))
+        .arg("test")
+        .current_dir("policies")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    for name in ["seed", "code-review", "data-platform", "customer-support"] {
+        assert!(
+            text.contains(&format!("from ./{name}.test.yaml")),
+            "{name}: {text}"
+        );
+    }
+}
