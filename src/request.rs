@@ -196,7 +196,8 @@ pub(crate) fn check_confidence(confidence: Option<f64>) -> Result<f64, RequestEr
     }
 }
 
-fn json_kind(value: &Value) -> String {
+/// A JSON value as a person would name it in an error ("the string \"high\"").
+pub(crate) fn json_kind(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("the boolean {b}"),

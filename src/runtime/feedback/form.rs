@@ -289,7 +289,7 @@ fn check_value(kind: &FieldKind, value: &Value) -> Option<FieldProblem> {
     let wrong = |expected: &'static str| {
         Some(FieldProblem::WrongType {
             expected,
-            found: describe(value),
+            found: crate::request::json_kind(value),
         })
     };
     match kind {
@@ -324,7 +324,7 @@ fn check_value(kind: &FieldKind, value: &Value) -> Option<FieldProblem> {
                 let Some(s) = item.as_str() else {
                     return Some(FieldProblem::WrongType {
                         expected: "a list of strings",
-                        found: format!("a list holding {}", describe(item)),
+                        found: format!("a list holding {}", crate::request::json_kind(item)),
                     });
                 };
                 if let Some(p) = not_an_option(s, options) {
@@ -353,15 +353,4 @@ fn not_an_option(value: &str, options: &[String]) -> Option<FieldProblem> {
         value: value.to_owned(),
         options: options.to_vec(),
     })
-}
-
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("the string \"{s}\""),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
-    }
 }
