@@ -8,22 +8,6 @@ use std::fmt::{self, Write as _};
 
 use crate::source::{Source, Span};
 
-/// How serious a diagnostic is. Errors refuse the policy; warnings (from lint) do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Warning,
-    Error,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        })
-    }
-}
-
 /// What is wrong. The `Display` text is the one-line message; [`ErrorKind::hint`] says how to
 /// fix it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
