@@ -106,7 +106,10 @@ impl Policy {
         })
     }
 
-    /// Decides a request with the reference evaluator.
+    /// Decides a request with the reference evaluator: the plain reading of the semantics,
+    /// whose cost grows with the number of rules. Agents deciding on every action should
+    /// [`compile`](Policy::compile) once and decide with the [`CompiledPolicy`], which gives
+    /// the same decisions in time that does not grow with the rules.
     pub fn decide(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
         eval::reference::decide(self, request)
     }
