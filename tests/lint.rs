@@ -391,3 +391,75 @@ fn a_dsl_band_closed_below_one_is_flagged_and_means_the_same_as_half_open() {
     assert!(w[0].help.as_deref().unwrap().contains("`[0.4, 0.7)`"));
     assert!(lint::lint(&b).is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same exactness for escalation rules, where bands take part.
+
+const ENDPOINTS: &[f64] = &[0.0, 0.25, 0.5, 0.75, 1.0];
+
+fn band() -> impl Strategy<Value = (f64, f64)> {
+    (0..ENDPOINTS.len(), 0..ENDPOINTS.len())
+        .prop_map(|(a, b)| (ENDPOINTS[a.min(b)], ENDPOINTS[a.max(b)]))
+}
+
+fn escalation_text(rules: &[(Option<String>, Option<String>, (f64, f64))]) -> String {
+    let mut out = String::from("version: 1\nescalation:\n  rules:\n");
+    for (action, resource, (lo, hi)) in rules {
+        let mut m = Vec::new();
+        if let Some(a) = action {
+            m.push(format!("action: \"{a}\""));
+        }
+        if let Some(r) = resource {
+            m.push(format!("resource: \"{r}\""));
+        }
+        out.push_str(&format!(
+            "    - match: {{{}}}\n      confidenceRange: [{lo:?}, {hi:?}]\n      action: deny\n",
+            m.join(", ")
+        ));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn escalation_rules_are_reported_exactly_when_no_request_reaches_them_first(
+        rules in prop::collection::vec((prop::option::of(glob()), prop::option::of(glob()), band()), 1..5),
+        choices in prop::collection::vec(any::<u8>(), 64),
+    ) {
+        let policy = Policy::from_yaml_str(&escalation_text(&rules), "e.yaml").unwrap();
+        let report = lint::lint(&policy);
+        let doc_rules = &policy.doc().escalation.as_ref().unwrap().rules;
+        let reported = |k: usize| {
+            let r = &doc_rules[k];
+            let lines = [r.span.line, r.confidence_range.as_ref().map_or(0, |c| c.span.line)];
+            report.iter().any(|w| matches!(w.code, "shadowed-rule" | "empty-band" | "unmatchable-rule") && lines.contains(&w.line))
+        };
+        let examples = lint::escalation_first_match_examples(&policy).expect("small policies are decided");
+        for (k, example) in examples.iter().enumerate() {
+            match example {
+                Some(e) => {
+                    prop_assert!(!reported(k), "rule {} is reported but {:?} reaches it first", k, e);
+                    let request = Request::new(e.action.clone()).resource(e.resource.clone()).confidence(e.confidence.unwrap());
+                    prop_assert_eq!(policy.decide(&request).unwrap().escalation_rule(), Some(k));
+                }
+                None => {
+                    prop_assert!(reported(k), "rule {} is reached by no request but not reported", k);
+                    let (action, resource, (lo, hi)) = &rules[k];
+                    for n in 0..16 {
+                        let a = sample(action.as_deref().unwrap_or("*"), &choices[n * 2..]);
+                        let r = sample(resource.as_deref().unwrap_or("*"), &choices[n * 2 + 1..]);
+                        if a.is_empty() {
+                            continue;
+                        }
+                        for c in [*lo, (lo + hi) / 2.0, *hi] {
+                            let d = policy.decide(&Request::new(a.clone()).resource(r.clone()).confidence(c)).unwrap();
+                            prop_assert_ne!(d.escalation_rule(), Some(k), "{:?} on {:?} at {} reaches rule {}", a, r, c, k);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

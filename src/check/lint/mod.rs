@@ -270,26 +270,85 @@ fn hitl_stage(rules: &[HitlRule], section: Span, default: &str, out: &mut Vec<Wa
     }
 }
 
+/// The escalation rules' joint glob language and the pieces their bands cut [0, 1] into:
+/// together, every kind of request the stage can see.
+struct EscalationLanguage {
+    globs: Vec<(Glob, Glob)>,
+    sets: Vec<MatchSet>,
+    pieces: Vec<Piece>,
+}
+
+impl EscalationLanguage {
+    /// The language, or the budget it exceeded.
+    fn explore(rules: &[EscalationRule]) -> Result<EscalationLanguage, usize> {
+        let globs: Vec<(Glob, Glob)> = rules
+            .iter()
+            .map(|r| (r.action_glob(), r.resource_glob()))
+            .collect();
+        let refs: Vec<(&Glob, &Glob)> = globs.iter().map(|(a, r)| (a, r)).collect();
+        let sets = match language::explore(&refs, STATE_BUDGET) {
+            Explored::Done(sets) => sets,
+            Explored::TooLarge { budget } => return Err(budget),
+        };
+        let band_list: Vec<(f64, f64)> = rules.iter().map(EscalationRule::band).collect();
+        let pieces = bands::pieces(&band_list);
+        Ok(EscalationLanguage {
+            globs,
+            sets,
+            pieces,
+        })
+    }
+}
+
+/// For each escalation rule, a request (with a confidence) it is the first match for, or
+/// `None` when no request is. `None` overall when the analysis exceeds its budget. This is
+/// the evidence behind `shadowed-rule` and `empty-band` for the escalation stage.
+pub fn escalation_first_match_examples(policy: &Policy) -> Option<Vec<Option<Example>>> {
+    let rules = policy
+        .doc()
+        .escalation
+        .as_ref()
+        .map_or(&[][..], |s| &s.rules[..]);
+    let language = EscalationLanguage::explore(rules).ok()?;
+    let first = |m: &MatchSet, p: &Piece| {
+        m.rules
+            .iter()
+            .copied()
+            .find(|&j| rules[j].holds(p.sample()))
+    };
+    Some(
+        (0..rules.len())
+            .map(|k| {
+                language.sets.iter().find_map(|m| {
+                    let p = language.pieces.iter().find(|p| first(m, p) == Some(k))?;
+                    Some(Example {
+                        action: m.action.clone(),
+                        resource: m.resource.clone(),
+                        confidence: Some(p.sample()),
+                    })
+                })
+            })
+            .collect(),
+    )
+}
+
 fn escalation_stage(
     rules: &[EscalationRule],
     section: Span,
     default: &str,
     out: &mut Vec<Warning>,
 ) {
-    let globs: Vec<(Glob, Glob)> = rules
-        .iter()
-        .map(|r| (r.action_glob(), r.resource_glob()))
-        .collect();
-    let refs: Vec<(&Glob, &Glob)> = globs.iter().map(|(a, r)| (a, r)).collect();
-    let sets = match language::explore(&refs, STATE_BUDGET) {
-        Explored::Done(sets) => sets,
-        Explored::TooLarge { budget } => {
+    let EscalationLanguage {
+        globs,
+        sets,
+        pieces,
+    } = match EscalationLanguage::explore(rules) {
+        Ok(language) => language,
+        Err(budget) => {
             out.push(undecided(section, "escalation", budget));
             return;
         }
     };
-    let band_list: Vec<(f64, f64)> = rules.iter().map(EscalationRule::band).collect();
-    let pieces = bands::pieces(&band_list);
     let holds = |j: usize, p: &Piece| rules[j].holds(p.sample());
     let first = |m: &MatchSet, p: &Piece| m.rules.iter().copied().find(|&j| holds(j, p));
     let label = |j: usize| {
