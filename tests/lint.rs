@@ -402,7 +402,10 @@ fn band() -> impl Strategy<Value = (f64, f64)> {
         .prop_map(|(a, b)| (ENDPOINTS[a.min(b)], ENDPOINTS[a.max(b)]))
 }
 
-fn escalation_text(rules: &[(Option<String>, Option<String>, (f64, f64))]) -> String {
+/// An escalation rule's `match` action and resource, if given, and its band.
+type EscalationSpec = (Option<String>, Option<String>, (f64, f64));
+
+fn escalation_text(rules: &[EscalationSpec]) -> String {
     let mut out = String::from("version: 1\nescalation:\n  rules:\n");
     for (action, resource, (lo, hi)) in rules {
         let mut m = Vec::new();
