@@ -47,10 +47,10 @@ fn text_report_puts_looser_changes_first() {
     let text = stdout(&out);
     let looser = text.find("LOOSER by 2 steps").expect("a looser group");
     let tighter = text.find("TIGHTER").expect("a tighter group");
-    let approvers = text.find("APPROVERS CHANGED").expect("an approvers group");
+    let approvers = text.find("GATE TIGHTENED").expect("a tightened gate (quorum 1 -> 2)");
     assert!(looser < tighter && tighter < approvers, "{text}");
     assert!(text.ends_with(
-        "14 requests, 4 unchanged, 4 looser, 2 tighter, 1 approvers changed, 3 invalid\n"
+        "14 requests, 4 unchanged, 4 looser, 0 loosened gates, 2 tighter, 1 tightened gates, 0 approvers changed, 3 invalid\n"
     ));
     insta::assert_snapshot!(text);
 }
@@ -83,7 +83,7 @@ fn fail_on_looser_exits_1_when_a_gate_opens_and_0_when_only_tightened() {
     assert!(!text.contains("LOOSER"), "{text}");
     assert!(text.contains("TIGHTER by 2 steps: auto-approve -> request-approval"));
     assert!(text.ends_with(
-        "14 requests, 9 unchanged, 0 looser, 2 tighter, 0 approvers changed, 3 invalid\n"
+        "14 requests, 9 unchanged, 0 looser, 0 loosened gates, 2 tighter, 0 tightened gates, 0 approvers changed, 3 invalid\n"
     ));
 
     // The other way round, the tightened policy's change is a loosening.
@@ -112,7 +112,7 @@ fn an_unchanged_policy_reports_no_changes() {
     let text = stdout(&out);
     assert!(text.contains("\nno decision changes\n"), "{text}");
     assert!(text.ends_with(
-        "8 requests, 8 unchanged, 0 looser, 0 tighter, 0 approvers changed, 0 invalid\n"
+        "8 requests, 8 unchanged, 0 looser, 0 loosened gates, 0 tighter, 0 tightened gates, 0 approvers changed, 0 invalid\n"
     ));
 }
 
@@ -124,8 +124,8 @@ fn json_report_shape() {
     assert_eq!(json["requestsFile"], LOG);
     assert_eq!(
         json["summary"],
-        json!({"requests": 14, "unchanged": 4, "looser": 4, "tighter": 2,
-               "approversChanged": 1, "invalid": 3})
+        json!({"requests": 14, "unchanged": 4, "looser": 4, "gateLoosened": 0, "tighter": 2,
+               "gateTightened": 1, "approversChanged": 0, "invalid": 3})
     );
     let groups = json["groups"].as_array().unwrap();
     let heads: Vec<(&str, &str, &str, u64, u64)> = groups
@@ -147,7 +147,7 @@ fn json_report_shape() {
             ("looser", "request-approval", "notify-and-proceed", 1, 1),
             ("tighter", "auto-approve", "request-approval", 2, 1),
             ("tighter", "notify-and-proceed", "request-approval", 1, 1),
-            ("approvers", "request-approval", "request-approval", 0, 1),
+            ("gate-tightened", "request-approval", "request-approval", 0, 1),
         ]
     );
 
@@ -212,7 +212,7 @@ fn a_log_read_from_stdin() {
     let out = child.wait_with_output().expect("the binary finishes");
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).ends_with(
-        "1 requests, 0 unchanged, 1 looser, 0 tighter, 0 approvers changed, 0 invalid\n"
+        "1 requests, 0 unchanged, 1 looser, 0 loosened gates, 0 tighter, 0 tightened gates, 0 approvers changed, 0 invalid\n"
     ));
 }
 
@@ -283,14 +283,15 @@ fn swapping_the_policies_swaps_looser_and_tighter() {
             let (f, s) = (forth.summary, back.summary);
             assert_eq!(f.looser, s.tighter, "{log}");
             assert_eq!(f.tighter, s.looser, "{log}");
+            assert_eq!(f.gate_loosened, s.gate_tightened, "{log}");
+            assert_eq!(f.gate_tightened, s.gate_loosened, "{log}");
             assert_eq!(f.approvers_changed, s.approvers_changed, "{log}");
             assert_eq!(f.unchanged, s.unchanged, "{log}");
-            assert_eq!(
-                f.requests,
-                f.unchanged + f.looser + f.tighter + f.approvers_changed + f.invalid
-            );
+            let changed =
+                f.looser + f.gate_loosened + f.tighter + f.gate_tightened + f.approvers_changed;
+            assert_eq!(f.requests, f.unchanged + changed + f.invalid);
             let counted: usize = forth.groups.iter().map(|g| g.count).sum();
-            assert_eq!(counted, f.looser + f.tighter + f.approvers_changed);
+            assert_eq!(counted, changed);
             for g in &forth.groups {
                 assert!(g.examples.len() <= 1);
                 for ex in &g.examples {
@@ -299,7 +300,9 @@ fn swapping_the_policies_swaps_looser_and_tighter() {
                 match g.kind {
                     ChangeKind::Looser => assert!(g.new < g.old),
                     ChangeKind::Tighter => assert!(g.new > g.old),
-                    ChangeKind::Approvers => assert_eq!(g.new, g.old),
+                    ChangeKind::GateLoosened
+                    | ChangeKind::GateTightened
+                    | ChangeKind::Approvers => assert_eq!(g.new, g.old),
                 }
             }
             // Most dangerous first: every looser group before every tighter one, and looser
@@ -308,8 +311,10 @@ fn swapping_the_policies_swaps_looser_and_tighter() {
             let mut sorted = kinds.clone();
             sorted.sort_by_key(|k| match k {
                 ChangeKind::Looser => 0,
-                ChangeKind::Tighter => 1,
-                ChangeKind::Approvers => 2,
+                ChangeKind::GateLoosened => 1,
+                ChangeKind::Tighter => 2,
+                ChangeKind::GateTightened => 3,
+                ChangeKind::Approvers => 4,
             });
             assert_eq!(kinds, sorted);
             let looser_steps: Vec<u8> = forth
@@ -339,4 +344,41 @@ fn a_policy_compared_with_itself_changes_nothing() {
     assert!(!report.any_looser());
     assert_eq!(report.summary.unchanged, report.summary.requests);
     assert_eq!(report.summary.requests, 8);
+}
+
+#[test]
+fn a_lowered_quorum_or_a_wider_approver_list_counts_as_looser() {
+    let gate = |approvers: &str, min: u32| {
+        Policy::from_yaml_str(
+            &format!("version: 1\nhitl:\n  rules:\n    - action: deploy\n      requireApproval: true\n      approvers: [{approvers}]\n      minApprovals: {min}\n"),
+            "p.yaml",
+        )
+        .unwrap()
+    };
+    let log = "{\"action\": \"deploy\"}\n";
+    let kind = |old: &Policy, new: &Policy| {
+        let report = replay(old, new, log.as_bytes(), 1).unwrap();
+        (report.groups.first().map(|g| g.kind), report.any_looser())
+    };
+    let two_of_two = gate("user:a, user:b", 2);
+    let one_of_two = gate("user:a, user:b", 1);
+    let one_of_three = gate("user:a, user:b, user:c", 1);
+    let one_of_other_two = gate("user:a, user:c", 1);
+    assert_eq!(
+        kind(&two_of_two, &one_of_two),
+        (Some(ChangeKind::GateLoosened), true)
+    );
+    assert_eq!(
+        kind(&one_of_two, &one_of_three),
+        (Some(ChangeKind::GateLoosened), true)
+    );
+    assert_eq!(
+        kind(&one_of_two, &two_of_two),
+        (Some(ChangeKind::GateTightened), false)
+    );
+    assert_eq!(
+        kind(&one_of_two, &one_of_other_two),
+        (Some(ChangeKind::Approvers), false)
+    );
+    assert_eq!(kind(&one_of_two, &one_of_two), (None, false));
 }

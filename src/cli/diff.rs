@@ -21,7 +21,7 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Exit 1 when any decision became looser.
+    /// Exit 1 when any decision became looser (a looser outcome, or a loosened gate).
     #[arg(long)]
     fail_on_looser: bool,
     /// How many example requests to show per group.
@@ -126,8 +126,15 @@ fn text(old: &str, new: &str, log: &str, report: &DiffReport) -> String {
     let s = &report.summary;
     let _ = writeln!(
         out,
-        "\n{} requests, {} unchanged, {} looser, {} tighter, {} approvers changed, {} invalid",
-        s.requests, s.unchanged, s.looser, s.tighter, s.approvers_changed, s.invalid
+        "\n{} requests, {} unchanged, {} looser, {} loosened gates, {} tighter, {} tightened gates, {} approvers changed, {} invalid",
+        s.requests,
+        s.unchanged,
+        s.looser,
+        s.gate_loosened,
+        s.tighter,
+        s.gate_tightened,
+        s.approvers_changed,
+        s.invalid
     );
     out
 }
@@ -138,6 +145,13 @@ fn group_text(out: &mut String, g: &ChangeGroup) {
     let head = match g.kind {
         ChangeKind::Looser => format!("LOOSER by {steps}: {} -> {}", g.old, g.new),
         ChangeKind::Tighter => format!("TIGHTER by {steps}: {} -> {}", g.old, g.new),
+        ChangeKind::GateLoosened => {
+            format!("GATE LOOSENED: {} (more may approve, or fewer must)", g.old)
+        }
+        ChangeKind::GateTightened => format!(
+            "GATE TIGHTENED: {} (fewer may approve, or more must)",
+            g.old
+        ),
         ChangeKind::Approvers => format!("APPROVERS CHANGED: {}", g.old),
     };
     let _ = writeln!(out, "{head} ({} request{})", g.count, plural(g.count));

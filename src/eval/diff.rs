@@ -3,12 +3,15 @@
 //!
 //! A change is *looser* when the new outcome is lower in
 //! `auto-approve < notify-and-proceed < request-approval < escalate < deny`, *tighter* when it
-//! is higher, and an *approvers* change when the outcome stays but who may resolve it or how
-//! many must agree does not (`approvers`, `minApprovals`, and each chain step's). A change of
-//! which rule decided, with the same outcome and gate, is not a change of the decision.
+//! is higher. When the outcome stays but its gate changes (`approvers`, `minApprovals`, and
+//! each chain step's), the gate is *loosened* when at least the same people may resolve it and
+//! no more must agree (and it is not the same), *tightened* the other way round, and otherwise
+//! an *approvers* change. A change of which rule decided, with the same outcome and gate, is
+//! not a change of the decision.
 //!
 //! Changes are grouped by `old -> new` outcome, most dangerous first: looser groups on top,
-//! the most loosened first; then tighter groups; then approver changes. Each group keeps its
+//! the most loosened first; then loosened gates; then tighter groups and tightened gates; then
+//! other approver changes. Each group keeps its
 //! count and its first few examples, so a log of any length is replayed in bounded memory.
 //!
 //! ```
@@ -48,10 +51,21 @@ use crate::request::Request;
 pub enum ChangeKind {
     /// The new outcome lets more through.
     Looser,
+    /// Same outcome, but more people may resolve it or fewer must agree.
+    GateLoosened,
     /// The new outcome holds more back.
     Tighter,
-    /// Same outcome, but different approvers or quorum.
+    /// Same outcome, but fewer people may resolve it or more must agree.
+    GateTightened,
+    /// Same outcome, with approvers or quorum changed neither simply up nor down.
     Approvers,
+}
+
+impl ChangeKind {
+    /// Whether the change lets something through more easily than before.
+    pub fn is_looser(self) -> bool {
+        matches!(self, ChangeKind::Looser | ChangeKind::GateLoosened)
+    }
 }
 
 /// Compares two decisions of the same request: `None` when they are the same decision.
@@ -61,10 +75,31 @@ pub fn classify(old: &Decision<'_>, new: &Decision<'_>) -> Option<ChangeKind> {
         Some(ChangeKind::Looser)
     } else if n > o {
         Some(ChangeKind::Tighter)
-    } else if Gate::of(old.verdict()) != Gate::of(new.verdict()) {
-        Some(ChangeKind::Approvers)
     } else {
-        None
+        let (a, b) = (Gate::of(old.verdict()), Gate::of(new.verdict()));
+        if a == b {
+            return None;
+        }
+        Some(match a.compare(&b) {
+            Some(std::cmp::Ordering::Less) => ChangeKind::GateLoosened,
+            Some(std::cmp::Ordering::Greater) => ChangeKind::GateTightened,
+            _ => ChangeKind::Approvers,
+        })
+    }
+}
+
+/// How `new` compares with `old` for one gate: `Less` when new is looser (a superset of the
+/// approvers, a quorum no higher), `Greater` when tighter, `None` when neither or the same.
+fn compare_one(old: (&[Principal], u32), new: (&[Principal], u32)) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let covers = |big: &[Principal], small: &[Principal]| small.iter().all(|p| big.contains(p));
+    let looser = new.1 <= old.1 && covers(new.0, old.0);
+    let tighter = new.1 >= old.1 && covers(old.0, new.0);
+    match (looser, tighter) {
+        (true, true) => Some(Equal),
+        (true, false) => Some(Less),
+        (false, true) => Some(Greater),
+        (false, false) => None,
     }
 }
 
@@ -88,6 +123,40 @@ pub struct StepGate {
 }
 
 impl Gate {
+    /// How this gate, as the new one, compares with `old` (see [`compare_one`]); chains
+    /// compare step by step when they have the same steps, and all steps must agree.
+    fn compare(&self, new: &Gate) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering::Equal;
+        let old = self;
+        if old.chain.is_empty() && new.chain.is_empty() {
+            return compare_one(
+                (&old.approvers, old.min_approvals.unwrap_or(1)),
+                (&new.approvers, new.min_approvals.unwrap_or(1)),
+            );
+        }
+        let same_steps = old.chain.len() == new.chain.len()
+            && old
+                .chain
+                .iter()
+                .zip(&new.chain)
+                .all(|(a, b)| a.step == b.step);
+        if !same_steps {
+            return None;
+        }
+        let mut overall = Equal;
+        for (a, b) in old.chain.iter().zip(&new.chain) {
+            match compare_one(
+                (&a.approvers, a.min_approvals),
+                (&b.approvers, b.min_approvals),
+            )? {
+                Equal => {}
+                o if overall == Equal || overall == o => overall = o,
+                _ => return None,
+            }
+        }
+        (overall != Equal).then_some(overall)
+    }
+
     pub fn of(v: &Verdict) -> Gate {
         Gate {
             approvers: v.approvers.clone(),
@@ -167,14 +236,16 @@ pub struct InvalidLine {
     pub message: String,
 }
 
-/// The counts. `requests` is every non-blank line; the other five split it.
+/// The counts. `requests` is every non-blank line; the other seven split it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub requests: usize,
     pub unchanged: usize,
     pub looser: usize,
+    pub gate_loosened: usize,
     pub tighter: usize,
+    pub gate_tightened: usize,
     pub approvers_changed: usize,
     pub invalid: usize,
 }
@@ -189,9 +260,10 @@ pub struct DiffReport {
 }
 
 impl DiffReport {
-    /// True when some request would be let through more easily by the new policy.
+    /// True when some request would be let through more easily by the new policy: a looser
+    /// outcome, or the same outcome behind a loosened gate.
     pub fn any_looser(&self) -> bool {
-        self.summary.looser > 0
+        self.summary.looser + self.summary.gate_loosened > 0
     }
 }
 
@@ -269,7 +341,9 @@ impl<'p> Replay<'p> {
         };
         match kind {
             ChangeKind::Looser => self.summary.looser += 1,
+            ChangeKind::GateLoosened => self.summary.gate_loosened += 1,
             ChangeKind::Tighter => self.summary.tighter += 1,
+            ChangeKind::GateTightened => self.summary.gate_tightened += 1,
             ChangeKind::Approvers => self.summary.approvers_changed += 1,
         }
         let (o, n) = (old.outcome(), new.outcome());
@@ -307,14 +381,17 @@ impl<'p> Replay<'p> {
     }
 }
 
-/// The sort key that puts the most dangerous group first: looser before tighter before
-/// approver changes; within looser, the most loosened, then the loosest new outcome; within
-/// tighter, the most tightened; then by outcome, so the order is total.
+/// The sort key that puts the most dangerous group first: looser outcomes, loosened gates,
+/// tighter outcomes, tightened gates, other approver changes; within looser, the most
+/// loosened, then the loosest new outcome; within tighter, the most tightened; then by
+/// outcome, so the order is total.
 fn danger(g: &ChangeGroup) -> (u8, std::cmp::Reverse<u8>, Outcome, Outcome) {
     let kind = match g.kind {
         ChangeKind::Looser => 0,
-        ChangeKind::Tighter => 1,
-        ChangeKind::Approvers => 2,
+        ChangeKind::GateLoosened => 1,
+        ChangeKind::Tighter => 2,
+        ChangeKind::GateTightened => 3,
+        ChangeKind::Approvers => 4,
     };
     (kind, std::cmp::Reverse(g.steps), g.new, g.old)
 }
