@@ -47,7 +47,9 @@ fn text_report_puts_looser_changes_first() {
     let text = stdout(&out);
     let looser = text.find("LOOSER by 2 steps").expect("a looser group");
     let tighter = text.find("TIGHTER").expect("a tighter group");
-    let approvers = text.find("GATE TIGHTENED").expect("a tightened gate (quorum 1 -> 2)");
+    let approvers = text
+        .find("GATE TIGHTENED")
+        .expect("a tightened gate (quorum 1 -> 2)");
     assert!(looser < tighter && tighter < approvers, "{text}");
     assert!(text.ends_with(
         "14 requests, 4 unchanged, 4 looser, 0 loosened gates, 2 tighter, 1 tightened gates, 0 approvers changed, 3 invalid\n"
@@ -147,7 +149,13 @@ fn json_report_shape() {
             ("looser", "request-approval", "notify-and-proceed", 1, 1),
             ("tighter", "auto-approve", "request-approval", 2, 1),
             ("tighter", "notify-and-proceed", "request-approval", 1, 1),
-            ("gate-tightened", "request-approval", "request-approval", 0, 1),
+            (
+                "gate-tightened",
+                "request-approval",
+                "request-approval",
+                0,
+                1
+            ),
         ]
     );
 
