@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::exit;
+use super::{Format, exit};
 use crate::compile::{CompiledPolicy, MemoryUsage, generate};
 use crate::{Decision, Policy, Request};
 
@@ -47,12 +47,6 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 /// What one policy measured.

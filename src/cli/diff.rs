@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::exit;
+use super::{Format, exit};
 use crate::eval::diff::{self, ChangeGroup, ChangeKind, DiffReport, Gate, Side};
 
 #[derive(Debug, clap::Args)]
@@ -27,12 +27,6 @@ pub struct Args {
     /// How many example requests to show per group.
     #[arg(long, default_value_t = 3)]
     examples: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 /// Invalid lines shown in the text report; the JSON report lists them all.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::exit;
+use super::{Format, exit};
 use crate::{Decision, Policy, Request};
 
 #[derive(Debug, clap::Args)]
@@ -30,12 +30,6 @@ pub struct Args {
     /// A JSON Lines file of requests (`-` for standard input); one JSON decision per line out.
     #[arg(long)]
     input: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 pub fn run(args: &Args) -> u8 {

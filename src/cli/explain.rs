@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::exit;
+use super::{Format, exit};
 use crate::eval::explain::{self, RuleStatus, StageTrace, Trace};
 
 #[derive(Debug, clap::Args)]
@@ -27,12 +27,6 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 pub fn run(args: &Args) -> u8 {

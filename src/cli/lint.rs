@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::exit;
+use super::{Format, exit};
 use crate::Policy;
 use crate::check::lint::{self, Warning};
 use crate::diagnostic::render_one;
@@ -19,12 +19,6 @@ pub struct Args {
     /// `--deny warnings`: exit 1 when there is any warning.
     #[arg(long, value_enum)]
     deny: Option<Deny>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

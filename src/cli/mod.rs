@@ -48,6 +48,14 @@ enum Command {
     Test(test::Args),
 }
 
+/// How a verb prints its results: for people, or as JSON for tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
 /// Exit codes shared by the verbs.
 pub(crate) mod exit {
     /// Everything held.

@@ -5,17 +5,9 @@ use std::future::Future;
 
 use serde::Serialize;
 
+pub use super::Format;
 use super::exit;
 use crate::runtime::{Runtime, RuntimeError};
-
-/// Output format of the runtime verbs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// Opens an existing store as a runtime that only acts when asked: no background loop, so a
 /// command never delivers the agent's notifications; deadlines already passed are handled.
