@@ -70,10 +70,36 @@ impl Request {
         check_confidence(self.confidence)
     }
 
-    /// Checks everything decided on: a non-empty action and a usable confidence.
+    /// Checks everything decided on: a non-empty action, fields within
+    /// [`MAX_FIELD_BYTES`], and a usable confidence.
     pub fn check(&self) -> Result<f64, RequestError> {
+        self.check_within(&Limits::default())
+    }
+
+    /// [`Request::check`] with other limits.
+    pub fn check_within(&self, limits: &Limits) -> Result<f64, RequestError> {
         check_action(&self.action)?;
+        limits.check_field("action", &self.action)?;
+        limits.check_field("resource", &self.resource)?;
         self.checked_confidence()
+    }
+
+    /// Reads a request from JSON text, strictly (see [`crate::json`]): a key given twice is an
+    /// error naming it, and a confidence is the double nearest to its text.
+    ///
+    /// ```
+    /// use rekall_policy::Request;
+    ///
+    /// let r = Request::from_json_str(r#"{"action":"deploy","confidence":0.39999999999999997}"#)?;
+    /// assert!(r.confidence.unwrap() < 0.4);
+    /// let err = Request::from_json_str(r#"{"action":"delete","action":"read"}"#).unwrap_err();
+    /// assert_eq!(err.field, "action");
+    /// assert_eq!(err.message, "appears twice; a request names each field once");
+    /// # Ok::<(), rekall_policy::RequestError>(())
+    /// ```
+    pub fn from_json_str(text: &str) -> Result<Request, RequestError> {
+        let value = crate::json::parse(text).map_err(json_error)?;
+        Request::from_json(&value)
     }
 
     /// Reads a request from a JSON object, refusing unknown fields (a typo such as
@@ -165,6 +191,57 @@ impl Request {
             map.insert("context".into(), self.context.clone());
         }
         Value::Object(map)
+    }
+}
+
+/// A JSON reading error as a request error: a duplicated key is named as the field.
+pub(crate) fn json_error(e: crate::json::JsonError) -> RequestError {
+    match (e.duplicate_key(), e.duplicate_within()) {
+        (Some(key), []) => RequestError::new(key, "appears twice; a request names each field once"),
+        (Some(key), within) => RequestError::new(
+            within.first().map_or("request", String::as_str),
+            format!(
+                "the key `{key}` appears twice in `{}` ({e})",
+                within.join(".")
+            ),
+        ),
+        (None, _) => RequestError::new("request", format!("invalid JSON: {e}")),
+    }
+}
+
+/// The most bytes an `action` or a `resource` may have by default: far beyond any real name,
+/// and small enough that no glob matcher can be made to work long on one.
+pub const MAX_FIELD_BYTES: usize = 4096;
+
+/// Bounds on what a request may hold. Longer is an error naming the field, never a decision:
+/// in the runtime, such a call is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes of UTF-8 an `action` or a `resource` may have.
+    pub max_field_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_field_bytes: MAX_FIELD_BYTES,
+        }
+    }
+}
+
+impl Limits {
+    pub(crate) fn check_field(&self, field: &str, value: &str) -> Result<(), RequestError> {
+        if value.len() > self.max_field_bytes {
+            return Err(RequestError::new(
+                field,
+                format!(
+                    "is {} bytes long; the most a request may give is {} bytes",
+                    value.len(),
+                    self.max_field_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@
 use regex_automata::util::pool::Pool;
 
 use crate::policy::Policy;
+use crate::request::Limits;
 
 use super::automaton::{Automaton, ComplexRule, Prefilter};
 use super::confidence::{ClassRange, Classes};
@@ -28,6 +29,7 @@ use super::{Caches, CompiledPolicy, StageMatcher};
 pub struct Builder<'p> {
     policy: &'p Policy,
     automaton: bool,
+    limits: Limits,
 }
 
 /// One rule as a stage sees it.
@@ -44,7 +46,15 @@ impl<'p> Builder<'p> {
         Builder {
             policy,
             automaton: true,
+            limits: Limits::default(),
         }
+    }
+
+    /// The bounds a request must keep to be decided (by default [`Limits::default`]: 4 KiB
+    /// per field). A request beyond them is an error, never a decision.
+    pub fn limits(mut self, limits: Limits) -> Builder<'p> {
+        self.limits = limits;
+        self
     }
 
     /// Whether rules with complex globs go to a lazy DFA (the default) or are matched one by
@@ -91,6 +101,7 @@ impl<'p> Builder<'p> {
             hitl,
             escalation,
             caches,
+            limits: self.limits,
         }
     }
 

@@ -61,7 +61,7 @@ pub use live::LivePolicy;
 
 use crate::decision::{Decision, StageResult, Verdict};
 use crate::policy::Verdicts;
-use crate::request::{Request, RequestError, check_action, check_confidence};
+use crate::request::{Limits, Request, RequestError, check_action, check_confidence};
 
 use automaton::{Automaton, ComplexRule, Prefilter};
 use confidence::Classes;
@@ -76,6 +76,7 @@ pub struct CompiledPolicy {
     hitl: Option<StageMatcher>,
     escalation: Option<StageMatcher>,
     caches: Pool<Caches, CacheFn>,
+    limits: Limits,
 }
 
 type CacheFn = Box<dyn Fn() -> Caches + Send + Sync>;
@@ -106,12 +107,12 @@ impl CompiledPolicy {
     /// Decides a request: exactly what [`crate::Policy::decide`] decides.
     #[inline]
     pub fn decide(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
-        let confidence = request.check()?;
+        let confidence = request.check_within(&self.limits)?;
         Ok(self.decide_checked(&request.action, &request.resource, confidence))
     }
 
-    /// Decides from borrowed parts, checked as a [`Request`]'s are (a non-empty action, a
-    /// confidence in [0, 1] or none for 0).
+    /// Decides from borrowed parts, checked as a [`Request`]'s are (a non-empty action,
+    /// fields within the limits, a confidence in [0, 1] or none for 0).
     ///
     /// ```
     /// let compiled = rekall_policy::Policy::from_path("policies/seed.yaml")?.compile();
@@ -128,6 +129,8 @@ impl CompiledPolicy {
         confidence: Option<f64>,
     ) -> Result<Decision<'_>, RequestError> {
         check_action(action)?;
+        self.limits.check_field("action", action)?;
+        self.limits.check_field("resource", resource)?;
         let confidence = check_confidence(confidence)?;
         Ok(self.decide_checked(action, resource, confidence))
     }
@@ -232,6 +235,11 @@ impl CompiledPolicy {
                 verdict: Cow::Borrowed(&self.verdicts.no_match),
             },
         }
+    }
+
+    /// The bounds a request must keep to be decided.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The policy's `name`, if it has one.
