@@ -93,6 +93,9 @@ pub enum ErrorKind {
     /// Groups that contain each other.
     #[error("group `{name}` contains itself: {path}")]
     GroupCycle { name: String, path: String },
+    /// Groups whose expansion holds too many principals in all.
+    #[error("group `{name}` takes the groups' expansion past {limit} principals in all")]
+    GroupsTooLarge { name: String, limit: usize },
     /// Two groups of the same name.
     #[error("group `{name}` is defined twice")]
     DuplicateGroup { name: String, first: Span },
@@ -179,6 +182,7 @@ impl ErrorKind {
             UnknownGroup { suggestion: Some(s), .. } => Some(format!("did you mean `group:{s}`?")),
             UnknownGroup { name, .. } => Some(format!("define it: `{name}: [...]` under `groups:` in YAML, `group {name} = [...]` in the DSL")),
             GroupCycle { .. } => Some("a group may contain other groups, but not itself through them".into()),
+            GroupsTooLarge { .. } => Some("list fewer principals, or nest groups less: each group holds every member of the groups it contains".into()),
             DuplicateGroup { first, .. } => Some(format!("the first definition is at line {}; rename or merge them", first.line)),
             DuplicateRuleId { first, .. } => Some(format!("the id is first used at line {}; rule ids must be unique across the policy", first.line)),
             MissingApprovers { .. } => Some("add `approvers: [user:NAME, ...]`; a gate nobody can resolve would block forever".into()),
@@ -244,6 +248,7 @@ impl ErrorKind {
             UnknownWord { .. } => "unknown-word",
             UnknownGroup { .. } => "unknown-group",
             GroupCycle { .. } => "group-cycle",
+            GroupsTooLarge { .. } => "groups-too-large",
             DuplicateGroup { .. } => "duplicate-group",
             DuplicateRuleId { .. } => "duplicate-rule-id",
             MissingApprovers { .. } | OnlyEmptyGroups { .. } => "missing-approvers",

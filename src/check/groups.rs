@@ -8,6 +8,11 @@ use crate::ir::{Approver, GroupDef, Principal};
 use crate::source::Spanned;
 use crate::suggest;
 
+/// The most principals all groups may expand to, summed over the groups: expansion copies a
+/// group's members into every group that contains it, so a long chain of groups would
+/// otherwise cost memory quadratic in its length.
+pub const MAX_EXPANDED: usize = 1_000_000;
+
 /// Every group's members, expanded to principals. Built once per policy.
 #[derive(Debug, Clone, Default)]
 pub struct GroupTable {
@@ -38,67 +43,107 @@ impl GroupTable {
         }
         let mut table = GroupTable::default();
         let mut state: HashMap<&str, Visit> = HashMap::new();
+        let mut budget = MAX_EXPANDED;
         for def in defs {
-            let mut path = Vec::new();
-            table.visit(&def.name.node, &by_name, &mut state, &mut path, diagnostics);
+            table.visit(
+                &def.name.node,
+                &by_name,
+                &mut state,
+                &mut budget,
+                diagnostics,
+            );
         }
         table
     }
 
+    /// Expands `root` and every group it reaches, depth first with an explicit stack: a chain
+    /// of groups as long as the file allows must not be able to exhaust the call stack.
     fn visit<'d>(
         &mut self,
-        name: &'d str,
+        root: &'d str,
         by_name: &HashMap<&'d str, &'d GroupDef>,
         state: &mut HashMap<&'d str, Visit>,
-        path: &mut Vec<&'d str>,
+        budget: &mut usize,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
-        match state.get(name) {
-            Some(Visit::Done) => return,
-            Some(Visit::InProgress) => {
-                // Report the cycle once, at the definition of the group it starts from.
-                let start = path.iter().position(|g| *g == name).unwrap_or(0);
-                let mut cycle: Vec<&str> = path[start..].to_vec();
-                cycle.push(name);
-                if let Some(def) = by_name.get(name) {
+        if state.contains_key(root) || !by_name.contains_key(root) {
+            return;
+        }
+        state.insert(root, Visit::InProgress);
+        // The groups being expanded, each with the index of its next member to look at.
+        let mut path: Vec<(&'d str, usize)> = vec![(root, 0)];
+        while let Some((name, next)) = path.last_mut() {
+            let name: &'d str = name;
+            let Some(def) = by_name.get(name) else {
+                path.pop();
+                continue;
+            };
+            if let Some(member) = def.members.get(*next) {
+                *next += 1;
+                let Approver::Group(inner) = &member.node else {
+                    continue;
+                };
+                let Some((&inner, _)) = by_name.get_key_value(inner.as_str()) else {
+                    diagnostics.push(unknown_group(inner, member, by_name.keys().copied()));
+                    continue;
+                };
+                match state.get(inner) {
+                    Some(Visit::Done) => {}
+                    Some(Visit::InProgress) => {
+                        // Report the cycle once, at the definition of the group it starts from.
+                        let start = path.iter().position(|(g, _)| *g == inner).unwrap_or(0);
+                        let mut cycle: Vec<&str> = path[start..].iter().map(|(g, _)| *g).collect();
+                        cycle.push(inner);
+                        if let Some(def) = by_name.get(inner) {
+                            diagnostics.push(Diagnostic::new(
+                                ErrorKind::GroupCycle {
+                                    name: inner.to_owned(),
+                                    path: cycle.join(" -> "),
+                                },
+                                def.name.span,
+                            ));
+                        }
+                    }
+                    None => {
+                        state.insert(inner, Visit::InProgress);
+                        path.push((inner, 0));
+                    }
+                }
+                continue;
+            }
+            // Every member is expanded (or in a cycle, and then reported): collect them.
+            let mut members = BTreeSet::new();
+            for member in &def.members {
+                match &member.node {
+                    Approver::Principal(p) => {
+                        members.insert(p.clone());
+                    }
+                    Approver::Group(inner) => {
+                        if let Some(expanded) = self.expanded.get(inner.as_str()) {
+                            members.extend(expanded.iter().cloned());
+                        }
+                    }
+                }
+            }
+            if members.len() > *budget {
+                if *budget > 0 {
                     diagnostics.push(Diagnostic::new(
-                        ErrorKind::GroupCycle {
+                        ErrorKind::GroupsTooLarge {
                             name: name.to_owned(),
-                            path: cycle.join(" -> "),
+                            limit: MAX_EXPANDED,
                         },
                         def.name.span,
                     ));
                 }
-                return;
+                *budget = 0;
+                members.clear();
+            } else {
+                *budget -= members.len();
             }
-            None => {}
+            path.pop();
+            state.insert(name, Visit::Done);
+            self.expanded.insert(name.to_owned(), members);
         }
-        let Some(def) = by_name.get(name) else { return };
-        state.insert(name, Visit::InProgress);
-        path.push(name);
-        let mut members = BTreeSet::new();
-        for member in &def.members {
-            match &member.node {
-                Approver::Principal(p) => {
-                    members.insert(p.clone());
-                }
-                Approver::Group(inner) => {
-                    if by_name.contains_key(inner.as_str()) {
-                        let inner: &'d str =
-                            by_name.get_key_value(inner.as_str()).map_or("", |(k, _)| k);
-                        self.visit(inner, by_name, state, path, diagnostics);
-                        if let Some(expanded) = self.expanded.get(inner) {
-                            members.extend(expanded.iter().cloned());
-                        }
-                    } else {
-                        diagnostics.push(unknown_group(inner, member, by_name.keys().copied()));
-                    }
-                }
-            }
-        }
-        path.pop();
-        state.insert(name, Visit::Done);
-        self.expanded.insert(name.to_owned(), members);
     }
 
     /// Checks that every group a list names exists; true when they all do.

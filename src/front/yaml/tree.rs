@@ -88,15 +88,38 @@ fn span_of(s: &YamlSpan) -> Span {
     )
 }
 
+/// The deepest nesting of lists and mappings a document may have (as for JSON): a policy
+/// needs about eight levels, and every walk of the tree (lowering, dropping it) may then
+/// recurse without fear for the stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// What aliases may add to a document, beyond one per byte of its text, counting a node as 1
+/// and a scalar's text by its bytes. An alias stands for a copy of its anchor's node, so
+/// without a bound a few hundred bytes of nested aliases ("billion laughs") would expand to
+/// gigabytes.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// A collection being read: its items so far, where it starts, its anchor, and its size
+/// (nodes and scalar bytes, itself included).
 enum Open {
-    Seq(Vec<Node>, Span, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, Span, usize),
+    Seq(Vec<Node>, Span, usize, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, Span, usize, usize),
+}
+
+impl Open {
+    fn add_size(&mut self, nodes: usize) {
+        match self {
+            Open::Seq(.., size) | Open::Map(.., size) => *size = size.saturating_add(nodes),
+        }
+    }
 }
 
 /// Parses the text into one document tree, or the syntax error with its position.
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
     let mut stack: Vec<Open> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Each anchored node with its size.
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut alias_budget = MAX_ALIAS_NODES.saturating_add(text.len());
     let mut root: Option<Node> = None;
     let mut documents = 0;
     for item in Parser::new_from_str(text) {
@@ -123,24 +146,47 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
                 }
                 None
             }
-            Event::Scalar(value, style, anchor, _tag) => Some((
-                Node {
-                    kind: NodeKind::Scalar {
-                        value: value.into_owned(),
-                        plain: style == ScalarStyle::Plain,
-                    },
-                    span,
-                },
-                anchor,
-            )),
-            Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some((
+            Event::Scalar(value, style, anchor, _tag) => {
+                let size = 1 + value.len();
+                Some((
                     Node {
-                        kind: node.kind.clone(),
+                        kind: NodeKind::Scalar {
+                            value: value.into_owned(),
+                            plain: style == ScalarStyle::Plain,
+                        },
                         span,
                     },
-                    0,
-                )),
+                    anchor,
+                    size,
+                ))
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some((_, size)) if *size > alias_budget => {
+                    return Err(Diagnostic::new(
+                        ErrorKind::Syntax {
+                            reason: format!(
+                                "aliases expand this document past {} nodes and bytes",
+                                MAX_ALIAS_NODES.saturating_add(text.len())
+                            ),
+                            hint: Some(
+                                "write the repeated part out, or name the principals once in `groups:`"
+                                    .into(),
+                            ),
+                        },
+                        span,
+                    ));
+                }
+                Some((node, size)) => {
+                    alias_budget -= size;
+                    Some((
+                        Node {
+                            kind: node.kind.clone(),
+                            span,
+                        },
+                        0,
+                        *size,
+                    ))
+                }
                 None => {
                     return Err(Diagnostic::new(
                         ErrorKind::Syntax {
@@ -151,16 +197,25 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
                     ));
                 }
             },
+            Event::SequenceStart(..) | Event::MappingStart(..) if stack.len() >= MAX_DEPTH => {
+                return Err(Diagnostic::new(
+                    ErrorKind::Syntax {
+                        reason: format!("lists and mappings are nested more than {MAX_DEPTH} deep"),
+                        hint: Some("a policy needs only a few levels; flatten the document".into()),
+                    },
+                    span,
+                ));
+            }
             Event::SequenceStart(anchor, _) => {
-                stack.push(Open::Seq(Vec::new(), span, anchor));
+                stack.push(Open::Seq(Vec::new(), span, anchor, 1));
                 None
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Open::Map(Vec::new(), None, span, anchor));
+                stack.push(Open::Map(Vec::new(), None, span, anchor, 1));
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Open::Seq(items, start, anchor)) => {
+                Some(Open::Seq(items, start, anchor, size)) => {
                     let end = items.last().map_or(start, |n| n.span);
                     Some((
                         Node {
@@ -168,9 +223,10 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
                             span: start.to(end),
                         },
                         anchor,
+                        size,
                     ))
                 }
-                Some(Open::Map(entries, _, start, anchor)) => {
+                Some(Open::Map(entries, _, start, anchor, size)) => {
                     let end = entries.last().map_or(start, |(_, v)| v.span);
                     Some((
                         Node {
@@ -178,17 +234,21 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
                             span: start.to(end),
                         },
                         anchor,
+                        size,
                     ))
                 }
                 None => None,
             },
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
         };
-        let Some((node, anchor)) = finished else {
+        let Some((node, anchor, size)) = finished else {
             continue;
         };
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(anchor, (node.clone(), size));
+        }
+        if let Some(open) = stack.last_mut() {
+            open.add_size(size);
         }
         match stack.last_mut() {
             Some(Open::Seq(items, ..)) => items.push(node),
@@ -200,4 +260,83 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
         }
     }
     root.ok_or_else(|| Diagnostic::new(ErrorKind::EmptyDocument, Span::at(1, 1, 1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes plus scalar bytes, as the alias budget counts them.
+    fn size(node: &Node) -> usize {
+        let mut total = 0;
+        let mut todo = vec![node];
+        while let Some(n) = todo.pop() {
+            match &n.kind {
+                NodeKind::Scalar { value, .. } => total += 1 + value.len(),
+                NodeKind::Seq(items) => {
+                    total += 1;
+                    todo.extend(items);
+                }
+                NodeKind::Map(entries) => {
+                    total += 1;
+                    todo.extend(entries.iter().flat_map(|(k, v)| [k, v]));
+                }
+            }
+        }
+        total
+    }
+
+    /// `levels` anchors, each a list of `width` aliases of the one before.
+    fn laughs(levels: usize, width: usize) -> String {
+        let mut text = String::from("a0: &a0 [x]\n");
+        for i in 1..=levels {
+            let refs = vec![format!("*a{}", i - 1); width].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn aliases_expand_within_the_budget_or_are_refused() {
+        for levels in 0..8 {
+            for width in 1..12 {
+                let text = laughs(levels, width);
+                match parse(&text) {
+                    Ok(tree) => assert!(
+                        size(&tree) <= 2 * text.len() + MAX_ALIAS_NODES,
+                        "{levels}x{width}: {} for {} bytes",
+                        size(&tree),
+                        text.len()
+                    ),
+                    Err(d) => assert!(
+                        d.kind.to_string().contains("aliases expand"),
+                        "{levels}x{width}: {d:?}"
+                    ),
+                }
+            }
+        }
+        assert!(parse(&laughs(9, 10)).is_err(), "a billion laughs");
+        let fine = parse("a: &sre [user:x, user:y]\nb: *sre\nc: *sre\n").unwrap();
+        assert_eq!(size(&fine), 1 + 3 * 2 + 3 * (1 + 2 * (1 + 6)));
+    }
+
+    #[test]
+    fn nesting_is_bounded_in_block_and_flow_style() {
+        let block = |depth: usize| {
+            (0..depth)
+                .map(|i| format!("{}k:\n", "  ".repeat(i)))
+                .collect::<String>()
+                + &"  ".repeat(depth)
+                + "v\n"
+        };
+        assert!(parse(&block(MAX_DEPTH - 1)).is_ok());
+        let err = parse(&block(20_000)).unwrap_err();
+        assert!(err.kind.to_string().contains("nested more than 128 deep"));
+        let flow = "[".repeat(20_000) + &"]".repeat(20_000);
+        assert!(parse(&flow).is_err());
+        let seqs = (0..20_000)
+            .map(|i| format!("{}- \n", "  ".repeat(i)))
+            .collect::<String>();
+        assert!(parse(&seqs).is_err());
+    }
 }
