@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::clock::Timestamp;
 use super::error::GrantError;
 use super::ids::{ApprovalId, ExecutionId, GrantId};
+use crate::decision::Verdict;
 use crate::ir::{Outcome, Principal};
 
 /// The call an agent wants to make, as given to `check_escalation`.
@@ -81,6 +82,10 @@ pub struct Grant {
     pub context_hash: String,
     pub policy_version: String,
     pub decision_fingerprint: String,
+    /// The outcome of the decision that asked for the approval; absent in grants stored
+    /// before it was kept, which then need the very same decision.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
     pub approved_by: Vec<Principal>,
     pub issued_at: Timestamp,
     pub used_at: Option<Timestamp>,
@@ -103,18 +108,26 @@ impl Grant {
             context_hash: binding.context_hash.clone(),
             policy_version: binding.policy_version.clone(),
             decision_fingerprint: binding.decision_fingerprint.clone(),
+            outcome: Some(binding.outcome),
             approved_by,
             issued_at: now,
             used_at: None,
         }
     }
 
-    /// Checks that this grant may be used for `call` under the policy in force (its version
-    /// and the fingerprint of its decision for the call), and marks it used.
+    /// Checks that this grant may be used for `call` under the policy in force, whose
+    /// decision for the call is `decided` (with its fingerprint), and marks it used.
+    ///
+    /// The decision now must be the one approved (the same fingerprint), or, under the same
+    /// policy version, a gate no stricter than it that this approval already satisfies: an
+    /// outcome no stricter, no chain, and at least its `minApprovals` of its approvers among
+    /// those who approved. The confidence is not bound, so an agent that was approved at 0.5
+    /// and asks again at 0.1 gets the policy's stricter decision, never the old grant.
     pub fn redeem(
         &mut self,
         call: &Call,
         policy_version: &str,
+        decided: &Verdict,
         decision_fingerprint: &str,
         now: Timestamp,
     ) -> Result<(), GrantError> {
@@ -139,17 +152,47 @@ impl Grant {
         {
             return Err(e);
         }
-        if self.policy_version != policy_version
-            && self.decision_fingerprint != decision_fingerprint
-        {
-            return Err(GrantError::PolicyChanged {
-                grant: self.id.clone(),
-                granted_under: self.policy_version.clone(),
-                in_force: policy_version.to_owned(),
-            });
+        if self.decision_fingerprint != decision_fingerprint {
+            if self.policy_version != policy_version {
+                return Err(GrantError::PolicyChanged {
+                    grant: self.id.clone(),
+                    granted_under: self.policy_version.clone(),
+                    in_force: policy_version.to_owned(),
+                });
+            }
+            if !self.satisfies(decided) {
+                return Err(GrantError::StricterDecision {
+                    grant: self.id.clone(),
+                    granted: self.outcome,
+                    decided: decided.outcome,
+                });
+            }
         }
         self.used_at = Some(now);
         Ok(())
+    }
+
+    /// Whether the approval this grant records already meets what `decided` asks.
+    fn satisfies(&self, decided: &Verdict) -> bool {
+        let Some(granted) = self.outcome else {
+            return false;
+        };
+        if decided.outcome > granted || !decided.chain.is_empty() {
+            return false;
+        }
+        if !matches!(
+            decided.outcome,
+            Outcome::RequestApproval | Outcome::Escalate
+        ) {
+            // Looser outcomes ask nobody; `deny` is stricter than any gate and never gets here.
+            return true;
+        }
+        let votes = self
+            .approved_by
+            .iter()
+            .filter(|p| decided.approvers.contains(p))
+            .count();
+        votes >= decided.min_approvals.unwrap_or(1) as usize
     }
 }
 

@@ -1,7 +1,7 @@
 //! The runtime's errors: one enum per concern, each variant naming the record, the state and
 //! the principal involved, so that a refused call says exactly what to fix.
 
-use crate::ir::Principal;
+use crate::ir::{Outcome, Principal};
 use crate::request::RequestError;
 use crate::store::StoreError;
 
@@ -177,6 +177,17 @@ pub enum GrantError {
         grant: GrantId,
         granted_under: String,
         in_force: String,
+    },
+    /// The policy decides this call more strictly than the decision that was approved (the
+    /// confidence fell, say), or asks approvers the approval does not have.
+    #[error(
+        "grant {grant} was given for a {} gate, and the policy now decides the call {decided} with a gate this approval does not meet; it needs a new approval",
+        granted.map_or("different", |o| o.as_str())
+    )]
+    StricterDecision {
+        grant: GrantId,
+        granted: Option<Outcome>,
+        decided: Outcome,
     },
 }
 

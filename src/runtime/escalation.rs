@@ -141,7 +141,7 @@ impl Executions<'_> {
                     let mut used = None;
                     for g in grants {
                         let mut grant = g.record.clone();
-                        match grant.redeem(&call, &version, &fingerprint, now) {
+                        match grant.redeem(&call, &version, decision.verdict(), &fingerprint, now) {
                             Ok(()) => {
                                 tx.audit.push(grant_used_entry(&grant, now));
                                 tx.writes.push(Write::Grant(
@@ -151,7 +151,10 @@ impl Executions<'_> {
                                 used = Some(grant);
                                 break;
                             }
-                            Err(refused @ GrantError::PolicyChanged { .. }) => {
+                            Err(
+                                refused @ (GrantError::PolicyChanged { .. }
+                                | GrantError::StricterDecision { .. }),
+                            ) => {
                                 tx.audit.push(
                                     AuditEntry::new(
                                         AuditKind::GrantRefused,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, ErrorKind, PolicyError};
-use crate::front::yaml::{to_json, tree};
+use crate::front::yaml::{duplicate_keys, to_json, tree};
 use crate::source::Span;
 use crate::suggest;
 
@@ -197,6 +197,11 @@ fn case(node: &tree::Node, diags: &mut Vec<Diagnostic>) -> Option<Case> {
         other => other.to_string(),
     };
     let expected = entries(expect, "`expect`", EXPECT_KEYS, diags)?;
+    let before = diags.len();
+    duplicate_keys(request, "a test case's `request`", diags);
+    if diags.len() > before {
+        return None;
+    }
     Some(Case {
         name,
         line: node.span.line,

@@ -11,6 +11,7 @@ mod examples;
 mod executions;
 mod feedback;
 mod gate_model;
+mod grants;
 mod memory_audit;
 mod sigkill;
 mod store;

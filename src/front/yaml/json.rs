@@ -40,3 +40,37 @@ pub(crate) fn to_json(node: &Node) -> Value {
         }
     }
 }
+
+/// Reports every key given twice in one mapping anywhere in `node`, as [`to_json`] would
+/// keep only the last one: what a file says must be read one way only.
+pub(crate) fn duplicate_keys(
+    node: &Node,
+    place: &'static str,
+    diagnostics: &mut Vec<crate::diagnostic::Diagnostic>,
+) {
+    use crate::diagnostic::{Diagnostic, ErrorKind};
+    let mut todo = vec![node];
+    while let Some(node) = todo.pop() {
+        match &node.kind {
+            NodeKind::Scalar { .. } => {}
+            NodeKind::Seq(items) => todo.extend(items),
+            NodeKind::Map(entries) => {
+                let mut seen = std::collections::HashSet::new();
+                for (key, value) in entries {
+                    if let NodeKind::Scalar { value: name, .. } = &key.kind
+                        && !seen.insert(name.as_str())
+                    {
+                        diagnostics.push(Diagnostic::new(
+                            ErrorKind::DuplicateKey {
+                                key: name.clone(),
+                                place,
+                            },
+                            key.span,
+                        ));
+                    }
+                    todo.push(value);
+                }
+            }
+        }
+    }
+}

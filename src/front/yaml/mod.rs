@@ -4,7 +4,7 @@ mod json;
 mod lower;
 pub(crate) mod tree;
 
-pub(crate) use json::to_json;
+pub(crate) use json::{duplicate_keys, to_json};
 
 use super::Parsed;
 

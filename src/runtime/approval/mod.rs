@@ -460,7 +460,13 @@ impl Approvals<'_> {
                         id: grant.to_string(),
                     })?;
             let mut g = loaded.record.clone();
-            if let Err(refused) = g.redeem(call, policy.version(), &fingerprint, now) {
+            if let Err(refused) = g.redeem(
+                call,
+                policy.version(),
+                decision.verdict(),
+                &fingerprint,
+                now,
+            ) {
                 let entry = AuditEntry::new(
                     AuditKind::GrantRefused,
                     now,
