@@ -279,7 +279,11 @@ pub(crate) fn json_kind(value: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("the string \"{s}\""),
+        Value::String(s) => match s.char_indices().nth(60) {
+            // Whatever its length, an error quotes the start of it.
+            Some((cut, _)) => format!("the string \"{}...\" ({} bytes)", &s[..cut], s.len()),
+            None => format!("the string \"{s}\""),
+        },
         Value::Array(_) => "a list".into(),
         Value::Object(_) => "an object".into(),
     }

@@ -356,3 +356,68 @@ fn to_json_round_trips() {
     let bare = Request::new("deploy");
     assert_eq!(Request::from_json(&bare.to_json()), Ok(bare));
 }
+
+#[test]
+fn fields_longer_than_the_limit_are_refused_by_every_evaluator() {
+    use rekall_policy::compile::Builder;
+    use rekall_policy::request::MAX_FIELD_BYTES;
+    let policy = seed();
+    let compiled = policy.compile();
+    for (field, long) in [
+        ("action", Request::new("d".repeat(MAX_FIELD_BYTES + 1))),
+        (
+            "resource",
+            Request::new("delete").resource("é".repeat(MAX_FIELD_BYTES / 2 + 1)),
+        ),
+    ] {
+        let e = refused(&long);
+        assert_eq!(e.field, field);
+        assert!(
+            e.message
+                .contains("the most a request may give is 4096 bytes"),
+            "{e}"
+        );
+        assert_eq!(compiled.decide(&long).unwrap_err(), e);
+        let (action, resource) = (long.action.as_str(), long.resource.as_str());
+        assert_eq!(compiled.decide_str(action, resource, None).unwrap_err(), e);
+    }
+    let at_limit = Request::new("d".repeat(MAX_FIELD_BYTES)).resource("r".repeat(MAX_FIELD_BYTES));
+    assert_eq!(
+        compiled.decide(&at_limit).unwrap(),
+        policy.decide(&at_limit).unwrap()
+    );
+    // The limit is the deployer's to set.
+    let tight = Builder::new(&policy)
+        .limits(rekall_policy::Limits { max_field_bytes: 8 })
+        .build();
+    assert_eq!(
+        tight.decide(&Request::new("deploy-x")).unwrap().outcome(),
+        Outcome::Escalate
+    );
+    assert_eq!(
+        tight.decide(&Request::new("deploy-xy")).unwrap_err().field,
+        "action"
+    );
+}
+
+#[test]
+fn json_text_with_a_field_twice_is_refused_naming_it() {
+    for (text, field) in [
+        (r#"{"action":"delete","action":"read"}"#, "action"),
+        (
+            r#"{"action":"read","resource":"a","resource":"b"}"#,
+            "resource",
+        ),
+        (
+            r#"{"action":"read","confidence":0.1,"confidence":0.99}"#,
+            "confidence",
+        ),
+        (r#"{"action":"read","context":{"k":1,"k":2}}"#, "context"),
+    ] {
+        let e = Request::from_json_str(text).unwrap_err();
+        assert_eq!(e.field, field, "{text}: {e}");
+    }
+    let e = Request::from_json_str(r#"{"action":"read"} {"action":"delete"}"#).unwrap_err();
+    assert_eq!(e.field, "request");
+    assert!(e.message.contains("trailing characters"), "{e}");
+}

@@ -130,3 +130,34 @@ async fn a_looser_gate_that_the_approval_meets_redeems_and_a_stricter_one_does_n
     assert!(!d.approved, "{}", d.reason);
     assert!(d.request.is_some());
 }
+
+#[tokio::test]
+async fn a_call_with_a_field_over_the_limit_is_refused_and_opens_no_gate() {
+    let rig = rig().await;
+    let seed = Policy::from_path("policies/seed.yaml").unwrap();
+    rig.rt.set_policy(LoadedPolicy::new(&seed)).await.unwrap();
+    let e = running(&rig.rt, "long").await;
+    let long = Call::new("delete").resource("x".repeat(5_000));
+    let err = rig
+        .rt
+        .execution()
+        .check_escalation(&e.id, long)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::Request(r) if r.field == "resource"),
+        "{err}"
+    );
+    let after = rig.rt.execution().get(&e.id).await.unwrap();
+    assert_eq!(
+        after.status,
+        rekall_policy::runtime::ExecutionStatus::Running
+    );
+    let opened = rig
+        .rt
+        .approvals()
+        .list(rekall_policy::store::ApprovalFilter::default())
+        .await
+        .unwrap();
+    assert!(opened.is_empty(), "{opened:?}");
+}

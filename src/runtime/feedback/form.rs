@@ -163,7 +163,17 @@ pub enum FieldProblem {
     NotAnOption { value: String, options: Vec<String> },
     /// A multiselect that names an option twice.
     Repeated { value: String },
+    /// The answers give this field twice (a reader keeping either one would be guessing).
+    GivenTwice,
+    /// A text or code answer longer than [`MAX_ANSWER_BYTES`].
+    TooLong { bytes: usize, max: usize },
+    /// The answers are not a JSON object.
+    NotAnObject { reason: String },
 }
+
+/// The most bytes a text or code answer may have: room for a long review, not for a file
+/// that would fill the store and every approver's inbox.
+pub const MAX_ANSWER_BYTES: usize = 64 << 10;
 
 impl fmt::Display for FieldProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -190,6 +200,14 @@ impl fmt::Display for FieldProblem {
                 )
             }
             FieldProblem::Repeated { value } => write!(f, "`{value}` is chosen twice"),
+            FieldProblem::GivenTwice => f.write_str("is answered twice; give each field once"),
+            FieldProblem::TooLong { bytes, max } => {
+                write!(f, "is {bytes} bytes long; an answer may have at most {max}")
+            }
+            FieldProblem::NotAnObject { reason } => write!(
+                f,
+                "must be a JSON object of answers keyed by field name: {reason}"
+            ),
         }
     }
 }
@@ -249,6 +267,38 @@ impl Form {
             ));
         }
         Ok(())
+    }
+
+    /// Reads answers from JSON text, strictly (see [`crate::json`]), and checks them against
+    /// the form. A field answered twice is an error naming it; text that is not a JSON object
+    /// is an error of the field `answers`.
+    ///
+    /// ```
+    /// use rekall_policy::runtime::{Field, Form};
+    ///
+    /// let form = Form::new(vec![Field::rating("score", "Score", 1, 5)]);
+    /// assert!(form.read_answers(r#"{"score": 4}"#).is_ok());
+    /// let errors = form.read_answers(r#"{"score": 5, "score": 1}"#).unwrap_err();
+    /// assert_eq!(errors[0].to_string(), "score: is answered twice; give each field once");
+    /// ```
+    pub fn read_answers(&self, text: &str) -> Result<Map<String, Value>, Vec<FieldError>> {
+        let answers = crate::json::parse_object(text).map_err(|e| {
+            let error = match (e.duplicate_key(), e.duplicate_within()) {
+                (Some(key), []) => FieldError {
+                    field: key.to_owned(),
+                    problem: FieldProblem::GivenTwice,
+                },
+                (_, within) => FieldError {
+                    field: within.first().cloned().unwrap_or_else(|| "answers".into()),
+                    problem: FieldProblem::NotAnObject {
+                        reason: e.to_string(),
+                    },
+                },
+            };
+            vec![error]
+        })?;
+        self.validate(&answers)?;
+        Ok(answers)
     }
 
     /// Checks answers against the form; every problem is reported, one error per field.
@@ -338,13 +388,14 @@ fn check_value(kind: &FieldKind, value: &Value) -> Option<FieldProblem> {
             }
             None
         }
-        FieldKind::Text | FieldKind::Code { .. } => {
-            if value.is_string() {
-                None
-            } else {
-                wrong("a string")
-            }
-        }
+        FieldKind::Text | FieldKind::Code { .. } => match value.as_str() {
+            Some(s) if s.len() > MAX_ANSWER_BYTES => Some(FieldProblem::TooLong {
+                bytes: s.len(),
+                max: MAX_ANSWER_BYTES,
+            }),
+            Some(_) => None,
+            None => wrong("a string"),
+        },
     }
 }
 
@@ -353,4 +404,65 @@ fn not_an_option(value: &str, options: &[String]) -> Option<FieldProblem> {
         value: value.to_owned(),
         options: options.to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> Form {
+        Form::new(vec![
+            Field::rating("score", "Score", 1, 5),
+            Field::select("verdict", "Verdict", &["ship", "hold"]),
+            Field::text("notes", "Notes").optional(),
+        ])
+    }
+
+    #[test]
+    fn answers_read_from_text_refuse_a_field_given_twice() {
+        let errors = form()
+            .read_answers(r#"{"score":5,"verdict":"ship","verdict":"hold"}"#)
+            .unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "verdict");
+        assert_eq!(errors[0].problem, FieldProblem::GivenTwice);
+        // A key twice inside an answer is named by the field it is in.
+        let errors = form()
+            .read_answers(r#"{"score":5,"verdict":"ship","notes":{"a":1,"a":2}}"#)
+            .unwrap_err();
+        assert_eq!(errors[0].field, "notes");
+        let ok = form()
+            .read_answers(r#"{"score":5,"verdict":"ship"}"#)
+            .unwrap();
+        assert_eq!(ok["score"], 5);
+    }
+
+    #[test]
+    fn answers_that_are_not_an_object_or_too_long_are_refused() {
+        for text in ["[1]", "{", "", "{} x"] {
+            let errors = form().read_answers(text).unwrap_err();
+            assert_eq!(errors[0].field, "answers", "{text}");
+            assert!(
+                matches!(errors[0].problem, FieldProblem::NotAnObject { .. }),
+                "{text}"
+            );
+        }
+        let long = "x".repeat(MAX_ANSWER_BYTES + 1);
+        let text = format!(r#"{{"score":5,"verdict":"ship","notes":"{long}"}}"#);
+        let errors = form().read_answers(&text).unwrap_err();
+        assert_eq!(
+            errors[0].problem,
+            FieldProblem::TooLong {
+                bytes: MAX_ANSWER_BYTES + 1,
+                max: MAX_ANSWER_BYTES
+            }
+        );
+        let short = "x".repeat(MAX_ANSWER_BYTES);
+        let text = format!(r#"{{"score":5,"verdict":"ship","notes":"{short}"}}"#);
+        assert!(form().read_answers(&text).is_ok());
+        // An error quotes a long wrong answer by its start only.
+        let text = format!(r#"{{"score":"{long}","verdict":"ship"}}"#);
+        let message = form().read_answers(&text).unwrap_err()[0].to_string();
+        assert!(message.len() < 200, "{message}");
+    }
 }
