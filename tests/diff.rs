@@ -390,3 +390,23 @@ fn a_lowered_quorum_or_a_wider_approver_list_counts_as_looser() {
     );
     assert_eq!(kind(&one_of_two, &one_of_two), (None, false));
 }
+
+#[test]
+fn a_logged_request_with_a_key_twice_is_an_invalid_line_naming_it() {
+    let old = load(OLD);
+    let new = load(NEW);
+    let log: &[u8] = b"\xef\xbb\xbf{\"action\": \"deploy\", \"confidence\": 0.39999999999999997}\n{\"action\": \"delete\", \"action\": \"read\"}\n";
+    let report = replay(&old, &new, log, 3).unwrap();
+    assert_eq!(report.summary.requests, 2);
+    assert_eq!(
+        report.summary.invalid, 1,
+        "the BOM of the first line is skipped"
+    );
+    assert_eq!(report.invalid[0].line, 2);
+    assert_eq!(report.invalid[0].field.as_deref(), Some("action"));
+    assert!(
+        report.invalid[0].message.contains("twice"),
+        "{}",
+        report.invalid[0].message
+    );
+}

@@ -296,8 +296,15 @@ impl<'p> Replay<'p> {
         if text.trim().is_empty() {
             return;
         }
-        let parsed = serde_json::from_str::<Value>(text)
-            .map_err(|e| (None, format!("invalid JSON: {e}")))
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let parsed = crate::json::parse(text)
+            .map_err(|e| match e.duplicate_key() {
+                Some(_) => {
+                    let e = crate::request::json_error(e);
+                    (Some(e.field), e.message)
+                }
+                None => (None, format!("invalid JSON: {e}")),
+            })
             .and_then(|v| {
                 Request::from_json(&v)
                     .map(|r| (r, v.get("id").cloned()))
