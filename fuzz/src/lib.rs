@@ -21,8 +21,10 @@ use serde_json::{Map, Value};
 const ORIGIN: &str = "fuzzed";
 
 /// At most this many actions, resources and confidences are tried on a policy that parses, so
-/// that one input costs a bounded number of decisions.
-const MAX_PROBES: usize = 8;
+/// that one input costs a bounded number of decisions; enough confidences for the edges of
+/// eight distinct band boundaries with their neighbours.
+const MAX_PROBES: usize = 6;
+const MAX_CONFIDENCES: usize = 28;
 
 /// Bytes as the CLI would hand them to a front end: invalid UTF-8 replaced, so that every input
 /// reaches the parser instead of being thrown away.
@@ -49,7 +51,10 @@ fn policy_text(language: Language, text: &str) {
     let front_end_clean = parsed.diagnostics.is_empty();
     match Policy::from_str_in(language, text, ORIGIN) {
         Err(e) => {
-            assert!(!e.diagnostics.is_empty(), "a refused policy names no problem");
+            assert!(
+                !e.diagnostics.is_empty(),
+                "a refused policy names no problem"
+            );
             let rendered = e.render();
             assert!(
                 rendered.contains(&format!("{ORIGIN}:")),
@@ -82,7 +87,10 @@ fn decisions_agree(policy: &Policy) {
                 request.confidence = *confidence;
                 let reference = policy.decide(&request).map(|d| d.into_owned());
                 let fast = compiled.decide(&request).map(|d| d.into_owned());
-                assert_eq!(fast, reference, "compiled and reference differ on {request:?}");
+                assert_eq!(
+                    fast, reference,
+                    "compiled and reference differ on {request:?}"
+                );
             }
         }
     }
@@ -91,7 +99,7 @@ fn decisions_agree(policy: &Policy) {
 /// Requests worth asking a policy: the literals its rules name (so that rules match), their
 /// glob texts (so that wildcards meet themselves), a few fixed strings, and the confidences at
 /// and next to every band edge.
-fn probes(policy: &Policy) -> (Vec<String>, Vec<String>, Vec<Option<f64>>) {
+pub fn probes(policy: &Policy) -> (Vec<String>, Vec<String>, Vec<Option<f64>>) {
     let doc = policy.doc();
     let mut actions = vec!["deploy".to_owned(), "é".to_owned(), String::new()];
     let mut resources = vec![String::new(), "production".to_owned()];
@@ -116,8 +124,9 @@ fn probes(policy: &Policy) -> (Vec<String>, Vec<String>, Vec<Option<f64>>) {
         dedup_in_order(list);
         list.truncate(MAX_PROBES);
     }
-    confidences.dedup_by(|a, b| a.map(f64::to_bits) == b.map(f64::to_bits));
-    confidences.truncate(MAX_PROBES + 4);
+    let mut seen = BTreeSet::new();
+    confidences.retain(|c| seen.insert(c.map(f64::to_bits)));
+    confidences.truncate(MAX_CONFIDENCES);
     (actions, resources, confidences)
 }
 
@@ -195,7 +204,10 @@ pub fn json_request(data: &[u8]) {
             }
         }
         Ok(request) => {
-            assert!(strict.is_ok(), "a request was read from text that is not JSON");
+            assert!(
+                strict.is_ok(),
+                "a request was read from text that is not JSON"
+            );
             if let Some(c) = request.confidence {
                 assert!((0.0..=1.0).contains(&c), "confidence {c} was accepted");
             }
@@ -208,7 +220,10 @@ pub fn json_request(data: &[u8]) {
             for policy in bundled_policies() {
                 let reference = policy.decide(&request).map(|d| d.into_owned());
                 let fast = policy.compile().decide(&request).map(|d| d.into_owned());
-                assert_eq!(fast, reference, "compiled and reference differ on {request:?}");
+                assert_eq!(
+                    fast, reference,
+                    "compiled and reference differ on {request:?}"
+                );
             }
         }
     }
@@ -216,7 +231,7 @@ pub fn json_request(data: &[u8]) {
 
 /// The strict reader and serde_json's own see one document: the same value when both read
 /// the text, and a strict refusal of text serde_json reads only for a duplicated key.
-fn strict_matches_serde_json(text: &str) -> Result<Value, json::JsonError> {
+pub fn strict_matches_serde_json(text: &str) -> Result<Value, json::JsonError> {
     let strict = json::parse(text);
     let plain = serde_json::from_str::<Value>(text);
     match (&strict, &plain) {
@@ -232,7 +247,7 @@ fn strict_matches_serde_json(text: &str) -> Result<Value, json::JsonError> {
 }
 
 /// A form with one field of each kind; the text and code fields are optional.
-fn form() -> &'static Form {
+pub fn form() -> &'static Form {
     static FORM: OnceLock<Form> = OnceLock::new();
     FORM.get_or_init(|| {
         let form = Form::new(vec![
@@ -263,7 +278,11 @@ pub fn feedback_answer(data: &[u8]) {
         Err(errors) => {
             let refused: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
             let distinct: BTreeSet<&str> = refused.iter().copied().collect();
-            assert_eq!(distinct.len(), refused.len(), "a field refused twice: {errors:?}");
+            assert_eq!(
+                distinct.len(),
+                refused.len(),
+                "a field refused twice: {errors:?}"
+            );
             assert_eq!(
                 distinct,
                 expected.iter().map(String::as_str).collect(),
@@ -286,7 +305,7 @@ pub fn feedback_answer(data: &[u8]) {
 }
 
 /// The fields (and unknown keys) a plain reading of the form says are wrongly answered.
-fn model_refusals(form: &Form, answers: &Map<String, Value>) -> BTreeSet<String> {
+pub fn model_refusals(form: &Form, answers: &Map<String, Value>) -> BTreeSet<String> {
     let mut wrong: BTreeSet<String> = answers
         .keys()
         .filter(|k| !form.fields.iter().any(|f| &f.name == *k))
@@ -309,7 +328,9 @@ fn model_accepts(kind: &FieldKind, value: &Value) -> bool {
         FieldKind::Rating { min, max } => value
             .as_f64()
             .is_some_and(|f| f.fract() == 0.0 && (*min as f64) <= f && f <= (*max as f64)),
-        FieldKind::Select { options } => value.as_str().is_some_and(|s| options.iter().any(|o| o == s)),
+        FieldKind::Select { options } => value
+            .as_str()
+            .is_some_and(|s| options.iter().any(|o| o == s)),
         FieldKind::Multiselect { options } => value.as_array().is_some_and(|items| {
             let mut seen = BTreeSet::new();
             items.iter().all(|item| {
