@@ -1,0 +1,4 @@
+//! A JSON request body: refused with a located error or accepted and well-behaved, never a panic.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rekall_policy_fuzz::json_request(data));
