@@ -115,6 +115,12 @@ impl Request {
             ));
         };
         for key in map.keys() {
+            if key.is_empty() {
+                return Err(RequestError::new(
+                    "request",
+                    format!("a key is empty; the fields are {}", FIELDS.join(", ")),
+                ));
+            }
             if !FIELDS.contains(&key.as_str()) {
                 let hint = suggest::closest(key, FIELDS)
                     .map(|s| format!("; did you mean `{s}`?"))
@@ -197,6 +203,7 @@ impl Request {
 /// A JSON reading error as a request error: a duplicated key is named as the field.
 pub(crate) fn json_error(e: crate::json::JsonError) -> RequestError {
     match (e.duplicate_key(), e.duplicate_within()) {
+        (Some(""), []) => RequestError::new("request", "the empty key appears twice"),
         (Some(key), []) => RequestError::new(key, "appears twice; a request names each field once"),
         (Some(key), within) => RequestError::new(
             within.first().map_or("request", String::as_str),

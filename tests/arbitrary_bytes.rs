@@ -210,9 +210,8 @@ mod checks {
     }
 
     /// Every reproducer in `fuzz/regressions/TARGET/` passes its target. Ignored while the
-    /// findings listed in the README's Fuzzing section are open; run it with `--ignored`.
+    /// findings listed in the README's Fuzzing section stay fixed.
     #[test]
-    #[ignore = "the findings in fuzz/regressions/ are not fixed yet"]
     fn every_fuzz_finding_is_fixed() {
         let mut failing = Vec::new();
         for (target, run) in [

@@ -62,7 +62,7 @@ pub fn parse(language: Language, text: &str) -> Parsed {
         Language::Dsl => dsl::parse(text),
     };
     if let Some(doc) = &mut parsed.doc {
-        comments::attach(doc, text);
+        comments::attach(doc, text, language);
     }
     parsed
 }
