@@ -171,12 +171,12 @@ fn run_lines(policy: &Policy, input: &std::path::Path) -> u8 {
                 map.insert("id".into(), id.clone());
             }
         }
-        if writeln!(out, "{object}").is_err() {
-            return exit::TOOL;
+        if let Err(e) = writeln!(out, "{object}") {
+            super::output::stopped(&e);
         }
     }
-    if out.flush().is_err() {
-        return exit::TOOL;
+    if let Err(e) = out.flush() {
+        super::output::stopped(&e);
     }
     if any_failed { exit::FOUND } else { exit::OK }
 }

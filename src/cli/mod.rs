@@ -1,4 +1,25 @@
 //! The `rekall-policy` command line: one module per verb, each a thin layer over the library.
+//!
+//! The verbs print with `print!`, `println!`, `eprint!` and `eprintln!` as usual, but these are
+//! the macros below, which shadow std's for every module declared after them: they write
+//! through [`output`], so that a closed pipe ends any verb quietly instead of with a panic.
+
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::cli::output::out(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    () => { $crate::cli::output::out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::out_line(format_args!($($arg)*)) };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::cli::output::err(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::cli::output::err(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::err_line(format_args!($($arg)*)) };
+}
+
+mod output;
 
 mod approvals;
 mod bench;

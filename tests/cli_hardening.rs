@@ -1,0 +1,159 @@
+//! The command line against hostile and careless use: closed pipes, bytes that are not text,
+//! byte-order marks, duplicated JSON keys, and invalid policies handed to `fmt`.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rekall-policy"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn run_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // A command that refuses its policy exits without reading its input; that is not an error.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// More than a pipe holds (64 KiB on Linux), so that a verb is still writing when its reader
+/// goes away.
+const BIG: usize = 128 * 1024;
+
+/// Runs a verb the way `VERB | head -c 1024` does: the reader takes a little, then closes.
+fn closed_early(args: &[&str], before_any_output: bool) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdout = child.stdout.take().unwrap();
+    if !before_any_output {
+        let mut head = [0u8; 1024];
+        stdout.read_exact(&mut head).expect("the verb prints");
+    }
+    drop(stdout);
+    child.wait_with_output().unwrap()
+}
+
+fn assert_quiet_stop(args: &[&str], out: &Output) {
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+    assert!(!err.contains("Broken pipe"), "{args:?} complained:\n{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?} must stop with exit 2 (could not finish): {err}"
+    );
+}
+
+/// A valid policy of `n` rules, all shadowed by a first catch-all (so `lint` warns about each).
+fn shadowed_policy(n: usize) -> String {
+    let mut s = String::from(
+        "version: 1\nhitl:\n  rules:\n    - action: \"*\"\n      requireApproval: true\n      approvers: [user:adam]\n",
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "    - id: rule-number-{i}\n      action: deploy-{i}\n      resource: \"service-{i}/*\"\n      requireApproval: false\n"
+        ));
+    }
+    s
+}
+
+/// An invalid policy with `n` errors.
+fn broken_policy(n: usize) -> String {
+    let mut s = String::from("version: 1\nhitl:\n  rules:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "    - action: deploy-{i}\n      requireAproval: true\n      approvers: [user:adam]\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn every_verb_stops_quietly_when_its_reader_closes_the_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(dir.path(), "big.yaml", shadowed_policy(4_000));
+    let broken = write(dir.path(), "broken.yaml", broken_policy(2_000));
+    let requests: String = (0..5_000)
+        .map(|i| format!("{{\"id\":{i},\"action\":\"deploy-{i}\",\"resource\":\"x\"}}\n"))
+        .collect();
+    let requests = write(dir.path(), "requests.jsonl", requests);
+    let invalid: String = (0..5_000)
+        .map(|i| format!("{{\"actoin\":{i}}}\n"))
+        .collect();
+    let invalid = write(dir.path(), "invalid.jsonl", invalid);
+    let mut cases = String::from("policy: big.yaml\ncases:\n");
+    for i in 0..3_000 {
+        cases.push_str(&format!(
+            "  - name: case number {i} of a long test file\n    request: {{action: deploy-{i}}}\n    expect: {{outcome: request-approval}}\n"
+        ));
+    }
+    let tests = write(dir.path(), "big.test.yaml", cases);
+    let verbs: Vec<Vec<&str>> = vec![
+        vec!["fmt", &policy],
+        vec!["fmt", "--to", "dsl", &policy],
+        vec!["lint", &policy],
+        vec!["check", &broken],
+        vec!["eval", &policy, "--input", &requests],
+        vec!["explain", &policy, "--action", "deploy-7"],
+        vec![
+            "diff",
+            &policy,
+            &policy,
+            "--requests",
+            &invalid,
+            "--format",
+            "json",
+        ],
+        vec!["test", &tests],
+    ];
+    for args in &verbs {
+        let full = run(args);
+        assert!(
+            full.stdout.len() > BIG,
+            "{args:?} prints only {} bytes, too few to fill a pipe: {}",
+            full.stdout.len(),
+            text(&full.stderr)
+        );
+        assert_quiet_stop(args, &closed_early(args, false));
+    }
+    // bench prints only a table, after measuring: its reader is gone before it writes.
+    let args = [
+        "bench",
+        "--generate",
+        "3",
+        "--requests",
+        "1",
+        "--varied",
+        "0",
+        "--rounds",
+        "1",
+    ];
+    assert_quiet_stop(&args, &closed_early(&args, true));
+}
