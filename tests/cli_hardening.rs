@@ -157,3 +157,96 @@ fn every_verb_stops_quietly_when_its_reader_closes_the_pipe() {
     ];
     assert_quiet_stop(&args, &closed_early(&args, true));
 }
+
+/// Parses, but does not validate: the bands overlap and a rule names a group nobody defined.
+const INVALID: &str = "version: 1\nhitl:\n  rules:\n    - action: deploy\n      requireApproval: true\n      approvers: [group:nobody]\nescalation:\n  rules:\n    - confidenceRange: [0.0, 0.6]\n      action: escalate\n      approvers: [user:carol]\n    - confidenceRange: [0.5, 1.0]\n      action: auto-approve\n";
+
+/// Does not parse: a misspelt key.
+const MISSPELT: &str = "version: 1\nhitl:\n  rules:\n    - action: deploy\n      requireAproval: true\n      approvers: [user:adam]\n";
+
+#[test]
+fn fmt_refuses_an_invalid_policy_as_check_does() {
+    for (name, policy) in [("invalid.yaml", INVALID), ("misspelt.yaml", MISSPELT)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), name, policy);
+        let check = run(&["check", &path]);
+        assert_eq!(check.status.code(), Some(1), "{name}");
+        let diagnostics = text(&check.stdout);
+        let diagnostics = &diagnostics[..diagnostics.rfind("error").unwrap()];
+        let diagnostics = &diagnostics[..diagnostics.rfind('\n').unwrap() + 1];
+        assert!(diagnostics.contains(&format!("{path}:")), "{diagnostics}");
+
+        for args in [
+            vec!["fmt", path.as_str()],
+            vec!["fmt", "--to", "dsl", path.as_str()],
+            vec!["fmt", "--check", path.as_str()],
+            vec!["fmt", "--write", path.as_str()],
+            vec!["fmt", "--to", "dsl", "--write", path.as_str()],
+        ] {
+            let out = run(&args);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{args:?}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(text(&out.stdout), "", "{args:?} printed on stdout");
+            assert!(
+                text(&out.stderr).starts_with(diagnostics),
+                "{args:?}: stderr is not check's diagnostics:\n{}\nwanted:\n{diagnostics}",
+                text(&out.stderr)
+            );
+            assert!(text(&out.stderr).contains("not formatted"), "{args:?}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), policy, "{args:?}");
+            assert!(
+                !dir.path().join(name).with_extension("rkl").exists(),
+                "{args:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fmt_still_prints_the_valid_files_beside_an_invalid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "invalid.yaml", INVALID);
+    let out = run(&["fmt", &bad, "policies/seed.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.starts_with("==> policies/seed.yaml <==\n"),
+        "{printed}"
+    );
+    assert!(!printed.contains("invalid.yaml"), "{printed}");
+}
+
+#[test]
+fn a_byte_order_mark_starts_a_policy_in_either_language() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["seed.rkl", "seed.yaml"] {
+        let plain = std::fs::read(Path::new("policies").join(name)).unwrap();
+        let with_bom = [b"\xEF\xBB\xBF".as_slice(), &plain].concat();
+        let path = write(dir.path(), name, &with_bom);
+        let out = run(&["check", &path]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stdout));
+        let out = run(&[
+            "eval",
+            &path,
+            "--action",
+            "deploy",
+            "--resource",
+            "production",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).starts_with("outcome:    escalate"),
+            "{name}"
+        );
+        // The canonical form has no mark, so `fmt --check` asks for it to go.
+        let out = run(&["fmt", "--check", &path]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let out = run(&["fmt", "--write", &path]);
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        assert_eq!(std::fs::read(&path).unwrap(), plain, "{name}");
+    }
+}

@@ -63,7 +63,8 @@ enum Command {
     Explain(explain::Args),
     /// Warn about rules that can never fire, band gaps and other surprises.
     Lint(lint::Args),
-    /// Print policies in canonical form, in YAML or the DSL; `--check` for CI.
+    /// Print valid policies in canonical form, in YAML or the DSL; `--check` for CI. An invalid
+    /// policy is refused with the errors `check` gives (exit 1).
     Fmt(fmt::Args),
     /// Run policy unit tests (`*.test.yaml`).
     Test(test::Args),
