@@ -250,3 +250,194 @@ fn a_byte_order_mark_starts_a_policy_in_either_language() {
         assert_eq!(std::fs::read(&path).unwrap(), plain, "{name}");
     }
 }
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every output line is JSON"))
+        .collect()
+}
+
+/// A log as a careless editor leaves it: a byte-order mark, a line of Latin-1, a duplicated key.
+fn careless_log() -> Vec<u8> {
+    let mut log = Vec::new();
+    log.extend_from_slice(b"\xEF\xBB\xBF{\"id\":\"bom\",\"action\":\"deploy\",\"resource\":\"staging\",\"confidence\":0.95}\n");
+    log.extend_from_slice(b"{\"id\":\"latin1\",\"action\":\"d\xE9ploy\"}\n");
+    log.extend_from_slice(
+        b"{\"id\":\"after\",\"action\":\"delete\",\"resource\":\"db\",\"confidence\":0.95}\r\n",
+    );
+    log.extend_from_slice(
+        b"{\"id\":\"dup\",\"action\":\"delete\",\"resource\":\"db\",\"action\":\"read\"}\n",
+    );
+    log.extend_from_slice(b"{\"id\":\"edge\",\"action\":\"deploy\",\"resource\":\"staging\",\"confidence\":0.39999999999999997}\n");
+    log.extend_from_slice(
+        b"{\"id\":\"nested\",\"action\":\"read\",\"context\":{\"ticket\":1,\"ticket\":2}}\n",
+    );
+    log
+}
+
+fn assert_careless_log_decided(out: &Output) {
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let lines = json_lines(out);
+    assert_eq!(lines.len(), 6, "one output per input line: {lines:?}");
+    assert_eq!(lines[0]["line"], 1);
+    assert_eq!(
+        lines[0]["id"], "bom",
+        "the mark before the first line is skipped"
+    );
+    assert_eq!(lines[0]["outcome"], "auto-approve");
+
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[1]["error"]["field"], Value::Null);
+    let message = lines[1]["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("not UTF-8 text"), "{message}");
+
+    assert_eq!(lines[2]["line"], 3, "the lines after a bad one are decided");
+    assert_eq!(lines[2]["id"], "after");
+    assert_eq!(lines[2]["outcome"], "request-approval");
+
+    assert_eq!(lines[3]["line"], 4);
+    assert_eq!(
+        lines[3]["id"],
+        Value::Null,
+        "a line refused as JSON has no id"
+    );
+    assert_eq!(lines[3]["error"]["field"], "action");
+    let message = lines[3]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("twice"), "{message}");
+
+    assert_eq!(lines[4]["id"], "edge");
+    assert_eq!(
+        lines[4]["outcome"], "escalate",
+        "0.39999999999999997 is below the 0.4 band edge"
+    );
+    assert_eq!(lines[4]["escalationRuleId"], "lost");
+
+    assert_eq!(lines[5]["error"]["field"], "context");
+    let message = lines[5]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`ticket`"), "{message}");
+}
+
+#[test]
+fn eval_input_judges_each_line_alone_and_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(dir.path(), "careless.jsonl", careless_log());
+    let out = run(&["eval", "policies/seed.yaml", "--input", &log]);
+    assert_careless_log_decided(&out);
+    let out = run_with_stdin(
+        &["eval", "policies/seed.yaml", "--input", "-"],
+        &careless_log(),
+    );
+    assert_careless_log_decided(&out);
+}
+
+#[test]
+fn a_mark_is_only_skipped_before_the_first_line() {
+    let log = b"{\"action\":\"deploy\"}\n\xEF\xBB\xBF{\"action\":\"deploy\"}\n";
+    let out = run_with_stdin(&["eval", "policies/seed.yaml", "--input", "-"], log);
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["outcome"], "escalate");
+    assert!(
+        lines[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON"),
+        "{:?}",
+        lines[1]
+    );
+}
+
+#[test]
+fn diff_requests_reads_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(dir.path(), "careless.jsonl", careless_log());
+    let out = run(&[
+        "diff",
+        "policies/seed.yaml",
+        "policies/seed.rkl",
+        "--requests",
+        &log,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["requests"], 6);
+    assert_eq!(report["summary"]["unchanged"], 3, "{report}");
+    let invalid: Vec<(u64, Value)> = report["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["line"].as_u64().unwrap(), i["field"].clone()))
+        .collect();
+    assert_eq!(
+        invalid,
+        [
+            (2, Value::Null),
+            (4, Value::from("action")),
+            (6, Value::from("context"))
+        ]
+    );
+}
+
+#[test]
+fn a_duplicated_key_in_the_context_flag_is_refused() {
+    for verb in ["eval", "explain"] {
+        let out = run(&[
+            verb,
+            "policies/seed.yaml",
+            "--action",
+            "deploy",
+            "--context",
+            r#"{"ticket":1,"ticket":2}"#,
+        ]);
+        assert_ne!(out.status.code(), Some(0), "{verb}");
+        let all = text(&out.stderr) + &text(&out.stdout);
+        assert!(
+            all.contains("context") && all.contains("duplicate key `ticket`"),
+            "{verb}: {all}"
+        );
+    }
+}
+
+/// Doubles at and around every band edge of seed.yaml, printed in shortest form: the line
+/// reader and the `--confidence` flag must read them to the same double as Rust does.
+#[test]
+fn confidences_at_band_edges_are_read_exactly() {
+    let policy = rekall_policy::Policy::from_path("policies/seed.yaml").unwrap();
+    let mut values = Vec::new();
+    for edge in [0.0f64, 0.4, 0.7, 0.9, 1.0] {
+        for step in -40i64..=40 {
+            let bits = edge.to_bits() as i64 + step;
+            let c = f64::from_bits(bits as u64);
+            if (0.0..=1.0).contains(&c) {
+                values.push(c);
+            }
+        }
+    }
+    let log: String = values
+        .iter()
+        .map(|c| format!("{{\"action\":\"deploy\",\"resource\":\"staging\",\"confidence\":{c}}}\n"))
+        .collect();
+    let out = run_with_stdin(
+        &["eval", "policies/seed.yaml", "--input", "-"],
+        log.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), values.len());
+    for (c, line) in values.iter().zip(&lines) {
+        let want = policy
+            .decide(
+                &rekall_policy::Request::new("deploy")
+                    .resource("staging")
+                    .confidence(*c),
+            )
+            .unwrap();
+        assert_eq!(
+            line["escalationRule"],
+            serde_json::json!(want.escalation_rule()),
+            "confidence {c}: {line}"
+        );
+    }
+}

@@ -158,7 +158,7 @@ pub(crate) fn request_from_flags(
         request.confidence = Some(c);
     }
     if let Some(text) = context {
-        request.context = serde_json::from_str(text)
+        request.context = crate::json::parse(text)
             .map_err(|e| RequestError::new("context", format!("is not valid JSON: {e}")))?;
     }
     Ok(request)
