@@ -31,6 +31,7 @@ mod explain;
 mod fmt;
 mod lint;
 mod runtime_cli;
+mod store;
 mod test;
 
 use std::process::ExitCode;
@@ -47,7 +48,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Approval requests: list them, approve or reject as a principal.
+    /// Approval requests: list them, approve or reject as a principal. Whoever can write the
+    /// store file can vote as anyone: this is an operator's tool, not authentication.
     Approvals(approvals::Args),
     /// Time the reference evaluator, the compiled policy and a hash-lookup floor.
     Bench(bench::Args),
@@ -66,6 +68,8 @@ enum Command {
     /// Print valid policies in canonical form, in YAML or the DSL; `--check` for CI. An invalid
     /// policy is refused with the errors `check` gives (exit 1).
     Fmt(fmt::Args),
+    /// The runtime's store: migrate it to this program's schema.
+    Store(store::Args),
     /// Run policy unit tests (`*.test.yaml`).
     Test(test::Args),
 }
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::Store(args) => store::run(&args),
         Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)
