@@ -14,4 +14,5 @@ mod gate_model;
 mod memory_audit;
 mod sigkill;
 mod store;
+mod store_cli;
 mod timeouts;

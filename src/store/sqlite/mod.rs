@@ -46,6 +46,46 @@ pub fn migrate_file(path: &Path) -> Result<Migrated, StoreError> {
     })
 }
 
+/// Whether reading failed only because SQLite could not create the files through which WAL
+/// readers share the database (`-shm`, `-wal`), as in a folder we may not write to. With
+/// neither file present, no process has the database open for writing and everything
+/// committed is in the file itself.
+fn cannot_share_wal(path: &Path, reason: &str) -> bool {
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name).exists()
+    };
+    reason.contains("readonly database") && !beside("-wal") && !beside("-shm")
+}
+
+/// Opens a file as immutable: read as it is, without the shared-memory index. Only for
+/// [`cannot_share_wal`], where nobody else has the file open.
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    // A URI names the file; rather than guess at the encoding of a path that is not plain
+    // ASCII, such a path is refused (the error of the first attempt then stands).
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if !bytes.is_ascii() {
+        return Err(rusqlite::Error::InvalidPath(path.to_owned()));
+    }
+    let mut uri = String::from("file:");
+    for &byte in bytes {
+        match byte {
+            b'?' | b'#' | b'%' => uri.push_str(&format!("%{byte:02X}")),
+            _ => uri.push(char::from(byte)),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let conn = Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
 /// Opens a file as `access` allows, after telling what it holds; with write access, it is in
 /// WAL mode and migrated when this returns.
 fn connect(path: &Path, access: Access) -> Result<(Connection, schema::Found), StoreError> {
@@ -67,7 +107,15 @@ fn connect(path: &Path, access: Access) -> Result<(Connection, schema::Found), S
         conn.pragma_update(None, "query_only", "ON")
             .map_err(open_err)?;
     }
-    let found = schema::inspect(&conn, &shown)?;
+    let found = match schema::inspect(&conn, &shown) {
+        Err(StoreError::Open { path: p, reason })
+            if access == Access::ReadOnly && cannot_share_wal(path, &reason) =>
+        {
+            conn = open_immutable(path).map_err(|_| StoreError::Open { path: p, reason })?;
+            schema::inspect(&conn, &shown)?
+        }
+        found => found?,
+    };
     match (&found, access) {
         (schema::Found::Store { version }, Access::ReadOnly) => {
             if *version < schema::latest() {

@@ -201,7 +201,11 @@ pub fn inspect(conn: &Connection, path: &str) -> Result<Found, StoreError> {
 fn not_a_database(path: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |e| StoreError::Open {
         path: path.to_owned(),
-        reason: format!("it is not a SQLite database ({e})"),
+        reason: if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+            "it is not a SQLite database, so not a rekall store; nothing was changed".into()
+        } else {
+            e.to_string()
+        },
     }
 }
 
