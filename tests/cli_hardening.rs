@@ -441,3 +441,25 @@ fn confidences_at_band_edges_are_read_exactly() {
         );
     }
 }
+
+#[test]
+fn the_approvals_help_says_a_vote_is_taken_on_trust() {
+    for args in [
+        vec!["approvals", "--help"],
+        vec!["approvals", "list", "--help"],
+        vec!["approvals", "approve", "--help"],
+        vec!["approvals", "reject", "--help"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let help = text(&out.stdout).replace('\n', " ");
+        assert!(
+            help.contains(
+                "Whoever can write the store file can approve or reject as any principal"
+            ) && help.contains("authenticated approval is the server's job"),
+            "{args:?}: {help}"
+        );
+    }
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    assert!(readme.contains("**Who may vote from the CLI.**"));
+}
