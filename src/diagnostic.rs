@@ -306,11 +306,15 @@ impl PolicyError {
     }
 
     /// Reads a file as a [`Source`] named by its path; a file that cannot be read is an error
-    /// like any other, located at its start.
+    /// like any other, located at its start. A byte-order mark at the start is skipped here,
+    /// once for every language, as editors on Windows write one.
     pub fn read_source(path: &std::path::Path) -> Result<Source, PolicyError> {
         let origin = path.display().to_string();
         std::fs::read_to_string(path)
-            .map(|text| Source::new(origin.as_str(), text))
+            .map(|text| match text.strip_prefix('\u{feff}') {
+                Some(rest) => Source::new(origin.as_str(), rest),
+                None => Source::new(origin.as_str(), text),
+            })
             .map_err(|e| {
                 PolicyError::single(
                     Source::new(origin.as_str(), ""),

@@ -30,6 +30,7 @@ pub mod front;
 pub mod glob;
 pub mod ir;
 pub mod json;
+pub mod json_lines;
 pub mod policy;
 pub mod print;
 pub mod request;

@@ -1,16 +1,29 @@
 //! `rekall-policy approvals list|approve|reject --store URL`: answer an agent's approval
 //! requests from a terminal. Votes go through the same runtime rules as any other: a
 //! refused vote says why and exits with 1.
+//!
+//! `--as` is taken on trust: the store is a local file, and whoever can write it can vote as
+//! any principal (or edit the votes). Authenticated approval is the server's job.
 
 use clap::Subcommand;
 
 use super::exit;
-use super::runtime_cli::{Format, block_on, print_json};
+use std::sync::Arc;
+
+use super::runtime_cli::{Format, block_on, print_json, read};
 use crate::ir::Principal;
-use crate::runtime::{ApprovalId, ApprovalRequest, ApprovalStatus, Runtime, RuntimeError};
-use crate::store::ApprovalFilter;
+use crate::runtime::{
+    ApprovalId, ApprovalRequest, ApprovalStatus, Clock, Runtime, RuntimeError, SystemClock,
+};
+use crate::store::{ApprovalFilter, Store};
+
+/// Shown under every `approvals` verb's help: the trust the local store asks for.
+const TRUST: &str = "Trust: `--as` is not checked against who runs the command. Whoever can write \
+the store file can approve or reject as any principal, so keep the file writable only by \
+operators; authenticated approval is the server's job.";
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = TRUST)]
 pub struct Args {
     #[command(subcommand)]
     command: Sub,
@@ -19,6 +32,9 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Sub {
     /// List approval requests, newest first (pending ones unless --status says otherwise).
+    /// Reads the store read-only: a deadline that has passed shows as overdue, and is
+    /// handled by the agent's runtime or the next vote.
+    #[command(after_help = TRUST)]
     List {
         /// The store: sqlite://PATH.
         #[arg(long, value_name = "URL")]
@@ -32,23 +48,27 @@ enum Sub {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Approve a request as a principal.
+    /// Approve a request as a principal (taken on trust: see below).
+    #[command(after_help = TRUST)]
     Approve {
         /// The request's id (apr_...).
         id: String,
         #[arg(long)]
         store: String,
-        /// Who votes, such as user:adam.
+        /// Who votes, such as user:adam. Not authenticated: see below.
         #[arg(long = "as", value_name = "PRINCIPAL")]
         principal: String,
         #[arg(long)]
         comment: Option<String>,
     },
-    /// Reject a request as a principal; the reason goes back to the agent.
+    /// Reject a request as a principal (taken on trust: see below); the reason goes back to
+    /// the agent.
+    #[command(after_help = TRUST)]
     Reject {
         id: String,
         #[arg(long)]
         store: String,
+        /// Who votes, such as user:adam. Not authenticated: see below.
         #[arg(long = "as", value_name = "PRINCIPAL")]
         principal: String,
         #[arg(long)]
@@ -86,7 +106,7 @@ pub fn run(args: &Args) -> u8 {
                 Some(Ok(p)) => Some(p),
                 Some(Err(code)) => return code,
             };
-            block_on(store, |rt| list(rt, status, who, *format))
+            read(store, |s| list(s, status, who, *format))
         }
         Sub::Approve {
             id,
@@ -110,19 +130,19 @@ pub fn run(args: &Args) -> u8 {
 }
 
 async fn list(
-    rt: Runtime,
+    store: Arc<dyn Store>,
     status: Option<ApprovalStatus>,
     who: Option<Principal>,
     format: Format,
 ) -> Result<u8, RuntimeError> {
-    let found: Vec<ApprovalRequest> = rt
-        .approvals()
-        .list(ApprovalFilter {
+    let found: Vec<ApprovalRequest> = store
+        .approvals(ApprovalFilter {
             status,
             ..ApprovalFilter::default()
         })
         .await?
         .into_iter()
+        .map(|v| v.record)
         .filter(|r| who.as_ref().is_none_or(|w| r.may_vote(w)))
         .collect();
     match format {
@@ -132,6 +152,7 @@ async fn list(
             }
         }
         Format::Text => {
+            let now = SystemClock.now();
             if found.is_empty() {
                 println!("no approval requests");
             }
@@ -139,9 +160,12 @@ async fn list(
                 let step = r.current_step();
                 let step_text = step.map_or_else(String::new, |s| {
                     let names: Vec<String> = s.eligible().iter().map(ToString::to_string).collect();
-                    let deadline = s
-                        .deadline
-                        .map_or_else(|| "no deadline".to_string(), |d| format!("due {d}"));
+                    let deadline = match s.deadline {
+                        None => "no deadline".to_string(),
+                        // Read-only: the timeout is applied by whoever next writes.
+                        Some(d) if d <= now => format!("overdue since {d}"),
+                        Some(d) => format!("due {d}"),
+                    };
                     format!(
                         "step `{}` {}/{} by {}; {deadline}",
                         s.spec.step,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::{Format, exit};
-use crate::{Decision, Policy, Request};
+use crate::{Decision, Policy};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -140,53 +140,46 @@ fn run_lines(policy: &Policy, input: &std::path::Path) -> u8 {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut any_failed = false;
-    for (index, line) in reader.lines().enumerate() {
-        let line_no = index + 1;
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot read line {line_no} of {}: {e}",
-                    input.display()
-                );
-                return exit::TOOL;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let result = decide_line(policy, &line);
-        let mut object = match result {
-            Ok(v) => v,
-            Err((field, message)) => {
+    let read = crate::json_lines::for_each_line(reader, |line_no, text| {
+        let (mut object, id) = match text
+            .map_err(|message| (None, message, None))
+            .and_then(|t| decide_line(policy, t))
+        {
+            Ok((decision, id)) => (decision, id),
+            Err((field, message, id)) => {
                 any_failed = true;
-                error_json(field.as_deref(), &message)
+                (error_json(field.as_deref(), &message), id)
             }
         };
         if let Value::Object(map) = &mut object {
             map.insert("line".into(), json!(line_no));
-            if let Ok(Value::Object(input)) = serde_json::from_str::<Value>(&line)
-                && let Some(id) = input.get("id")
-            {
-                map.insert("id".into(), id.clone());
+            if let Some(id) = id {
+                map.insert("id".into(), id);
             }
         }
-        if writeln!(out, "{object}").is_err() {
-            return exit::TOOL;
+        if let Err(e) = writeln!(out, "{object}") {
+            super::output::stopped(&e);
         }
-    }
-    if out.flush().is_err() {
+    });
+    if let Err(e) = read {
+        eprintln!("error: cannot read {}: {e}", input.display());
         return exit::TOOL;
+    }
+    if let Err(e) = out.flush() {
+        super::output::stopped(&e);
     }
     if any_failed { exit::FOUND } else { exit::OK }
 }
 
-fn decide_line(policy: &Policy, line: &str) -> Result<Value, (Option<String>, String)> {
-    let value: Value =
-        serde_json::from_str(line).map_err(|e| (None, format!("invalid JSON: {e}")))?;
-    let request = Request::from_json(&value).map_err(|e| (Some(e.field), e.message))?;
+type LineFailure = (Option<String>, String, Option<Value>);
+
+/// Decides one line: the decision as JSON and the line's `id`, or why the line has none.
+fn decide_line(policy: &Policy, line: &str) -> Result<(Value, Option<Value>), LineFailure> {
+    let crate::json_lines::RequestLine { request, id } =
+        crate::json_lines::request(line).map_err(|e| (e.field, e.message, e.id))?;
     let decision = policy
         .decide(&request)
-        .map_err(|e| (Some(e.field), e.message))?;
-    serde_json::to_value(&decision).map_err(|e| (None, e.to_string()))
+        .map_err(|e| (Some(e.field), e.message, id.clone()))?;
+    let value = serde_json::to_value(&decision).map_err(|e| (None, e.to_string(), id.clone()))?;
+    Ok((value, id))
 }

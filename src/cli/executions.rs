@@ -5,9 +5,11 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::exit;
-use super::runtime_cli::{Format, block_on, print_json};
-use crate::runtime::{ExecutionId, ExecutionStatus, Runtime, RuntimeError};
-use crate::store::{ApprovalFilter, ExecutionFilter, FeedbackFilter};
+use std::sync::Arc;
+
+use super::runtime_cli::{Format, print_json, read};
+use crate::runtime::{ExecutionId, ExecutionStatus, RuntimeError};
+use crate::store::{ApprovalFilter, AuditFilter, ExecutionFilter, FeedbackFilter, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -59,25 +61,27 @@ pub fn run(args: &Args) -> u8 {
                     return exit::TOOL;
                 }
             };
-            block_on(store, |rt| list(rt, status, *limit, *format))
+            read(store, |s| list(s, status, *limit, *format))
         }
-        Sub::Show { id, store, format } => block_on(store, |rt| show(rt, id, *format)),
+        Sub::Show { id, store, format } => read(store, |s| show(s, id, *format)),
     }
 }
 
 async fn list(
-    rt: Runtime,
+    store: Arc<dyn Store>,
     status: Option<ExecutionStatus>,
     limit: usize,
     format: Format,
 ) -> Result<u8, RuntimeError> {
-    let found = rt
-        .execution()
-        .list(ExecutionFilter {
+    let found: Vec<_> = store
+        .executions(ExecutionFilter {
             status,
             limit: Some(limit),
         })
-        .await?;
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .collect();
     match format {
         Format::Json => {
             for e in &found {
@@ -103,25 +107,41 @@ async fn list(
     Ok(exit::OK)
 }
 
-async fn show(rt: Runtime, id: &str, format: Format) -> Result<u8, RuntimeError> {
+async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, RuntimeError> {
     let id = ExecutionId::from(id);
-    let e = rt.execution().get(&id).await?;
-    let checkpoints = rt.execution().checkpoints(&id).await?;
-    let approvals = rt
-        .approvals()
-        .list(ApprovalFilter {
+    let e = store
+        .execution(&id)
+        .await?
+        .ok_or_else(|| RuntimeError::NotFound {
+            what: "execution",
+            id: id.to_string(),
+        })?
+        .record;
+    let checkpoints = store.checkpoints(&id).await?;
+    let approvals: Vec<_> = store
+        .approvals(ApprovalFilter {
             execution: Some(id.clone()),
             ..ApprovalFilter::default()
         })
-        .await?;
-    let feedback = rt
-        .feedback()
-        .list(FeedbackFilter {
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .collect();
+    let feedback: Vec<_> = store
+        .feedback_requests(FeedbackFilter {
             execution: Some(id.clone()),
             ..FeedbackFilter::default()
         })
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .collect();
+    let audit = store
+        .audit(AuditFilter {
+            execution: Some(id.clone()),
+            ..AuditFilter::default()
+        })
         .await?;
-    let audit = rt.audit().for_execution(&id).await?;
     if format == Format::Json {
         print_json(&json!({
             "execution": e, "checkpoints": checkpoints, "approvals": approvals,

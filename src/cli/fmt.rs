@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use super::exit;
+use crate::Policy;
 use crate::diagnostic::PolicyError;
-use crate::front::{self, Language};
-use crate::ir::PolicyDoc;
+use crate::front::Language;
 use crate::print;
 
 #[derive(Debug, clap::Args)]
@@ -41,13 +41,10 @@ impl Target {
     }
 }
 
-/// Parses a file into the IR (validation is not needed to print it).
-fn read(path: &Path) -> Result<(PolicyDoc, String), PolicyError> {
-    let source = PolicyError::read_source(path)?;
-    let doc = front::parse(Language::of_path(path), &source.text)
-        .into_result()
-        .map_err(|d| PolicyError::new(source.clone(), d))?;
-    Ok((doc, source.text.to_string()))
+/// Reads and validates a policy: `fmt` prints only what `check` accepts, since the canonical
+/// form of an invalid policy would look like a policy that works.
+fn read(path: &Path) -> Result<Policy, PolicyError> {
+    Policy::from_path(path)
 }
 
 /// Where the canonical text of `path` in `language` belongs.
@@ -63,30 +60,34 @@ fn destination(path: &Path, language: Language) -> PathBuf {
 
 pub fn run(args: &Args) -> u8 {
     let mut unformatted = 0;
+    let mut invalid = 0;
     let mut broken = 0;
     for path in &args.files {
         if super::skip_test_file(path) {
             continue;
         }
-        let (doc, text) = match read(path) {
-            Ok(read) => read,
+        let policy = match read(path) {
+            Ok(policy) => policy,
             Err(e) => {
                 eprint!("{}", e.render());
-                broken += 1;
+                let n = e.diagnostics.len();
+                eprintln!(
+                    "{}: {n} error{}; not formatted",
+                    path.display(),
+                    if n == 1 { "" } else { "s" }
+                );
+                invalid += 1;
                 continue;
             }
         };
         let language = args
             .to
             .map_or_else(|| Language::of_path(path), Target::language);
-        let canonical = print::print(&doc, language);
+        let canonical = print::print(policy.doc(), language);
         let target = destination(path, language);
         if args.check {
-            let current = if target == *path {
-                Some(text)
-            } else {
-                std::fs::read_to_string(&target).ok()
-            };
+            // The file as it is on disk: a byte-order mark, which reading skips, is not canonical.
+            let current = std::fs::read_to_string(&target).ok();
             if current.as_deref() != Some(canonical.as_str()) {
                 println!(
                     "{}: not in canonical form (run `rekall-policy fmt --write`)",
@@ -108,7 +109,7 @@ pub fn run(args: &Args) -> u8 {
     }
     if broken > 0 {
         exit::TOOL
-    } else if unformatted > 0 {
+    } else if invalid > 0 || unformatted > 0 {
         exit::FOUND
     } else {
         exit::OK

@@ -1,4 +1,25 @@
 //! The `rekall-policy` command line: one module per verb, each a thin layer over the library.
+//!
+//! The verbs print with `print!`, `println!`, `eprint!` and `eprintln!` as usual, but these are
+//! the macros below, which shadow std's for every module declared after them: they write
+//! through [`output`], so that a closed pipe ends any verb quietly instead of with a panic.
+
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::cli::output::out(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    () => { $crate::cli::output::out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::out_line(format_args!($($arg)*)) };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::cli::output::err(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::cli::output::err(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::err_line(format_args!($($arg)*)) };
+}
+
+mod output;
 
 mod approvals;
 mod bench;
@@ -10,6 +31,7 @@ mod explain;
 mod fmt;
 mod lint;
 mod runtime_cli;
+mod store;
 mod test;
 
 use std::process::ExitCode;
@@ -26,7 +48,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Approval requests: list them, approve or reject as a principal.
+    /// Approval requests: list them, approve or reject as a principal. Whoever can write the
+    /// store file can vote as anyone: this is an operator's tool, not authentication.
     Approvals(approvals::Args),
     /// Time the reference evaluator, the compiled policy and a hash-lookup floor.
     Bench(bench::Args),
@@ -42,8 +65,11 @@ enum Command {
     Explain(explain::Args),
     /// Warn about rules that can never fire, band gaps and other surprises.
     Lint(lint::Args),
-    /// Print policies in canonical form, in YAML or the DSL; `--check` for CI.
+    /// Print valid policies in canonical form, in YAML or the DSL; `--check` for CI. An invalid
+    /// policy is refused with the errors `check` gives (exit 1).
     Fmt(fmt::Args),
+    /// The runtime's store: migrate it to this program's schema.
+    Store(store::Args),
     /// Run policy unit tests (`*.test.yaml`).
     Test(test::Args),
 }
@@ -79,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::Store(args) => store::run(&args),
         Command::Test(args) => test::run(&args),
     };
     ExitCode::from(code)
@@ -136,7 +163,7 @@ pub(crate) fn request_from_flags(
         request.confidence = Some(c);
     }
     if let Some(text) = context {
-        request.context = serde_json::from_str(text)
+        request.context = crate::json::parse(text)
             .map_err(|e| RequestError::new("context", format!("is not valid JSON: {e}")))?;
     }
     Ok(request)

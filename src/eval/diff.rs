@@ -296,20 +296,9 @@ impl<'p> Replay<'p> {
         if text.trim().is_empty() {
             return;
         }
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let parsed = crate::json::parse(text)
-            .map_err(|e| match e.duplicate_key() {
-                Some(_) => {
-                    let e = crate::request::json_error(e);
-                    (Some(e.field), e.message)
-                }
-                None => (None, format!("invalid JSON: {e}")),
-            })
-            .and_then(|v| {
-                Request::from_json(&v)
-                    .map(|r| (r, v.get("id").cloned()))
-                    .map_err(|e| (Some(e.field), e.message))
-            });
+        let parsed = crate::json_lines::request(text)
+            .map(|r| (r.request, r.id))
+            .map_err(|e| (e.field, e.message));
         match parsed {
             Ok((request, id)) => self.replay(line, id, &request),
             Err((field, message)) => self.invalid_line(line, field, message),
@@ -409,22 +398,13 @@ fn danger(g: &ChangeGroup) -> (u8, std::cmp::Reverse<u8>, Outcome, Outcome) {
 pub fn replay(
     old: &Policy,
     new: &Policy,
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     examples: usize,
 ) -> std::io::Result<DiffReport> {
     let mut replay = Replay::new(old, new, examples);
-    let mut buf = Vec::new();
-    let mut line = 0;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        line += 1;
-        match std::str::from_utf8(&buf) {
-            Ok(text) => replay.line(line, text),
-            Err(e) => replay.invalid_line(line, None, format!("not UTF-8 text: {e}")),
-        }
-    }
+    crate::json_lines::for_each_line(reader, |line, text| match text {
+        Ok(text) => replay.line(line, text),
+        Err(message) => replay.invalid_line(line, None, message),
+    })?;
     Ok(replay.finish())
 }

@@ -40,6 +40,7 @@ use crate::runtime::{
     Memory, MemoryQuery, Notification, NotificationId, Timestamp,
 };
 
+pub use sqlite::Access;
 pub use url::StoreUrl;
 
 /// What a store call returns.
@@ -179,6 +180,27 @@ pub enum StoreError {
     Url { url: String, reason: String },
     #[error("cannot open the store at {path}: {reason}")]
     Open { path: String, reason: String },
+    /// The file is a database, but not a store: it was left as it was.
+    #[error(
+        "{path} is not a rekall store: it holds other tables ({}{}); nothing was changed",
+        tables.join(", "),
+        if *more > 0 { format!(" and {more} more") } else { String::new() }
+    )]
+    NotAStore {
+        path: String,
+        tables: Vec<String>,
+        more: usize,
+    },
+    /// A store was needed and the file is empty; only a command that may create one fills it.
+    #[error(
+        "{path} is empty, not a store; it is created by the runtime, or by `rekall-policy store migrate --store URL`"
+    )]
+    EmptyFile { path: String },
+    /// The store's schema is older than this program's, and the command only reads.
+    #[error(
+        "the store's schema is version {found}, older than this program's ({supported}); a command that only reads never changes it: run `rekall-policy store migrate --store URL` first"
+    )]
+    SchemaTooOld { found: i64, supported: i64 },
     /// The database was written by a newer version of this program.
     #[error(
         "the store's schema is version {found}, newer than this program understands ({supported}); upgrade rekall-policy"
@@ -265,25 +287,44 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn next_notification(&self) -> StoreFuture<'_, Option<Timestamp>>;
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+/// Opens the store a URL names: `sqlite://PATH` (created if missing or empty) or
+/// `sqlite::memory:`. A file that is some other database is refused, unchanged.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    match StoreUrl::parse(url)? {
-        StoreUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path).await?)),
-        StoreUrl::SqliteMemory => Ok(Arc::new(sqlite::SqliteStore::memory().await?)),
-    }
+    open_with(url, Access::Create).await
 }
 
-/// Opens an existing store: like [`open`], but a missing SQLite file is an error rather than
-/// a new, empty store (for the CLI, where a typo in a path should not look like "no work").
+/// Opens an existing store to read and write (migrating an older schema): a missing or empty
+/// file is an error rather than a new store (for the CLI, where a typo in a path should not
+/// look like "no work").
 pub async fn open_existing(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if let StoreUrl::Sqlite(path) = StoreUrl::parse(url)?
-        && !path.exists()
-    {
-        return Err(StoreError::Open {
-            path: path.display().to_string(),
-            reason: "no such file; check the path (a new store is created only by the runtime)"
-                .into(),
-        });
+    open_with(url, Access::Existing).await
+}
+
+/// Opens an existing store only to read it: nothing is written, not even a migration, so
+/// this works on a read-only file and while another process holds a write transaction.
+pub async fn open_read_only(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, Access::ReadOnly).await
+}
+
+/// Opens the store a URL names, as far as `access` allows. With anything but
+/// [`Access::Create`], a missing file is an error naming the path.
+pub async fn open_with(url: &str, access: Access) -> Result<Arc<dyn Store>, StoreError> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Sqlite(path) => {
+            if access != Access::Create && !path.exists() {
+                return Err(StoreError::Open {
+                    path: path.display().to_string(),
+                    reason: "no such file; check the path (a new store is created only by the runtime, or by `rekall-policy store migrate`)".into(),
+                });
+            }
+            Ok(Arc::new(
+                sqlite::SqliteStore::open_with(&path, access).await?,
+            ))
+        }
+        StoreUrl::SqliteMemory if access == Access::ReadOnly => Err(StoreError::Url {
+            url: url.to_owned(),
+            reason: "a private in-memory store is always empty; there is nothing to read".into(),
+        }),
+        StoreUrl::SqliteMemory => Ok(Arc::new(sqlite::SqliteStore::memory().await?)),
     }
-    open(url).await
 }

@@ -15,4 +15,5 @@ mod grants;
 mod memory_audit;
 mod sigkill;
 mod store;
+mod store_cli;
 mod timeouts;

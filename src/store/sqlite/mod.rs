@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::{
@@ -25,6 +25,129 @@ use crate::runtime::{
 };
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// What [`migrate_file`] did: the schema version before (`None` for a new store) and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migrated {
+    pub from: Option<i64>,
+    pub to: i64,
+}
+
+/// Brings a store file to this program's schema, creating it where the file is missing or
+/// empty; any other database is refused unchanged.
+pub fn migrate_file(path: &Path) -> Result<Migrated, StoreError> {
+    let (_, found) = connect(path, Access::Create)?;
+    Ok(Migrated {
+        from: match found {
+            schema::Found::Empty => None,
+            schema::Found::Store { version } => Some(version),
+        },
+        to: schema::latest(),
+    })
+}
+
+/// Whether reading failed only because SQLite could not create the files through which WAL
+/// readers share the database (`-shm`, `-wal`), as in a folder we may not write to. With
+/// neither file present, no process has the database open for writing and everything
+/// committed is in the file itself.
+fn cannot_share_wal(path: &Path, reason: &str) -> bool {
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name).exists()
+    };
+    reason.contains("readonly database") && !beside("-wal") && !beside("-shm")
+}
+
+/// Opens a file as immutable: read as it is, without the shared-memory index. Only for
+/// [`cannot_share_wal`], where nobody else has the file open.
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    // A URI names the file; rather than guess at the encoding of a path that is not plain
+    // ASCII, such a path is refused (the error of the first attempt then stands).
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if !bytes.is_ascii() {
+        return Err(rusqlite::Error::InvalidPath(path.to_owned()));
+    }
+    let mut uri = String::from("file:");
+    for &byte in bytes {
+        match byte {
+            b'?' | b'#' | b'%' => uri.push_str(&format!("%{byte:02X}")),
+            _ => uri.push(char::from(byte)),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let conn = Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
+/// Opens a file as `access` allows, after telling what it holds; with write access, it is in
+/// WAL mode and migrated when this returns.
+fn connect(path: &Path, access: Access) -> Result<(Connection, schema::Found), StoreError> {
+    let shown = path.display().to_string();
+    let open_err = |e: rusqlite::Error| StoreError::Open {
+        path: shown.clone(),
+        reason: e.to_string(),
+    };
+    let flags = match access {
+        Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        Access::Existing => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        Access::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    // Other processes (the CLI, another agent) may hold the lock for a moment.
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(open_err)?;
+    if access == Access::ReadOnly {
+        conn.pragma_update(None, "query_only", "ON")
+            .map_err(open_err)?;
+    }
+    let found = match schema::inspect(&conn, &shown) {
+        Err(StoreError::Open { path: p, reason })
+            if access == Access::ReadOnly && cannot_share_wal(path, &reason) =>
+        {
+            conn = open_immutable(path).map_err(|_| StoreError::Open { path: p, reason })?;
+            schema::inspect(&conn, &shown)?
+        }
+        found => found?,
+    };
+    match (&found, access) {
+        (schema::Found::Store { version }, Access::ReadOnly) => {
+            if *version < schema::latest() {
+                return Err(StoreError::SchemaTooOld {
+                    found: *version,
+                    supported: schema::latest(),
+                });
+            }
+            return Ok((conn, found));
+        }
+        (schema::Found::Empty, Access::ReadOnly | Access::Existing) => {
+            return Err(StoreError::EmptyFile { path: shown });
+        }
+        _ => {}
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Open {
+            path: shown,
+            reason: format!("could not switch to WAL mode (got `{mode}`)"),
+        });
+    }
+    // FULL: a committed vote survives a power cut too, not only a killed process.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(open_err)?;
+    schema::migrate(&mut conn)?;
+    Ok((conn, found))
+}
 
 /// A store in one SQLite database.
 #[derive(Debug)]
@@ -41,48 +164,45 @@ pub(crate) fn backend(operation: &'static str) -> impl Fn(rusqlite::Error) -> St
     }
 }
 
+/// How far opening a file may go in changing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Only reads: opened with `SQLITE_OPEN_READ_ONLY` and `query_only`, so it works on a
+    /// read-only file or folder and beside a long writer, and never migrates. The file must be
+    /// a store at this program's schema.
+    ReadOnly,
+    /// Reads and writes a store that exists (an empty file is refused); an older schema is
+    /// migrated.
+    Existing,
+    /// As [`Access::Existing`], and a missing or empty (0-byte) file becomes a new store.
+    Create,
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) a database file, in WAL mode, and migrates it.
+    /// Opens (creating if needed) a database file, in WAL mode, and migrates it: the same as
+    /// [`SqliteStore::open_with`] and [`Access::Create`].
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, Access::Create).await
+    }
+
+    /// Opens a database file as `access` allows. Whatever the access, a file that is not a
+    /// rekall store is refused before anything is written to it.
+    pub async fn open_with(path: &Path, access: Access) -> Result<SqliteStore, StoreError> {
         let shown = path.display().to_string();
         let path = path.to_owned();
-        SqliteStore::start(shown.clone(), move || {
-            let open_err = |e: rusqlite::Error| StoreError::Open {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            };
-            let conn = Connection::open(&path).map_err(open_err)?;
-            // Other processes (the CLI, another agent) may hold the lock for a moment.
-            conn.busy_timeout(Duration::from_secs(10))
-                .map_err(open_err)?;
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(open_err)?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::Open {
-                    path: path.display().to_string(),
-                    reason: format!("could not switch to WAL mode (got `{mode}`)"),
-                });
-            }
-            // FULL: a committed vote survives a power cut too, not only a killed process.
-            conn.pragma_update(None, "synchronous", "FULL")
-                .map_err(open_err)?;
-            conn.pragma_update(None, "foreign_keys", "ON")
-                .map_err(open_err)?;
-            Ok(conn)
-        })
-        .await
+        SqliteStore::start(shown, move || connect(&path, access).map(|(conn, _)| conn)).await
     }
 
     /// A private in-memory database, gone when the store is dropped: for tests.
     pub async fn memory() -> Result<SqliteStore, StoreError> {
         SqliteStore::start("memory".into(), || {
-            let conn = Connection::open_in_memory().map_err(|e| StoreError::Open {
+            let mut conn = Connection::open_in_memory().map_err(|e| StoreError::Open {
                 path: ":memory:".into(),
                 reason: e.to_string(),
             })?;
             conn.pragma_update(None, "foreign_keys", "ON")
                 .map_err(backend("enable foreign keys"))?;
+            schema::migrate(&mut conn)?;
             Ok(conn)
         })
         .await
@@ -102,10 +222,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("rekall-sqlite".into())
             .spawn(move || {
-                let mut conn = match connect().and_then(|mut c| {
-                    schema::migrate(&mut c)?;
-                    Ok(c)
-                }) {
+                let mut conn = match connect() {
                     Ok(c) => {
                         let _ = ready_tx.send(Ok(()));
                         c

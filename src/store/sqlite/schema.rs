@@ -121,19 +121,108 @@ pub fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |(v, _)| *v)
 }
 
+/// What a database file holds, read without writing to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// No tables at all: a new (or 0-byte) file.
+    Empty,
+    /// A rekall store at this schema version (0: created, never migrated).
+    Store { version: i64 },
+}
+
+/// The tables the migrations create, read from their SQL so that the list cannot fall behind.
+fn known_tables() -> impl Iterator<Item = &'static str> {
+    std::iter::once("schema_migrations").chain(MIGRATIONS.iter().flat_map(|(_, sql)| {
+        sql.lines().filter_map(|line| {
+            let rest = line.trim_start().strip_prefix("CREATE TABLE ")?;
+            rest.split(|c: char| c.is_whitespace() || c == '(').next()
+        })
+    }))
+}
+
+/// Tells a rekall store from any other SQLite file, reading only. A file with tables that no
+/// migration of ours creates, or with tables but no schema version, is not a store: it is
+/// refused as it is, since migrating it would add our tables to somebody else's database.
+pub fn inspect(conn: &Connection, path: &str) -> Result<Found, StoreError> {
+    let mut tables: Vec<String> = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .map_err(not_a_database(path))?;
+        stmt.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<Result<_, _>>())
+            .map_err(not_a_database(path))?
+    };
+    tables.sort();
+    if tables.is_empty() {
+        return Ok(Found::Empty);
+    }
+    let versioned = tables.iter().any(|t| t == "schema_migrations")
+        && conn
+            .prepare("SELECT version, applied_at FROM schema_migrations")
+            .is_ok();
+    if versioned {
+        let version: i64 = conn
+            .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map_err(backend("read schema version"))?
+            .unwrap_or(0);
+        // A newer program may have added tables this one does not know.
+        if version > latest() {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: latest(),
+            });
+        }
+        if tables.iter().all(|t| known_tables().any(|k| k == t)) {
+            return Ok(Found::Store { version });
+        }
+    }
+    let foreign: Vec<&str> = tables
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !known_tables().any(|k| k == *t))
+        .collect();
+    let shown: Vec<&str> = if foreign.is_empty() {
+        tables.iter().map(String::as_str).collect()
+    } else {
+        foreign
+    };
+    Err(StoreError::NotAStore {
+        path: path.to_owned(),
+        tables: shown.iter().take(5).map(ToString::to_string).collect(),
+        more: shown.len().saturating_sub(5),
+    })
+}
+
+/// SQLite says "file is not a database" for any file that is not one (a policy, say).
+fn not_a_database(path: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::Open {
+        path: path.to_owned(),
+        reason: if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+            "it is not a SQLite database, so not a rekall store; nothing was changed".into()
+        } else {
+            e.to_string()
+        },
+    }
+}
+
 /// Brings the database up to [`latest`]. Safe to run from several processes at once: the
-/// version is read and the migrations applied under one write lock.
+/// version is read and the migrations applied under one write lock, in one transaction, so a
+/// failed migration leaves the file as it was.
 pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
-    conn.execute_batch(
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend("begin migration"))?;
+    tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    INTEGER PRIMARY KEY,
              applied_at INTEGER NOT NULL
          )",
     )
     .map_err(backend("create schema_migrations"))?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(backend("begin migration"))?;
     let current: i64 = tx
         .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
             r.get::<_, Option<i64>>(0)
@@ -158,4 +247,61 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
     }
     tx.commit().map_err(backend("commit migration"))?;
     Ok(latest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_known_tables_are_those_the_migrations_create() {
+        let known: Vec<&str> = known_tables().collect();
+        for table in [
+            "schema_migrations",
+            "executions",
+            "approvals",
+            "audit",
+            "outbox",
+        ] {
+            assert!(known.contains(&table), "{table} in {known:?}");
+        }
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(
+            inspect(&conn, "m").unwrap(),
+            Found::Store { version: latest() }
+        );
+        let mut stmt = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .unwrap();
+        let created: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(created.len(), known.len(), "{created:?} vs {known:?}");
+    }
+
+    #[test]
+    fn other_databases_are_told_apart() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(inspect(&conn, "m").unwrap(), Found::Empty);
+        conn.execute_batch("CREATE TABLE users (id INTEGER)")
+            .unwrap();
+        let err = inspect(&conn, "app.db").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotAStore { tables, .. } if tables == &["users"]),
+            "{err}"
+        );
+        // Another tool's `schema_migrations` (Rails, golang-migrate) is not ours either.
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_migrations (version TEXT, dirty BOOLEAN)")
+            .unwrap();
+        assert!(matches!(
+            inspect(&conn, "m"),
+            Err(StoreError::NotAStore { .. })
+        ));
+    }
 }
