@@ -117,9 +117,11 @@ fn readable_key(c: char) -> (bool, bool, bool, char) {
     )
 }
 
-/// A joint state, flat: `[flags, rule, n, state × n, rule, n, ...]` with rules ascending. For
-/// each rule still alive (its glob could still match) the glob states it could be in; rules
-/// that can no longer match are left out, so rules that part ways early stay cheap.
+/// A joint state, flat: `[flags, trie node, rule, n, state × n, rule, n, ...]` with rules
+/// ascending. For each rule still alive (its glob could still match) the glob states it could
+/// be in; rules that can no longer match are left out, so rules that part ways early stay
+/// cheap. Rules whose action is a plain literal are not listed while the action is read: the
+/// node of the [`Trie`] of those literals stands for all of them at once.
 type Flat = Rc<[u32]>;
 
 const IN_RESOURCE: u32 = 1;
@@ -130,7 +132,7 @@ const SEP: u32 = u32::MAX;
 /// The live rules of a flat state: (rule, its glob states).
 fn entries(flat: &[u32]) -> Vec<(usize, &[u32])> {
     let mut out = Vec::new();
-    let mut i = 1;
+    let mut i = 2;
     while i + 1 < flat.len() {
         let rule = flat[i] as usize;
         let n = flat[i + 1] as usize;
@@ -140,15 +142,94 @@ fn entries(flat: &[u32]) -> Vec<(usize, &[u32])> {
     out
 }
 
-fn encode(flags: u32, live: &[(usize, Vec<u32>)]) -> Vec<u32> {
-    let mut flat = Vec::with_capacity(1 + live.iter().map(|(_, s)| 2 + s.len()).sum::<usize>());
+fn encode(flags: u32, node: u32, live: &[(usize, Vec<u32>)]) -> Vec<u32> {
+    let mut flat = Vec::with_capacity(2 + live.iter().map(|(_, s)| 2 + s.len()).sum::<usize>());
     flat.push(flags);
+    flat.push(node);
     for (rule, set) in live {
         flat.push(u32::try_from(*rule).unwrap_or(u32::MAX));
         flat.push(u32::try_from(set.len()).unwrap_or(u32::MAX));
         flat.extend_from_slice(set);
     }
     flat
+}
+
+/// Units per glob automaton state held (its node is about 32 bytes), charged per character of
+/// the glob, which makes at most one state.
+const NODE_UNITS: usize = 8;
+
+/// Units per trie node held: its child and end lists (about 100 bytes).
+const TRIE_NODE_UNITS: usize = 25;
+
+/// No trie node: the action read so far is no literal's prefix, or the resource is being read.
+const NO_NODE: u32 = u32::MAX;
+
+/// The rules whose action glob is a plain literal, as a trie of their actions: a request's
+/// action is followed through it one character at a time, so that a policy of many literal
+/// rules costs the total length of its literals, not their number times each joint state.
+struct Trie {
+    /// Per node: its children by character (sorted), and the rules whose literal ends there.
+    children: Vec<Vec<(char, u32)>>,
+    ends: Vec<Vec<usize>>,
+}
+
+impl Trie {
+    fn new(
+        literals: impl Iterator<Item = (usize, String)>,
+        budget: &mut Budget,
+    ) -> Result<Self, OutOfBudget> {
+        let mut trie = Trie {
+            children: vec![Vec::new()],
+            ends: vec![Vec::new()],
+        };
+        for (rule, text) in literals {
+            budget.charge(text.len() + 1)?;
+            let mut node = 0usize;
+            for c in text.chars() {
+                let kids = &trie.children[node];
+                node = match kids.binary_search_by_key(&c, |k| k.0) {
+                    Ok(i) => kids[i].1 as usize,
+                    Err(i) => {
+                        let new = trie.children.len();
+                        trie.children[node]
+                            .insert(i, (c, u32::try_from(new).map_err(|_| OutOfBudget)?));
+                        trie.children.push(Vec::new());
+                        trie.ends.push(Vec::new());
+                        budget.charge(TRIE_NODE_UNITS)?;
+                        new
+                    }
+                };
+            }
+            trie.ends[node].push(rule);
+        }
+        Ok(trie)
+    }
+
+    fn child(&self, node: u32, c: char) -> u32 {
+        if node == NO_NODE {
+            return NO_NODE;
+        }
+        let kids = &self.children[node as usize];
+        kids.binary_search_by_key(&c, |k| k.0)
+            .map_or(NO_NODE, |i| kids[i].1)
+    }
+
+    fn keys(&self, node: u32) -> impl Iterator<Item = char> + '_ {
+        let kids: &[(char, u32)] = if node == NO_NODE {
+            &[]
+        } else {
+            &self.children[node as usize]
+        };
+        kids.iter().map(|k| k.0)
+    }
+
+    fn ends(&self, node: u32) -> &[usize] {
+        if node == NO_NODE {
+            &[]
+        } else {
+            &self.ends[node as usize]
+        }
+    }
 }
 
 /// The joint states found so far, in the order found (which is the breadth-first queue), with
@@ -222,7 +303,20 @@ pub fn explore(
     rules: &[(&Glob, &Glob)],
     budget: &mut Budget,
 ) -> Result<Vec<MatchSet>, OutOfBudget> {
-    let actions: Vec<Nfa> = rules.iter().map(|(a, _)| Nfa::new(a)).collect();
+    // The automata are held for the whole walk: charge them before building them. Literal
+    // actions need none (the trie follows them).
+    let built = |g: &Glob| (g.as_literal().is_none()).then_some(g.as_str().len() + 1);
+    for (a, r) in rules {
+        let nodes = built(a).unwrap_or(0) + r.as_str().len() + 1;
+        budget.charge(nodes * NODE_UNITS)?;
+    }
+    let actions: Vec<Nfa> = rules
+        .iter()
+        .map(|(a, _)| match built(a) {
+            Some(_) => Nfa::new(a),
+            None => Nfa::unused(),
+        })
+        .collect();
     let resources: Vec<Nfa> = rules.iter().map(|(_, r)| Nfa::new(r)).collect();
     let globs: Vec<&Glob> = rules.iter().flat_map(|(a, r)| [*a, *r]).collect();
     let classes = alphabet(&globs);
@@ -235,16 +329,29 @@ pub fn explore(
         .unwrap_or(1);
     let mut scratch = Scratch::new(longest);
 
+    let literal: Vec<bool> = rules
+        .iter()
+        .map(|(a, _)| a.as_literal().is_some())
+        .collect();
+    let trie = Trie::new(
+        rules
+            .iter()
+            .enumerate()
+            .filter_map(|(j, (a, _))| Some((j, a.as_literal()?))),
+        budget,
+    )?;
     let mut start = Vec::with_capacity(rules.len());
     for (j, nfa) in actions.iter().enumerate() {
-        start.push((j, nfa.start(&mut scratch, budget)?));
+        if !literal[j] {
+            start.push((j, nfa.start(&mut scratch, budget)?));
+        }
     }
     let mut visited = Visited {
         states: Vec::new(),
         index: HashMap::new(),
         parent: Vec::new(),
     };
-    visited.add(encode(0, &start), 0, 0, budget)?;
+    visited.add(encode(0, 0, &start), 0, 0, budget)?;
     let mut found: BTreeMap<Vec<usize>, u32> = BTreeMap::new();
 
     let mut next = 0usize;
@@ -252,6 +359,7 @@ pub fn explore(
         let id = u32::try_from(next).map_err(|_| OutOfBudget)?;
         next += 1;
         let flags = flat[0];
+        let node = flat[1];
         let in_resource = flags & IN_RESOURCE != 0;
         let live = entries(&flat);
         budget.charge(live.len() + 1)?;
@@ -264,14 +372,20 @@ pub fn explore(
             budget.charge(matching.len())?;
             found.entry(matching).or_insert(id);
         } else if flags & ACTION_NONEMPTY != 0 {
-            let mut after = Vec::new();
-            for (j, set) in &live {
-                if actions[*j].accepts(set) {
-                    after.push((*j, resources[*j].start(&mut scratch, budget)?));
-                }
+            let mut accepted: Vec<usize> = live
+                .iter()
+                .filter(|(j, set)| actions[*j].accepts(set))
+                .map(|(j, _)| *j)
+                .chain(trie.ends(node).iter().copied())
+                .collect();
+            accepted.sort_unstable();
+            budget.charge(accepted.len())?;
+            let mut after = Vec::with_capacity(accepted.len());
+            for j in accepted {
+                after.push((j, resources[j].start(&mut scratch, budget)?));
             }
             visited.add(
-                encode(IN_RESOURCE | ACTION_NONEMPTY, &after),
+                encode(IN_RESOURCE | ACTION_NONEMPTY, NO_NODE, &after),
                 id,
                 SEP,
                 budget,
@@ -297,6 +411,10 @@ pub fn explore(
         keyed.sort_unstable();
         keyed.dedup();
         let mut keys: Vec<char> = keyed.iter().map(|(c, _)| *c).collect();
+        let before = keys.len();
+        keys.extend(trie.keys(node));
+        budget.charge(keys.len() - before)?;
+        keys.sort_unstable();
         keys.dedup();
         let mut tried: Vec<char> = keys.clone();
         for class in &classes {
@@ -335,7 +453,8 @@ pub fn explore(
                 }
             }
             let flags = (flags & IN_RESOURCE) | ACTION_NONEMPTY;
-            visited.add(encode(flags, &after), id, c as u32, budget)?;
+            let node = trie.child(node, c);
+            visited.add(encode(flags, node, &after), id, c as u32, budget)?;
         }
     }
     let mut out = Vec::with_capacity(found.len());

@@ -35,7 +35,7 @@ use language::MatchSet;
 /// The work (in [`Budget`] units: glob states stepped, rules looked at, example characters
 /// written, four bytes held) that the exact analysis of one stage may do before it gives up
 /// and says `undecided`. It bounds both time and memory, whatever the policy.
-pub const BUDGET: usize = 20_000_000;
+pub const BUDGET: usize = 40_000_000;
 
 /// One warning.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -101,6 +101,14 @@ impl Nfa {
         Nfa { nodes }
     }
 
+    /// A stand-in for a glob that is followed another way (a literal, through the trie): it
+    /// holds no state worth stepping.
+    pub fn unused() -> Self {
+        Nfa {
+            nodes: vec![Node::Match],
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
