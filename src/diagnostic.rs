@@ -370,24 +370,26 @@ pub fn render_one(
         "{}:{}:{}: {label}: {message}",
         source.origin, span.line, span.col
     );
-    let pad = match source.line(span.line) {
-        Some(line) => {
+    let pad = match quoted_line(source, span) {
+        Some(Quote {
+            text,
+            before,
+            width,
+            cut_left,
+        }) => {
             let number = span.line.to_string();
             let pad = " ".repeat(number.len());
-            let line_chars = line.chars().count() as u32;
-            let start = span.col.saturating_sub(1).min(line_chars);
-            let width = span
-                .width_on_first_line()
-                .min(line_chars.saturating_sub(start).max(1));
             // Tabs keep their width under the caret so it lines up in a terminal.
-            let lead: String = line
+            let lead: String = text
                 .chars()
-                .take(start as usize)
+                .take(before as usize)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
+            let ellipsis = if cut_left { "..." } else { "" };
+            let shift = if cut_left { "   " } else { "" };
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{number} | {line}");
-            let _ = writeln!(out, "{pad} | {lead}{}", "^".repeat(width as usize));
+            let _ = writeln!(out, "{number} | {ellipsis}{text}");
+            let _ = writeln!(out, "{pad} | {shift}{lead}{}", "^".repeat(width as usize));
             pad
         }
         None => " ".to_owned(),
@@ -395,4 +397,58 @@ pub fn render_one(
     for (kind, text) in notes {
         let _ = writeln!(out, "{pad} = {kind}: {text}");
     }
+}
+
+/// The most characters of a line quoted on either side of a span: a machine-written policy may
+/// hold its whole text on one line, and each diagnostic should cost its own few lines, not a
+/// copy of the file.
+const QUOTE_CONTEXT: u32 = 80;
+
+/// The part of a line shown under a message, and where the caret goes in it.
+struct Quote<'s> {
+    /// The quoted text (the whole line, or a window of it ending in `...` when cut).
+    text: std::borrow::Cow<'s, str>,
+    /// Characters of `text` before the span.
+    before: u32,
+    /// Carets to draw (at least one).
+    width: u32,
+    /// Whether the window starts after the line's start (shown as a leading `...`).
+    cut_left: bool,
+}
+
+/// The window of the span's line around the span, found through the source's line index so
+/// that it costs the same on line 1 and line 100,000, and on a short line and a megabyte one.
+fn quoted_line(source: &Source, span: Span) -> Option<Quote<'_>> {
+    let index = source.index();
+    let text = &source.text;
+    let line = index.line(text, span.line)?;
+    let line_start = index.offset(text, span.line, 1)?;
+    let line_end = line_start + line.len();
+    let col = span.col.max(1);
+    let first = col.saturating_sub(QUOTE_CONTEXT).max(1);
+    let from = index.offset(text, span.line, first)?;
+    let at = index.offset(text, span.line, col)?;
+    let wanted = span.width_on_first_line();
+    let to = index
+        .offset(
+            text,
+            span.line,
+            col.saturating_add(wanted).saturating_add(QUOTE_CONTEXT),
+        )?
+        .min(line_end);
+    let window = text.get(from..to)?;
+    let before = u32::try_from(text.get(from..at)?.chars().count()).unwrap_or(u32::MAX);
+    let after_start = u32::try_from(text.get(at..to)?.chars().count()).unwrap_or(u32::MAX);
+    let width = wanted.min(after_start.max(1));
+    let cut_right = to < line_end;
+    let mut shown = std::borrow::Cow::Borrowed(window.strip_suffix('\r').unwrap_or(window));
+    if cut_right {
+        shown = std::borrow::Cow::Owned(format!("{shown}..."));
+    }
+    Some(Quote {
+        text: shown,
+        before,
+        width,
+        cut_left: first > 1,
+    })
 }

@@ -67,9 +67,11 @@ impl Policy {
         if let Some(doc) = &parsed.doc
             && let Err(more) = check::validate(doc)
         {
-            diagnostics.extend(more.into_iter().filter(|d| {
-                !(d.kind.may_echo() && parsed.tainted.iter().any(|t| t.contains(d.span)))
-            }));
+            let tainted = Tainted::new(&parsed.tainted);
+            diagnostics.extend(
+                more.into_iter()
+                    .filter(|d| !(d.kind.may_echo() && tainted.contains(d.span))),
+            );
         }
         Err(PolicyError::new(source, diagnostics))
     }
@@ -134,5 +136,58 @@ impl Policy {
     /// The policy's `name`, if it has one.
     pub fn name(&self) -> Option<&str> {
         self.doc.name.as_ref().map(|n| n.node.as_str())
+    }
+}
+
+/// The spans the front end reported errors in, sorted so that whether one contains a position
+/// costs a binary search: with thousands of errors, asking each span in turn was quadratic.
+struct Tainted {
+    /// (start, the furthest end among this span and those before it), by start.
+    starts: Vec<((u32, u32), (u32, u32))>,
+}
+
+impl Tainted {
+    fn new(spans: &[crate::source::Span]) -> Self {
+        let mut sorted: Vec<_> = spans
+            .iter()
+            .map(|s| ((s.line, s.col), (s.end_line, s.end_col)))
+            .collect();
+        sorted.sort_unstable();
+        let mut furthest = (0, 0);
+        for entry in &mut sorted {
+            furthest = furthest.max(entry.1);
+            entry.1 = furthest;
+        }
+        Tainted { starts: sorted }
+    }
+
+    /// Whether `inner` starts within one of the spans (as [`crate::source::Span::contains`]).
+    fn contains(&self, inner: crate::source::Span) -> bool {
+        let start = (inner.line, inner.col);
+        let before = self.starts.partition_point(|(s, _)| *s <= start);
+        before > 0 && self.starts[before - 1].1 >= start
+    }
+}
+
+#[cfg(test)]
+mod tainted_tests {
+    use super::Tainted;
+    use crate::source::Span;
+    use proptest::prelude::*;
+
+    fn span() -> impl Strategy<Value = Span> {
+        (1u32..6, 1u32..6, 0u32..3, 0u32..6)
+            .prop_map(|(l, c, dl, w)| Span::new(l, c, l + dl, if dl == 0 { c + w } else { w + 1 }))
+    }
+
+    proptest! {
+        #[test]
+        fn contains_agrees_with_asking_each_span(
+            spans in prop::collection::vec(span(), 0..8),
+            probe in span(),
+        ) {
+            let naive = spans.iter().any(|t| t.contains(probe));
+            prop_assert_eq!(Tainted::new(&spans).contains(probe), naive);
+        }
     }
 }

@@ -16,7 +16,9 @@
 //! A file can accept a code with a comment `# lint: allow CODE`.
 
 mod bands;
+mod budget;
 mod language;
+mod nfa;
 
 use serde::Serialize;
 
@@ -26,11 +28,14 @@ use crate::ir::{EscalationRule, HitlRule, PolicyDoc};
 use crate::policy::Policy;
 use crate::source::Span;
 use bands::Piece;
-use language::{Explored, MatchSet};
+pub use budget::Budget;
+use budget::OutOfBudget;
+use language::MatchSet;
 
-/// How large (joint states times rules) the automaton of one stage may grow before the
-/// analysis gives up and says so.
-pub const STATE_BUDGET: usize = 4_000_000;
+/// The work (in [`Budget`] units: glob states stepped, rules looked at, example characters
+/// written, four bytes held) that the exact analysis of one stage may do before it gives up
+/// and says `undecided`. It bounds both time and memory, whatever the policy.
+pub const BUDGET: usize = 40_000_000;
 
 /// One warning.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,19 +96,57 @@ impl Warning {
 
 /// Lints a valid policy. Warnings come in source order.
 pub fn lint(policy: &Policy) -> Vec<Warning> {
+    lint_within(policy, BUDGET).warnings
+}
+
+/// What [`lint_within`] found, and the work its exact analysis did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub warnings: Vec<Warning>,
+    /// Budget units used by each stage's analysis; neither exceeds the budget.
+    pub work: Work,
+}
+
+/// Budget units used, per stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Work {
+    pub hitl: usize,
+    pub escalation: usize,
+}
+
+/// Lints a valid policy, with `budget` units for the analysis of each stage (the CLI's is
+/// [`BUDGET`]). A stage whose analysis runs out gets one `undecided` warning and no other
+/// claim from the analysis.
+pub fn lint_within(policy: &Policy, budget: usize) -> Report {
     let doc = policy.doc();
     let default = describe_verdict(&policy.verdicts().no_match);
     let mut out = Vec::new();
+    let mut work = Work::default();
     if let Some(hitl) = &doc.hitl {
-        hitl_stage(&hitl.rules, *hitl.span, &default, &mut out);
+        let mut b = Budget::new(budget);
+        match hitl_stage(&hitl.rules, *hitl.span, &default, &mut b) {
+            Ok(found) => out.extend(found),
+            Err(OutOfBudget) => out.push(undecided(*hitl.span, "hitl", budget)),
+        }
+        work.hitl = b.used();
     }
     if let Some(escalation) = &doc.escalation {
-        escalation_stage(&escalation.rules, *escalation.span, &default, &mut out);
+        let mut b = Budget::new(budget);
+        // Warnings that need no analysis come whether or not it finishes.
+        out.extend(closed_bands(&escalation.rules));
+        match escalation_stage(&escalation.rules, *escalation.span, &default, &mut b) {
+            Ok(found) => out.extend(found),
+            Err(OutOfBudget) => out.push(undecided(*escalation.span, "escalation", budget)),
+        }
+        work.escalation = b.used();
     }
     let allowed = allowed_codes(doc);
     out.retain(|w| !allowed.iter().any(|a| a == w.code));
     out.sort_by_key(|w| (w.line, w.col, w.code));
-    out
+    Report {
+        warnings: out,
+        work,
+    }
 }
 
 /// Codes accepted by `# lint: allow CODE` comments.
@@ -133,22 +176,20 @@ pub fn hitl_first_match_examples(policy: &Policy) -> Option<Vec<Option<Example>>
         .map(|r| (r.action.node.clone(), r.resource_glob()))
         .collect();
     let refs: Vec<(&Glob, &Glob)> = globs.iter().map(|(a, r)| (a, r)).collect();
-    let Explored::Done(sets) = language::explore(&refs, STATE_BUDGET) else {
-        return None;
-    };
-    Some(
-        (0..rules.len())
-            .map(|k| {
-                sets.iter()
-                    .find(|m| m.rules.first() == Some(&k))
-                    .map(|m| Example {
-                        action: m.action.clone(),
-                        resource: m.resource.clone(),
-                        confidence: None,
-                    })
-            })
-            .collect(),
-    )
+    let sets = language::explore(&refs, &mut Budget::new(BUDGET)).ok()?;
+    let mut examples: Vec<Option<Example>> = vec![None; rules.len()];
+    for m in &sets {
+        if let Some(&k) = m.rules.first()
+            && examples[k].is_none()
+        {
+            examples[k] = Some(Example {
+                action: m.action.clone(),
+                resource: m.resource.clone(),
+                confidence: None,
+            });
+        }
+    }
+    Some(examples)
 }
 
 fn describe_verdict(v: &Verdict) -> String {
@@ -182,26 +223,26 @@ fn undecided(span: Span, stage: &str, budget: usize) -> Warning {
         "undecided",
         head(span),
         format!(
-            "could not decide which {stage} rules are shadowed: the rules' joint automaton has more than {budget} states"
+            "could not decide which {stage} rules are shadowed: the analysis needs more than its budget of {budget} steps"
         ),
     );
     w.help = Some("split the stage's rules into simpler globs, or accept the code with `# lint: allow undecided`".into());
     w
 }
 
-fn hitl_stage(rules: &[HitlRule], section: Span, default: &str, out: &mut Vec<Warning>) {
+fn hitl_stage(
+    rules: &[HitlRule],
+    section: Span,
+    default: &str,
+    budget: &mut Budget,
+) -> Result<Vec<Warning>, OutOfBudget> {
+    let mut out = Vec::new();
     let globs: Vec<(Glob, Glob)> = rules
         .iter()
         .map(|r| (r.action.node.clone(), r.resource_glob()))
         .collect();
     let refs: Vec<(&Glob, &Glob)> = globs.iter().map(|(a, r)| (a, r)).collect();
-    let sets = match language::explore(&refs, STATE_BUDGET) {
-        Explored::Done(sets) => sets,
-        Explored::TooLarge { budget } => {
-            out.push(undecided(section, "hitl", budget));
-            return;
-        }
-    };
+    let sets = language::explore(&refs, budget)?;
     let label = |j: usize| {
         rule_label(
             "hitl",
@@ -217,9 +258,26 @@ fn hitl_stage(rules: &[HitlRule], section: Span, default: &str, out: &mut Vec<Wa
         line: rules[j].span.line,
         label: label(j),
     };
+    // One pass over the sets: which rules match at all, which come first somewhere, and which
+    // rules come before each one.
+    let mut matched = vec![false; rules.len()];
+    let mut first = vec![false; rules.len()];
+    let mut covering: Vec<Vec<usize>> = vec![Vec::new(); rules.len()];
+    for m in &sets {
+        budget.charge(m.rules.len())?;
+        let Some(&lead) = m.rules.first() else {
+            continue;
+        };
+        first[lead] = true;
+        for &j in &m.rules {
+            matched[j] = true;
+            if j != lead {
+                covering[j].push(lead);
+            }
+        }
+    }
     for (k, rule) in rules.iter().enumerate() {
-        let with_k: Vec<&MatchSet> = sets.iter().filter(|m| m.rules.contains(&k)).collect();
-        if with_k.is_empty() {
+        if !matched[k] {
             let mut w = Warning::new(
                 "unmatchable-rule",
                 head(*rule.span),
@@ -229,12 +287,13 @@ fn hitl_stage(rules: &[HitlRule], section: Span, default: &str, out: &mut Vec<Wa
             out.push(w);
             continue;
         }
-        if with_k.iter().any(|m| m.rules[0] == k) {
+        if first[k] {
             continue;
         }
-        let mut covering: Vec<usize> = with_k.iter().map(|m| m.rules[0]).collect();
+        let covering = &mut covering[k];
         covering.sort_unstable();
         covering.dedup();
+        budget.charge(covering.len())?;
         let mut w = Warning::new(
             "shadowed-rule",
             head(*rule.span),
@@ -268,6 +327,7 @@ fn hitl_stage(rules: &[HitlRule], section: Span, default: &str, out: &mut Vec<Wa
         w.help = Some("end the rules with `action: \"*\"` (and `resource: \"*\"`) to say what everything else gets".into());
         out.push(w);
     }
+    Ok(out)
 }
 
 /// The escalation rules' joint glob language and the pieces their bands cut [0, 1] into:
@@ -276,27 +336,46 @@ struct EscalationLanguage {
     globs: Vec<(Glob, Glob)>,
     sets: Vec<MatchSet>,
     pieces: Vec<Piece>,
+    /// For each rule, the sets it is in (indices into `sets`).
+    containing: Vec<Vec<usize>>,
 }
 
 impl EscalationLanguage {
-    /// The language, or the budget it exceeded.
-    fn explore(rules: &[EscalationRule]) -> Result<EscalationLanguage, usize> {
+    fn explore(rules: &[EscalationRule], budget: &mut Budget) -> Result<Self, OutOfBudget> {
         let globs: Vec<(Glob, Glob)> = rules
             .iter()
             .map(|r| (r.action_glob(), r.resource_glob()))
             .collect();
         let refs: Vec<(&Glob, &Glob)> = globs.iter().map(|(a, r)| (a, r)).collect();
-        let sets = match language::explore(&refs, STATE_BUDGET) {
-            Explored::Done(sets) => sets,
-            Explored::TooLarge { budget } => return Err(budget),
-        };
+        let sets = language::explore(&refs, budget)?;
         let band_list: Vec<(f64, f64)> = rules.iter().map(EscalationRule::band).collect();
         let pieces = bands::pieces(&band_list);
+        budget.charge(pieces.len())?;
+        let mut containing: Vec<Vec<usize>> = vec![Vec::new(); rules.len()];
+        for (i, m) in sets.iter().enumerate() {
+            budget.charge(m.rules.len())?;
+            for &j in &m.rules {
+                containing[j].push(i);
+            }
+        }
         Ok(EscalationLanguage {
             globs,
             sets,
             pieces,
+            containing,
         })
+    }
+
+    /// The first rule of `m` whose band holds piece `p`, charging the rules looked at.
+    fn first(
+        rules: &[EscalationRule],
+        m: &MatchSet,
+        p: &Piece,
+        budget: &mut Budget,
+    ) -> Result<Option<usize>, OutOfBudget> {
+        let found = m.rules.iter().position(|&j| rules[j].holds(p.sample()));
+        budget.charge(found.map_or(m.rules.len(), |i| i + 1))?;
+        Ok(found.map(|i| m.rules[i]))
     }
 }
 
@@ -309,48 +388,74 @@ pub fn escalation_first_match_examples(policy: &Policy) -> Option<Vec<Option<Exa
         .escalation
         .as_ref()
         .map_or(&[][..], |s| &s.rules[..]);
-    let language = EscalationLanguage::explore(rules).ok()?;
-    let first = |m: &MatchSet, p: &Piece| {
-        m.rules
-            .iter()
-            .copied()
-            .find(|&j| rules[j].holds(p.sample()))
-    };
-    Some(
-        (0..rules.len())
-            .map(|k| {
-                language.sets.iter().find_map(|m| {
-                    let p = language.pieces.iter().find(|p| first(m, p) == Some(k))?;
-                    Some(Example {
-                        action: m.action.clone(),
-                        resource: m.resource.clone(),
-                        confidence: Some(p.sample()),
-                    })
-                })
-            })
-            .collect(),
-    )
+    let budget = &mut Budget::new(BUDGET);
+    let language = EscalationLanguage::explore(rules, budget).ok()?;
+    let mut examples: Vec<Option<Example>> = vec![None; rules.len()];
+    // The first set (in order) where a rule comes first, at the first such piece.
+    for m in &language.sets {
+        for p in &language.pieces {
+            if let Some(k) = EscalationLanguage::first(rules, m, p, budget).ok()?
+                && examples[k].is_none()
+            {
+                examples[k] = Some(Example {
+                    action: m.action.clone(),
+                    resource: m.resource.clone(),
+                    confidence: Some(p.sample()),
+                });
+            }
+        }
+    }
+    Some(examples)
+}
+
+/// `closed-band`: a band written `[lo, hi]` with `hi` below 1.0, which needs no analysis.
+fn closed_bands(rules: &[EscalationRule]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for (k, rule) in rules.iter().enumerate() {
+        if let Some(range) = &rule.confidence_range
+            && let Some(at) = range.node.closed_below_one.0
+        {
+            let (lo, hi) = (range.node.lo.node, range.node.hi.node);
+            let label = rule_label(
+                "escalation",
+                k,
+                rule.id.as_deref().map(String::as_str),
+                &rule.action_glob(),
+                &rule.resource_glob(),
+            );
+            let mut w = Warning::new(
+                "closed-band",
+                at,
+                format!(
+                    "the band of {label} is written [{lo:?}, {hi:?}] but does not hold {hi:?}: a band holds lo <= c < hi unless hi is 1.0"
+                ),
+            );
+            w.help = Some(format!(
+                "write `[{lo:?}, {hi:?})`, which says what it means"
+            ));
+            out.push(w);
+        }
+    }
+    out
 }
 
 fn escalation_stage(
     rules: &[EscalationRule],
     section: Span,
     default: &str,
-    out: &mut Vec<Warning>,
-) {
+    budget: &mut Budget,
+) -> Result<Vec<Warning>, OutOfBudget> {
+    let mut out = Vec::new();
     let EscalationLanguage {
         globs,
         sets,
         pieces,
-    } = match EscalationLanguage::explore(rules) {
-        Ok(language) => language,
-        Err(budget) => {
-            out.push(undecided(section, "escalation", budget));
-            return;
-        }
-    };
+        containing,
+    } = EscalationLanguage::explore(rules, budget)?;
     let holds = |j: usize, p: &Piece| rules[j].holds(p.sample());
-    let first = |m: &MatchSet, p: &Piece| m.rules.iter().copied().find(|&j| holds(j, p));
+    let first = |m: &MatchSet, p: &Piece, budget: &mut Budget| {
+        EscalationLanguage::first(rules, m, p, budget)
+    };
     let label = |j: usize| {
         rule_label(
             "escalation",
@@ -362,23 +467,7 @@ fn escalation_stage(
     };
 
     for (k, rule) in rules.iter().enumerate() {
-        if let Some(range) = &rule.confidence_range
-            && let Some(at) = range.node.closed_below_one.0
-        {
-            let (lo, hi) = (range.node.lo.node, range.node.hi.node);
-            let mut w = Warning::new(
-                "closed-band",
-                at,
-                format!(
-                    "the band of {} is written [{lo:?}, {hi:?}] but does not hold {hi:?}: a band holds lo <= c < hi unless hi is 1.0",
-                    label(k)
-                ),
-            );
-            w.help = Some(format!(
-                "write `[{lo:?}, {hi:?})`, which says what it means"
-            ));
-            out.push(w);
-        }
+        budget.charge(pieces.len())?;
         let live: Vec<Piece> = pieces.iter().copied().filter(|p| holds(k, p)).collect();
         let at = rule
             .confidence_range
@@ -401,7 +490,7 @@ fn escalation_stage(
             out.push(w);
             continue;
         }
-        let with_k: Vec<&MatchSet> = sets.iter().filter(|m| m.rules.contains(&k)).collect();
+        let with_k: Vec<&MatchSet> = containing[k].iter().map(|&i| &sets[i]).collect();
         if with_k.is_empty() {
             out.push(Warning::new(
                 "unmatchable-rule",
@@ -414,7 +503,12 @@ fn escalation_stage(
         let mut dead: Vec<Piece> = Vec::new();
         let mut takers: Vec<usize> = Vec::new();
         for p in &live {
-            let firsts: Vec<usize> = with_k.iter().filter_map(|m| first(m, p)).collect();
+            let mut firsts: Vec<usize> = Vec::new();
+            for m in &with_k {
+                if let Some(j) = first(m, p, budget)? {
+                    firsts.push(j);
+                }
+            }
             if !firsts.contains(&k) {
                 dead.push(*p);
                 takers.extend(firsts);
@@ -425,6 +519,7 @@ fn escalation_stage(
         }
         takers.sort_unstable();
         takers.dedup();
+        budget.charge(takers.len())?;
         let by: Vec<String> = takers
             .iter()
             .map(|&j| format!("{} at line {}", label(j), rules[j].span.line))
@@ -470,17 +565,19 @@ fn escalation_stage(
     }
 
     // Gaps: per set of rules that can match together, the confidences none of them holds.
-    let mut reported: Vec<String> = Vec::new();
+    let mut reported: std::collections::HashSet<String> = std::collections::HashSet::new();
     for m in &sets {
-        let uncovered: Vec<Piece> = pieces
-            .iter()
-            .copied()
-            .filter(|p| first(m, p).is_none())
-            .collect();
+        let mut uncovered: Vec<Piece> = Vec::new();
+        for p in &pieces {
+            if first(m, p, budget)?.is_none() {
+                uncovered.push(*p);
+            }
+        }
         if uncovered.is_empty() {
             continue;
         }
         let part = bands::describe(&bands::intervals(&uncovered));
+        budget.charge(part.len())?;
         if reported.contains(&part) && !m.rules.is_empty() {
             continue;
         }
@@ -500,6 +597,7 @@ fn escalation_stage(
             w.help = Some("add a rule without `match` to say what everything else gets".into());
             w
         } else {
+            budget.charge(m.rules.len())?;
             let names: Vec<String> = m.rules.iter().map(|&j| label(j)).collect();
             let mut w = Warning::new(
                 "band-gap",
@@ -512,12 +610,13 @@ fn escalation_stage(
             w.help = Some("add a band for those confidences, or accept the default with `# lint: allow band-gap`".into());
             w
         };
-        reported.push(part);
+        reported.insert(part);
         out.push(Warning {
             example: Some(example),
             ..w
         });
     }
+    Ok(out)
 }
 
 fn join_and(items: &[String]) -> String {

@@ -10,16 +10,8 @@ use crate::ir::{
     Approver, ChainStep, Comments, ConfidenceRange, Defaults, Duration, EscalationRule, Gate,
     GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Priority, Section,
 };
-use crate::source::{Cosmetic, Span, Spanned};
+use crate::source::{Cosmetic, LineIndex, Span, Spanned};
 use crate::suggest;
-
-pub(super) fn span_of(pair: &Pair<'_, Rule>) -> Span {
-    let span = pair.as_span();
-    let (line, col) = span.start_pos().line_col();
-    let (end_line, end_col) = span.end_pos().line_col();
-    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-    Span::new(n(line), n(col), n(end_line), n(end_col))
-}
 
 /// The text of a `string` (quotes removed, `\"` and `\\` unescaped; any other backslash is
 /// kept, so a glob's `\*` can be written as is) or of a bare token.
@@ -54,17 +46,30 @@ pub(crate) fn text_of(pair: &Pair<'_, Rule>) -> String {
     out
 }
 
-pub(super) struct Builder {
+pub(super) struct Builder<'t> {
     pub diagnostics: Vec<Diagnostic>,
     pub tainted: Vec<Span>,
+    text: &'t str,
+    /// Positions come from one index of the text: pest's own `line_col` reads the text from
+    /// its start on every call, which made parsing quadratic in the file's size.
+    lines: LineIndex,
 }
 
-impl Builder {
-    pub fn new() -> Self {
+impl<'t> Builder<'t> {
+    pub fn new(text: &'t str) -> Self {
         Builder {
             diagnostics: Vec::new(),
             tainted: Vec::new(),
+            text,
+            lines: LineIndex::new(text),
         }
+    }
+
+    fn span_of(&self, pair: &Pair<'_, Rule>) -> Span {
+        let span = pair.as_span();
+        let (line, col) = self.lines.position(self.text, span.start());
+        let (end_line, end_col) = self.lines.position(self.text, span.end());
+        Span::new(line, col, end_line, end_col)
     }
 
     fn error(&mut self, kind: ErrorKind, span: Span) {
@@ -81,7 +86,7 @@ impl Builder {
     }
 
     pub fn file(&mut self, file: Pair<'_, Rule>) -> Option<PolicyDoc> {
-        let span = span_of(&file);
+        let span = self.span_of(&file);
         let mut doc = PolicyDoc {
             version: Spanned::new(1, span),
             name: None,
@@ -96,7 +101,7 @@ impl Builder {
             match pair.as_rule() {
                 Rule::header => {
                     // The document starts where its header does, after any leading comments.
-                    doc.span = span_of(&pair).into();
+                    doc.span = self.span_of(&pair).into();
                     self.header(pair, &mut doc);
                 }
                 Rule::group => {
@@ -104,17 +109,17 @@ impl Builder {
                     let (Some(name), Some(list)) = (inner.next(), inner.next()) else {
                         continue;
                     };
-                    let name = Spanned::new(text_of(&name), span_of(&name));
+                    let name = Spanned::new(text_of(&name), self.span_of(&name));
                     let members = self.approvers(list).node;
                     doc.groups.push(GroupDef { name, members });
                 }
                 Rule::defaults => doc.defaults = Some(self.defaults(pair)),
                 Rule::hitl => {
-                    let span = span_of(&pair);
+                    let span = self.span_of(&pair);
                     let rules = pair
                         .into_inner()
                         .map(|r| {
-                            let s = span_of(&r);
+                            let s = self.span_of(&r);
                             self.watch(s, |b| b.hitl_rule(r))
                         })
                         .collect();
@@ -124,11 +129,11 @@ impl Builder {
                     });
                 }
                 Rule::escalation => {
-                    let span = span_of(&pair);
+                    let span = self.span_of(&pair);
                     let rules = pair
                         .into_inner()
                         .map(|r| {
-                            let s = span_of(&r);
+                            let s = self.span_of(&r);
                             self.watch(s, |b| b.escalation_rule(r))
                         })
                         .collect();
@@ -146,9 +151,9 @@ impl Builder {
     fn header(&mut self, header: Pair<'_, Rule>, doc: &mut PolicyDoc) {
         for pair in header.into_inner() {
             match pair.as_rule() {
-                Rule::name => doc.name = Some(Spanned::new(text_of(&pair), span_of(&pair))),
+                Rule::name => doc.name = Some(Spanned::new(text_of(&pair), self.span_of(&pair))),
                 Rule::integer => {
-                    let span = span_of(&pair);
+                    let span = self.span_of(&pair);
                     match pair.as_str().parse::<u64>() {
                         Ok(1) => doc.version = Spanned::new(1, span),
                         _ => self.error(
@@ -168,7 +173,7 @@ impl Builder {
         let mut defaults = Defaults {
             no_match: None,
             approvers: None,
-            span: span_of(&pair).into(),
+            span: self.span_of(&pair).into(),
         };
         for item in pair.into_inner() {
             match item.as_rule() {
@@ -197,7 +202,7 @@ impl Builder {
     }
 
     fn hitl_rule(&mut self, pair: Pair<'_, Rule>) -> HitlRule {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut rule = HitlRule {
             id: None,
             action: Spanned::new(Glob::any(), span),
@@ -210,7 +215,7 @@ impl Builder {
         };
         let mut seen_action = false;
         for part in pair.into_inner() {
-            let part_span = span_of(&part);
+            let part_span = self.span_of(&part);
             match part.as_rule() {
                 Rule::rule_id => rule.id = Some(Spanned::new(text_of(&part), part_span)),
                 Rule::glob if !seen_action => {
@@ -262,11 +267,11 @@ impl Builder {
     }
 
     fn chain(&mut self, pair: Pair<'_, Rule>) -> Spanned<Vec<ChainStep>> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let steps = pair
             .into_inner()
             .map(|step| {
-                let s = span_of(&step);
+                let s = self.span_of(&step);
                 self.watch(s, |b| b.step(step))
             })
             .collect();
@@ -274,7 +279,7 @@ impl Builder {
     }
 
     fn step(&mut self, pair: Pair<'_, Rule>) -> ChainStep {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut step = ChainStep {
             name: Spanned::new(String::new(), span),
             gate: Gate::default(),
@@ -283,7 +288,7 @@ impl Builder {
         for part in pair.into_inner() {
             match part.as_rule() {
                 Rule::string => {
-                    step.name = Spanned::new(text_of(&part), span_of(&part));
+                    step.name = Spanned::new(text_of(&part), self.span_of(&part));
                     if step.name.node.trim().is_empty() {
                         self.error(ErrorKind::Empty { key: "step" }, step.name.span);
                     }
@@ -301,7 +306,7 @@ impl Builder {
     }
 
     fn escalation_rule(&mut self, pair: Pair<'_, Rule>) -> EscalationRule {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut rule = EscalationRule {
             id: None,
             match_action: None,
@@ -313,7 +318,7 @@ impl Builder {
             span: span.into(),
         };
         for part in pair.into_inner() {
-            let part_span = span_of(&part);
+            let part_span = self.span_of(&part);
             match part.as_rule() {
                 Rule::rule_id => rule.id = Some(Spanned::new(text_of(&part), part_span)),
                 Rule::match_clause => {
@@ -348,7 +353,7 @@ impl Builder {
     }
 
     fn band(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<ConfidenceRange>> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let close = pair
             .clone()
             .into_inner()
@@ -359,11 +364,11 @@ impl Builder {
             p.as_str()
                 .parse::<f64>()
                 .ok()
-                .map(|v| Spanned::new(v, span_of(p)))
+                .map(|v| Spanned::new(v, self.span_of(p)))
         };
         match (number(&lo), number(&hi)) {
             (Some(lo), Some(hi)) => {
-                let closed_below_one = close.filter(|_| hi.node < 1.0).map(|c| span_of(&c));
+                let closed_below_one = close.filter(|_| hi.node < 1.0).map(|c| self.span_of(&c));
                 Some(Spanned::new(
                     ConfidenceRange {
                         lo,
@@ -392,7 +397,7 @@ impl Builder {
         for part in pair.into_inner() {
             match part.as_rule() {
                 Rule::integer => {
-                    let span = span_of(&part);
+                    let span = self.span_of(&part);
                     match part.as_str().parse::<i64>() {
                         Ok(n) => gate.min_approvals = Some(Spanned::new(n, span)),
                         Err(_) => self.error(
@@ -412,13 +417,13 @@ impl Builder {
     }
 
     fn option(&mut self, pair: Pair<'_, Rule>, gate: &mut Gate) {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         match pair.as_rule() {
             Rule::notify => {
                 if let Some(list) = pair.into_inner().next() {
                     let channels = list
                         .into_inner()
-                        .map(|c| Spanned::new(text_of(&c), span_of(&c)))
+                        .map(|c| Spanned::new(text_of(&c), self.span_of(&c)))
                         .collect();
                     gate.notify_via = Some(Spanned::new(channels, span));
                 }
@@ -433,7 +438,7 @@ impl Builder {
                 let Some(choice) = pair.into_inner().next() else {
                     return;
                 };
-                let choice_span = span_of(&choice);
+                let choice_span = self.span_of(&choice);
                 match choice.as_rule() {
                     Rule::on_timeout_escalate => {
                         gate.on_timeout = Some(Spanned::new(OnTimeout::Escalate, choice_span));
@@ -450,7 +455,7 @@ impl Builder {
 
     fn priority(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Priority>> {
         let word = pair.into_inner().next()?;
-        let span = span_of(&word);
+        let span = self.span_of(&word);
         match word.as_str().parse::<Priority>() {
             Ok(p) => Some(Spanned::new(p, span)),
             Err(()) => {
@@ -473,11 +478,11 @@ impl Builder {
         pair.as_str()
             .parse::<Outcome>()
             .ok()
-            .map(|o| Spanned::new(o, span_of(pair)))
+            .map(|o| Spanned::new(o, self.span_of(pair)))
     }
 
     fn duration(&mut self, pair: &Pair<'_, Rule>) -> Option<Spanned<Duration>> {
-        let span = span_of(pair);
+        let span = self.span_of(pair);
         match Duration::parse(pair.as_str()) {
             Ok(d) => Some(Spanned::new(d, span)),
             Err(reason) => {
@@ -494,7 +499,7 @@ impl Builder {
     }
 
     fn glob(&mut self, pair: &Pair<'_, Rule>) -> Option<Spanned<Glob>> {
-        let span = span_of(pair);
+        let span = self.span_of(pair);
         let text = text_of(pair);
         match Glob::new(&text) {
             Ok(g) => Some(Spanned::new(g, span)),
@@ -520,11 +525,11 @@ impl Builder {
     }
 
     fn approvers(&mut self, list: Pair<'_, Rule>) -> Spanned<Vec<Spanned<crate::ir::Approver>>> {
-        let span = span_of(&list);
+        let span = self.span_of(&list);
         let items = list
             .into_inner()
             .filter_map(|item| {
-                let item_span = span_of(&item);
+                let item_span = self.span_of(&item);
                 let text = text_of(&item);
                 match Approver::parse(&text) {
                     Some(a) => Some(Spanned::new(a, item_span)),

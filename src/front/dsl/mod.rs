@@ -16,7 +16,7 @@ pub(crate) struct PolicyParser;
 pub fn parse(text: &str) -> Parsed {
     match PolicyParser::parse(Rule::file, text) {
         Ok(mut pairs) => {
-            let mut builder = build::Builder::new();
+            let mut builder = build::Builder::new(text);
             let doc = pairs.next().and_then(|file| builder.file(file));
             Parsed {
                 doc,
@@ -25,5 +25,114 @@ pub fn parse(text: &str) -> Parsed {
             }
         }
         Err(e) => Parsed::failed(syntax_error::describe(&e, text)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::scanned;
+
+    /// A DSL policy of `n` rules, each with globs, approvers and options to locate.
+    pub(crate) fn policy_of(n: usize, principal: &str) -> String {
+        let mut out = String::from("policy \"big\" version 1\nhitl {\n");
+        for i in 0..n {
+            out.push_str(&format!(
+                "  rule r{i}: \"deploy-{i}*\" on \"prod/{i}\" -> require approval from [{principal}{i}] timeout 1h notify [slack]\n"
+            ));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Bytes read to locate every node of a parse of `text`.
+    fn located(text: &str) -> (usize, Parsed) {
+        scanned::take();
+        let parsed = parse(text);
+        (scanned::take(), parsed)
+    }
+
+    #[test]
+    fn locating_nodes_costs_the_same_per_rule_at_any_size() {
+        let (small, parsed) = located(&policy_of(500, "user:a"));
+        assert!(parsed.diagnostics.is_empty());
+        let (large, parsed) = located(&policy_of(2_000, "user:a"));
+        assert!(parsed.diagnostics.is_empty());
+        let rules = &parsed.doc.unwrap().hitl.unwrap().rules;
+        assert_eq!(rules.len(), 2_000);
+        assert_eq!(rules[1_999].span.line, 2_002);
+        assert_eq!(
+            (rules[1_999].action.span.line, rules[1_999].action.span.col),
+            (2_002, 15)
+        );
+        // Four times the rules, about four times the work: reading from the file's start for
+        // each position would be sixteen.
+        assert!(
+            large <= small * 9 / 2,
+            "500 rules: {small} bytes, 2,000 rules: {large}"
+        );
+        assert!(large > 0);
+    }
+
+    #[test]
+    fn many_errors_are_located_and_rendered_in_linear_work() {
+        let render = |n: usize| {
+            let text = policy_of(n, "nobody");
+            let parsed = parse(&text);
+            assert_eq!(parsed.diagnostics.len(), n, "one bad principal per rule");
+            let error = crate::diagnostic::PolicyError::new(
+                crate::source::Source::new("big.rkl", text.as_str()),
+                parsed.diagnostics,
+            );
+            scanned::take();
+            let out = error.render();
+            (scanned::take(), out)
+        };
+        let (small, _) = render(500);
+        let (large, out) = render(2_000);
+        assert!(
+            out.contains("big.rkl:2002:"),
+            "the last rule's error is rendered"
+        );
+        assert_eq!(out.matches(": error: ").count(), 2_000);
+        assert!(
+            large <= small * 9 / 2,
+            "500 errors: {small} bytes, 2,000 errors: {large}"
+        );
+    }
+
+    #[test]
+    fn errors_on_one_long_line_quote_a_window_of_it() {
+        let text = policy_of(3_000, "nobody").replace('\n', " ");
+        let parsed = parse(&text);
+        assert_eq!(parsed.diagnostics.len(), 3_000);
+        let last = parsed.diagnostics.last().unwrap().span;
+        let error = crate::diagnostic::PolicyError::new(
+            crate::source::Source::new("one.rkl", text.as_str()),
+            parsed.diagnostics,
+        );
+        scanned::take();
+        let out = error.render();
+        assert!(scanned::take() <= 3_000 * 8 * crate::source::LineIndex::STRIDE);
+        // Each message quotes at most its context, not the 300 KB line.
+        assert!(out.len() <= 3_000 * 700, "{} bytes", out.len());
+        let tail = &out[out.rfind("one.rkl:").unwrap()..];
+        assert!(
+            tail.starts_with(&format!("one.rkl:1:{}: error:", last.col)),
+            "{tail}"
+        );
+        let quoted: Vec<&str> = tail.lines().collect();
+        let caret = quoted[3].find('^').unwrap();
+        assert_eq!(&quoted[2][caret..caret + 7], "nobody2", "{tail}");
+        assert!(
+            quoted[2].contains("| ...") && quoted[2].ends_with("} "),
+            "{tail}"
+        );
+        let head: Vec<&str> = out.lines().take(3).collect();
+        assert!(
+            head[2].starts_with("1 | ...") && head[2].ends_with("..."),
+            "{}",
+            head[2]
+        );
     }
 }
