@@ -142,3 +142,25 @@ fn deeply_nested_yaml_is_a_located_error() {
     assert!(err.contains("nested more than 128 deep"), "{err}");
     assert!(err.contains("deep:130:"), "{err}");
 }
+
+#[test]
+fn globs_as_long_as_the_file_allows_match_on_a_small_stack() {
+    for glob in [
+        "*".repeat(200_000),
+        "{,}".repeat(100_000) + "x",
+        "{a,}".repeat(50_000),
+    ] {
+        let text = format!(
+            "version: 1\nhitl:\n  rules:\n    - action: \"{glob}\"\n      requireApproval: true\n      approvers: [user:adam]\n"
+        );
+        on_small_stack(move || {
+            let policy = Policy::from_yaml_str(&text, "long").expect("valid");
+            for action in ["x", "aaa", "b"] {
+                let r = Request::new(action);
+                let reference = policy.decide(&r).unwrap();
+                assert_eq!(policy.compile().decide(&r).unwrap(), reference, "{action}");
+            }
+            lint(&policy);
+        });
+    }
+}

@@ -75,22 +75,23 @@ impl<'g> Program<'g> {
         }
     }
 
-    /// Adds `state` and everything reachable from it without consuming a character.
+    /// Adds `state` and everything reachable from it without consuming a character. With an
+    /// explicit stack: a glob of many stars or empty alternatives (`{,}{,}...`) is a chain of
+    /// such moves as long as the glob, and the policy file sets that length.
     fn add(&self, set: &mut Vec<usize>, on: &mut [bool], state: usize) {
-        if on[state] {
-            return;
-        }
-        on[state] = true;
-        set.push(state);
-        match &self.states[state] {
-            State::Split(targets) => {
-                for t in targets {
-                    self.add(set, on, *t);
-                }
+        let mut todo = vec![state];
+        while let Some(state) = todo.pop() {
+            if on[state] {
+                continue;
             }
-            State::Jump(t) => self.add(set, on, *t),
-            State::Star => self.add(set, on, state + 1),
-            State::One(_) | State::Match => {}
+            on[state] = true;
+            set.push(state);
+            match &self.states[state] {
+                State::Split(targets) => todo.extend(targets.iter().rev()),
+                State::Jump(t) => todo.push(*t),
+                State::Star => todo.push(state + 1),
+                State::One(_) | State::Match => {}
+            }
         }
     }
 
