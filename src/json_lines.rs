@@ -28,6 +28,10 @@ use serde_json::Value;
 
 use crate::request::{self, Request};
 
+/// The most bytes one line may have: a request is a few hundred bytes, and its fields at most
+/// 4 KiB each; a longer line is an error about that line, read past without being held.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Calls `each` for every line that is not blank, with its 1-based number and its text
 /// (without the line break), or why it is not text. Only a failure to read is an error.
 pub fn for_each_line(
@@ -38,10 +42,20 @@ pub fn for_each_line(
     let mut number = 0;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
+        let (read, complete) = read_line_within(&mut reader, &mut buf, MAX_LINE_BYTES)?;
+        if read == 0 {
             return Ok(());
         }
         number += 1;
+        if !complete {
+            each(
+                number,
+                Err(format!(
+                    "the line is {read} bytes long; a line may have at most {MAX_LINE_BYTES}"
+                )),
+            );
+            continue;
+        }
         let mut bytes = buf.as_slice();
         if number == 1 {
             bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
@@ -50,6 +64,43 @@ pub fn for_each_line(
             Ok(text) if text.trim().is_empty() => {}
             Ok(text) => each(number, Ok(text.trim_end_matches(['\n', '\r']))),
             Err(e) => each(number, Err(format!("not UTF-8 text: {e}"))),
+        }
+    }
+}
+
+/// Reads one line into `buf`, keeping at most `max` bytes of it (and its line break). Returns
+/// how many bytes the line had, and whether it fitted.
+fn read_line_within(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(usize, bool)> {
+    let mut total = 0;
+    let mut fits = true;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok((total, fits));
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(at) => (&available[..=at], true),
+            None => (available, false),
+        };
+        let used = chunk.len();
+        total += used;
+        if fits && buf.len() + used <= max + 1 {
+            buf.extend_from_slice(chunk);
+        } else {
+            fits = false;
+            buf.clear();
+        }
+        reader.consume(used);
+        if done {
+            return Ok((total, fits));
         }
     }
 }
@@ -93,5 +144,48 @@ pub fn request(text: &str) -> Result<RequestLine, LineError> {
             message: e.message,
             id,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_over_the_limit_is_an_error_and_is_not_held() {
+        let mut log = b"{\"action\":\"a\"}\n".to_vec();
+        log.extend(std::iter::repeat_n(b'x', 3 * MAX_LINE_BYTES));
+        log.extend(b"\n{\"action\":\"b\"}\n");
+        let mut seen = Vec::new();
+        let reader = std::io::BufReader::with_capacity(4096, &log[..]);
+        for_each_line(reader, |n, text| seen.push((n, text.map(str::to_owned)))).unwrap();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0], (1, Ok("{\"action\":\"a\"}".to_owned())));
+        let err = seen[1].1.as_ref().unwrap_err();
+        assert!(err.contains("at most 1048576"), "{err}");
+        assert_eq!(seen[2], (3, Ok("{\"action\":\"b\"}".to_owned())));
+        // Exactly at the limit is fine.
+        let line = vec![b' '; MAX_LINE_BYTES];
+        let mut n = 0;
+        for_each_line(&line[..], |_, t| {
+            assert!(t.is_ok());
+            n += 1
+        })
+        .unwrap();
+        assert_eq!(n, 0, "a blank line is skipped");
+    }
+
+    #[test]
+    fn reading_keeps_at_most_the_limit() {
+        let long = vec![b'y'; 5 * MAX_LINE_BYTES];
+        let mut buf = Vec::new();
+        let mut reader = std::io::BufReader::new(&long[..]);
+        let (read, fits) = read_line_within(&mut reader, &mut buf, MAX_LINE_BYTES).unwrap();
+        assert_eq!((read, fits), (5 * MAX_LINE_BYTES, false));
+        assert!(
+            buf.capacity() <= 2 * MAX_LINE_BYTES + 8192,
+            "{}",
+            buf.capacity()
+        );
     }
 }
