@@ -8,6 +8,7 @@ use crate::policy::Policy;
 use crate::request::Limits;
 
 use super::automaton::{Automaton, ComplexRule, Prefilter};
+use super::complex::{ComplexMatcherBuilder, ComplexScratch, matcher_forms};
 use super::confidence::{ClassRange, Classes};
 use super::index::{IndexBuilder, NONE};
 use super::pattern::{MAX_FORMS, Simple, simple_forms};
@@ -57,8 +58,9 @@ impl<'p> Builder<'p> {
         self
     }
 
-    /// Whether rules with complex globs go to a lazy DFA (the default) or are matched one by
-    /// one with the reference glob matcher. Meant for tests and measurements.
+    /// Whether rules with complex globs go to the complex-glob matcher and the lazy DFA (the
+    /// default) or are matched one by one with the reference glob matcher. Meant for tests
+    /// and measurements.
     pub fn automaton(mut self, yes: bool) -> Builder<'p> {
         self.automaton = yes;
         self
@@ -93,6 +95,9 @@ impl<'p> Builder<'p> {
         let caches = Pool::new(Box::new(move || Caches {
             hitl: automata.0.as_ref().map(Automaton::create_cache),
             escalation: automata.1.as_ref().map(Automaton::create_cache),
+            hitl_scratch: ComplexScratch::default(),
+            escalation_scratch: ComplexScratch::default(),
+            fallback: 0,
         }) as super::CacheFn);
         CompiledPolicy {
             verdicts: self.policy.verdicts().clone(),
@@ -154,8 +159,28 @@ impl<'p> Builder<'p> {
         let screened = prefilter
             .as_ref()
             .is_some_and(|p| p.iter().all(Prefilter::exact));
-        let automaton = if self.automaton && !screened && !complex.is_empty() {
-            Automaton::build(&complex, classes)
+        // The matcher takes every rule whose globs expand to few enough forms; the lazy DFA
+        // (and, when it gives up, the reference matcher) the others.
+        let mut matcher = ComplexMatcherBuilder::default();
+        let mut fallback = Vec::new();
+        for rule in &complex {
+            let taken = if self.automaton && !screened {
+                matcher_forms(&rule.action).zip(matcher_forms(&rule.resource))
+            } else {
+                None
+            };
+            match taken {
+                Some((actions, resources)) => matcher.add(
+                    rule.rule,
+                    (&rule.action, &actions),
+                    (&rule.resource, &resources),
+                    rule.band,
+                ),
+                None => fallback.push(rule.clone()),
+            }
+        }
+        let automaton = if self.automaton && !screened && !fallback.is_empty() {
+            Automaton::build(&fallback, classes)
         } else {
             None
         };
@@ -165,6 +190,8 @@ impl<'p> Builder<'p> {
             prefilter,
             screened,
             automaton,
+            matcher: (!matcher.is_empty()).then(|| matcher.build()),
+            fallback,
             complex,
         }
     }

@@ -43,11 +43,14 @@
 
 mod automaton;
 mod builder;
+mod complex;
 mod confidence;
+mod field;
 pub mod generate;
 mod index;
 mod live;
 mod pattern;
+mod segment;
 mod table;
 
 use std::borrow::Cow;
@@ -57,6 +60,7 @@ use regex_automata::hybrid::dfa::Cache;
 use regex_automata::util::pool::Pool;
 
 pub use builder::Builder;
+pub use complex::Work;
 pub use live::LivePolicy;
 
 use crate::decision::{Decision, StageResult, Verdict};
@@ -64,6 +68,7 @@ use crate::policy::Verdicts;
 use crate::request::{Limits, Request, RequestError, check_action, check_confidence};
 
 use automaton::{Automaton, ComplexRule, Prefilter};
+use complex::{ComplexMatcher, ComplexScratch};
 use confidence::Classes;
 use index::{Index, NONE};
 
@@ -81,12 +86,31 @@ pub struct CompiledPolicy {
 
 type CacheFn = Box<dyn Fn() -> Caches + Send + Sync>;
 
-/// The lazy DFAs' mutable state for one search at a time.
+/// The mutable state of one decision at a time: the lazy DFAs' caches and the complex-glob
+/// matchers' scratch, grown to what the searches needed and then reused.
 #[derive(Debug)]
 struct Caches {
     hitl: Option<Cache>,
     escalation: Option<Cache>,
+    hitl_scratch: ComplexScratch,
+    escalation_scratch: ComplexScratch,
+    /// Rules matched one by one, and lazy DFA walks (see [`Work::fallback`]).
+    fallback: u64,
 }
+
+impl Caches {
+    fn work(&self) -> Work {
+        let (h, e) = (self.hitl_scratch.work(), self.escalation_scratch.work());
+        Work {
+            steps: h.steps + e.steps,
+            verified: h.verified + e.verified,
+            fallback: self.fallback,
+        }
+    }
+}
+
+/// Which stage's parts of [`Caches`] a search uses.
+type StageCaches = fn(&mut Caches) -> (Option<&mut Cache>, &mut ComplexScratch, &mut u64);
 
 /// The matchers of one stage.
 #[derive(Debug)]
@@ -100,6 +124,10 @@ struct StageMatcher {
     prefilter: Option<Vec<Prefilter>>,
     /// Whether the prefilter decides alone (every complex glob is text and stars).
     screened: bool,
+    /// The complex rules whose globs expand to few forms.
+    matcher: Option<ComplexMatcher>,
+    /// The others, in rule order, for the automaton or one by one.
+    fallback: Vec<ComplexRule>,
     automaton: Option<Automaton>,
 }
 
@@ -135,21 +163,62 @@ impl CompiledPolicy {
         Ok(self.decide_checked(action, resource, confidence))
     }
 
+    /// Decides as [`CompiledPolicy::decide`] does, and counts the work the decision took
+    /// (see [`Work`]): what tests hold against [`CompiledPolicy::work_bound`].
+    pub fn decide_with_work(
+        &self,
+        request: &Request,
+    ) -> Result<(Decision<'_>, Work), RequestError> {
+        let confidence = request.check_within(&self.limits)?;
+        let mut guard = Some(self.caches.get());
+        let before = guard.as_ref().map(|g| g.work()).unwrap_or_default();
+        let decision = self.decide_in(&mut guard, &request.action, &request.resource, confidence);
+        let after = guard.as_ref().map(|g| g.work()).unwrap_or_default();
+        Ok((decision, after.since(before)))
+    }
+
+    /// The most [`Work::total`] a decision may take for an action and a resource of these
+    /// lengths in bytes, or `None` when the policy has rules whose cost is not bounded this
+    /// way (the ones `lint` reports as `costly-globs`).
+    pub fn work_bound(&self, action_len: usize, resource_len: usize) -> Option<u64> {
+        let mut total = 0u64;
+        for stage in [&self.hitl, &self.escalation].into_iter().flatten() {
+            if !stage.fallback.is_empty() && !stage.screened {
+                return None;
+            }
+            if let Some(m) = &stage.matcher {
+                total += m.work_bound(action_len, resource_len);
+            }
+        }
+        Some(total)
+    }
+
     /// Decides a request whose fields are already checked. The confidence must be in
     /// [0, 1]: the classes say nothing about other numbers.
     #[inline]
     fn decide_checked(&self, action: &str, resource: &str, confidence: f64) -> Decision<'_> {
+        let mut guard = None;
+        self.decide_in(&mut guard, action, resource, confidence)
+    }
+
+    #[inline]
+    fn decide_in<'s>(
+        &'s self,
+        guard: &mut Option<regex_automata::util::pool::PoolGuard<'s, Caches, CacheFn>>,
+        action: &str,
+        resource: &str,
+        confidence: f64,
+    ) -> Decision<'s> {
         let class = self.classes.of(confidence);
         let mut buf = [0u8; 4];
         let width = self.classes.encode(class, &mut buf);
         let class_bytes = buf.get(..width).unwrap_or(&[]);
-        let mut guard = None;
         // Rules first, the decision last: a decision is large, and built in place once.
         let hitl = self.hitl.as_ref().map(|stage| {
             self.stage_first(
                 stage,
-                &mut guard,
-                |c| c.hitl.as_mut(),
+                guard,
+                |c| (c.hitl.as_mut(), &mut c.hitl_scratch, &mut c.fallback),
                 action,
                 resource,
                 0,
@@ -159,15 +228,20 @@ impl CompiledPolicy {
         let escalation = self.escalation.as_ref().map(|stage| {
             self.stage_first(
                 stage,
-                &mut guard,
-                |c| c.escalation.as_mut(),
+                guard,
+                |c| {
+                    (
+                        c.escalation.as_mut(),
+                        &mut c.escalation_scratch,
+                        &mut c.fallback,
+                    )
+                },
                 action,
                 resource,
                 class,
                 class_bytes,
             )
         });
-        drop(guard);
         Decision {
             hitl: hitl.map(|rule| self.result(rule, &self.verdicts.hitl)),
             escalation: escalation.map(|rule| self.result(rule, &self.verdicts.escalation)),
@@ -180,13 +254,13 @@ impl CompiledPolicy {
         &'s self,
         stage: &StageMatcher,
         guard: &mut Option<regex_automata::util::pool::PoolGuard<'s, Caches, CacheFn>>,
-        cache: fn(&mut Caches) -> Option<&mut Cache>,
+        parts: StageCaches,
         action: &str,
         resource: &str,
         class: u32,
         class_bytes: &[u8],
     ) -> u32 {
-        let best = stage
+        let mut best = stage
             .index
             .first_match(action.as_bytes(), resource.as_bytes(), class);
         if stage.complex_min >= best {
@@ -203,20 +277,36 @@ impl CompiledPolicy {
                 None => return best,
             }
         }
-        let walked = stage.automaton.as_ref().and_then(|automaton| {
-            let caches = guard.get_or_insert_with(|| self.caches.get());
-            let cache = cache(caches)?;
-            automaton
-                .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
-                .ok()
-        });
+        let caches = guard.get_or_insert_with(|| self.caches.get());
+        let (cache, scratch, fallback) = parts(caches);
+        let mut all = false;
+        if let Some(matcher) = &stage.matcher {
+            match matcher.first_match(action, resource, class, best, scratch) {
+                Ok(found) => best = best.min(found),
+                // The search could not run: every complex rule one by one.
+                Err(_) => all = true,
+            }
+        }
+        let fallback_rules = if all { &stage.complex } else { &stage.fallback };
+        if fallback_rules.first().is_none_or(|c| c.rule >= best) {
+            return best;
+        }
+        *fallback += 1;
+        let walked = match (&stage.automaton, cache) {
+            (Some(automaton), Some(cache)) if !all => {
+                automaton
+                    .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
+                    .ok()
+            }
+            _ => None,
+        };
         let found = match walked {
             Some(found) => found.unwrap_or(NONE),
             // No automaton, or it gave up: match the remaining rules one by one.
-            None => stage
-                .complex
+            None => fallback_rules
                 .iter()
                 .take_while(|c| c.rule < best)
+                .inspect(|_| *fallback += 1)
                 .find(|c| c.matches(action, resource, class))
                 .map_or(NONE, |c| c.rule),
         };
@@ -264,6 +354,9 @@ impl CompiledPolicy {
             .filter_map(|s| s.as_ref())
             .map(|s| {
                 s.automaton.as_ref().map_or(0, Automaton::heap_bytes)
+                    + s.matcher.as_ref().map_or(0, ComplexMatcher::heap_bytes)
+                    + s.fallback.capacity() * std::mem::size_of::<ComplexRule>()
+                    + s.fallback.iter().map(ComplexRule::heap_bytes).sum::<usize>()
                     + s.complex.capacity() * std::mem::size_of::<ComplexRule>()
                     + s.complex.iter().map(ComplexRule::heap_bytes).sum::<usize>()
                     + s.prefilter
@@ -276,6 +369,8 @@ impl CompiledPolicy {
             let guard = self.caches.get();
             guard.hitl.as_ref().map_or(0, Cache::memory_usage)
                 + guard.escalation.as_ref().map_or(0, Cache::memory_usage)
+                + guard.hitl_scratch.heap_bytes()
+                + guard.escalation_scratch.heap_bytes()
         };
         let verdicts = verdicts_heap_bytes(&self.verdicts);
         MemoryUsage {
