@@ -28,8 +28,7 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
-
+use super::anchors::Anchors;
 use super::segment::{Form, Segment};
 use super::table::FastHash;
 
@@ -69,7 +68,7 @@ struct Node {
 #[derive(Debug, Clone)]
 pub(crate) struct FieldSet {
     segments: Vec<SegmentInfo>,
-    searcher: Option<AhoCorasick>,
+    searcher: Option<Anchors>,
     anchors: usize,
     forms: Vec<FormRef>,
     nodes: Vec<Node>,
@@ -205,14 +204,7 @@ impl FieldSetBuilder {
         for &rule in &self.any {
             set(&mut any, rule as usize);
         }
-        let searcher = if self.anchors.is_empty() {
-            None
-        } else {
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&self.anchors)
-                .ok()
-        };
+        let searcher = (!self.anchors.is_empty()).then(|| Anchors::new(&self.anchors));
         let mut field = FieldSet {
             segments: self.segments,
             anchors: self.anchors.len(),
@@ -225,7 +217,7 @@ impl FieldSetBuilder {
             any,
             byte_weight: 0,
         };
-        field.byte_weight = field.compute_byte_weight(&self.anchors);
+        field.byte_weight = field.compute_byte_weight();
         field
     }
 }
@@ -246,8 +238,13 @@ fn get(bits: &[u64], i: usize) -> bool {
 pub(crate) struct FieldScratch {
     stamp: u32,
     anchor_stamp: Vec<u32>,
-    /// Where each anchor starts in the text, ascending.
-    hits: Vec<Vec<usize>>,
+    /// The occurrences as found: anchors and starts, in order of their ends.
+    found_anchors: Vec<u32>,
+    found_starts: Vec<usize>,
+    /// Each seen anchor's occurrences: `hits[first[a]..first[a] + count[a]]`, ascending.
+    first: Vec<u32>,
+    count: Vec<u32>,
+    hits: Vec<usize>,
     /// The anchors found in this text.
     seen: Vec<u32>,
     occurrence_stamp: Vec<u32>,
@@ -289,9 +286,8 @@ impl FieldScratch {
         grow(&mut self.occurrence_stamp, field.segments.len());
         grow(&mut self.head_stamp, field.segments.len());
         grow(&mut self.node_stamp, field.nodes.len());
-        if self.hits.len() < field.anchors {
-            self.hits.resize_with(field.anchors, Vec::new);
-        }
+        grow(&mut self.first, field.anchors);
+        grow(&mut self.count, field.anchors);
         if self.occurrences.len() < field.segments.len() {
             self.occurrences.resize_with(field.segments.len(), Vec::new);
         }
@@ -302,6 +298,16 @@ impl FieldScratch {
             self.latest.resize(field.nodes.len(), NO);
         }
         self.seen.clear();
+    }
+}
+
+impl FieldScratch {
+    /// The starts of anchor `a` in the text last scanned (which must have seen it).
+    #[inline]
+    fn hits_of(&self, a: usize) -> &[usize] {
+        let first = self.first.get(a).copied().unwrap_or(0) as usize;
+        let count = self.count.get(a).copied().unwrap_or(0) as usize;
+        self.hits.get(first..first + count).unwrap_or_default()
     }
 }
 
@@ -321,24 +327,51 @@ impl FieldSet {
         let Some(searcher) = &self.searcher else {
             return Ok(());
         };
-        sc.work += text.len() as u64;
+        // Found in one sequential log, then sorted by anchor (a counting sort): pushing to
+        // one list per anchor would scatter a store per occurrence over the heap.
+        let (anchors, starts) = (&mut sc.found_anchors, &mut sc.found_starts);
+        anchors.clear();
+        starts.clear();
+        searcher.each_occurrence(text.as_bytes(), |a, start| {
+            anchors.push(a);
+            starts.push(start);
+        });
         let stamp = sc.stamp;
-        let matches = searcher
-            .try_find_overlapping_iter(text)
-            .map_err(|_| SearchFailed)?;
-        for m in matches {
-            let a = m.pattern().as_usize();
-            let (Some(s), Some(hits)) = (sc.anchor_stamp.get_mut(a), sc.hits.get_mut(a)) else {
-                continue;
-            };
-            if *s != stamp {
-                *s = stamp;
-                hits.clear();
-                sc.seen.push(a as u32);
+        for &a in anchors.iter() {
+            let a = a as usize;
+            if let (Some(s), Some(c)) = (sc.anchor_stamp.get_mut(a), sc.count.get_mut(a)) {
+                if *s != stamp {
+                    *s = stamp;
+                    *c = 0;
+                    sc.seen.push(a as u32);
+                }
+                *c += 1;
             }
-            hits.push(m.start());
-            sc.work += 1;
         }
+        let mut next = 0u32;
+        for &a in &sc.seen {
+            if let (Some(f), Some(&c)) = (sc.first.get_mut(a as usize), sc.count.get(a as usize)) {
+                *f = next;
+                next += c;
+            }
+        }
+        sc.hits.clear();
+        sc.hits.resize(anchors.len(), 0);
+        // `first` serves as each anchor's cursor, then is moved back.
+        for (&a, &start) in anchors.iter().zip(starts.iter()) {
+            if let Some(f) = sc.first.get_mut(a as usize) {
+                if let Some(h) = sc.hits.get_mut(*f as usize) {
+                    *h = start;
+                }
+                *f += 1;
+            }
+        }
+        for &a in &sc.seen {
+            if let (Some(f), Some(&c)) = (sc.first.get_mut(a as usize), sc.count.get(a as usize)) {
+                *f -= c;
+            }
+        }
+        sc.work += text.len() as u64 + anchors.len() as u64;
         Ok(())
     }
 
@@ -453,10 +486,11 @@ impl FieldSet {
             let Some(limit) = by.checked_sub(info.anchor_len) else {
                 return NO;
             };
-            let hits = sc.hits.get(a).map_or(&[][..], Vec::as_slice);
-            sc.work += probes(hits.len());
+            let hits = sc.hits_of(a);
             let i = hits.partition_point(|&h| h <= limit);
-            return i.checked_sub(1).and_then(|i| hits.get(i)).map_or(NO, |&h| h);
+            let found = i.checked_sub(1).and_then(|i| hits.get(i)).map_or(NO, |&h| h);
+            sc.work += probes(hits.len());
+            return found;
         }
         self.occurrences(id, text, sc);
         let occurrences = sc.occurrences.get(id as usize).map_or(&[][..], Vec::as_slice);
@@ -496,7 +530,11 @@ impl FieldSet {
         if sc.anchor_stamp.get(a) != Some(&stamp) {
             return;
         }
-        for &hit in sc.hits.get(a).map_or(&[][..], Vec::as_slice) {
+        let (first, count) = (
+            sc.first.get(a).copied().unwrap_or(0) as usize,
+            sc.count.get(a).copied().unwrap_or(0) as usize,
+        );
+        for &hit in sc.hits.get(first..first + count).unwrap_or_default() {
             *work += 1;
             let Some(at) = super::segment::back(text, hit, info.before) else {
                 continue;
@@ -510,8 +548,8 @@ impl FieldSet {
     /// The most work one byte of text can cause in steps 1 and 3: the anchors that can end
     /// at one place (each a suffix of the next), each with the segments built around it,
     /// plus the segments without literals, tried at every character.
-    fn compute_byte_weight(&self, anchors: &[String]) -> usize {
-        let mut around = vec![0usize; anchors.len()];
+    fn compute_byte_weight(&self) -> usize {
+        let mut around = vec![0usize; self.anchors];
         let mut free = 0;
         for info in &self.segments {
             match around.get_mut(info.anchor as usize) {
@@ -523,16 +561,15 @@ impl FieldSet {
         let Some(searcher) = &self.searcher else {
             return free;
         };
-        let mut heaviest = 0;
-        for text in anchors {
-            let mut chain = 0;
-            if let Ok(matches) = searcher.try_find_overlapping_iter(text.as_str()) {
-                for m in matches.filter(|m| m.end() == text.len()) {
-                    chain += 1 + around.get(m.pattern().as_usize()).copied().unwrap_or(0);
-                }
-            }
-            heaviest = heaviest.max(chain);
-        }
+        let heaviest = (0..self.anchors as u32)
+            .map(|a| {
+                searcher
+                    .chain(a)
+                    .map(|b| 1 + around.get(b as usize).copied().unwrap_or(0))
+                    .sum::<usize>()
+            })
+            .max()
+            .unwrap_or(0);
         heaviest + free
     }
 
@@ -560,7 +597,7 @@ impl FieldSet {
                 .iter()
                 .map(|s| s.segment.items.capacity() * size_of::<super::segment::Item>())
                 .sum::<usize>()
-            + self.searcher.as_ref().map_or(0, AhoCorasick::memory_usage)
+            + self.searcher.as_ref().map_or(0, Anchors::heap_bytes)
             + self.forms.capacity() * size_of::<FormRef>()
             + self.nodes.capacity() * size_of::<Node>()
             + self.rule_forms.capacity() * 8
@@ -580,7 +617,8 @@ impl FieldScratch {
             + self.stack.capacity())
             * 4
             + (self.head.capacity() + self.latest.capacity()) * size_of::<usize>()
-            + self.hits.iter().map(|h| 24 + h.capacity() * 8).sum::<usize>()
+            + (self.first.capacity() + self.count.capacity() + self.found_anchors.capacity()) * 4
+            + (self.hits.capacity() + self.found_starts.capacity()) * size_of::<usize>()
             + self
                 .occurrences
                 .iter()

@@ -41,6 +41,7 @@
 //! thread at a time. [`LivePolicy`] holds one that a long-running service can replace
 //! while it decides.
 
+mod anchors;
 mod automaton;
 mod builder;
 mod complex;
