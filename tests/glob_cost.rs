@@ -279,11 +279,9 @@ fn adversarial_families_work_linearly_in_rules_and_bytes() {
     for family in Family::ALL {
         for _ in 0..3 {
             let n = 50 + rng.below(1_500);
-            let policy = Policy::from_yaml_str(
-                &generate::adversarial_policy_yaml(family, n),
-                "family.yaml",
-            )
-            .expect("generated policies are valid");
+            let policy =
+                Policy::from_yaml_str(&generate::adversarial_policy_yaml(family, n), "family.yaml")
+                    .expect("generated policies are valid");
             let compiled = policy.compile();
             for request in generate::adversarial_requests(family, n, 24, rng.next()) {
                 let work = checked_work(&compiled, &request);
@@ -348,9 +346,11 @@ fn ten_thousand_star_literal_rules_and_a_long_action() {
     }
     // Within the default limit, the same request is refused, never decided.
     let default = policy.compile();
-    assert!(default
-        .decide(&Request::new("x".repeat(5_000)).resource("r"))
-        .is_err());
+    assert!(
+        default
+            .decide(&Request::new("x".repeat(5_000)).resource("r"))
+            .is_err()
+    );
 }
 
 /// Globs with more alternatives than the matcher takes go to the lazy DFA, which gives up
@@ -372,10 +372,12 @@ fn globs_beyond_the_matcher_fall_back_and_stay_right() {
     let mut rng = Rng(3);
     for _ in 0..200 {
         let mut action: String = (0..rng.below(300))
-            .map(|_| "abcdefghijklmn0123456789"
-                .chars()
-                .nth(rng.below(24))
-                .unwrap_or('a'))
+            .map(|_| {
+                "abcdefghijklmn0123456789"
+                    .chars()
+                    .nth(rng.below(24))
+                    .unwrap_or('a')
+            })
             .collect();
         if rng.below(2) == 0 {
             action.push_str(&format!("acegikm{}z", rng.below(60)));
@@ -383,7 +385,85 @@ fn globs_beyond_the_matcher_fall_back_and_stay_right() {
         action.push('q');
         let request = Request::new(action).resource(format!("x{}", rng.below(70)));
         let (decision, work) = compiled.decide_with_work(&request).expect("valid");
-        assert_eq!(decision, policy.decide(&request).expect("valid"), "{request:?}");
+        assert_eq!(
+            decision,
+            policy.decide(&request).expect("valid"),
+            "{request:?}"
+        );
         assert!(work.fallback <= 61, "{work:?}");
+    }
+}
+
+fn costly_lines(yaml: &str) -> Vec<u32> {
+    let policy = Policy::from_yaml_str(yaml, "costly.yaml").expect("valid");
+    rekall_policy::check::lint::lint(&policy)
+        .into_iter()
+        .filter(|w| w.code == "costly-globs")
+        .map(|w| w.line)
+        .collect()
+}
+
+fn hitl_yaml(rules: &[(String, String)]) -> String {
+    let mut y = String::from("version: 1\nhitl:\n  rules:\n");
+    for (a, r) in rules {
+        y.push_str(&format!(
+            "    - action: {a:?}\n      resource: {r:?}\n      requireApproval: false\n"
+        ));
+    }
+    y
+}
+
+/// The rules `lint` blames are exactly the ones the compiled policy has no bound for, and
+/// each warning sits on its rule.
+#[test]
+fn lint_names_the_rules_whose_cost_is_not_bounded() {
+    // Literals that end inside one another: `a`, `aa`, `aaa`, ... each with a `?` after.
+    let mut rules: Vec<(String, String)> = (1..=40)
+        .map(|k| (format!("*{}?*", "a".repeat(k)), "*".into()))
+        .collect();
+    rules.insert(0, ("deploy".into(), "*".into()));
+    let yaml = hitl_yaml(&rules);
+    let lines = costly_lines(&yaml);
+    // Rule k starts on line 4 + 3k; the exact rule 0 is not blamed; 20 are named.
+    assert_eq!(lines.len(), 20, "{lines:?}");
+    assert!(
+        lines.iter().all(|l| (l - 4) % 3 == 0 && *l > 4),
+        "{lines:?}"
+    );
+    let policy = Policy::from_yaml_str(&yaml, "costly.yaml").expect("valid");
+    let compiled = policy.compile();
+    // A bound, but with a constant per byte past the promised one.
+    let bound = compiled.work_bound(100, 100).expect("all in the matcher");
+    assert!(bound > 100 * 64, "{bound}");
+    assert_eq!(compiled.costly_rules().len(), 40);
+
+    // Too many alternatives: only the rule with them.
+    let braces = vec![
+        ("a?b".to_owned(), "*".to_owned()),
+        (
+            "{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}?".to_owned(),
+            "*".to_owned(),
+        ),
+        ("x*y?".to_owned(), "*".to_owned()),
+    ];
+    assert_eq!(costly_lines(&hitl_yaml(&braces)), vec![7]);
+
+    // Accepted by a comment.
+    let allowed = format!("# lint: allow costly-globs\n{}", hitl_yaml(&braces));
+    assert_eq!(costly_lines(&allowed), Vec::<u32>::new());
+}
+
+/// The families of `bench --adversarial`, at the sizes of the table, are within the bound:
+/// no warning, and a bound to promise.
+#[test]
+fn the_adversarial_families_are_not_costly() {
+    for family in Family::ALL {
+        for n in [1_000, 10_000] {
+            let yaml = generate::adversarial_policy_yaml(family, n);
+            let policy = Policy::from_yaml_str(&yaml, "family.yaml").expect("valid");
+            let compiled = policy.compile();
+            assert_eq!(compiled.costly_rules(), vec![], "{} at {n}", family.name());
+            assert!(compiled.work_bound(4096, 4096).is_some());
+        }
     }
 }

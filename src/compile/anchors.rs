@@ -132,7 +132,11 @@ impl Anchors {
         let mut state = 0usize;
         for (i, &b) in text.iter().enumerate() {
             let class = self.classes[b as usize] as usize;
-            let entry = self.rows.get(state << self.shift | class).copied().unwrap_or(0);
+            let entry = self
+                .rows
+                .get(state << self.shift | class)
+                .copied()
+                .unwrap_or(0);
             state = (entry & !ENDS) as usize;
             if entry & ENDS != 0 {
                 let mut a = self.longest.get(state).copied().unwrap_or(NONE);
@@ -154,7 +158,10 @@ impl Anchors {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.rows.capacity() + self.longest.capacity() + self.shorter.capacity() + self.lens.capacity())
+        (self.rows.capacity()
+            + self.longest.capacity()
+            + self.shorter.capacity()
+            + self.lens.capacity())
             * 4
     }
 }
@@ -194,13 +201,20 @@ mod tests {
             (&["ab", "b", "bab"], "abababzbab"),
         ];
         for (anchors, text) in cases {
-            assert_eq!(occurrences(anchors, text), naive(anchors, text), "{anchors:?} in {text}");
+            assert_eq!(
+                occurrences(anchors, text),
+                naive(anchors, text),
+                "{anchors:?} in {text}"
+            );
         }
     }
 
     #[test]
     fn chains_list_the_suffixes_that_are_anchors() {
-        let owned: Vec<String> = ["1", "21", "321", "x21"].iter().map(|s| s.to_string()).collect();
+        let owned: Vec<String> = ["1", "21", "321", "x21"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let anchors = Anchors::new(&owned);
         assert_eq!(anchors.chain(2).collect::<Vec<_>>(), vec![2, 1, 0]);
         assert_eq!(anchors.chain(3).collect::<Vec<_>>(), vec![3, 1, 0]);

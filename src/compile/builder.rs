@@ -8,7 +8,9 @@ use crate::policy::Policy;
 use crate::request::Limits;
 
 use super::automaton::{Automaton, ComplexRule, Prefilter};
-use super::complex::{ComplexMatcherBuilder, ComplexScratch, matcher_forms};
+use super::complex::{
+    ComplexMatcherBuilder, ComplexScratch, MAX_FORMS as MAX_MATCHER_FORMS, matcher_forms,
+};
 use super::confidence::{ClassRange, Classes};
 use super::index::{IndexBuilder, NONE};
 use super::pattern::{MAX_FORMS, Simple, simple_forms};
@@ -179,6 +181,28 @@ impl<'p> Builder<'p> {
                 None => fallback.push(rule.clone()),
             }
         }
+        let mut costly: Vec<(u32, String)> = if screened {
+            Vec::new()
+        } else {
+            fallback
+                .iter()
+                .map(|r| {
+                    (
+                        r.rule,
+                        format!(
+                            "its globs expand to more than {MAX_MATCHER_FORMS} alternatives, so it is matched by a lazy DFA or one rule at a time, in time that grows with the request's length times the rules'"
+                        ),
+                    )
+                })
+                .collect()
+        };
+        let matcher = (!matcher.is_empty()).then(|| {
+            let (matcher, blamed) = matcher.build();
+            costly.extend(blamed);
+            matcher
+        });
+        costly.sort_by_key(|(rule, _)| *rule);
+        costly.dedup_by_key(|(rule, _)| *rule);
         let automaton = if self.automaton && !screened && !fallback.is_empty() {
             Automaton::build(&fallback, classes)
         } else {
@@ -190,7 +214,8 @@ impl<'p> Builder<'p> {
             prefilter,
             screened,
             automaton,
-            matcher: (!matcher.is_empty()).then(|| matcher.build()),
+            matcher,
+            costly,
             fallback,
             complex,
         }

@@ -17,6 +17,10 @@ use crate::glob::Glob;
 /// lazy DFA and the reference matcher, and `lint` says so (`costly-globs`).
 pub(crate) const MAX_FORMS: usize = 64;
 
+/// The most steps one byte of a request may cost for the decision bound to be promised
+/// (see `FieldSet::byte_weight`); the families of `bench --adversarial` stay below 40.
+pub(crate) const MAX_BYTE_WEIGHT: usize = 64;
+
 /// The complex rules of one stage that the matcher takes.
 #[derive(Debug, Clone)]
 pub(crate) struct ComplexMatcher {
@@ -99,13 +103,35 @@ impl ComplexMatcherBuilder {
         self.rules.is_empty()
     }
 
-    pub(crate) fn build(self) -> ComplexMatcher {
-        ComplexMatcher {
+    /// Builds the matcher, with the rules (by number in the stage) whose cost per byte of
+    /// request is more than [`MAX_BYTE_WEIGHT`], and why.
+    pub(crate) fn build(self) -> (ComplexMatcher, Vec<(u32, String)>) {
+        let (action, blamed_action) = self.action.build(MAX_BYTE_WEIGHT);
+        let (resource, blamed_resource) = self.resource.build(MAX_BYTE_WEIGHT);
+        let mut costly = Vec::new();
+        for (field, set, blamed) in [
+            ("action", &action, blamed_action),
+            ("resource", &resource, blamed_resource),
+        ] {
+            for local in blamed {
+                if let Some(&rule) = self.rules.get(local as usize) {
+                    costly.push((
+                        rule,
+                        format!(
+                            "one byte of a request's {field} can cost {} steps with this policy's {field} globs (the bound is promised up to {MAX_BYTE_WEIGHT}): this rule's literals end inside one another's, or it has a segment of only `?` and classes",
+                            set.byte_weight()
+                        ),
+                    ));
+                }
+            }
+        }
+        let matcher = ComplexMatcher {
             rules: self.rules,
             bands: self.bands,
-            action: self.action.build(),
-            resource: self.resource.build(),
-        }
+            action,
+            resource,
+        };
+        (matcher, costly)
     }
 }
 
@@ -127,8 +153,7 @@ impl ComplexMatcher {
         let words = limit.div_ceil(64);
         self.action.scan(action, &mut sc.action)?;
         reset(&mut sc.action_bits, words);
-        self.action
-            .mark(&mut sc.action, limit, &mut sc.action_bits);
+        self.action.mark(&mut sc.action, limit, &mut sc.action_bits);
         if sc.action_bits.iter().all(|&w| w == 0) {
             return Ok(NONE);
         }
@@ -159,11 +184,6 @@ impl ComplexMatcher {
         Ok(NONE)
     }
 
-    /// The rules taken, by their numbers in the stage.
-    pub(crate) fn rules(&self) -> &[u32] {
-        &self.rules
-    }
-
     /// The most work [`ComplexMatcher::first_match`] can take on texts of these lengths:
     /// per field, each byte searched once and the anchors and segments around it (the
     /// field's byte weight), each distinct segment and chain once with a binary search, each
@@ -184,12 +204,6 @@ impl ComplexMatcher {
             + self.bands.capacity() * std::mem::size_of::<Option<ClassRange>>()
             + self.action.heap_bytes()
             + self.resource.heap_bytes()
-    }
-
-    /// Rules in the matcher.
-    pub(crate) fn len(&self) -> usize {
-        debug_assert_eq!(self.action.rules(), self.rules.len());
-        self.rules.len()
     }
 }
 

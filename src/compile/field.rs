@@ -96,6 +96,8 @@ pub(crate) struct FieldSetBuilder {
     forms: Vec<FormRef>,
     /// Each form's anchors (for choosing its key) and rule.
     form_anchors: Vec<(Vec<u32>, u32)>,
+    /// Whether each form has a segment without literal characters.
+    form_free: Vec<bool>,
     rule_forms: Vec<(u32, u32)>,
     any: Vec<u32>,
 }
@@ -129,8 +131,13 @@ impl FieldSetBuilder {
                     FormRef::Starred { head: *head, tail }
                 }
             };
+            let free = ids
+                .iter()
+                .filter_map(|&id| self.segments.get(id as usize))
+                .any(|s| s.anchor == NONE && !s.segment.items.is_empty());
             self.forms.push(form);
             self.form_anchors.push((anchors, rule));
+            self.form_free.push(free);
         }
         self.rule_forms.push((start, self.forms.len() as u32));
     }
@@ -172,7 +179,10 @@ impl FieldSetBuilder {
         id
     }
 
-    pub(crate) fn build(self) -> FieldSet {
+    /// Builds the field, with the rules (ascending) to blame when one byte of text can cost
+    /// more than `max_byte_weight` steps: those whose anchors end where the heaviest chain
+    /// ends, and those with segments tried at every character.
+    pub(crate) fn build(self, max_byte_weight: usize) -> (FieldSet, Vec<u32>) {
         let rules = self.rule_forms.len();
         let words = rules.div_ceil(64);
         // How many forms use each anchor: a form's key is its rarest.
@@ -217,8 +227,18 @@ impl FieldSetBuilder {
             any,
             byte_weight: 0,
         };
-        field.byte_weight = field.compute_byte_weight();
-        field
+        let (weight, chain) = field.compute_byte_weight();
+        field.byte_weight = weight;
+        let mut blamed = Vec::new();
+        if weight > max_byte_weight {
+            for ((anchors, rule), &free) in self.form_anchors.iter().zip(&self.form_free) {
+                if free || anchors.iter().any(|a| chain.contains(a)) {
+                    blamed.push(*rule);
+                }
+            }
+            blamed.dedup();
+        }
+        (field, blamed)
     }
 }
 
@@ -488,12 +508,18 @@ impl FieldSet {
             };
             let hits = sc.hits_of(a);
             let i = hits.partition_point(|&h| h <= limit);
-            let found = i.checked_sub(1).and_then(|i| hits.get(i)).map_or(NO, |&h| h);
+            let found = i
+                .checked_sub(1)
+                .and_then(|i| hits.get(i))
+                .map_or(NO, |&h| h);
             sc.work += probes(hits.len());
             return found;
         }
         self.occurrences(id, text, sc);
-        let occurrences = sc.occurrences.get(id as usize).map_or(&[][..], Vec::as_slice);
+        let occurrences = sc
+            .occurrences
+            .get(id as usize)
+            .map_or(&[][..], Vec::as_slice);
         sc.work += probes(occurrences.len());
         let i = occurrences.partition_point(|&(_, end)| end <= by);
         i.checked_sub(1)
@@ -548,7 +574,8 @@ impl FieldSet {
     /// The most work one byte of text can cause in steps 1 and 3: the anchors that can end
     /// at one place (each a suffix of the next), each with the segments built around it,
     /// plus the segments without literals, tried at every character.
-    fn compute_byte_weight(&self) -> usize {
+    /// Also returns the heaviest chain's anchors.
+    fn compute_byte_weight(&self) -> (usize, Vec<u32>) {
         let mut around = vec![0usize; self.anchors];
         let mut free = 0;
         for info in &self.segments {
@@ -559,18 +586,19 @@ impl FieldSet {
             }
         }
         let Some(searcher) = &self.searcher else {
-            return free;
+            return (free, Vec::new());
         };
-        let heaviest = (0..self.anchors as u32)
-            .map(|a| {
-                searcher
-                    .chain(a)
-                    .map(|b| 1 + around.get(b as usize).copied().unwrap_or(0))
-                    .sum::<usize>()
-            })
-            .max()
-            .unwrap_or(0);
-        heaviest + free
+        let weight = |a: u32| {
+            searcher
+                .chain(a)
+                .map(|b| 1 + around.get(b as usize).copied().unwrap_or(0))
+                .sum::<usize>()
+        };
+        let heaviest = (0..self.anchors as u32).max_by_key(|&a| weight(a));
+        match heaviest {
+            Some(a) => (weight(a) + free, searcher.chain(a).collect()),
+            None => (free, Vec::new()),
+        }
     }
 
     /// The most work one byte of text can cost (see `compute_byte_weight`).
@@ -601,7 +629,11 @@ impl FieldSet {
             + self.forms.capacity() * size_of::<FormRef>()
             + self.nodes.capacity() * size_of::<Node>()
             + self.rule_forms.capacity() * 8
-            + self.keyed.iter().map(|k| 24 + k.capacity() * 4).sum::<usize>()
+            + self
+                .keyed
+                .iter()
+                .map(|k| 24 + k.capacity() * 4)
+                .sum::<usize>()
             + (self.unkeyed.capacity() + self.any.capacity()) * 8
     }
 }

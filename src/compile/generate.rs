@@ -373,7 +373,11 @@ impl Family {
 /// A policy of `n` rules of a [`Family`] (rule numbers 0 to n-1), then a catch-all.
 pub fn adversarial_policy_yaml(family: Family, n: usize) -> String {
     let mut out = String::with_capacity(n * 110 + 256);
-    let _ = writeln!(out, "version: 1\nname: adversarial-{}\nhitl:\n  rules:", family.name());
+    let _ = writeln!(
+        out,
+        "version: 1\nname: adversarial-{}\nhitl:\n  rules:",
+        family.name()
+    );
     for i in 0..n {
         let (action, resource) = family.globs(i);
         let _ = writeln!(

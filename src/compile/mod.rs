@@ -64,7 +64,7 @@ pub use builder::Builder;
 pub use complex::Work;
 pub use live::LivePolicy;
 
-use crate::decision::{Decision, StageResult, Verdict};
+use crate::decision::{Decision, Stage, StageResult, Verdict};
 use crate::policy::Verdicts;
 use crate::request::{Limits, Request, RequestError, check_action, check_confidence};
 
@@ -129,6 +129,8 @@ struct StageMatcher {
     matcher: Option<ComplexMatcher>,
     /// The others, in rule order, for the automaton or one by one.
     fallback: Vec<ComplexRule>,
+    /// The rules whose cost per decision is not bounded as promised, and why.
+    costly: Vec<(u32, String)>,
     automaton: Option<Automaton>,
 }
 
@@ -179,8 +181,11 @@ impl CompiledPolicy {
     }
 
     /// The most [`Work::total`] a decision may take for an action and a resource of these
-    /// lengths in bytes, or `None` when the policy has rules whose cost is not bounded this
-    /// way (the ones `lint` reports as `costly-globs`).
+    /// lengths in bytes: linear in each, with a constant per byte that the globs set. `None`
+    /// when some rules are left to the lazy DFA and the reference matcher (globs with too
+    /// many alternatives), whose cost is the text's length times the rules'. Both those
+    /// rules and globs whose constant per byte passes the promised limit are what `lint`
+    /// reports as `costly-globs` ([`CompiledPolicy::costly_rules`]).
     pub fn work_bound(&self, action_len: usize, resource_len: usize) -> Option<u64> {
         let mut total = 0u64;
         for stage in [&self.hitl, &self.escalation].into_iter().flatten() {
@@ -192,6 +197,27 @@ impl CompiledPolicy {
             }
         }
         Some(total)
+    }
+
+    /// The rules for which the compiled policy cannot promise its bound (none, or one whose
+    /// constant per request byte passes the promised limit), in stage and rule order, each
+    /// with the reason: what `lint` reports as `costly-globs`.
+    pub fn costly_rules(&self) -> Vec<CostlyRule> {
+        let stages = [
+            (Stage::Hitl, &self.hitl),
+            (Stage::Escalation, &self.escalation),
+        ];
+        stages
+            .into_iter()
+            .filter_map(|(stage, m)| Some((stage, m.as_ref()?)))
+            .flat_map(|(stage, m)| {
+                m.costly.iter().map(move |(rule, reason)| CostlyRule {
+                    stage,
+                    rule: *rule as usize,
+                    reason: reason.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Decides a request whose fields are already checked. The confidence must be in
@@ -294,11 +320,9 @@ impl CompiledPolicy {
         }
         *fallback += 1;
         let walked = match (&stage.automaton, cache) {
-            (Some(automaton), Some(cache)) if !all => {
-                automaton
-                    .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
-                    .ok()
-            }
+            (Some(automaton), Some(cache)) if !all => automaton
+                .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
+                .ok(),
             _ => None,
         };
         let found = match walked {
@@ -357,7 +381,10 @@ impl CompiledPolicy {
                 s.automaton.as_ref().map_or(0, Automaton::heap_bytes)
                     + s.matcher.as_ref().map_or(0, ComplexMatcher::heap_bytes)
                     + s.fallback.capacity() * std::mem::size_of::<ComplexRule>()
-                    + s.fallback.iter().map(ComplexRule::heap_bytes).sum::<usize>()
+                    + s.fallback
+                        .iter()
+                        .map(ComplexRule::heap_bytes)
+                        .sum::<usize>()
                     + s.complex.capacity() * std::mem::size_of::<ComplexRule>()
                     + s.complex.iter().map(ComplexRule::heap_bytes).sum::<usize>()
                     + s.prefilter
@@ -381,6 +408,17 @@ impl CompiledPolicy {
             verdicts,
         }
     }
+}
+
+/// A rule whose decision cost the compiled policy cannot bound as it promises for the others
+/// (see [`CompiledPolicy::costly_rules`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostlyRule {
+    pub stage: Stage,
+    /// The rule's index in its stage.
+    pub rule: usize,
+    /// Why, in a sentence.
+    pub reason: String,
 }
 
 /// Heap memory of a compiled policy, in bytes, by part (estimates from capacities).

@@ -88,7 +88,13 @@ fn digest(compiled: &CompiledPolicy, r: &Request) -> usize {
         .map_or(0, |d| d.hitl_rule().unwrap_or(7))
 }
 
-fn measure(args: &Args, shape: &'static str, n: usize, policy: &Policy, requests: &[Request]) -> Row {
+fn measure(
+    args: &Args,
+    shape: &'static str,
+    n: usize,
+    policy: &Policy,
+    requests: &[Request],
+) -> Row {
     let compiled = policy.compile();
 
     // Reference first: its decisions check the compiled ones.
@@ -229,10 +235,7 @@ fn print_text(rows: &[Row]) {
             );
         }
     }
-    let slower = rows
-        .iter()
-        .filter(|r| r.varied_ns > r.reference_ns)
-        .count();
+    let slower = rows.iter().filter(|r| r.varied_ns > r.reference_ns).count();
     println!(
         "  never slower than the reference: {slower} rows slower: {}",
         verdict(slower == 0)
