@@ -349,45 +349,57 @@ impl FieldSet {
         };
         // Found in one sequential log, then sorted by anchor (a counting sort): pushing to
         // one list per anchor would scatter a store per occurrence over the heap.
-        let (anchors, starts) = (&mut sc.found_anchors, &mut sc.found_starts);
+        let stamp = sc.stamp;
+        let FieldScratch {
+            anchor_stamp,
+            count,
+            first,
+            seen,
+            hits,
+            found_anchors: anchors,
+            found_starts: starts,
+            ..
+        } = sc;
         anchors.clear();
         starts.clear();
         searcher.each_occurrence(text.as_bytes(), |a, start| {
             anchors.push(a);
             starts.push(start);
         });
-        let stamp = sc.stamp;
+        // Local slices, so that the loops keep their pointers in registers.
+        let (stamps, counts, firsts) = (&mut anchor_stamp[..], &mut count[..], &mut first[..]);
         for &a in anchors.iter() {
             let a = a as usize;
-            if let (Some(s), Some(c)) = (sc.anchor_stamp.get_mut(a), sc.count.get_mut(a)) {
+            if let (Some(s), Some(c)) = (stamps.get_mut(a), counts.get_mut(a)) {
                 if *s != stamp {
                     *s = stamp;
                     *c = 0;
-                    sc.seen.push(a as u32);
+                    seen.push(a as u32);
                 }
                 *c += 1;
             }
         }
         let mut next = 0u32;
-        for &a in &sc.seen {
-            if let (Some(f), Some(&c)) = (sc.first.get_mut(a as usize), sc.count.get(a as usize)) {
+        for &a in seen.iter() {
+            if let (Some(f), Some(&c)) = (firsts.get_mut(a as usize), counts.get(a as usize)) {
                 *f = next;
                 next += c;
             }
         }
-        sc.hits.clear();
-        sc.hits.resize(anchors.len(), 0);
+        hits.clear();
+        hits.resize(anchors.len(), 0);
+        let places = &mut hits[..];
         // `first` serves as each anchor's cursor, then is moved back.
         for (&a, &start) in anchors.iter().zip(starts.iter()) {
-            if let Some(f) = sc.first.get_mut(a as usize) {
-                if let Some(h) = sc.hits.get_mut(*f as usize) {
+            if let Some(f) = firsts.get_mut(a as usize) {
+                if let Some(h) = places.get_mut(*f as usize) {
                     *h = start;
                 }
                 *f += 1;
             }
         }
-        for &a in &sc.seen {
-            if let (Some(f), Some(&c)) = (sc.first.get_mut(a as usize), sc.count.get(a as usize)) {
+        for &a in seen.iter() {
+            if let (Some(f), Some(&c)) = (firsts.get_mut(a as usize), counts.get(a as usize)) {
                 *f -= c;
             }
         }
