@@ -181,7 +181,10 @@ fn text(globs: &[String], rng: &mut Rng) -> String {
     }
 }
 
-fn yaml(rules: &[(String, String, Option<(f64, f64)>)]) -> String {
+/// A rule's action glob, resource glob and band (`None`: all of [0, 1]).
+type RuleSpec = (String, String, Option<(f64, f64)>);
+
+fn yaml(rules: &[RuleSpec]) -> String {
     let mut y = String::from("version: 1\nhitl:\n  rules:\n");
     for (i, (a, r, _)) in rules.iter().enumerate() {
         y.push_str(&format!(
@@ -235,7 +238,7 @@ fn random_glob_shapes_decide_as_the_reference_within_their_bound() {
         any::<u64>(),
     );
     let result = runner.run(&strategy, |(shapes, seed)| {
-        let rules: Vec<(String, String, Option<(f64, f64)>)> = shapes
+        let rules: Vec<RuleSpec> = shapes
             .iter()
             .enumerate()
             .map(|(n, (a, r, band))| (a.glob(n), r.glob(n + 1), *band))

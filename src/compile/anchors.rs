@@ -80,10 +80,10 @@ impl Anchors {
         let mut fail = vec![0u32; states];
         let mut queue = VecDeque::new();
         longest[0] = ends[0];
-        for c in 0..width {
+        for (c, entry) in rows.iter_mut().take(width).enumerate() {
             if let Some(&child) = children[0].get(&(c as u8)) {
                 queue.push_back(child);
-                rows[c] = child;
+                *entry = child;
             }
         }
         while let Some(node) = queue.pop_front() {
