@@ -1,4 +1,5 @@
-//! The automaton for the rules the index cannot take (`?`, classes, a star before the end).
+//! The automaton for the complex rules the complex-glob matcher does not take (globs of more
+//! alternatives than it expands), and the screens of small sets of complex rules.
 //!
 //! The two-field first match reduces to one string: `action 0xFF resource` is matched against
 //! `A_k 0xFF R_k` for every such rule `k`, in one anchored multi-pattern lazy DFA with

@@ -26,10 +26,15 @@
 //!   most lookups that miss.
 //! - the other rules ("complex": `?`, classes, a star before the end): when they are few and
 //!   made of text and stars only (`svc_1*.delete`), they are tested one by one by finding
-//!   their pieces; otherwise they all go into one anchored lazy DFA (`automaton`) over
-//!   `action 0xFF resource [0xFF confidence-class]` with leftmost-first priority, walked only
-//!   when some complex rule's literal prefix and band allow a match. 0xFF never occurs in
-//!   UTF-8, so no character of a request (NUL included) can blur the two fields.
+//!   their pieces (in linear time); otherwise they go to the complex-glob matcher (`complex`,
+//!   `field`, `anchors`, `segment`): one multi-literal search per field finds the literals of
+//!   every rule's segments, candidate rules become bitsets, and candidates are verified in
+//!   rule order, in work linear in the request and the rules ([`Work`],
+//!   [`CompiledPolicy::work_bound`]). Only globs of more alternatives than it expands go to
+//!   one anchored lazy DFA (`automaton`) over `action 0xFF resource [0xFF confidence-class]`
+//!   with leftmost-first priority, which gives up when it keeps rebuilding states, and then
+//!   to the reference matcher; `lint` names those rules (`costly-globs`). 0xFF never occurs
+//!   in UTF-8, so no character of a request (NUL included) can blur the two fields.
 //! - `confidence`: the confidence becomes a class (a binary search over the band
 //!   endpoints), so a band is a range of classes: a run in a table, a byte range in the DFA.
 //!
