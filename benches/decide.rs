@@ -1,6 +1,7 @@
 //! Criterion benchmarks of deciding: the reference evaluator, the compiled policy and a
 //! hash-lookup floor (precomputed answers keyed by the request) on the same requests, for
-//! generated first-match policies of 3 to 10,000 rules; and compiling them.
+//! generated first-match policies of 3 to 10,000 rules; the worst cases of `bench
+//! --adversarial` (families of complex globs, requests built against them); and compiling.
 //!
 //! `cargo bench --bench decide`; `rekall-policy bench` prints the same comparison as a table.
 
@@ -122,6 +123,53 @@ fn decide_complex(c: &mut Criterion) {
     group.finish();
 }
 
+/// The families of complex globs of `rekall-policy bench --adversarial`, at 1,000 and
+/// 10,000 rules, on their adversarial requests (fields up to 4 KiB); the reference at 1,000
+/// rules only, on a few requests (it takes tens of milliseconds each).
+fn decide_adversarial(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide_adversarial");
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    group.sample_size(10);
+    for family in generate::Family::ALL {
+        for n in [1_000, 10_000] {
+            let policy = Policy::from_yaml_str(
+                &generate::adversarial_policy_yaml(family, n),
+                "adversarial.yaml",
+            )
+            .expect("generated policies are valid");
+            let compiled = policy.compile();
+            let requests = generate::adversarial_requests(family, n, 64, 3);
+            group.throughput(Throughput::Elements(requests.len() as u64));
+            let id = format!("{}/{n}", family.name());
+            group.bench_with_input(
+                BenchmarkId::new("compiled", &id),
+                &requests,
+                |b, requests| {
+                    b.iter(|| {
+                        requests
+                            .iter()
+                            .map(|r| compiled.decide(black_box(r)).map_or(0, |d| digest(&d)))
+                            .sum::<usize>()
+                    })
+                },
+            );
+            if n <= 1_000 {
+                let few = &requests[..4];
+                group.throughput(Throughput::Elements(few.len() as u64));
+                group.bench_with_input(BenchmarkId::new("reference", &id), few, |b, few| {
+                    b.iter(|| {
+                        few.iter()
+                            .map(|r| policy.decide(black_box(r)).map_or(0, |d| digest(&d)))
+                            .sum::<usize>()
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
 fn compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("compile");
     group.warm_up_time(Duration::from_millis(500));
@@ -137,5 +185,5 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide, decide_complex, compile);
+criterion_group!(benches, decide, decide_complex, decide_adversarial, compile);
 criterion_main!(benches);

@@ -688,7 +688,7 @@ const LONG: &str = "tenant-0123456789/region-eu-west-1/cluster-abcdefghij/namesp
 /// buckets), prefixes of many lengths, keys too long to sit in place, and more complex
 /// rules than are screened one by one.
 fn large_glob(pick: usize, n: usize) -> String {
-    match pick % 20 {
+    match pick % 24 {
         0 => "deploy".into(),
         1 => "delete".into(),
         2 => "deploy-a".into(),
@@ -708,16 +708,23 @@ fn large_glob(pick: usize, n: usize) -> String {
         16 => "db/*".into(),
         17 => "{db,cache}/*".into(),
         18 => format!("{LONG}/r{n}"),
+        // The shapes of `bench --adversarial`: a literal of the rule's own between shared
+        // stars, `?` and classes around literals, braces.
+        19 => format!("*x{n}*y*z*"),
+        20 => format!("*{n}?*"),
+        21 => format!("*[a-f]x{n}?*[!0-9]z*"),
+        22 => format!("*{{x,w}}{n}*{{y,v}}*z*"),
         _ => "".into(),
     }
 }
 
-const LARGE_ACTIONS: [&str; 12] = [
+const LARGE_ACTIONS: [&str; 16] = [
     "deploy", "delete", "deploy-a", "read", "svc1", "svc12", "svc7", "dep", "d", "x-a", LONG,
-    "deploy-b",
+    "deploy-b", "x3yz", "zyx3", "ax12qyaz", "w7vxz",
 ];
-const LARGE_RESOURCES: [&str; 11] = [
-    "db/users", "db/x", "r3", "r3/a", "r11", "", "cache/q", LONG, "r1", "x", "r7/b/c",
+const LARGE_RESOURCES: [&str; 14] = [
+    "db/users", "db/x", "r3", "r3/a", "r11", "", "cache/q", LONG, "r1", "x", "r7/b/c", "33b",
+    "a3x", "12",
 ];
 
 #[derive(Debug, Clone)]
@@ -732,8 +739,8 @@ fn large_rule() -> impl Strategy<Value = LargeRule> {
     // Most rules share a few actions and differ in numbered resources, so that buckets
     // grow big (more entries than are scanned) with exact and prefix resources.
     let action =
-        prop_oneof![8 => Just(0usize), 6 => Just(5usize), 2 => Just(8usize), 6 => 0..20usize];
-    let resource = prop_oneof![4 => Just(14usize), 4 => Just(15usize), 2 => Just(7usize), 2 => Just(18usize), 6 => 0..20usize];
+        prop_oneof![8 => Just(0usize), 6 => Just(5usize), 2 => Just(8usize), 6 => 0..24usize];
+    let resource = prop_oneof![4 => Just(14usize), 4 => Just(15usize), 2 => Just(7usize), 2 => Just(18usize), 6 => 0..24usize];
     let range = (0..ENDPOINTS.len(), 0..ENDPOINTS.len()).prop_map(|(a, b)| (a.min(b), a.max(b)));
     (
         (action, 0..30usize),

@@ -1,5 +1,8 @@
-//! `rekall-policy bench (FILE | --generate [N] | --sizes N,...)`: times the reference
-//! evaluator, the compiled policy and a hash-lookup floor on the same requests.
+//! `rekall-policy bench (FILE | --generate [N] | --sizes N,... | --adversarial)`: times the
+//! reference evaluator, the compiled policy and a hash-lookup floor on the same requests.
+//!
+//! `--adversarial` times the worst cases instead (see [`adversarial`]): policies of thousands
+//! of complex globs and requests built to make them work hardest.
 //!
 //! The floor is a `std` `HashMap` (SipHash) of precomputed answers keyed by the request's
 //! strings and confidence: the least any engine can cost, since it only looks the answer up.
@@ -14,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+mod adversarial;
+
 use super::{Format, exit};
 use crate::compile::{CompiledPolicy, MemoryUsage, generate};
 use crate::{Decision, Policy, Request};
@@ -27,8 +32,14 @@ const REFERENCE_BUDGET: Duration = Duration::from_secs(15);
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A policy file to time; its requests are made from its own globs.
-    #[arg(required_unless_present_any = ["generate", "sizes"], conflicts_with_all = ["generate", "sizes"])]
+    #[arg(required_unless_present_any = ["generate", "sizes", "adversarial"], conflicts_with_all = ["generate", "sizes", "adversarial"])]
     file: Option<PathBuf>,
+    /// Time the worst cases: policies of complex globs (star-literal, classes, braces, mixed)
+    /// at 1000 and 10000 rules (or `--sizes`), on requests built against them; prints the
+    /// worst-case table. `--requests` is how often each worst request is repeated, and
+    /// `--varied` how many distinct ones are timed (at most 2000).
+    #[arg(long, conflicts_with = "generate")]
+    adversarial: bool,
     /// Time a generated policy of N HITL rules; without N, each of 3, 100, 1000 and 10000.
     #[arg(long, num_args = 0..=1, value_name = "N")]
     generate: Option<Option<usize>>,
@@ -82,6 +93,9 @@ pub fn run(args: &Args) -> u8 {
     if args.requests == 0 || args.rounds == 0 {
         eprintln!("bench: --requests and --rounds must be at least 1");
         return exit::TOOL;
+    }
+    if args.adversarial {
+        return adversarial::run(args);
     }
     let rows: Vec<Row> = if let Some(file) = &args.file {
         let policy = match super::load_policy(file) {

@@ -1,4 +1,5 @@
-//! The automaton for the rules the index cannot take (`?`, classes, a star before the end).
+//! The automaton for the complex rules the complex-glob matcher does not take (globs of more
+//! alternatives than it expands), and the screens of small sets of complex rules.
 //!
 //! The two-field first match reduces to one string: `action 0xFF resource` is matched against
 //! `A_k 0xFF R_k` for every such rule `k`, in one anchored multi-pattern lazy DFA with
@@ -26,7 +27,12 @@ use super::table::starts_with;
 pub(crate) const SEPARATOR: u8 = 0xFF;
 
 /// The lazy DFA may use this much memory per cache before it starts over.
-const CACHE_CAPACITY: usize = 8 << 20;
+const CACHE_CAPACITY: usize = 2 << 20;
+/// After this many starts over, when states keep costing more than
+/// [`MIN_BYTES_PER_STATE`] bytes each to earn, the DFA gives up and the rules it holds are
+/// matched one by one: a DFA that keeps rebuilding costs more than the plain matcher.
+const CLEARS_BEFORE_GIVING_UP: usize = 3;
+const MIN_BYTES_PER_STATE: usize = 10;
 
 /// The search could not finish (the lazy DFA gave up); decide another way.
 #[derive(Debug)]
@@ -172,7 +178,8 @@ impl Automaton {
                 DFA::config()
                     .match_kind(MatchKind::LeftmostFirst)
                     .cache_capacity(CACHE_CAPACITY)
-                    .minimum_cache_clear_count(None),
+                    .minimum_cache_clear_count(Some(CLEARS_BEFORE_GIVING_UP))
+                    .minimum_bytes_per_state(Some(MIN_BYTES_PER_STATE)),
             )
             .syntax(syntax::Config::new().utf8(false))
             .thompson(thompson::Config::new().utf8(false))

@@ -8,6 +8,9 @@ use crate::policy::Policy;
 use crate::request::Limits;
 
 use super::automaton::{Automaton, ComplexRule, Prefilter};
+use super::complex::{
+    ComplexMatcherBuilder, ComplexScratch, MAX_FORMS as MAX_MATCHER_FORMS, matcher_forms,
+};
 use super::confidence::{ClassRange, Classes};
 use super::index::{IndexBuilder, NONE};
 use super::pattern::{MAX_FORMS, Simple, simple_forms};
@@ -57,8 +60,9 @@ impl<'p> Builder<'p> {
         self
     }
 
-    /// Whether rules with complex globs go to a lazy DFA (the default) or are matched one by
-    /// one with the reference glob matcher. Meant for tests and measurements.
+    /// Whether rules with complex globs go to the complex-glob matcher and the lazy DFA (the
+    /// default) or are matched one by one with the reference glob matcher. Meant for tests
+    /// and measurements.
     pub fn automaton(mut self, yes: bool) -> Builder<'p> {
         self.automaton = yes;
         self
@@ -93,6 +97,9 @@ impl<'p> Builder<'p> {
         let caches = Pool::new(Box::new(move || Caches {
             hitl: automata.0.as_ref().map(Automaton::create_cache),
             escalation: automata.1.as_ref().map(Automaton::create_cache),
+            hitl_scratch: ComplexScratch::default(),
+            escalation_scratch: ComplexScratch::default(),
+            fallback: 0,
         }) as super::CacheFn);
         CompiledPolicy {
             verdicts: self.policy.verdicts().clone(),
@@ -154,8 +161,50 @@ impl<'p> Builder<'p> {
         let screened = prefilter
             .as_ref()
             .is_some_and(|p| p.iter().all(Prefilter::exact));
-        let automaton = if self.automaton && !screened && !complex.is_empty() {
-            Automaton::build(&complex, classes)
+        // The matcher takes every rule whose globs expand to few enough forms; the lazy DFA
+        // (and, when it gives up, the reference matcher) the others.
+        let mut matcher = ComplexMatcherBuilder::default();
+        let mut fallback = Vec::new();
+        for rule in &complex {
+            let taken = if self.automaton && !screened {
+                matcher_forms(&rule.action).zip(matcher_forms(&rule.resource))
+            } else {
+                None
+            };
+            match taken {
+                Some((actions, resources)) => matcher.add(
+                    rule.rule,
+                    (&rule.action, &actions),
+                    (&rule.resource, &resources),
+                    rule.band,
+                ),
+                None => fallback.push(rule.clone()),
+            }
+        }
+        let mut costly: Vec<(u32, String)> = if screened {
+            Vec::new()
+        } else {
+            fallback
+                .iter()
+                .map(|r| {
+                    (
+                        r.rule,
+                        format!(
+                            "its globs expand to more than {MAX_MATCHER_FORMS} alternatives, so it is matched by a lazy DFA or one rule at a time, in time that grows with the request's length times the rules'"
+                        ),
+                    )
+                })
+                .collect()
+        };
+        let matcher = (!matcher.is_empty()).then(|| {
+            let (matcher, blamed) = matcher.build();
+            costly.extend(blamed);
+            matcher
+        });
+        costly.sort_by_key(|(rule, _)| *rule);
+        costly.dedup_by_key(|(rule, _)| *rule);
+        let automaton = if self.automaton && !screened && !fallback.is_empty() {
+            Automaton::build(&fallback, classes)
         } else {
             None
         };
@@ -165,6 +214,9 @@ impl<'p> Builder<'p> {
             prefilter,
             screened,
             automaton,
+            matcher,
+            costly,
+            fallback,
             complex,
         }
     }

@@ -316,3 +316,205 @@ pub fn varied_workload_for(policy: &crate::Policy, count: usize, seed: u64) -> V
     }
     out
 }
+
+/// Families of complex globs that a policy may hold by the thousand, for `bench
+/// --adversarial`: each rule `i` has its own literal (so no two rules are alike) between
+/// stars shared by all, the shape that made a lazy DFA over their union explode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `*x{i}*y*z*` on `*{i}?*`.
+    StarLiteral,
+    /// `?` and classes: `*[a-f]x{i}?*[!0-9]z*` on `*?{i}[0-9a-f]*`.
+    Classes,
+    /// Brace alternations: `*{x,w}{i}*{y,v}*z*` on `*{a,b,}{i}?*`.
+    Braces,
+    /// The three above in turn, and `?*x{i}*` on `*[a-z]*{i}*`.
+    Mixed,
+}
+
+impl Family {
+    /// Every family, in table order.
+    pub const ALL: [Family; 4] = [
+        Family::StarLiteral,
+        Family::Classes,
+        Family::Braces,
+        Family::Mixed,
+    ];
+
+    /// The family's name in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::StarLiteral => "star-literal",
+            Family::Classes => "classes",
+            Family::Braces => "braces",
+            Family::Mixed => "mixed",
+        }
+    }
+
+    /// Rule `i`'s action and resource globs.
+    pub fn globs(self, i: usize) -> (String, String) {
+        let family = match self {
+            Family::Mixed => match i % 4 {
+                0 => Family::StarLiteral,
+                1 => Family::Classes,
+                2 => Family::Braces,
+                _ => return (format!("?*x{i}*"), format!("*[a-z]*{i}*")),
+            },
+            other => other,
+        };
+        match family {
+            Family::StarLiteral => (format!("*x{i}*y*z*"), format!("*{i}?*")),
+            Family::Classes => (format!("*[a-f]x{i}?*[!0-9]z*"), format!("*?{i}[0-9a-f]*")),
+            _ => (format!("*{{x,w}}{i}*{{y,v}}*z*"), format!("*{{a,b,}}{i}?*")),
+        }
+    }
+}
+
+/// A policy of `n` rules of a [`Family`] (rule numbers 0 to n-1), then a catch-all.
+pub fn adversarial_policy_yaml(family: Family, n: usize) -> String {
+    let mut out = String::with_capacity(n * 110 + 256);
+    let _ = writeln!(
+        out,
+        "version: 1\nname: adversarial-{}\nhitl:\n  rules:",
+        family.name()
+    );
+    for i in 0..n {
+        let (action, resource) = family.globs(i);
+        let _ = writeln!(
+            out,
+            "    - action: \"{action}\"\n      resource: \"{resource}\"\n      requireApproval: true\n      approvers: [user:u{}]",
+            i % 7
+        );
+    }
+    out.push_str("    - action: \"*\"\n      resource: \"*\"\n      requireApproval: false\n");
+    out
+}
+
+/// The most bytes an adversarial field has: within the default request limit.
+const ADVERSARIAL_BYTES: usize = crate::request::MAX_FIELD_BYTES;
+
+/// Requests built to make a [`Family`] policy of `n` rules work hardest, every field within
+/// the default limit (4 KiB): actions that hold the literal of one rule after another (so
+/// that every rule is a candidate) with the shared pieces out of place (so that none
+/// matches, and all are verified), and digit strings in which every rule's number occurs;
+/// or dense runs of the characters the globs name; or, now and then, a request that a rule
+/// deep in the list matches. Pairwise distinct; deterministic in the seed.
+pub fn adversarial_requests(family: Family, n: usize, count: usize, seed: u64) -> Vec<Request> {
+    let mut rng = Rng::new(seed);
+    let mut seen: HashSet<(String, String)> = HashSet::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
+    for attempt in 0..count.saturating_mul(4) {
+        if out.len() == count {
+            break;
+        }
+        let (action, resource) = match attempt % 4 {
+            0 | 1 => (keys_action(family, n, &mut rng), digits(&mut rng)),
+            2 => (
+                dense(&mut rng, &["x", "y", "z", "w", "v", "a", "1", "2", "é"]),
+                dense(&mut rng, &["1", "2", "3", "a", "b", "é", "x"]),
+            ),
+            _ => late_match(family, n, &mut rng),
+        };
+        if seen.insert((action.clone(), resource.clone())) {
+            let mut request = Request::new(action).resource(resource);
+            request.confidence = Some(rng.unit());
+            out.push(request);
+        }
+    }
+    out
+}
+
+/// Pushes `piece` unless that would pass the adversarial length.
+fn push_within(out: &mut String, piece: &str) -> bool {
+    if out.len() + piece.len() > ADVERSARIAL_BYTES {
+        return false;
+    }
+    out.push_str(piece);
+    true
+}
+
+/// The shared pieces first (where no rule can use them), then one rule's literal after
+/// another, each with what its classes want around it.
+fn keys_action(family: Family, n: usize, rng: &mut Rng) -> String {
+    let mut out = String::from("zvyz");
+    let start = rng.below(n.max(1));
+    for k in 0..n {
+        let i = (start + k * 7919) % n.max(1);
+        let piece = match family {
+            Family::StarLiteral => format!("x{i}"),
+            Family::Classes => format!("ax{i}q"),
+            Family::Braces => format!("{}{i}", if k % 2 == 0 { 'x' } else { 'w' }),
+            Family::Mixed => format!("ax{i}q"),
+        };
+        if !push_within(&mut out, &piece) {
+            break;
+        }
+    }
+    out
+}
+
+/// Random digits (and a letter now and then): every number of a few digits occurs.
+fn digits(rng: &mut Rng) -> String {
+    let mut out = String::with_capacity(ADVERSARIAL_BYTES);
+    while out.len() < ADVERSARIAL_BYTES {
+        let c = if rng.below(16) == 0 {
+            char::from(b'a' + rng.below(6) as u8)
+        } else {
+            char::from(b'0' + rng.below(10) as u8)
+        };
+        out.push(c);
+    }
+    out
+}
+
+/// Random picks of `pieces` up to the length.
+fn dense(rng: &mut Rng, pieces: &[&str]) -> String {
+    let mut out = String::with_capacity(ADVERSARIAL_BYTES);
+    while let Some(piece) = pieces.get(rng.below(pieces.len())) {
+        if !push_within(&mut out, piece) {
+            break;
+        }
+    }
+    out
+}
+
+/// A request that one rule in the last tenth matches, padded to the length.
+fn late_match(family: Family, n: usize, rng: &mut Rng) -> (String, String) {
+    let i = n.saturating_sub(1 + rng.below(n / 10 + 1));
+    let (action, resource) = family.globs(i);
+    let fill = |glob: &str, rng: &mut Rng| {
+        let mut text = String::new();
+        let mut chars = glob.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '*' | '?' => text.push('a'),
+                '[' => {
+                    // The class's first character, or one outside a negated class.
+                    let negated = chars.peek() == Some(&'!');
+                    let first = chars.find(|&c| c != '!').unwrap_or('a');
+                    text.push(if negated { 'q' } else { first });
+                    for c in chars.by_ref() {
+                        if c == ']' {
+                            break;
+                        }
+                    }
+                }
+                '{' => {
+                    let first: String = chars.by_ref().take_while(|&c| c != ',').collect();
+                    text.push_str(&first);
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            break;
+                        }
+                    }
+                }
+                c => text.push(c),
+            }
+        }
+        let pad = "é".repeat(rng.below(200));
+        format!("{pad}{text}{pad}")
+    };
+    let action = fill(&action, rng);
+    let resource = fill(&resource, rng);
+    (action, resource)
+}

@@ -26,10 +26,15 @@
 //!   most lookups that miss.
 //! - the other rules ("complex": `?`, classes, a star before the end): when they are few and
 //!   made of text and stars only (`svc_1*.delete`), they are tested one by one by finding
-//!   their pieces; otherwise they all go into one anchored lazy DFA (`automaton`) over
-//!   `action 0xFF resource [0xFF confidence-class]` with leftmost-first priority, walked only
-//!   when some complex rule's literal prefix and band allow a match. 0xFF never occurs in
-//!   UTF-8, so no character of a request (NUL included) can blur the two fields.
+//!   their pieces (in linear time); otherwise they go to the complex-glob matcher (`complex`,
+//!   `field`, `anchors`, `segment`): one multi-literal search per field finds the literals of
+//!   every rule's segments, candidate rules become bitsets, and candidates are verified in
+//!   rule order, in work linear in the request and the rules ([`Work`],
+//!   [`CompiledPolicy::work_bound`]). Only globs of more alternatives than it expands go to
+//!   one anchored lazy DFA (`automaton`) over `action 0xFF resource [0xFF confidence-class]`
+//!   with leftmost-first priority, which gives up when it keeps rebuilding states, and then
+//!   to the reference matcher; `lint` names those rules (`costly-globs`). 0xFF never occurs
+//!   in UTF-8, so no character of a request (NUL included) can blur the two fields.
 //! - `confidence`: the confidence becomes a class (a binary search over the band
 //!   endpoints), so a band is a range of classes: a run in a table, a byte range in the DFA.
 //!
@@ -41,13 +46,17 @@
 //! thread at a time. [`LivePolicy`] holds one that a long-running service can replace
 //! while it decides.
 
+mod anchors;
 mod automaton;
 mod builder;
+mod complex;
 mod confidence;
+mod field;
 pub mod generate;
 mod index;
 mod live;
 mod pattern;
+mod segment;
 mod table;
 
 use std::borrow::Cow;
@@ -57,13 +66,15 @@ use regex_automata::hybrid::dfa::Cache;
 use regex_automata::util::pool::Pool;
 
 pub use builder::Builder;
+pub use complex::Work;
 pub use live::LivePolicy;
 
-use crate::decision::{Decision, StageResult, Verdict};
+use crate::decision::{Decision, Stage, StageResult, Verdict};
 use crate::policy::Verdicts;
 use crate::request::{Limits, Request, RequestError, check_action, check_confidence};
 
 use automaton::{Automaton, ComplexRule, Prefilter};
+use complex::{ComplexMatcher, ComplexScratch};
 use confidence::Classes;
 use index::{Index, NONE};
 
@@ -81,12 +92,31 @@ pub struct CompiledPolicy {
 
 type CacheFn = Box<dyn Fn() -> Caches + Send + Sync>;
 
-/// The lazy DFAs' mutable state for one search at a time.
+/// The mutable state of one decision at a time: the lazy DFAs' caches and the complex-glob
+/// matchers' scratch, grown to what the searches needed and then reused.
 #[derive(Debug)]
 struct Caches {
     hitl: Option<Cache>,
     escalation: Option<Cache>,
+    hitl_scratch: ComplexScratch,
+    escalation_scratch: ComplexScratch,
+    /// Rules matched one by one, and lazy DFA walks (see [`Work::fallback`]).
+    fallback: u64,
 }
+
+impl Caches {
+    fn work(&self) -> Work {
+        let (h, e) = (self.hitl_scratch.work(), self.escalation_scratch.work());
+        Work {
+            steps: h.steps + e.steps,
+            verified: h.verified + e.verified,
+            fallback: self.fallback,
+        }
+    }
+}
+
+/// Which stage's parts of [`Caches`] a search uses.
+type StageCaches = fn(&mut Caches) -> (Option<&mut Cache>, &mut ComplexScratch, &mut u64);
 
 /// The matchers of one stage.
 #[derive(Debug)]
@@ -100,6 +130,12 @@ struct StageMatcher {
     prefilter: Option<Vec<Prefilter>>,
     /// Whether the prefilter decides alone (every complex glob is text and stars).
     screened: bool,
+    /// The complex rules whose globs expand to few forms.
+    matcher: Option<ComplexMatcher>,
+    /// The others, in rule order, for the automaton or one by one.
+    fallback: Vec<ComplexRule>,
+    /// The rules whose cost per decision is not bounded as promised, and why.
+    costly: Vec<(u32, String)>,
     automaton: Option<Automaton>,
 }
 
@@ -135,21 +171,86 @@ impl CompiledPolicy {
         Ok(self.decide_checked(action, resource, confidence))
     }
 
+    /// Decides as [`CompiledPolicy::decide`] does, and counts the work the decision took
+    /// (see [`Work`]): what tests hold against [`CompiledPolicy::work_bound`].
+    pub fn decide_with_work(
+        &self,
+        request: &Request,
+    ) -> Result<(Decision<'_>, Work), RequestError> {
+        let confidence = request.check_within(&self.limits)?;
+        let mut guard = Some(self.caches.get());
+        let before = guard.as_ref().map(|g| g.work()).unwrap_or_default();
+        let decision = self.decide_in(&mut guard, &request.action, &request.resource, confidence);
+        let after = guard.as_ref().map(|g| g.work()).unwrap_or_default();
+        Ok((decision, after.since(before)))
+    }
+
+    /// The most [`Work::total`] a decision may take for an action and a resource of these
+    /// lengths in bytes: linear in each, with a constant per byte that the globs set. `None`
+    /// when some rules are left to the lazy DFA and the reference matcher (globs with too
+    /// many alternatives), whose cost is the text's length times the rules'. Both those
+    /// rules and globs whose constant per byte passes the promised limit are what `lint`
+    /// reports as `costly-globs` ([`CompiledPolicy::costly_rules`]).
+    pub fn work_bound(&self, action_len: usize, resource_len: usize) -> Option<u64> {
+        let mut total = 0u64;
+        for stage in [&self.hitl, &self.escalation].into_iter().flatten() {
+            if !stage.fallback.is_empty() && !stage.screened {
+                return None;
+            }
+            if let Some(m) = &stage.matcher {
+                total += m.work_bound(action_len, resource_len);
+            }
+        }
+        Some(total)
+    }
+
+    /// The rules for which the compiled policy cannot promise its bound (none, or one whose
+    /// constant per request byte passes the promised limit), in stage and rule order, each
+    /// with the reason: what `lint` reports as `costly-globs`.
+    pub fn costly_rules(&self) -> Vec<CostlyRule> {
+        let stages = [
+            (Stage::Hitl, &self.hitl),
+            (Stage::Escalation, &self.escalation),
+        ];
+        stages
+            .into_iter()
+            .filter_map(|(stage, m)| Some((stage, m.as_ref()?)))
+            .flat_map(|(stage, m)| {
+                m.costly.iter().map(move |(rule, reason)| CostlyRule {
+                    stage,
+                    rule: *rule as usize,
+                    reason: reason.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// Decides a request whose fields are already checked. The confidence must be in
     /// [0, 1]: the classes say nothing about other numbers.
     #[inline]
     fn decide_checked(&self, action: &str, resource: &str, confidence: f64) -> Decision<'_> {
+        let mut guard = None;
+        self.decide_in(&mut guard, action, resource, confidence)
+    }
+
+    #[inline]
+    fn decide_in<'s>(
+        &'s self,
+        guard: &mut Option<regex_automata::util::pool::PoolGuard<'s, Caches, CacheFn>>,
+        action: &str,
+        resource: &str,
+        confidence: f64,
+    ) -> Decision<'s> {
         let class = self.classes.of(confidence);
         let mut buf = [0u8; 4];
         let width = self.classes.encode(class, &mut buf);
         let class_bytes = buf.get(..width).unwrap_or(&[]);
-        let mut guard = None;
         // Rules first, the decision last: a decision is large, and built in place once.
         let hitl = self.hitl.as_ref().map(|stage| {
             self.stage_first(
                 stage,
-                &mut guard,
-                |c| c.hitl.as_mut(),
+                guard,
+                |c| (c.hitl.as_mut(), &mut c.hitl_scratch, &mut c.fallback),
                 action,
                 resource,
                 0,
@@ -159,15 +260,20 @@ impl CompiledPolicy {
         let escalation = self.escalation.as_ref().map(|stage| {
             self.stage_first(
                 stage,
-                &mut guard,
-                |c| c.escalation.as_mut(),
+                guard,
+                |c| {
+                    (
+                        c.escalation.as_mut(),
+                        &mut c.escalation_scratch,
+                        &mut c.fallback,
+                    )
+                },
                 action,
                 resource,
                 class,
                 class_bytes,
             )
         });
-        drop(guard);
         Decision {
             hitl: hitl.map(|rule| self.result(rule, &self.verdicts.hitl)),
             escalation: escalation.map(|rule| self.result(rule, &self.verdicts.escalation)),
@@ -180,13 +286,13 @@ impl CompiledPolicy {
         &'s self,
         stage: &StageMatcher,
         guard: &mut Option<regex_automata::util::pool::PoolGuard<'s, Caches, CacheFn>>,
-        cache: fn(&mut Caches) -> Option<&mut Cache>,
+        parts: StageCaches,
         action: &str,
         resource: &str,
         class: u32,
         class_bytes: &[u8],
     ) -> u32 {
-        let best = stage
+        let mut best = stage
             .index
             .first_match(action.as_bytes(), resource.as_bytes(), class);
         if stage.complex_min >= best {
@@ -203,20 +309,34 @@ impl CompiledPolicy {
                 None => return best,
             }
         }
-        let walked = stage.automaton.as_ref().and_then(|automaton| {
-            let caches = guard.get_or_insert_with(|| self.caches.get());
-            let cache = cache(caches)?;
-            automaton
+        let caches = guard.get_or_insert_with(|| self.caches.get());
+        let (cache, scratch, fallback) = parts(caches);
+        let mut all = false;
+        if let Some(matcher) = &stage.matcher {
+            match matcher.first_match(action, resource, class, best, scratch) {
+                Ok(found) => best = best.min(found),
+                // The search could not run: every complex rule one by one.
+                Err(_) => all = true,
+            }
+        }
+        let fallback_rules = if all { &stage.complex } else { &stage.fallback };
+        if fallback_rules.first().is_none_or(|c| c.rule >= best) {
+            return best;
+        }
+        *fallback += 1;
+        let walked = match (&stage.automaton, cache) {
+            (Some(automaton), Some(cache)) if !all => automaton
                 .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
-                .ok()
-        });
+                .ok(),
+            _ => None,
+        };
         let found = match walked {
             Some(found) => found.unwrap_or(NONE),
             // No automaton, or it gave up: match the remaining rules one by one.
-            None => stage
-                .complex
+            None => fallback_rules
                 .iter()
                 .take_while(|c| c.rule < best)
+                .inspect(|_| *fallback += 1)
                 .find(|c| c.matches(action, resource, class))
                 .map_or(NONE, |c| c.rule),
         };
@@ -264,6 +384,12 @@ impl CompiledPolicy {
             .filter_map(|s| s.as_ref())
             .map(|s| {
                 s.automaton.as_ref().map_or(0, Automaton::heap_bytes)
+                    + s.matcher.as_ref().map_or(0, ComplexMatcher::heap_bytes)
+                    + s.fallback.capacity() * std::mem::size_of::<ComplexRule>()
+                    + s.fallback
+                        .iter()
+                        .map(ComplexRule::heap_bytes)
+                        .sum::<usize>()
                     + s.complex.capacity() * std::mem::size_of::<ComplexRule>()
                     + s.complex.iter().map(ComplexRule::heap_bytes).sum::<usize>()
                     + s.prefilter
@@ -276,6 +402,8 @@ impl CompiledPolicy {
             let guard = self.caches.get();
             guard.hitl.as_ref().map_or(0, Cache::memory_usage)
                 + guard.escalation.as_ref().map_or(0, Cache::memory_usage)
+                + guard.hitl_scratch.heap_bytes()
+                + guard.escalation_scratch.heap_bytes()
         };
         let verdicts = verdicts_heap_bytes(&self.verdicts);
         MemoryUsage {
@@ -285,6 +413,17 @@ impl CompiledPolicy {
             verdicts,
         }
     }
+}
+
+/// A rule whose decision cost the compiled policy cannot bound as it promises for the others
+/// (see [`CompiledPolicy::costly_rules`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostlyRule {
+    pub stage: Stage,
+    /// The rule's index in its stage.
+    pub rule: usize,
+    /// Why, in a sentence.
+    pub reason: String,
 }
 
 /// Heap memory of a compiled policy, in bytes, by part (estimates from capacities).

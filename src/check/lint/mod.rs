@@ -12,11 +12,15 @@
 //! - `closed-band`: a DSL band ending below 1.0 written with `]`, which reads as if its upper
 //!   bound were in the band.
 //! - `undecided`: the policy is too large for the exact analysis within its budget.
+//! - `costly-globs`: rules whose globs the compiled policy cannot decide within its promised
+//!   work per request byte (literals that end inside one another by the dozen, many
+//!   `?`-and-class-only segments, more alternatives than it expands).
 //!
 //! A file can accept a code with a comment `# lint: allow CODE`.
 
 mod bands;
 mod budget;
+mod costly;
 mod language;
 mod nfa;
 
@@ -140,6 +144,7 @@ pub fn lint_within(policy: &Policy, budget: usize) -> Report {
         }
         work.escalation = b.used();
     }
+    costly::costly_globs(policy, &mut out);
     let allowed = allowed_codes(doc);
     out.retain(|w| !allowed.iter().any(|a| a == w.code));
     out.sort_by_key(|w| (w.line, w.col, w.code));

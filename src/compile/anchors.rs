@@ -1,0 +1,223 @@
+//! The anchors of a field (see [`super::field`]) as one Aho-Corasick DFA over byte classes:
+//! a text is read once, one table lookup per byte, and every occurrence of every anchor is
+//! reported, overlapping ones included.
+//!
+//! Why not the `aho-corasick` crate: its overlapping search reports a match through a
+//! trait object and a state machine per match, some 10 ns each, and a digit string against
+//! numbered rules has three matches per byte. Here a state's transitions are a row of a
+//! dense table (rows as wide as the anchors' distinct bytes, rounded up to a power of two),
+//! the entry's top bit says whether some anchor ends there, and the anchors ending at one
+//! place form a chain (the longest, then each shorter one that is a suffix of it), walked
+//! without a call.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::table::FastHash;
+
+const NONE: u32 = u32::MAX;
+/// Set in a transition when the state it leads to ends some anchor.
+const ENDS: u32 = 1 << 31;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Anchors {
+    /// Each byte's class; bytes no anchor holds share class 0.
+    classes: [u8; 256],
+    /// log2 of a row's width.
+    shift: u32,
+    /// `rows[state << shift | class]`: the next state, with [`ENDS`] set when an anchor ends.
+    rows: Vec<u32>,
+    /// The longest anchor ending at each state, or `NONE`.
+    longest: Vec<u32>,
+    /// For each anchor, the next shorter anchor that is a suffix of it, or `NONE`.
+    shorter: Vec<u32>,
+    lens: Vec<u32>,
+}
+
+impl Anchors {
+    /// The automaton of `anchors` (distinct, non-empty), numbered in order.
+    pub(crate) fn new(anchors: &[String]) -> Anchors {
+        // UTF-8 never uses 13 of the 256 byte values, so the classes fit in a byte.
+        let mut classes = [0u8; 256];
+        let mut count = 1usize;
+        for a in anchors {
+            for &b in a.as_bytes() {
+                if let Some(c) = classes.get_mut(b as usize)
+                    && *c == 0
+                {
+                    *c = count as u8;
+                    count += 1;
+                }
+            }
+        }
+        let shift = count.next_power_of_two().trailing_zeros();
+        let width = 1usize << shift;
+
+        // The trie: children by class, the anchor ending at each node.
+        let mut children: Vec<HashMap<u8, u32, FastHash>> = vec![HashMap::default()];
+        let mut ends: Vec<u32> = vec![NONE];
+        for (id, a) in anchors.iter().enumerate() {
+            let mut node = 0usize;
+            for &b in a.as_bytes() {
+                let c = classes[b as usize];
+                let next = children.len() as u32;
+                let child = *children[node].entry(c).or_insert(next);
+                if child == next {
+                    children.push(HashMap::default());
+                    ends.push(NONE);
+                }
+                node = child as usize;
+            }
+            if let Some(e) = ends.get_mut(node) {
+                *e = id as u32;
+            }
+        }
+
+        // Breadth first: each node's failure link, its row and its longest anchor.
+        let states = children.len();
+        let mut rows = vec![0u32; states * width];
+        let mut longest = vec![NONE; states];
+        let mut shorter = vec![NONE; anchors.len()];
+        let mut fail = vec![0u32; states];
+        let mut queue = VecDeque::new();
+        longest[0] = ends[0];
+        for (c, entry) in rows.iter_mut().take(width).enumerate() {
+            if let Some(&child) = children[0].get(&(c as u8)) {
+                queue.push_back(child);
+                *entry = child;
+            }
+        }
+        while let Some(node) = queue.pop_front() {
+            let node = node as usize;
+            let f = fail[node] as usize;
+            // The failure node was done before (it is shallower): its longest is final.
+            let inherited = longest[f];
+            longest[node] = match ends[node] {
+                NONE => inherited,
+                own => {
+                    shorter[own as usize] = inherited;
+                    own
+                }
+            };
+            for c in 0..width {
+                let through_fail = rows[f * width + c] & !ENDS;
+                match children[node].get(&(c as u8)) {
+                    Some(&child) => {
+                        fail[child as usize] = if node == 0 { 0 } else { through_fail };
+                        rows[node * width + c] = child;
+                        queue.push_back(child);
+                    }
+                    None => rows[node * width + c] = through_fail,
+                }
+            }
+        }
+        for entry in &mut rows {
+            if longest[*entry as usize] != NONE {
+                *entry |= ENDS;
+            }
+        }
+        Anchors {
+            classes,
+            shift,
+            rows,
+            longest,
+            shorter,
+            lens: anchors.iter().map(|a| a.len() as u32).collect(),
+        }
+    }
+
+    /// Calls `found(anchor, start)` for every occurrence of every anchor in `text`, in
+    /// order of their ends (longest first at one end).
+    #[inline]
+    pub(crate) fn each_occurrence(&self, text: &[u8], mut found: impl FnMut(u32, usize)) {
+        let mut state = 0usize;
+        for (i, &b) in text.iter().enumerate() {
+            let class = self.classes[b as usize] as usize;
+            let entry = self
+                .rows
+                .get(state << self.shift | class)
+                .copied()
+                .unwrap_or(0);
+            state = (entry & !ENDS) as usize;
+            if entry & ENDS != 0 {
+                let mut a = self.longest.get(state).copied().unwrap_or(NONE);
+                while let (Some(&len), Some(&next)) =
+                    (self.lens.get(a as usize), self.shorter.get(a as usize))
+                {
+                    found(a, i + 1 - len as usize);
+                    a = next;
+                }
+            }
+        }
+    }
+
+    /// For each anchor, the anchors ending where it ends (itself, then each shorter suffix).
+    pub(crate) fn chain(&self, anchor: u32) -> impl Iterator<Item = u32> + '_ {
+        std::iter::successors(Some(anchor), |&a| {
+            self.shorter.get(a as usize).copied().filter(|&n| n != NONE)
+        })
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        (self.rows.capacity()
+            + self.longest.capacity()
+            + self.shorter.capacity()
+            + self.lens.capacity())
+            * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn occurrences(anchors: &[&str], text: &str) -> Vec<(u32, usize)> {
+        let owned: Vec<String> = anchors.iter().map(|s| s.to_string()).collect();
+        let mut out = Vec::new();
+        Anchors::new(&owned).each_occurrence(text.as_bytes(), |a, at| out.push((a, at)));
+        out.sort_unstable();
+        out
+    }
+
+    fn naive(anchors: &[&str], text: &str) -> Vec<(u32, usize)> {
+        let mut out = Vec::new();
+        for (a, p) in anchors.iter().enumerate() {
+            for at in 0..text.len() {
+                if text.as_bytes()[at..].starts_with(p.as_bytes()) {
+                    out.push((a as u32, at));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn every_occurrence_is_found_overlapping_ones_too() {
+        let cases: [(&[&str], &str); 5] = [
+            (&["1", "21", "321", "x"], "43213214321x21"),
+            (&["aa", "a", "aaa"], "aaaaa"),
+            (&["he", "she", "his", "hers"], "ushershishe"),
+            (&["é", "日本", "本"], "日本é本日"),
+            (&["ab", "b", "bab"], "abababzbab"),
+        ];
+        for (anchors, text) in cases {
+            assert_eq!(
+                occurrences(anchors, text),
+                naive(anchors, text),
+                "{anchors:?} in {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn chains_list_the_suffixes_that_are_anchors() {
+        let owned: Vec<String> = ["1", "21", "321", "x21"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let anchors = Anchors::new(&owned);
+        assert_eq!(anchors.chain(2).collect::<Vec<_>>(), vec![2, 1, 0]);
+        assert_eq!(anchors.chain(3).collect::<Vec<_>>(), vec![3, 1, 0]);
+        assert_eq!(anchors.chain(0).collect::<Vec<_>>(), vec![0]);
+    }
+}

@@ -1,0 +1,229 @@
+//! The first matching complex rule of a stage, in time linear in the rules and the text.
+//!
+//! Each field's [`FieldSet`] marks its candidate rules in a bitset; the two bitsets are
+//! intersected, and the candidates are verified in rule order (the band first, then the
+//! fields) until one matches. Only rules that can beat the best rule found so far (by the
+//! index) are looked at. A decision's work is bounded by a constant times the rules' forms
+//! and segments plus the text's length times the fields' byte weights; [`Work`] counts it, so
+//! that tests can hold the bound as numbers rather than times.
+
+use super::confidence::ClassRange;
+use super::field::{FieldScratch, FieldSet, FieldSetBuilder, SearchFailed};
+use super::index::NONE;
+use super::segment::{Form, forms};
+use crate::glob::Glob;
+
+/// The most forms one glob may expand to in the matcher; a glob with more is left to the
+/// lazy DFA and the reference matcher, and `lint` says so (`costly-globs`).
+pub(crate) const MAX_FORMS: usize = 64;
+
+/// The most steps one byte of a request may cost for the decision bound to be promised
+/// (see `FieldSet::byte_weight`); the families of `bench --adversarial` stay below 40.
+pub(crate) const MAX_BYTE_WEIGHT: usize = 64;
+
+/// The complex rules of one stage that the matcher takes.
+#[derive(Debug, Clone)]
+pub(crate) struct ComplexMatcher {
+    /// Each rule's number in the stage, ascending.
+    rules: Vec<u32>,
+    bands: Vec<Option<ClassRange>>,
+    action: FieldSet,
+    resource: FieldSet,
+}
+
+/// The per-decision state of a [`ComplexMatcher`].
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ComplexScratch {
+    action: FieldScratch,
+    resource: FieldScratch,
+    action_bits: Vec<u64>,
+    resource_bits: Vec<u64>,
+    verified: u64,
+}
+
+/// What deciding has cost so far, in countable steps (summed over the decisions a scratch
+/// served).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Bytes searched, anchor occurrences found, characters compared, binary-search probes
+    /// and candidates marked, over both fields.
+    pub steps: u64,
+    /// Candidate rules verified.
+    pub verified: u64,
+    /// Rules matched one by one by the reference glob matcher, or walks of the lazy DFA:
+    /// the rules the matcher does not take (see `costly-globs`).
+    pub fallback: u64,
+}
+
+impl Work {
+    /// Everything counted.
+    pub fn total(&self) -> u64 {
+        self.steps + self.verified + self.fallback
+    }
+
+    pub(crate) fn since(self, before: Work) -> Work {
+        Work {
+            steps: self.steps - before.steps,
+            verified: self.verified - before.verified,
+            fallback: self.fallback - before.fallback,
+        }
+    }
+}
+
+/// A rule's globs as the matcher takes them: its forms, or `None` for a glob with too many.
+pub(crate) fn matcher_forms(glob: &Glob) -> Option<Vec<Form>> {
+    forms(glob, MAX_FORMS)
+}
+
+/// Collects a stage's rules for the matcher.
+#[derive(Debug, Default)]
+pub(crate) struct ComplexMatcherBuilder {
+    rules: Vec<u32>,
+    bands: Vec<Option<ClassRange>>,
+    action: FieldSetBuilder,
+    resource: FieldSetBuilder,
+}
+
+impl ComplexMatcherBuilder {
+    /// Adds rule `rule` (ascending) with the forms of its globs.
+    pub(crate) fn add(
+        &mut self,
+        rule: u32,
+        action: (&Glob, &[Form]),
+        resource: (&Glob, &[Form]),
+        band: Option<ClassRange>,
+    ) {
+        self.rules.push(rule);
+        self.bands.push(band);
+        self.action.add(action.1, action.0.is_any());
+        self.resource.add(resource.1, resource.0.is_any());
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Builds the matcher, with the rules (by number in the stage) whose cost per byte of
+    /// request is more than [`MAX_BYTE_WEIGHT`], and why.
+    pub(crate) fn build(self) -> (ComplexMatcher, Vec<(u32, String)>) {
+        let (action, blamed_action) = self.action.build(MAX_BYTE_WEIGHT);
+        let (resource, blamed_resource) = self.resource.build(MAX_BYTE_WEIGHT);
+        let mut costly = Vec::new();
+        for (field, set, blamed) in [
+            ("action", &action, blamed_action),
+            ("resource", &resource, blamed_resource),
+        ] {
+            for local in blamed {
+                if let Some(&rule) = self.rules.get(local as usize) {
+                    costly.push((
+                        rule,
+                        format!(
+                            "one byte of a request's {field} can cost {} steps with this policy's {field} globs (the bound is promised up to {MAX_BYTE_WEIGHT}): this rule's literals end inside one another's, or it has a segment of only `?` and classes",
+                            set.byte_weight()
+                        ),
+                    ));
+                }
+            }
+        }
+        let matcher = ComplexMatcher {
+            rules: self.rules,
+            bands: self.bands,
+            action,
+            resource,
+        };
+        (matcher, costly)
+    }
+}
+
+impl ComplexMatcher {
+    /// The lowest rule below `below` whose globs match and whose band holds `class`, or
+    /// [`NONE`].
+    pub(crate) fn first_match(
+        &self,
+        action: &str,
+        resource: &str,
+        class: u32,
+        below: u32,
+        sc: &mut ComplexScratch,
+    ) -> Result<u32, SearchFailed> {
+        let limit = self.rules.partition_point(|&r| r < below);
+        if limit == 0 {
+            return Ok(NONE);
+        }
+        let words = limit.div_ceil(64);
+        self.action.scan(action, &mut sc.action)?;
+        reset(&mut sc.action_bits, words);
+        self.action.mark(&mut sc.action, limit, &mut sc.action_bits);
+        if sc.action_bits.iter().all(|&w| w == 0) {
+            return Ok(NONE);
+        }
+        self.resource.scan(resource, &mut sc.resource)?;
+        reset(&mut sc.resource_bits, words);
+        self.resource
+            .mark(&mut sc.resource, limit, &mut sc.resource_bits);
+        for (w, (&a, &r)) in sc.action_bits.iter().zip(&sc.resource_bits).enumerate() {
+            let mut bits = a & r;
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                if i >= limit {
+                    return Ok(NONE);
+                }
+                bits &= bits - 1;
+                sc.verified += 1;
+                let band = self.bands.get(i).copied().flatten();
+                if band.is_some_and(|(lo, hi)| class < lo || class > hi) {
+                    continue;
+                }
+                if self.action.rule_matches(i, action, &mut sc.action)
+                    && self.resource.rule_matches(i, resource, &mut sc.resource)
+                {
+                    return Ok(self.rules.get(i).copied().unwrap_or(NONE));
+                }
+            }
+        }
+        Ok(NONE)
+    }
+
+    /// The most work [`ComplexMatcher::first_match`] can take on texts of these lengths:
+    /// per field, each byte searched once and the anchors and segments around it (the
+    /// field's byte weight), each distinct segment and chain once with a binary search, each
+    /// form once; then each rule verified once.
+    pub(crate) fn work_bound(&self, action_len: usize, resource_len: usize) -> u64 {
+        let field = |f: &FieldSet, len: usize| {
+            let (len, weight, size) = (len as u64, f.byte_weight() as u64, f.size() as u64);
+            let probes = u64::from(64 - (len * (weight + 1) + 1).leading_zeros()) + 1;
+            (len + 1) * (weight + 1) + size * (probes + 4) + f.rules() as u64
+        };
+        field(&self.action, action_len)
+            + field(&self.resource, resource_len)
+            + self.rules.len() as u64
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.rules.capacity() * 4
+            + self.bands.capacity() * std::mem::size_of::<Option<ClassRange>>()
+            + self.action.heap_bytes()
+            + self.resource.heap_bytes()
+    }
+}
+
+impl ComplexScratch {
+    pub(crate) fn work(&self) -> Work {
+        Work {
+            steps: self.action.work + self.resource.work,
+            verified: self.verified,
+            fallback: 0,
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.action.heap_bytes()
+            + self.resource.heap_bytes()
+            + (self.action_bits.capacity() + self.resource_bits.capacity()) * 8
+    }
+}
+
+fn reset(bits: &mut Vec<u64>, words: usize) {
+    bits.clear();
+    bits.resize(words, 0);
+}

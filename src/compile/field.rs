@@ -1,0 +1,678 @@
+//! One field (the action, or the resource) of a stage's complex rules: which rules' globs
+//! may match a text, and whether one does, in time bounded by the text's length and the
+//! policy's size, never by their product.
+//!
+//! Every glob is a list of [forms](super::segment), each of segments between stars. Distinct
+//! segments, and the longest literal run of each (its *anchor*), are stored once for the
+//! whole field, however many rules share them (`y` and `z` in `*x1*y*z*`, `*x2*y*z*`, ...).
+//! Deciding a text takes three steps:
+//!
+//! 1. One Aho-Corasick search over the text finds every occurrence of every anchor
+//!    (overlapping ones included).
+//! 2. Each form has a *key*: its rarest anchor. A rule is a candidate when the key of one of
+//!    its forms occurs (or one of its forms has no anchor at all). Candidates become a bitset,
+//!    which the stage intersects with the other field's.
+//! 3. A candidate's form is checked from its last segment backwards. For the chain of
+//!    segments from `i` to the end, let `latest(i)` be the latest start at which that chain
+//!    can be placed: the last segment sits at the end, and `latest(i)` is the latest
+//!    occurrence of segment `i` ending by `latest(i + 1)`. The form matches when its first
+//!    segment matches at the start and ends by `latest(1)`. Taking the latest place is never
+//!    wrong: a star before a segment can take anything before it. Chains are stored as a
+//!    trie from the end, so forms sharing a tail (`*y*z*`) share its `latest`, computed once
+//!    per text. Each `latest` is one binary search in the segment's sorted occurrences.
+//!
+//! Occurrences of a segment with `?` or classes are its anchor's occurrences that the rest
+//! of the segment fits around, computed when first needed; a segment with no literal at all
+//! is tried at every character. Everything per text lives in a [`FieldScratch`], reset by
+//! stamping rather than clearing, so a decision allocates nothing once the scratch has grown.
+
+use std::collections::HashMap;
+
+use super::anchors::Anchors;
+use super::segment::{Form, Segment};
+use super::table::FastHash;
+
+const NONE: u32 = u32::MAX;
+/// No position: the segment or chain has no place in the text.
+const NO: usize = usize::MAX;
+
+#[derive(Debug, Clone)]
+struct SegmentInfo {
+    segment: Segment,
+    /// The anchor's number, or `NONE` for a segment without literal characters.
+    anchor: u32,
+    /// Characters before the anchor.
+    before: usize,
+    anchor_len: usize,
+    /// The segment is its anchor: its occurrences are the anchor's.
+    literal: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FormRef {
+    /// No star: the segment is the whole text.
+    Exact(u32),
+    /// The first segment at the start, then the chain from the second to the last.
+    Starred { head: u32, tail: u32 },
+}
+
+/// A chain of segments to the end of the text: a segment, then the chain after it
+/// (`NONE`: the segment is the last, anchored at the end).
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    segment: u32,
+    parent: u32,
+}
+
+/// The complex globs of one field of one stage; rules are numbered from 0 in rule order.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldSet {
+    segments: Vec<SegmentInfo>,
+    searcher: Option<Anchors>,
+    anchors: usize,
+    forms: Vec<FormRef>,
+    nodes: Vec<Node>,
+    /// Each rule's forms, as a range of `forms`.
+    rule_forms: Vec<(u32, u32)>,
+    /// For each anchor, the rules (ascending) with a form it is the key of.
+    keyed: Vec<Vec<u32>>,
+    /// Rules with a form that has no anchor: candidates whatever the text.
+    unkeyed: Vec<u64>,
+    /// Rules whose glob matches every text (`*`): never verified.
+    any: Vec<u64>,
+    /// What one byte of text can cost at most (see [`FieldSet::byte_weight`]).
+    byte_weight: usize,
+}
+
+/// Collects the globs of a field, rule by rule.
+#[derive(Debug, Default)]
+pub(crate) struct FieldSetBuilder {
+    segments: Vec<SegmentInfo>,
+    segment_ids: HashMap<Segment, u32, FastHash>,
+    anchors: Vec<String>,
+    anchor_ids: HashMap<String, u32, FastHash>,
+    nodes: Vec<Node>,
+    node_ids: HashMap<(u32, u32), u32, FastHash>,
+    forms: Vec<FormRef>,
+    /// Each form's anchors (for choosing its key) and rule.
+    form_anchors: Vec<(Vec<u32>, u32)>,
+    /// Whether each form has a segment without literal characters.
+    form_free: Vec<bool>,
+    rule_forms: Vec<(u32, u32)>,
+    any: Vec<u32>,
+}
+
+impl FieldSetBuilder {
+    /// Adds the next rule's glob, as its forms; `any` when the glob is `*`.
+    pub(crate) fn add(&mut self, forms: &[Form], any: bool) {
+        let rule = self.rule_forms.len() as u32;
+        if any {
+            self.any.push(rule);
+        }
+        let start = self.forms.len() as u32;
+        for form in forms {
+            let ids: Vec<u32> = form.segments.iter().map(|s| self.segment(s)).collect();
+            let mut anchors: Vec<u32> = ids
+                .iter()
+                .filter_map(|&id| self.segments.get(id as usize))
+                .map(|s| s.anchor)
+                .filter(|&a| a != NONE)
+                .collect();
+            anchors.sort_unstable();
+            anchors.dedup();
+            let form = match ids.as_slice() {
+                [] => continue,
+                [only] => FormRef::Exact(*only),
+                [head, rest @ ..] => {
+                    let mut tail = NONE;
+                    for &segment in rest.iter().rev() {
+                        tail = self.node(segment, tail);
+                    }
+                    FormRef::Starred { head: *head, tail }
+                }
+            };
+            let free = ids
+                .iter()
+                .filter_map(|&id| self.segments.get(id as usize))
+                .any(|s| s.anchor == NONE && !s.segment.items.is_empty());
+            self.forms.push(form);
+            self.form_anchors.push((anchors, rule));
+            self.form_free.push(free);
+        }
+        self.rule_forms.push((start, self.forms.len() as u32));
+    }
+
+    fn segment(&mut self, segment: &Segment) -> u32 {
+        if let Some(&id) = self.segment_ids.get(segment) {
+            return id;
+        }
+        let (anchor, before, anchor_len) = match segment.anchor() {
+            Some(a) => {
+                let len = a.text.len();
+                let next = self.anchors.len() as u32;
+                let id = *self.anchor_ids.entry(a.text.clone()).or_insert(next);
+                if id == next {
+                    self.anchors.push(a.text);
+                }
+                (id, a.before, len)
+            }
+            None => (NONE, 0, 0),
+        };
+        let id = self.segments.len() as u32;
+        self.segments.push(SegmentInfo {
+            literal: anchor != NONE && segment.is_literal(),
+            segment: segment.clone(),
+            anchor,
+            before,
+            anchor_len,
+        });
+        self.segment_ids.insert(segment.clone(), id);
+        id
+    }
+
+    fn node(&mut self, segment: u32, parent: u32) -> u32 {
+        let next = self.nodes.len() as u32;
+        let id = *self.node_ids.entry((segment, parent)).or_insert(next);
+        if id == next {
+            self.nodes.push(Node { segment, parent });
+        }
+        id
+    }
+
+    /// Builds the field, with the rules (ascending) to blame when one byte of text can cost
+    /// more than `max_byte_weight` steps: those whose anchors end where the heaviest chain
+    /// ends, and those with segments tried at every character.
+    pub(crate) fn build(self, max_byte_weight: usize) -> (FieldSet, Vec<u32>) {
+        let rules = self.rule_forms.len();
+        let words = rules.div_ceil(64);
+        // How many forms use each anchor: a form's key is its rarest.
+        let mut uses = vec![0usize; self.anchors.len()];
+        for (anchors, _) in &self.form_anchors {
+            for &a in anchors {
+                if let Some(u) = uses.get_mut(a as usize) {
+                    *u += 1;
+                }
+            }
+        }
+        let mut keyed: Vec<Vec<u32>> = vec![Vec::new(); self.anchors.len()];
+        let mut unkeyed = vec![0u64; words];
+        for (anchors, rule) in &self.form_anchors {
+            let key = anchors
+                .iter()
+                .copied()
+                .min_by_key(|&a| (uses.get(a as usize).copied().unwrap_or(0), a));
+            match key.and_then(|k| keyed.get_mut(k as usize)) {
+                Some(list) => {
+                    if list.last() != Some(rule) {
+                        list.push(*rule);
+                    }
+                }
+                None => set(&mut unkeyed, *rule as usize),
+            }
+        }
+        let mut any = vec![0u64; words];
+        for &rule in &self.any {
+            set(&mut any, rule as usize);
+        }
+        let searcher = (!self.anchors.is_empty()).then(|| Anchors::new(&self.anchors));
+        let mut field = FieldSet {
+            segments: self.segments,
+            anchors: self.anchors.len(),
+            searcher,
+            forms: self.forms,
+            nodes: self.nodes,
+            rule_forms: self.rule_forms,
+            keyed,
+            unkeyed,
+            any,
+            byte_weight: 0,
+        };
+        let (weight, chain) = field.compute_byte_weight();
+        field.byte_weight = weight;
+        let mut blamed = Vec::new();
+        if weight > max_byte_weight {
+            for ((anchors, rule), &free) in self.form_anchors.iter().zip(&self.form_free) {
+                if free || anchors.iter().any(|a| chain.contains(a)) {
+                    blamed.push(*rule);
+                }
+            }
+            blamed.dedup();
+        }
+        (field, blamed)
+    }
+}
+
+fn set(bits: &mut [u64], i: usize) {
+    if let Some(w) = bits.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
+fn get(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// The per-text state of a [`FieldSet`]: each entry is valid only when its stamp is the
+/// current one, so starting a new text is one increment.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FieldScratch {
+    stamp: u32,
+    anchor_stamp: Vec<u32>,
+    /// The occurrences as found: anchors and starts, in order of their ends.
+    found_anchors: Vec<u32>,
+    found_starts: Vec<usize>,
+    /// Each seen anchor's occurrences: `hits[first[a]..first[a] + count[a]]`, ascending.
+    first: Vec<u32>,
+    count: Vec<u32>,
+    hits: Vec<usize>,
+    /// The anchors found in this text.
+    seen: Vec<u32>,
+    occurrence_stamp: Vec<u32>,
+    /// Where each non-literal segment occurs: (start, end), ascending.
+    occurrences: Vec<Vec<(usize, usize)>>,
+    head_stamp: Vec<u32>,
+    /// Where each segment ends when it matches at the start, or `NO`.
+    head: Vec<usize>,
+    node_stamp: Vec<u32>,
+    /// Each chain's latest start, or `NO`.
+    latest: Vec<usize>,
+    stack: Vec<u32>,
+    /// The work done, in bytes searched, occurrences found, characters compared, binary
+    /// search probes and candidate rules marked.
+    pub(crate) work: u64,
+}
+
+impl FieldScratch {
+    fn begin(&mut self, field: &FieldSet) {
+        let grow = |v: &mut Vec<u32>, n: usize| {
+            if v.len() < n {
+                v.resize(n, 0);
+            }
+        };
+        if self.stamp == u32::MAX {
+            // Wrapped: forget everything rather than trust a stale stamp.
+            for v in [
+                &mut self.anchor_stamp,
+                &mut self.occurrence_stamp,
+                &mut self.head_stamp,
+                &mut self.node_stamp,
+            ] {
+                v.iter_mut().for_each(|s| *s = 0);
+            }
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+        grow(&mut self.anchor_stamp, field.anchors);
+        grow(&mut self.occurrence_stamp, field.segments.len());
+        grow(&mut self.head_stamp, field.segments.len());
+        grow(&mut self.node_stamp, field.nodes.len());
+        grow(&mut self.first, field.anchors);
+        grow(&mut self.count, field.anchors);
+        if self.occurrences.len() < field.segments.len() {
+            self.occurrences.resize_with(field.segments.len(), Vec::new);
+        }
+        if self.head.len() < field.segments.len() {
+            self.head.resize(field.segments.len(), NO);
+        }
+        if self.latest.len() < field.nodes.len() {
+            self.latest.resize(field.nodes.len(), NO);
+        }
+        self.seen.clear();
+    }
+}
+
+impl FieldScratch {
+    /// The starts of anchor `a` in the text last scanned (which must have seen it).
+    #[inline]
+    fn hits_of(&self, a: usize) -> &[usize] {
+        let first = self.first.get(a).copied().unwrap_or(0) as usize;
+        let count = self.count.get(a).copied().unwrap_or(0) as usize;
+        self.hits.get(first..first + count).unwrap_or_default()
+    }
+}
+
+/// The search could not run; decide another way.
+#[derive(Debug)]
+pub(crate) struct SearchFailed;
+
+impl FieldSet {
+    /// Rules in the field.
+    pub(crate) fn rules(&self) -> usize {
+        self.rule_forms.len()
+    }
+
+    /// Finds every anchor occurrence in `text`: step 1.
+    pub(crate) fn scan(&self, text: &str, sc: &mut FieldScratch) -> Result<(), SearchFailed> {
+        sc.begin(self);
+        let Some(searcher) = &self.searcher else {
+            return Ok(());
+        };
+        // Found in one sequential log, then sorted by anchor (a counting sort): pushing to
+        // one list per anchor would scatter a store per occurrence over the heap.
+        let stamp = sc.stamp;
+        let FieldScratch {
+            anchor_stamp,
+            count,
+            first,
+            seen,
+            hits,
+            found_anchors: anchors,
+            found_starts: starts,
+            ..
+        } = sc;
+        anchors.clear();
+        starts.clear();
+        searcher.each_occurrence(text.as_bytes(), |a, start| {
+            anchors.push(a);
+            starts.push(start);
+        });
+        // Local slices, so that the loops keep their pointers in registers.
+        let (stamps, counts, firsts) = (&mut anchor_stamp[..], &mut count[..], &mut first[..]);
+        for &a in anchors.iter() {
+            let a = a as usize;
+            if let (Some(s), Some(c)) = (stamps.get_mut(a), counts.get_mut(a)) {
+                if *s != stamp {
+                    *s = stamp;
+                    *c = 0;
+                    seen.push(a as u32);
+                }
+                *c += 1;
+            }
+        }
+        let mut next = 0u32;
+        for &a in seen.iter() {
+            if let (Some(f), Some(&c)) = (firsts.get_mut(a as usize), counts.get(a as usize)) {
+                *f = next;
+                next += c;
+            }
+        }
+        hits.clear();
+        hits.resize(anchors.len(), 0);
+        let places = &mut hits[..];
+        // `first` serves as each anchor's cursor, then is moved back.
+        for (&a, &start) in anchors.iter().zip(starts.iter()) {
+            if let Some(f) = firsts.get_mut(a as usize) {
+                if let Some(h) = places.get_mut(*f as usize) {
+                    *h = start;
+                }
+                *f += 1;
+            }
+        }
+        for &a in seen.iter() {
+            if let (Some(f), Some(&c)) = (firsts.get_mut(a as usize), counts.get(a as usize)) {
+                *f -= c;
+            }
+        }
+        sc.work += text.len() as u64 + anchors.len() as u64;
+        Ok(())
+    }
+
+    /// Sets in `bits` the candidate rules below `limit` of the text last scanned: step 2.
+    /// Bits at `limit` and above may be set too.
+    pub(crate) fn mark(&self, sc: &mut FieldScratch, limit: usize, bits: &mut [u64]) {
+        for (b, u) in bits.iter_mut().zip(&self.unkeyed) {
+            *b |= u;
+        }
+        sc.work += bits.len() as u64;
+        for &a in &sc.seen {
+            for &rule in self.keyed.get(a as usize).map_or(&[][..], Vec::as_slice) {
+                if rule as usize >= limit {
+                    break;
+                }
+                set(bits, rule as usize);
+                sc.work += 1;
+            }
+        }
+    }
+
+    /// Whether rule `rule`'s glob matches the text last scanned: step 3.
+    pub(crate) fn rule_matches(&self, rule: usize, text: &str, sc: &mut FieldScratch) -> bool {
+        if get(&self.any, rule) {
+            return true;
+        }
+        let Some(&(start, end)) = self.rule_forms.get(rule) else {
+            return false;
+        };
+        (start..end).any(|f| self.form_matches(f as usize, text, sc))
+    }
+
+    fn form_matches(&self, form: usize, text: &str, sc: &mut FieldScratch) -> bool {
+        match self.forms.get(form) {
+            Some(&FormRef::Exact(segment)) => self.head(segment, text, sc) == text.len(),
+            Some(&FormRef::Starred { head, tail }) => {
+                let end = self.head(head, text, sc);
+                end != NO && {
+                    let latest = self.latest(tail, text, sc);
+                    latest != NO && latest >= end
+                }
+            }
+            None => false,
+        }
+    }
+
+    /// Where segment `id` ends when it matches at the start of the text, or `NO`.
+    fn head(&self, id: u32, text: &str, sc: &mut FieldScratch) -> usize {
+        let i = id as usize;
+        if sc.head_stamp.get(i) == Some(&sc.stamp) {
+            return sc.head.get(i).copied().unwrap_or(NO);
+        }
+        let end = self
+            .segments
+            .get(i)
+            .and_then(|s| s.segment.match_at(text, 0, &mut sc.work))
+            .unwrap_or(NO);
+        if let (Some(s), Some(h)) = (sc.head_stamp.get_mut(i), sc.head.get_mut(i)) {
+            *s = sc.stamp;
+            *h = end;
+        }
+        end
+    }
+
+    /// The latest start of chain `node` in the text, or `NO`.
+    fn latest(&self, node: u32, text: &str, sc: &mut FieldScratch) -> usize {
+        let stamp = sc.stamp;
+        let mut stack = std::mem::take(&mut sc.stack);
+        stack.clear();
+        let mut n = node;
+        while n != NONE && sc.node_stamp.get(n as usize) != Some(&stamp) {
+            stack.push(n);
+            n = self.nodes.get(n as usize).map_or(NONE, |x| x.parent);
+        }
+        while let Some(n) = stack.pop() {
+            let Some(&Node { segment, parent }) = self.nodes.get(n as usize) else {
+                continue;
+            };
+            let value = if parent == NONE {
+                self.segments
+                    .get(segment as usize)
+                    .and_then(|s| s.segment.match_suffix(text, &mut sc.work))
+                    .unwrap_or(NO)
+            } else {
+                match sc.latest.get(parent as usize).copied().unwrap_or(NO) {
+                    NO => NO,
+                    by => self.latest_occurrence(segment, by, text, sc),
+                }
+            };
+            if let (Some(s), Some(l)) = (
+                sc.node_stamp.get_mut(n as usize),
+                sc.latest.get_mut(n as usize),
+            ) {
+                *s = stamp;
+                *l = value;
+            }
+        }
+        sc.stack = stack;
+        sc.latest.get(node as usize).copied().unwrap_or(NO)
+    }
+
+    /// The latest start of an occurrence of segment `id` that ends by `by`, or `NO`.
+    fn latest_occurrence(&self, id: u32, by: usize, text: &str, sc: &mut FieldScratch) -> usize {
+        let Some(info) = self.segments.get(id as usize) else {
+            return NO;
+        };
+        if info.literal {
+            let a = info.anchor as usize;
+            if sc.anchor_stamp.get(a) != Some(&sc.stamp) {
+                return NO;
+            }
+            let Some(limit) = by.checked_sub(info.anchor_len) else {
+                return NO;
+            };
+            let hits = sc.hits_of(a);
+            let i = hits.partition_point(|&h| h <= limit);
+            let found = i
+                .checked_sub(1)
+                .and_then(|i| hits.get(i))
+                .map_or(NO, |&h| h);
+            sc.work += probes(hits.len());
+            return found;
+        }
+        self.occurrences(id, text, sc);
+        let occurrences = sc
+            .occurrences
+            .get(id as usize)
+            .map_or(&[][..], Vec::as_slice);
+        sc.work += probes(occurrences.len());
+        let i = occurrences.partition_point(|&(_, end)| end <= by);
+        i.checked_sub(1)
+            .and_then(|i| occurrences.get(i))
+            .map_or(NO, |&(start, _)| start)
+    }
+
+    /// Fills the occurrences of non-literal segment `id`, once per text.
+    fn occurrences(&self, id: u32, text: &str, sc: &mut FieldScratch) {
+        let i = id as usize;
+        let stamp = sc.stamp;
+        let (Some(info), Some(s), Some(list)) = (
+            self.segments.get(i),
+            sc.occurrence_stamp.get_mut(i),
+            sc.occurrences.get_mut(i),
+        ) else {
+            return;
+        };
+        if *s == stamp {
+            return;
+        }
+        *s = stamp;
+        list.clear();
+        let work = &mut sc.work;
+        if info.anchor == NONE {
+            for (at, _) in text.char_indices() {
+                if let Some(end) = info.segment.match_at(text, at, work) {
+                    list.push((at, end));
+                }
+            }
+            return;
+        }
+        let a = info.anchor as usize;
+        if sc.anchor_stamp.get(a) != Some(&stamp) {
+            return;
+        }
+        let (first, count) = (
+            sc.first.get(a).copied().unwrap_or(0) as usize,
+            sc.count.get(a).copied().unwrap_or(0) as usize,
+        );
+        for &hit in sc.hits.get(first..first + count).unwrap_or_default() {
+            *work += 1;
+            let Some(at) = super::segment::back(text, hit, info.before) else {
+                continue;
+            };
+            if let Some(end) = info.segment.match_at(text, at, work) {
+                list.push((at, end));
+            }
+        }
+    }
+
+    /// The most work one byte of text can cause in steps 1 and 3: the anchors that can end
+    /// at one place (each a suffix of the next), each with the segments built around it,
+    /// plus the segments without literals, tried at every character.
+    /// Also returns the heaviest chain's anchors.
+    fn compute_byte_weight(&self) -> (usize, Vec<u32>) {
+        let mut around = vec![0usize; self.anchors];
+        let mut free = 0;
+        for info in &self.segments {
+            match around.get_mut(info.anchor as usize) {
+                Some(w) if !info.literal => *w += 1 + info.segment.chars(),
+                Some(_) => {}
+                None => free += info.segment.chars(),
+            }
+        }
+        let Some(searcher) = &self.searcher else {
+            return (free, Vec::new());
+        };
+        let weight = |a: u32| {
+            searcher
+                .chain(a)
+                .map(|b| 1 + around.get(b as usize).copied().unwrap_or(0))
+                .sum::<usize>()
+        };
+        let heaviest = (0..self.anchors as u32).max_by_key(|&a| weight(a));
+        match heaviest {
+            Some(a) => (weight(a) + free, searcher.chain(a).collect()),
+            None => (free, Vec::new()),
+        }
+    }
+
+    /// The most work one byte of text can cost (see `compute_byte_weight`).
+    pub(crate) fn byte_weight(&self) -> usize {
+        self.byte_weight
+    }
+
+    /// Forms and chain links: what verifying every rule once can cost, at most.
+    pub(crate) fn size(&self) -> usize {
+        self.forms.len()
+            + self.nodes.len()
+            + self
+                .segments
+                .iter()
+                .map(|s| s.segment.chars())
+                .sum::<usize>()
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.segments.capacity() * size_of::<SegmentInfo>()
+            + self
+                .segments
+                .iter()
+                .map(|s| s.segment.items.capacity() * size_of::<super::segment::Item>())
+                .sum::<usize>()
+            + self.searcher.as_ref().map_or(0, Anchors::heap_bytes)
+            + self.forms.capacity() * size_of::<FormRef>()
+            + self.nodes.capacity() * size_of::<Node>()
+            + self.rule_forms.capacity() * 8
+            + self
+                .keyed
+                .iter()
+                .map(|k| 24 + k.capacity() * 4)
+                .sum::<usize>()
+            + (self.unkeyed.capacity() + self.any.capacity()) * 8
+    }
+}
+
+impl FieldScratch {
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        (self.anchor_stamp.capacity()
+            + self.occurrence_stamp.capacity()
+            + self.head_stamp.capacity()
+            + self.node_stamp.capacity()
+            + self.seen.capacity()
+            + self.stack.capacity())
+            * 4
+            + (self.head.capacity() + self.latest.capacity()) * size_of::<usize>()
+            + (self.first.capacity() + self.count.capacity() + self.found_anchors.capacity()) * 4
+            + (self.hits.capacity() + self.found_starts.capacity()) * size_of::<usize>()
+            + self
+                .occurrences
+                .iter()
+                .map(|o| 24 + o.capacity() * 16)
+                .sum::<usize>()
+    }
+}
+
+/// Probes of a binary search over `n` entries.
+#[inline]
+fn probes(n: usize) -> u64 {
+    u64::from(usize::BITS - n.leading_zeros()) + 1
+}
