@@ -139,8 +139,10 @@ proptest! {
         prop_assert!(small.work.hitl <= budget, "{:?} > {}", small.work, budget);
         let full = lint::lint_within(&policy, BUDGET);
         prop_assert!(full.work.hitl <= BUDGET);
-        if codes(&small).contains(&"undecided") {
-            prop_assert_eq!(codes(&small), vec!["undecided"]);
+        // `costly-globs` is about deciding, not about this analysis: it comes either way.
+        let analysed: Vec<&str> = codes(&small).into_iter().filter(|c| *c != "costly-globs").collect();
+        if analysed.contains(&"undecided") {
+            prop_assert_eq!(analysed, vec!["undecided"]);
         } else {
             prop_assert_eq!(&small.warnings, &full.warnings);
             prop_assert_eq!(small.work, full.work, "the same analysis, the same count");
