@@ -92,14 +92,27 @@ pub fn parse_object(text: &str) -> Result<Map<String, Value>, JsonError> {
     match parse(text)? {
         Value::Object(map) => Ok(map),
         other => Err(JsonError {
-            message: format!(
-                "expected a JSON object, found {}",
-                crate::request::json_kind(&other)
-            ),
+            message: format!("expected a JSON object, found {}", kind(&other)),
             duplicate: None,
             line: 1,
             column: 1,
         }),
+    }
+}
+
+/// A JSON value as a person would name it in an error ("the string \"high\"").
+pub(crate) fn kind(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => match s.char_indices().nth(60) {
+            // Whatever its length, an error quotes the start of it.
+            Some((cut, _)) => format!("the string \"{}...\" ({} bytes)", &s[..cut], s.len()),
+            None => format!("the string \"{s}\""),
+        },
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
     }
 }
 

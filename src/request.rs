@@ -280,18 +280,4 @@ pub(crate) fn check_confidence(confidence: Option<f64>) -> Result<f64, RequestEr
     }
 }
 
-/// A JSON value as a person would name it in an error ("the string \"high\"").
-pub(crate) fn json_kind(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => match s.char_indices().nth(60) {
-            // Whatever its length, an error quotes the start of it.
-            Some((cut, _)) => format!("the string \"{}...\" ({} bytes)", &s[..cut], s.len()),
-            None => format!("the string \"{s}\""),
-        },
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
+pub(crate) use crate::json::kind as json_kind;
