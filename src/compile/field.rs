@@ -257,11 +257,23 @@ fn get(bits: &[u64], i: usize) -> bool {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FieldScratch {
     stamp: u32,
+    /// Whether each anchor occurs in this text.
     anchor_stamp: Vec<u32>,
-    /// The occurrences as found: anchors and starts, in order of their ends.
-    found_anchors: Vec<u32>,
-    found_starts: Vec<usize>,
-    /// Each seen anchor's occurrences: `hits[first[a]..first[a] + count[a]]`, ascending.
+    /// The places where anchors end, in order, with the longest anchor ending at each: at
+    /// most one entry per byte, whatever the number of anchors ending inside one another.
+    log_ends: Vec<u32>,
+    log_longest: Vec<u32>,
+    /// Each seen anchor's first and last end, the fast paths of a search for its latest
+    /// occurrence before a place.
+    first_end: Vec<u32>,
+    last_end: Vec<u32>,
+    last_stamp: Vec<u32>,
+    /// The stamp for which `last_end` was filled.
+    lasts: u32,
+    /// The stamp for which `first`, `count` and `hits` were filled.
+    expanded: u32,
+    /// Each seen anchor's occurrences: `hits[first[a]..first[a] + count[a]]`, ascending,
+    /// filled only when a search needs more than the first and last.
     first: Vec<u32>,
     count: Vec<u32>,
     hits: Vec<usize>,
@@ -293,6 +305,7 @@ impl FieldScratch {
             // Wrapped: forget everything rather than trust a stale stamp.
             for v in [
                 &mut self.anchor_stamp,
+                &mut self.last_stamp,
                 &mut self.occurrence_stamp,
                 &mut self.head_stamp,
                 &mut self.node_stamp,
@@ -300,9 +313,14 @@ impl FieldScratch {
                 v.iter_mut().for_each(|s| *s = 0);
             }
             self.stamp = 0;
+            self.lasts = 0;
+            self.expanded = 0;
         }
         self.stamp += 1;
         grow(&mut self.anchor_stamp, field.anchors);
+        grow(&mut self.last_stamp, field.anchors);
+        grow(&mut self.first_end, field.anchors);
+        grow(&mut self.last_end, field.anchors);
         grow(&mut self.occurrence_stamp, field.segments.len());
         grow(&mut self.head_stamp, field.segments.len());
         grow(&mut self.node_stamp, field.nodes.len());
@@ -341,42 +359,110 @@ impl FieldSet {
         self.rule_forms.len()
     }
 
-    /// Finds every anchor occurrence in `text`: step 1.
+    /// Finds where anchors occur in `text`: step 1. Only the longest anchor ending at each
+    /// place is logged; the set of anchors seen, with each one's first end, follows from the
+    /// log by walking each chain until an anchor already seen (whose chain is seen too).
     pub(crate) fn scan(&self, text: &str, sc: &mut FieldScratch) -> Result<(), SearchFailed> {
         sc.begin(self);
         let Some(searcher) = &self.searcher else {
             return Ok(());
         };
-        // Found in one sequential log, then sorted by anchor (a counting sort): pushing to
-        // one list per anchor would scatter a store per occurrence over the heap.
+        if u32::try_from(text.len()).is_err() {
+            return Err(SearchFailed);
+        }
         let stamp = sc.stamp;
         let FieldScratch {
             anchor_stamp,
+            first_end,
+            seen,
+            log_ends,
+            log_longest,
+            ..
+        } = sc;
+        log_ends.clear();
+        log_longest.clear();
+        searcher.each_end(text.as_bytes(), |longest, end| {
+            log_ends.push(end as u32);
+            log_longest.push(longest);
+        });
+        // Local slices, so that the loop keeps its pointers in registers.
+        let (stamps, firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
+        for (&longest, &end) in log_longest.iter().zip(log_ends.iter()) {
+            let mut a = longest;
+            while let (Some(s), Some(f)) = (stamps.get_mut(a as usize), firsts.get_mut(a as usize))
+            {
+                if *s == stamp {
+                    break;
+                }
+                *s = stamp;
+                *f = end;
+                seen.push(a);
+                a = searcher.shorter(a);
+            }
+        }
+        sc.work += text.len() as u64 + sc.log_ends.len() as u64 + sc.seen.len() as u64;
+        Ok(())
+    }
+
+    /// Fills each seen anchor's last end, once per text: the log read backwards, each chain
+    /// walked until an anchor already given its last.
+    fn fill_lasts(&self, sc: &mut FieldScratch) {
+        let Some(searcher) = &self.searcher else {
+            return;
+        };
+        let stamp = sc.stamp;
+        if sc.lasts == stamp {
+            return;
+        }
+        sc.lasts = stamp;
+        let (stamps, lasts) = (&mut sc.last_stamp[..], &mut sc.last_end[..]);
+        for (&longest, &end) in sc.log_longest.iter().zip(sc.log_ends.iter()).rev() {
+            let mut a = longest;
+            while let (Some(s), Some(l)) = (stamps.get_mut(a as usize), lasts.get_mut(a as usize)) {
+                if *s == stamp {
+                    break;
+                }
+                *s = stamp;
+                *l = end;
+                a = searcher.shorter(a);
+            }
+        }
+        sc.work += sc.log_ends.len() as u64 + sc.seen.len() as u64;
+    }
+
+    /// Lists every occurrence of every seen anchor, sorted by anchor (a counting sort over
+    /// the log's chains), once per text, for the searches the fast paths do not answer.
+    fn expand(&self, sc: &mut FieldScratch) {
+        let Some(searcher) = &self.searcher else {
+            return;
+        };
+        let stamp = sc.stamp;
+        if sc.expanded == stamp {
+            return;
+        }
+        sc.expanded = stamp;
+        let FieldScratch {
             count,
             first,
             seen,
             hits,
-            found_anchors: anchors,
-            found_starts: starts,
+            log_ends,
+            log_longest,
             ..
         } = sc;
-        anchors.clear();
-        starts.clear();
-        searcher.each_occurrence(text.as_bytes(), |a, start| {
-            anchors.push(a);
-            starts.push(start);
-        });
-        // Local slices, so that the loops keep their pointers in registers.
-        let (stamps, counts, firsts) = (&mut anchor_stamp[..], &mut count[..], &mut first[..]);
-        for &a in anchors.iter() {
-            let a = a as usize;
-            if let (Some(s), Some(c)) = (stamps.get_mut(a), counts.get_mut(a)) {
-                if *s != stamp {
-                    *s = stamp;
-                    *c = 0;
-                    seen.push(a as u32);
-                }
+        let (counts, firsts) = (&mut count[..], &mut first[..]);
+        for &a in seen.iter() {
+            if let Some(c) = counts.get_mut(a as usize) {
+                *c = 0;
+            }
+        }
+        let mut total = 0usize;
+        for &longest in log_longest.iter() {
+            let mut a = longest;
+            while let Some(c) = counts.get_mut(a as usize) {
                 *c += 1;
+                total += 1;
+                a = searcher.shorter(a);
             }
         }
         let mut next = 0u32;
@@ -387,15 +473,17 @@ impl FieldSet {
             }
         }
         hits.clear();
-        hits.resize(anchors.len(), 0);
+        hits.resize(total, 0);
         let places = &mut hits[..];
         // `first` serves as each anchor's cursor, then is moved back.
-        for (&a, &start) in anchors.iter().zip(starts.iter()) {
-            if let Some(f) = firsts.get_mut(a as usize) {
+        for (&longest, &end) in log_longest.iter().zip(log_ends.iter()) {
+            let mut a = longest;
+            while let Some(f) = firsts.get_mut(a as usize) {
                 if let Some(h) = places.get_mut(*f as usize) {
-                    *h = start;
+                    *h = end as usize - searcher.len_of(a);
                 }
                 *f += 1;
+                a = searcher.shorter(a);
             }
         }
         for &a in seen.iter() {
@@ -403,8 +491,7 @@ impl FieldSet {
                 *f -= c;
             }
         }
-        sc.work += text.len() as u64 + anchors.len() as u64;
-        Ok(())
+        sc.work += total as u64;
     }
 
     /// Sets in `bits` the candidate rules below `limit` of the text last scanned: step 2.
@@ -518,6 +605,18 @@ impl FieldSet {
             let Some(limit) = by.checked_sub(info.anchor_len) else {
                 return NO;
             };
+            // Fast paths: the first occurrence ends too late, or the last is in time.
+            sc.work += 1;
+            if sc.first_end.get(a).is_none_or(|&f| f as usize > by) {
+                return NO;
+            }
+            self.fill_lasts(sc);
+            if let Some(&last) = sc.last_end.get(a)
+                && last as usize <= by
+            {
+                return last as usize - info.anchor_len;
+            }
+            self.expand(sc);
             let hits = sc.hits_of(a);
             let i = hits.partition_point(|&h| h <= limit);
             let found = i
@@ -526,6 +625,24 @@ impl FieldSet {
                 .map_or(NO, |&h| h);
             sc.work += probes(hits.len());
             return found;
+        }
+        if info.anchor != NONE {
+            // Fast path: the segment fits around its anchor's last occurrence, in time.
+            let a = info.anchor as usize;
+            if sc.anchor_stamp.get(a) != Some(&sc.stamp) {
+                return NO;
+            }
+            self.fill_lasts(sc);
+            sc.work += 1;
+            let last = sc.last_end.get(a).map_or(0, |&e| e as usize);
+            if let Some(at) = last
+                .checked_sub(info.anchor_len)
+                .and_then(|hit| super::segment::back(text, hit, info.before))
+                && let Some(end) = info.segment.match_at(text, at, &mut sc.work)
+                && end <= by
+            {
+                return at;
+            }
         }
         self.occurrences(id, text, sc);
         let occurrences = sc
@@ -568,6 +685,10 @@ impl FieldSet {
         if sc.anchor_stamp.get(a) != Some(&stamp) {
             return;
         }
+        self.expand(sc);
+        let (Some(list), work) = (sc.occurrences.get_mut(i), &mut sc.work) else {
+            return;
+        };
         let (first, count) = (
             sc.first.get(a).copied().unwrap_or(0) as usize,
             sc.count.get(a).copied().unwrap_or(0) as usize,
@@ -661,8 +782,15 @@ impl FieldScratch {
             + self.stack.capacity())
             * 4
             + (self.head.capacity() + self.latest.capacity()) * size_of::<usize>()
-            + (self.first.capacity() + self.count.capacity() + self.found_anchors.capacity()) * 4
-            + (self.hits.capacity() + self.found_starts.capacity()) * size_of::<usize>()
+            + (self.first.capacity()
+                + self.count.capacity()
+                + self.log_ends.capacity()
+                + self.log_longest.capacity()
+                + self.first_end.capacity()
+                + self.last_end.capacity()
+                + self.last_stamp.capacity())
+                * 4
+            + self.hits.capacity() * size_of::<usize>()
             + self
                 .occurrences
                 .iter()
