@@ -54,6 +54,8 @@ enum FormRef {
     Exact(u32),
     /// The first segment at the start, then the chain from the second to the last.
     Starred { head: u32, tail: u32 },
+    /// A star first (`*x*`): only the chain from the second segment to the last.
+    Floating { tail: u32 },
 }
 
 /// A chain of segments to the end of the text: a segment, then the chain after it
@@ -128,7 +130,10 @@ impl FieldSetBuilder {
                     for &segment in rest.iter().rev() {
                         tail = self.node(segment, tail);
                     }
-                    FormRef::Starred { head: *head, tail }
+                    match self.segments.get(*head as usize) {
+                        Some(s) if s.segment.items.is_empty() => FormRef::Floating { tail },
+                        _ => FormRef::Starred { head: *head, tail },
+                    }
                 }
             };
             let free = ids
@@ -381,13 +386,11 @@ impl FieldSet {
         } = sc;
         log_ends.clear();
         log_longest.clear();
+        // Local slices, so that the loop keeps its pointers in registers.
+        let (stamps, firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
         searcher.each_end(text.as_bytes(), |longest, end| {
             log_ends.push(end as u32);
             log_longest.push(longest);
-        });
-        // Local slices, so that the loop keeps its pointers in registers.
-        let (stamps, firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
-        for (&longest, &end) in log_longest.iter().zip(log_ends.iter()) {
             let mut a = longest;
             while let (Some(s), Some(f)) = (stamps.get_mut(a as usize), firsts.get_mut(a as usize))
             {
@@ -395,11 +398,11 @@ impl FieldSet {
                     break;
                 }
                 *s = stamp;
-                *f = end;
+                *f = end as u32;
                 seen.push(a);
                 a = searcher.shorter(a);
             }
-        }
+        });
         sc.work += text.len() as u64 + sc.log_ends.len() as u64 + sc.seen.len() as u64;
         Ok(())
     }
@@ -526,6 +529,7 @@ impl FieldSet {
     fn form_matches(&self, form: usize, text: &str, sc: &mut FieldScratch) -> bool {
         match self.forms.get(form) {
             Some(&FormRef::Exact(segment)) => self.head(segment, text, sc) == text.len(),
+            Some(&FormRef::Floating { tail }) => self.latest(tail, text, sc) != NO,
             Some(&FormRef::Starred { head, tail }) => {
                 let end = self.head(head, text, sc);
                 end != NO && {
@@ -538,6 +542,7 @@ impl FieldSet {
     }
 
     /// Where segment `id` ends when it matches at the start of the text, or `NO`.
+    #[inline]
     fn head(&self, id: u32, text: &str, sc: &mut FieldScratch) -> usize {
         let i = id as usize;
         if sc.head_stamp.get(i) == Some(&sc.stamp) {
@@ -558,6 +563,26 @@ impl FieldSet {
     /// The latest start of chain `node` in the text, or `NO`.
     fn latest(&self, node: u32, text: &str, sc: &mut FieldScratch) -> usize {
         let stamp = sc.stamp;
+        // Fast path: the chain after this segment is known (or there is none).
+        if let Some(&Node { segment, parent }) = self.nodes.get(node as usize) {
+            if sc.node_stamp.get(node as usize) == Some(&stamp) {
+                return sc.latest.get(node as usize).copied().unwrap_or(NO);
+            }
+            if parent != NONE && sc.node_stamp.get(parent as usize) == Some(&stamp) {
+                let value = match sc.latest.get(parent as usize).copied().unwrap_or(NO) {
+                    NO => NO,
+                    by => self.latest_occurrence(segment, by, text, sc),
+                };
+                if let (Some(s), Some(l)) = (
+                    sc.node_stamp.get_mut(node as usize),
+                    sc.latest.get_mut(node as usize),
+                ) {
+                    *s = stamp;
+                    *l = value;
+                }
+                return value;
+            }
+        }
         let mut stack = std::mem::take(&mut sc.stack);
         stack.clear();
         let mut n = node;
@@ -627,13 +652,18 @@ impl FieldSet {
             return found;
         }
         if info.anchor != NONE {
-            // Fast path: the segment fits around its anchor's last occurrence, in time.
+            // Fast paths: the segment ends no earlier than its anchor, so none ends in
+            // time when the anchor's first occurrence ends too late; and the latest is
+            // found when the segment fits around the anchor's last occurrence, in time.
             let a = info.anchor as usize;
             if sc.anchor_stamp.get(a) != Some(&sc.stamp) {
                 return NO;
             }
-            self.fill_lasts(sc);
             sc.work += 1;
+            if sc.first_end.get(a).is_none_or(|&f| f as usize > by) {
+                return NO;
+            }
+            self.fill_lasts(sc);
             let last = sc.last_end.get(a).map_or(0, |&e| e as usize);
             if let Some(at) = last
                 .checked_sub(info.anchor_len)
