@@ -1,8 +1,8 @@
 //! The first matching complex rule of a stage, in time linear in the rules and the text.
 //!
-//! Each field's [`FieldSet`] marks its candidate rules in a bitset; the two bitsets are
-//! intersected, and the candidates are verified in rule order (the band first, then the
-//! fields) until one matches. Only rules that can beat the best rule found so far (by the
+//! Each field's [`FieldSet`] marks its candidate rules in a bitset. The action's candidates
+//! are verified in rule order (the band first, then the action); the resource is searched
+//! only when one passes, and then a rule must be among its candidates too and match it. Only rules that can beat the best rule found so far (by the
 //! index) are looked at. A decision's work is bounded by a constant times the rules' forms
 //! and segments plus the text's length times the fields' byte weights; [`Work`] counts it, so
 //! that tests can hold the bound as numbers rather than times.

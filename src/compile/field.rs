@@ -7,8 +7,10 @@
 //! whole field, however many rules share them (`y` and `z` in `*x1*y*z*`, `*x2*y*z*`, ...).
 //! Deciding a text takes three steps:
 //!
-//! 1. One Aho-Corasick search over the text finds every occurrence of every anchor
-//!    (overlapping ones included).
+//! 1. One Aho-Corasick search over the text logs, at each place where anchors end, the
+//!    longest of them; the others are its chain of suffixes. The anchors seen, and each one's
+//!    first and last end, follow from the log; a list of every occurrence of every anchor
+//!    (overlapping ones included) is made only when a search needs more.
 //! 2. Each form has a *key*: its rarest anchor. A rule is a candidate when the key of one of
 //!    its forms occurs (or one of its forms has no anchor at all). Candidates become a bitset,
 //!    which the stage intersects with the other field's.
