@@ -470,3 +470,28 @@ fn the_adversarial_families_are_not_costly() {
         }
     }
 }
+
+/// A resource costs nothing when no candidate's action matches: every rule's literal in the
+/// action (all candidates, none matching) decides in the same work whatever the resource.
+#[test]
+fn the_resource_is_not_searched_when_no_candidate_action_matches() {
+    let n = 500;
+    let policy = Policy::from_yaml_str(
+        &generate::adversarial_policy_yaml(Family::StarLiteral, n),
+        "star.yaml",
+    )
+    .expect("generated policies are valid");
+    let compiled = policy.compile();
+    let action: String = (0..n).map(|i| format!("x{i}")).collect();
+    let digits: String = (0..4_000)
+        .map(|i| char::from(b'0' + (i * 7 % 10) as u8))
+        .collect();
+    let work = |resource: &str| {
+        let request = Request::new(action.clone()).resource(resource);
+        let (decision, work) = compiled.decide_with_work(&request).expect("within limits");
+        assert_eq!(decision.hitl_rule(), Some(n), "only the catch-all matches");
+        work
+    };
+    let (short, long) = (work("r"), work(&digits));
+    assert_eq!(short, long);
+}

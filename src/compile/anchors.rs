@@ -1,6 +1,7 @@
 //! The anchors of a field (see [`super::field`]) as one Aho-Corasick DFA over byte classes:
 //! a text is read once, one table lookup per byte, and every occurrence of every anchor is
-//! reported, overlapping ones included.
+//! reported, overlapping ones included: at each place, the longest anchor ending there, whose
+//! chain gives the others.
 //!
 //! Why not the `aho-corasick` crate: its overlapping search reports a match through a
 //! trait object and a state machine per match, some 10 ns each, and a digit string against
@@ -125,10 +126,11 @@ impl Anchors {
         }
     }
 
-    /// Calls `found(anchor, start)` for every occurrence of every anchor in `text`, in
-    /// order of their ends (longest first at one end).
+    /// Calls `found(longest, end)` at every place `end` of `text` where some anchor ends,
+    /// with the longest anchor ending there: the others ending there are its chain
+    /// ([`Anchors::shorter`]), left to the caller to walk only when it needs them.
     #[inline]
-    pub(crate) fn each_occurrence(&self, text: &[u8], mut found: impl FnMut(u32, usize)) {
+    pub(crate) fn each_end(&self, text: &[u8], mut found: impl FnMut(u32, usize)) {
         let mut state = 0usize;
         for (i, &b) in text.iter().enumerate() {
             let class = self.classes[b as usize] as usize;
@@ -139,15 +141,21 @@ impl Anchors {
                 .unwrap_or(0);
             state = (entry & !ENDS) as usize;
             if entry & ENDS != 0 {
-                let mut a = self.longest.get(state).copied().unwrap_or(NONE);
-                while let (Some(&len), Some(&next)) =
-                    (self.lens.get(a as usize), self.shorter.get(a as usize))
-                {
-                    found(a, i + 1 - len as usize);
-                    a = next;
-                }
+                found(self.longest.get(state).copied().unwrap_or(NONE), i + 1);
             }
         }
+    }
+
+    /// The next shorter anchor that is a suffix of `anchor`, or `u32::MAX`.
+    #[inline]
+    pub(crate) fn shorter(&self, anchor: u32) -> u32 {
+        self.shorter.get(anchor as usize).copied().unwrap_or(NONE)
+    }
+
+    /// The length of `anchor` in bytes.
+    #[inline]
+    pub(crate) fn len_of(&self, anchor: u32) -> usize {
+        self.lens.get(anchor as usize).copied().unwrap_or(0) as usize
     }
 
     /// For each anchor, the anchors ending where it ends (itself, then each shorter suffix).
@@ -173,7 +181,12 @@ mod tests {
     fn occurrences(anchors: &[&str], text: &str) -> Vec<(u32, usize)> {
         let owned: Vec<String> = anchors.iter().map(|s| s.to_string()).collect();
         let mut out = Vec::new();
-        Anchors::new(&owned).each_occurrence(text.as_bytes(), |a, at| out.push((a, at)));
+        let anchors = Anchors::new(&owned);
+        anchors.each_end(text.as_bytes(), |longest, end| {
+            for a in anchors.chain(longest) {
+                out.push((a, end - anchors.len_of(a)));
+            }
+        });
         out.sort_unstable();
         out
     }

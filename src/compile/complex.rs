@@ -1,8 +1,8 @@
 //! The first matching complex rule of a stage, in time linear in the rules and the text.
 //!
-//! Each field's [`FieldSet`] marks its candidate rules in a bitset; the two bitsets are
-//! intersected, and the candidates are verified in rule order (the band first, then the
-//! fields) until one matches. Only rules that can beat the best rule found so far (by the
+//! Each field's [`FieldSet`] marks its candidate rules in a bitset. The action's candidates
+//! are verified in rule order (the band first, then the action); the resource is searched
+//! only when one passes, and then a rule must be among its candidates too and match it. Only rules that can beat the best rule found so far (by the
 //! index) are looked at. A decision's work is bounded by a constant times the rules' forms
 //! and segments plus the text's length times the fields' byte weights; [`Work`] counts it, so
 //! that tests can hold the bound as numbers rather than times.
@@ -154,15 +154,11 @@ impl ComplexMatcher {
         self.action.scan(action, &mut sc.action)?;
         reset(&mut sc.action_bits, words);
         self.action.mark(&mut sc.action, limit, &mut sc.action_bits);
-        if sc.action_bits.iter().all(|&w| w == 0) {
-            return Ok(NONE);
-        }
-        self.resource.scan(resource, &mut sc.resource)?;
-        reset(&mut sc.resource_bits, words);
-        self.resource
-            .mark(&mut sc.resource, limit, &mut sc.resource_bits);
-        for (w, (&a, &r)) in sc.action_bits.iter().zip(&sc.resource_bits).enumerate() {
-            let mut bits = a & r;
+        // The resource is searched only once a candidate's band and action match: a
+        // request whose action no candidate fits costs nothing in its resource.
+        let mut resource_marked = false;
+        for w in 0..sc.action_bits.len() {
+            let mut bits = sc.action_bits.get(w).copied().unwrap_or(0);
             while bits != 0 {
                 let i = w * 64 + bits.trailing_zeros() as usize;
                 if i >= limit {
@@ -174,7 +170,17 @@ impl ComplexMatcher {
                 if band.is_some_and(|(lo, hi)| class < lo || class > hi) {
                     continue;
                 }
-                if self.action.rule_matches(i, action, &mut sc.action)
+                if !self.action.rule_matches(i, action, &mut sc.action) {
+                    continue;
+                }
+                if !resource_marked {
+                    self.resource.scan(resource, &mut sc.resource)?;
+                    reset(&mut sc.resource_bits, words);
+                    self.resource
+                        .mark(&mut sc.resource, limit, &mut sc.resource_bits);
+                    resource_marked = true;
+                }
+                if get(&sc.resource_bits, i)
                     && self.resource.rule_matches(i, resource, &mut sc.resource)
                 {
                     return Ok(self.rules.get(i).copied().unwrap_or(NONE));
@@ -221,6 +227,10 @@ impl ComplexScratch {
             + self.resource.heap_bytes()
             + (self.action_bits.capacity() + self.resource_bits.capacity()) * 8
     }
+}
+
+fn get(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
 
 fn reset(bits: &mut Vec<u64>, words: usize) {

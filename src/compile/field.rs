@@ -7,8 +7,10 @@
 //! whole field, however many rules share them (`y` and `z` in `*x1*y*z*`, `*x2*y*z*`, ...).
 //! Deciding a text takes three steps:
 //!
-//! 1. One Aho-Corasick search over the text finds every occurrence of every anchor
-//!    (overlapping ones included).
+//! 1. One Aho-Corasick search over the text logs, at each place where anchors end, the
+//!    longest of them; the others are its chain of suffixes. The anchors seen, and each one's
+//!    first and last end, follow from the log; a list of every occurrence of every anchor
+//!    (overlapping ones included) is made only when a search needs more.
 //! 2. Each form has a *key*: its rarest anchor. A rule is a candidate when the key of one of
 //!    its forms occurs (or one of its forms has no anchor at all). Candidates become a bitset,
 //!    which the stage intersects with the other field's.
@@ -54,6 +56,8 @@ enum FormRef {
     Exact(u32),
     /// The first segment at the start, then the chain from the second to the last.
     Starred { head: u32, tail: u32 },
+    /// A star first (`*x*`): only the chain from the second segment to the last.
+    Floating { tail: u32 },
 }
 
 /// A chain of segments to the end of the text: a segment, then the chain after it
@@ -128,7 +132,10 @@ impl FieldSetBuilder {
                     for &segment in rest.iter().rev() {
                         tail = self.node(segment, tail);
                     }
-                    FormRef::Starred { head: *head, tail }
+                    match self.segments.get(*head as usize) {
+                        Some(s) if s.segment.items.is_empty() => FormRef::Floating { tail },
+                        _ => FormRef::Starred { head: *head, tail },
+                    }
                 }
             };
             let free = ids
@@ -257,11 +264,23 @@ fn get(bits: &[u64], i: usize) -> bool {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FieldScratch {
     stamp: u32,
+    /// Whether each anchor occurs in this text.
     anchor_stamp: Vec<u32>,
-    /// The occurrences as found: anchors and starts, in order of their ends.
-    found_anchors: Vec<u32>,
-    found_starts: Vec<usize>,
-    /// Each seen anchor's occurrences: `hits[first[a]..first[a] + count[a]]`, ascending.
+    /// The places where anchors end, in order, with the longest anchor ending at each: at
+    /// most one entry per byte, whatever the number of anchors ending inside one another.
+    log_ends: Vec<u32>,
+    log_longest: Vec<u32>,
+    /// Each seen anchor's first and last end, the fast paths of a search for its latest
+    /// occurrence before a place.
+    first_end: Vec<u32>,
+    last_end: Vec<u32>,
+    last_stamp: Vec<u32>,
+    /// The stamp for which `last_end` was filled.
+    lasts: u32,
+    /// The stamp for which `first`, `count` and `hits` were filled.
+    expanded: u32,
+    /// Each seen anchor's occurrences: `hits[first[a]..first[a] + count[a]]`, ascending,
+    /// filled only when a search needs more than the first and last.
     first: Vec<u32>,
     count: Vec<u32>,
     hits: Vec<usize>,
@@ -293,6 +312,7 @@ impl FieldScratch {
             // Wrapped: forget everything rather than trust a stale stamp.
             for v in [
                 &mut self.anchor_stamp,
+                &mut self.last_stamp,
                 &mut self.occurrence_stamp,
                 &mut self.head_stamp,
                 &mut self.node_stamp,
@@ -300,9 +320,14 @@ impl FieldScratch {
                 v.iter_mut().for_each(|s| *s = 0);
             }
             self.stamp = 0;
+            self.lasts = 0;
+            self.expanded = 0;
         }
         self.stamp += 1;
         grow(&mut self.anchor_stamp, field.anchors);
+        grow(&mut self.last_stamp, field.anchors);
+        grow(&mut self.first_end, field.anchors);
+        grow(&mut self.last_end, field.anchors);
         grow(&mut self.occurrence_stamp, field.segments.len());
         grow(&mut self.head_stamp, field.segments.len());
         grow(&mut self.node_stamp, field.nodes.len());
@@ -341,42 +366,108 @@ impl FieldSet {
         self.rule_forms.len()
     }
 
-    /// Finds every anchor occurrence in `text`: step 1.
+    /// Finds where anchors occur in `text`: step 1. Only the longest anchor ending at each
+    /// place is logged; the set of anchors seen, with each one's first end, follows from the
+    /// log by walking each chain until an anchor already seen (whose chain is seen too).
     pub(crate) fn scan(&self, text: &str, sc: &mut FieldScratch) -> Result<(), SearchFailed> {
         sc.begin(self);
         let Some(searcher) = &self.searcher else {
             return Ok(());
         };
-        // Found in one sequential log, then sorted by anchor (a counting sort): pushing to
-        // one list per anchor would scatter a store per occurrence over the heap.
+        if u32::try_from(text.len()).is_err() {
+            return Err(SearchFailed);
+        }
         let stamp = sc.stamp;
         let FieldScratch {
             anchor_stamp,
+            first_end,
+            seen,
+            log_ends,
+            log_longest,
+            ..
+        } = sc;
+        log_ends.clear();
+        log_longest.clear();
+        // Local slices, so that the loop keeps its pointers in registers.
+        let (stamps, firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
+        searcher.each_end(text.as_bytes(), |longest, end| {
+            log_ends.push(end as u32);
+            log_longest.push(longest);
+            let mut a = longest;
+            while let (Some(s), Some(f)) = (stamps.get_mut(a as usize), firsts.get_mut(a as usize))
+            {
+                if *s == stamp {
+                    break;
+                }
+                *s = stamp;
+                *f = end as u32;
+                seen.push(a);
+                a = searcher.shorter(a);
+            }
+        });
+        sc.work += text.len() as u64 + sc.log_ends.len() as u64 + sc.seen.len() as u64;
+        Ok(())
+    }
+
+    /// Fills each seen anchor's last end, once per text: the log read backwards, each chain
+    /// walked until an anchor already given its last.
+    fn fill_lasts(&self, sc: &mut FieldScratch) {
+        let Some(searcher) = &self.searcher else {
+            return;
+        };
+        let stamp = sc.stamp;
+        if sc.lasts == stamp {
+            return;
+        }
+        sc.lasts = stamp;
+        let (stamps, lasts) = (&mut sc.last_stamp[..], &mut sc.last_end[..]);
+        for (&longest, &end) in sc.log_longest.iter().zip(sc.log_ends.iter()).rev() {
+            let mut a = longest;
+            while let (Some(s), Some(l)) = (stamps.get_mut(a as usize), lasts.get_mut(a as usize)) {
+                if *s == stamp {
+                    break;
+                }
+                *s = stamp;
+                *l = end;
+                a = searcher.shorter(a);
+            }
+        }
+        sc.work += sc.log_ends.len() as u64 + sc.seen.len() as u64;
+    }
+
+    /// Lists every occurrence of every seen anchor, sorted by anchor (a counting sort over
+    /// the log's chains), once per text, for the searches the fast paths do not answer.
+    fn expand(&self, sc: &mut FieldScratch) {
+        let Some(searcher) = &self.searcher else {
+            return;
+        };
+        let stamp = sc.stamp;
+        if sc.expanded == stamp {
+            return;
+        }
+        sc.expanded = stamp;
+        let FieldScratch {
             count,
             first,
             seen,
             hits,
-            found_anchors: anchors,
-            found_starts: starts,
+            log_ends,
+            log_longest,
             ..
         } = sc;
-        anchors.clear();
-        starts.clear();
-        searcher.each_occurrence(text.as_bytes(), |a, start| {
-            anchors.push(a);
-            starts.push(start);
-        });
-        // Local slices, so that the loops keep their pointers in registers.
-        let (stamps, counts, firsts) = (&mut anchor_stamp[..], &mut count[..], &mut first[..]);
-        for &a in anchors.iter() {
-            let a = a as usize;
-            if let (Some(s), Some(c)) = (stamps.get_mut(a), counts.get_mut(a)) {
-                if *s != stamp {
-                    *s = stamp;
-                    *c = 0;
-                    seen.push(a as u32);
-                }
+        let (counts, firsts) = (&mut count[..], &mut first[..]);
+        for &a in seen.iter() {
+            if let Some(c) = counts.get_mut(a as usize) {
+                *c = 0;
+            }
+        }
+        let mut total = 0usize;
+        for &longest in log_longest.iter() {
+            let mut a = longest;
+            while let Some(c) = counts.get_mut(a as usize) {
                 *c += 1;
+                total += 1;
+                a = searcher.shorter(a);
             }
         }
         let mut next = 0u32;
@@ -387,15 +478,17 @@ impl FieldSet {
             }
         }
         hits.clear();
-        hits.resize(anchors.len(), 0);
+        hits.resize(total, 0);
         let places = &mut hits[..];
         // `first` serves as each anchor's cursor, then is moved back.
-        for (&a, &start) in anchors.iter().zip(starts.iter()) {
-            if let Some(f) = firsts.get_mut(a as usize) {
+        for (&longest, &end) in log_longest.iter().zip(log_ends.iter()) {
+            let mut a = longest;
+            while let Some(f) = firsts.get_mut(a as usize) {
                 if let Some(h) = places.get_mut(*f as usize) {
-                    *h = start;
+                    *h = end as usize - searcher.len_of(a);
                 }
                 *f += 1;
+                a = searcher.shorter(a);
             }
         }
         for &a in seen.iter() {
@@ -403,8 +496,7 @@ impl FieldSet {
                 *f -= c;
             }
         }
-        sc.work += text.len() as u64 + anchors.len() as u64;
-        Ok(())
+        sc.work += total as u64;
     }
 
     /// Sets in `bits` the candidate rules below `limit` of the text last scanned: step 2.
@@ -439,6 +531,7 @@ impl FieldSet {
     fn form_matches(&self, form: usize, text: &str, sc: &mut FieldScratch) -> bool {
         match self.forms.get(form) {
             Some(&FormRef::Exact(segment)) => self.head(segment, text, sc) == text.len(),
+            Some(&FormRef::Floating { tail }) => self.latest(tail, text, sc) != NO,
             Some(&FormRef::Starred { head, tail }) => {
                 let end = self.head(head, text, sc);
                 end != NO && {
@@ -451,6 +544,7 @@ impl FieldSet {
     }
 
     /// Where segment `id` ends when it matches at the start of the text, or `NO`.
+    #[inline]
     fn head(&self, id: u32, text: &str, sc: &mut FieldScratch) -> usize {
         let i = id as usize;
         if sc.head_stamp.get(i) == Some(&sc.stamp) {
@@ -471,6 +565,26 @@ impl FieldSet {
     /// The latest start of chain `node` in the text, or `NO`.
     fn latest(&self, node: u32, text: &str, sc: &mut FieldScratch) -> usize {
         let stamp = sc.stamp;
+        // Fast path: the chain after this segment is known (or there is none).
+        if let Some(&Node { segment, parent }) = self.nodes.get(node as usize) {
+            if sc.node_stamp.get(node as usize) == Some(&stamp) {
+                return sc.latest.get(node as usize).copied().unwrap_or(NO);
+            }
+            if parent != NONE && sc.node_stamp.get(parent as usize) == Some(&stamp) {
+                let value = match sc.latest.get(parent as usize).copied().unwrap_or(NO) {
+                    NO => NO,
+                    by => self.latest_occurrence(segment, by, text, sc),
+                };
+                if let (Some(s), Some(l)) = (
+                    sc.node_stamp.get_mut(node as usize),
+                    sc.latest.get_mut(node as usize),
+                ) {
+                    *s = stamp;
+                    *l = value;
+                }
+                return value;
+            }
+        }
         let mut stack = std::mem::take(&mut sc.stack);
         stack.clear();
         let mut n = node;
@@ -518,6 +632,18 @@ impl FieldSet {
             let Some(limit) = by.checked_sub(info.anchor_len) else {
                 return NO;
             };
+            // Fast paths: the first occurrence ends too late, or the last is in time.
+            sc.work += 1;
+            if sc.first_end.get(a).is_none_or(|&f| f as usize > by) {
+                return NO;
+            }
+            self.fill_lasts(sc);
+            if let Some(&last) = sc.last_end.get(a)
+                && last as usize <= by
+            {
+                return last as usize - info.anchor_len;
+            }
+            self.expand(sc);
             let hits = sc.hits_of(a);
             let i = hits.partition_point(|&h| h <= limit);
             let found = i
@@ -526,6 +652,29 @@ impl FieldSet {
                 .map_or(NO, |&h| h);
             sc.work += probes(hits.len());
             return found;
+        }
+        if info.anchor != NONE {
+            // Fast paths: the segment ends no earlier than its anchor, so none ends in
+            // time when the anchor's first occurrence ends too late; and the latest is
+            // found when the segment fits around the anchor's last occurrence, in time.
+            let a = info.anchor as usize;
+            if sc.anchor_stamp.get(a) != Some(&sc.stamp) {
+                return NO;
+            }
+            sc.work += 1;
+            if sc.first_end.get(a).is_none_or(|&f| f as usize > by) {
+                return NO;
+            }
+            self.fill_lasts(sc);
+            let last = sc.last_end.get(a).map_or(0, |&e| e as usize);
+            if let Some(at) = last
+                .checked_sub(info.anchor_len)
+                .and_then(|hit| super::segment::back(text, hit, info.before))
+                && let Some(end) = info.segment.match_at(text, at, &mut sc.work)
+                && end <= by
+            {
+                return at;
+            }
         }
         self.occurrences(id, text, sc);
         let occurrences = sc
@@ -568,6 +717,10 @@ impl FieldSet {
         if sc.anchor_stamp.get(a) != Some(&stamp) {
             return;
         }
+        self.expand(sc);
+        let (Some(list), work) = (sc.occurrences.get_mut(i), &mut sc.work) else {
+            return;
+        };
         let (first, count) = (
             sc.first.get(a).copied().unwrap_or(0) as usize,
             sc.count.get(a).copied().unwrap_or(0) as usize,
@@ -661,8 +814,15 @@ impl FieldScratch {
             + self.stack.capacity())
             * 4
             + (self.head.capacity() + self.latest.capacity()) * size_of::<usize>()
-            + (self.first.capacity() + self.count.capacity() + self.found_anchors.capacity()) * 4
-            + (self.hits.capacity() + self.found_starts.capacity()) * size_of::<usize>()
+            + (self.first.capacity()
+                + self.count.capacity()
+                + self.log_ends.capacity()
+                + self.log_longest.capacity()
+                + self.first_end.capacity()
+                + self.last_end.capacity()
+                + self.last_stamp.capacity())
+                * 4
+            + self.hits.capacity() * size_of::<usize>()
             + self
                 .occurrences
                 .iter()
