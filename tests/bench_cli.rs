@@ -45,7 +45,10 @@ fn generated_sizes_print_a_row_each_and_check_against_the_reference() {
     // Every size is checked against the reference on both workloads, with no mismatch.
     assert_eq!(text.matches(", 0 mismatches").count(), 3, "{text}");
     assert!(text.contains("300 distinct requests"), "{text}");
-    assert!(text.contains("targets (issue 4):"), "{text}");
+    assert!(
+        text.contains("targets (compiled against the floor):"),
+        "{text}"
+    );
     // 20 rules, 5 of them escalation bands: the row names 25 rules.
     assert!(
         text.lines()

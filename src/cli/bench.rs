@@ -462,7 +462,7 @@ fn print_text(rows: &[Row]) {
         .iter()
         .map(|r| r.compiled_ns / r.floor_ns)
         .fold(0.0, f64::max);
-    println!("targets (issue 4):");
+    println!("targets (compiled against the floor):");
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!(
         "  compiled <= 2x floor at every size: worst {worst:.2}x: {}",
