@@ -10,6 +10,10 @@ use proptest::test_runner::{Config, TestRunner};
 use rekall_policy::compile::Builder;
 use rekall_policy::{Policy, Request};
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 /// Characters of names: ASCII, separators, non-ASCII of 2, 3 and 4 bytes, NUL, a space.
 const ALPHABET: [char; 11] = ['a', 'b', 'c', '/', '.', '-', 'é', '日', '😀', '\0', ' '];
 /// Characters that are special somewhere in a glob, written escaped.
@@ -425,31 +429,6 @@ impl PolicySpec {
     }
 }
 
-/// A tiny generator for turning a recipe into strings.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    fn char(&mut self) -> char {
-        ALPHABET[self.below(ALPHABET.len())]
-    }
-}
-
 /// A string the glob matches (or, for a class that admits nothing from the alphabet, close).
 fn sample(tokens: &[Tok], rng: &mut Rng, out: &mut String) {
     for t in tokens {
@@ -457,10 +436,10 @@ fn sample(tokens: &[Tok], rng: &mut Rng, out: &mut String) {
             Tok::Char(c) | Tok::Escaped(c) => out.push(*c),
             Tok::Star => {
                 for _ in 0..rng.below(4) {
-                    out.push(rng.char());
+                    out.push(rng.pick(&ALPHABET));
                 }
             }
-            Tok::Quest => out.push(rng.char()),
+            Tok::Quest => out.push(rng.pick(&ALPHABET)),
             Tok::Class {
                 negated: false,
                 ranges,
@@ -483,7 +462,7 @@ fn sample(tokens: &[Tok], rng: &mut Rng, out: &mut String) {
                 ..
             } => {
                 let outside = (0..8)
-                    .map(|_| rng.char())
+                    .map(|_| rng.pick(&ALPHABET))
                     .find(|c| !ranges.iter().any(|(lo, hi)| lo <= c && c <= hi));
                 out.push(outside.unwrap_or('Z'));
             }
@@ -505,11 +484,11 @@ fn mutate(s: &str, rng: &mut Rng) -> String {
         }
         1 => {
             let i = rng.below(chars.len() + 1);
-            chars.insert(i, rng.char());
+            chars.insert(i, rng.pick(&ALPHABET));
         }
         2 if !chars.is_empty() => {
             let i = rng.below(chars.len());
-            chars[i] = rng.char();
+            chars[i] = rng.pick(&ALPHABET);
         }
         _ => {}
     }
@@ -585,10 +564,10 @@ fn build_request(spec: &RequestSpec, globs: &[(GlobSpec, GlobSpec)]) -> Request 
         }
         None => {
             for _ in 0..rng.below(5) {
-                action.push(rng.char());
+                action.push(rng.pick(&ALPHABET));
             }
             for _ in 0..rng.below(4) {
-                resource.push(rng.char());
+                resource.push(rng.pick(&ALPHABET));
             }
         }
     }
@@ -600,7 +579,7 @@ fn build_request(spec: &RequestSpec, globs: &[(GlobSpec, GlobSpec)]) -> Request 
     }
     // An empty action is refused; keep a few, to check both refuse it alike.
     if action.is_empty() && rng.below(8) != 0 {
-        action.push(rng.char());
+        action.push(rng.pick(&ALPHABET));
     }
     let confidence = match spec.confidence {
         Conf::Absent => None,

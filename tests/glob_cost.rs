@@ -14,6 +14,10 @@ use rekall_policy::compile::{Builder, CompiledPolicy, Work};
 use rekall_policy::request::Limits;
 use rekall_policy::{Policy, Request};
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 /// Characters of names: a few that globs name, and 2-, 3- and 4-byte ones; in order, so
 /// that two indices make a range.
 const ALPHABET: [char; 8] = ['1', '2', 'a', 'b', 'x', 'é', '日', '😀'];
@@ -114,26 +118,6 @@ impl Shape {
             out.push('*');
         }
         out
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
     }
 }
 
