@@ -148,11 +148,23 @@ pub fn run(args: &Args) -> u8 {
         }
         rows
     };
-    match args.format {
-        Format::Text => print_text(&rows),
-        Format::Json => print_json(&rows),
+    report(args.format, &rows, print_text, print_json, |r| r.mismatches)
+}
+
+/// Prints the rows in the format asked for; the exit code says whether the compiled policy
+/// ever disagreed with the reference evaluator.
+fn report<R>(
+    format: Format,
+    rows: &[R],
+    text: fn(&[R]),
+    json: fn(&[R]),
+    mismatches: fn(&R) -> usize,
+) -> u8 {
+    match format {
+        Format::Text => text(rows),
+        Format::Json => json(rows),
     }
-    if rows.iter().any(|r| r.mismatches > 0) {
+    if rows.iter().any(|r| mismatches(r) > 0) {
         eprintln!(
             "bench: the compiled policy disagreed with the reference evaluator; this is a bug"
         );

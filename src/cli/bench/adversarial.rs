@@ -69,17 +69,7 @@ pub(super) fn run(args: &Args) -> u8 {
             rows.push(row);
         }
     }
-    match args.format {
-        Format::Text => print_text(&rows),
-        Format::Json => print_json(&rows),
-    }
-    if rows.iter().any(|r| r.mismatches > 0) {
-        eprintln!(
-            "bench: the compiled policy disagreed with the reference evaluator; this is a bug"
-        );
-        return exit::FOUND;
-    }
-    exit::OK
+    super::report(args.format, &rows, print_text, print_json, |r| r.mismatches)
 }
 
 fn digest(compiled: &CompiledPolicy, r: &Request) -> usize {
