@@ -13,9 +13,14 @@ use crate::source::{Source, Span};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The file could not be read.
+    /// The file could not be read (missing, a directory, not UTF-8 text). Rendered as one
+    /// plain line, since there is no text to point into.
     #[error("cannot read the policy file: {reason}")]
     Io { reason: String },
+    /// A file whose extension names no policy language: read as YAML, a DSL policy in a
+    /// `.txt` file would only get a confusing YAML syntax error.
+    #[error("{found}: a policy file is `.yaml` or `.yml` (YAML) or `.rkl` (the DSL)")]
+    UnknownLanguage { found: String },
     /// The text is not well-formed YAML (or DSL).
     #[error("syntax error: {reason}")]
     Syntax {
@@ -44,7 +49,12 @@ pub enum ErrorKind {
     },
     /// The same key twice in one mapping; YAML parsers differ on which wins, so we refuse.
     #[error("key `{key}` appears twice in {place}")]
-    DuplicateKey { key: String, place: &'static str },
+    DuplicateKey {
+        key: String,
+        place: &'static str,
+        /// Where the key is first written.
+        first: Span,
+    },
     /// A value of the wrong type.
     #[error("`{key}` must be {expected}, found {found}")]
     WrongType {
@@ -158,14 +168,17 @@ impl ErrorKind {
     pub fn hint(&self) -> Option<String> {
         use ErrorKind::*;
         match self {
-            Io { .. } => None,
+            Io { .. } | UnknownLanguage { .. } => None,
             Syntax { hint, .. } => hint.clone(),
             EmptyDocument => Some("start with `version: 1` and a `hitl` or `escalation` section".into()),
             SeveralDocuments => Some("remove the `---` separator, or split the policies into files".into()),
             UnknownKey { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
             UnknownKey { allowed, .. } => Some(format!("the keys allowed here are: {}", allowed.join(", "))),
             MissingKey { key, .. } => Some(format!("add `{key}: ...`")),
-            DuplicateKey { .. } => Some("keep one of them".into()),
+            DuplicateKey { key, first, .. } => Some(format!(
+                "`{key}` is first given at line {}, column {}; keep one of them",
+                first.line, first.col
+            )),
             WrongType { .. } => None,
             NotAMapping { .. } => Some("write it as `key: value` pairs, one per line".into()),
             MissingVersion => Some("add `version: 1` at the top of the file".into()),
@@ -232,6 +245,7 @@ impl ErrorKind {
         use ErrorKind::*;
         match self {
             Io { .. } => "io",
+            UnknownLanguage { .. } => "unknown-language",
             Syntax { .. } => "syntax",
             EmptyDocument => "empty-document",
             SeveralDocuments => "several-documents",
@@ -319,7 +333,7 @@ impl PolicyError {
                 PolicyError::single(
                     Source::new(origin.as_str(), ""),
                     ErrorKind::Io {
-                        reason: e.to_string(),
+                        reason: io_reason(path, &e),
                     },
                     Span::at(1, 1, 1),
                 )
@@ -331,6 +345,11 @@ impl PolicyError {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for d in &self.diagnostics {
+            if let ErrorKind::Io { .. } | ErrorKind::UnknownLanguage { .. } = &d.kind {
+                // No text was read, so a line and column would point at nothing.
+                let _ = writeln!(out, "{}: error: {}", self.source.origin, d.kind);
+                continue;
+            }
             let hint = d.kind.hint();
             let notes: Vec<(&str, &str)> = hint.iter().map(|h| ("help", h.as_str())).collect();
             render_one(
@@ -343,6 +362,21 @@ impl PolicyError {
             );
         }
         out
+    }
+}
+
+/// Why a file could not be read, in the words a user needs: std's "stream did not contain
+/// valid UTF-8" says nothing about a binary file given by mistake.
+fn io_reason(path: &std::path::Path, e: &std::io::Error) -> String {
+    if path.is_dir() {
+        return "it is a directory, not a file".into();
+    }
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::InvalidData => {
+            "it is not UTF-8 text (a binary file?); a policy is YAML or DSL text".into()
+        }
+        _ => e.to_string(),
     }
 }
 

@@ -49,11 +49,12 @@ fn check_accepts_the_bundled_policies() {
 }
 
 #[test]
-fn check_prints_located_diagnostics_and_exits_1() {
+fn check_prints_located_diagnostics_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "broken.yaml", BROKEN);
     let out = run(&["check", &path, "policies/seed.yaml"]);
-    assert_eq!(out.status.code(), Some(1));
+    // 2: an invalid policy, as for every verb.
+    assert_eq!(out.status.code(), Some(2));
     let text = stdout(&out);
     let expected = format!(
         "{path}:5:7: error: unknown key `requireAproval` in a hitl rule\n  |\n5 |       requireAproval: true\n  |       ^^^^^^^^^^^^^^\n  = help: did you mean `requireApproval`?\n"

@@ -1,6 +1,6 @@
-//! `rekall-policy approvals list|approve|reject --store URL`: answer an agent's approval
-//! requests from a terminal. Votes go through the same runtime rules as any other: a
-//! refused vote says why and exits with 1.
+//! `rekall-policy approvals request|list|show|approve|reject --store URL`: open an approval
+//! request and answer one from a terminal. Votes go through the same runtime rules as any
+//! other: a refused vote says why and exits with 1.
 //!
 //! `--as` is taken on trust: the store is a local file, and whoever can write it can vote as
 //! any principal (or edit the votes). Authenticated approval is the server's job.
@@ -10,10 +10,11 @@ use clap::Subcommand;
 use super::exit;
 use std::sync::Arc;
 
-use super::runtime_cli::{Format, block_on, print_json, read};
-use crate::ir::Principal;
+use super::runtime_cli::{Format, block_on, print_json, read, run_async};
+use crate::ir::{Duration, Principal};
 use crate::runtime::{
-    ApprovalId, ApprovalRequest, ApprovalStatus, Clock, Runtime, RuntimeError, SystemClock,
+    ApprovalId, ApprovalRequest, ApprovalSpec, ApprovalStatus, Clock, ExecutionId,
+    NewExecution, Runtime, RuntimeError, StepSpec, SystemClock,
 };
 use crate::store::{ApprovalFilter, Store};
 
@@ -31,6 +32,44 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Sub {
+    /// Open an approval request and print its id: a new execution named after the title (or
+    /// the one given) pauses until the approvers answer, as an agent's would.
+    #[command(after_help = TRUST)]
+    Request {
+        /// The store: sqlite://PATH. A missing file becomes a new store, as for an agent.
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// What is asked, in one line.
+        #[arg(long)]
+        title: String,
+        /// Who may approve, comma-separated (such as user:adam,user:alice).
+        #[arg(long, value_delimiter = ',', required = true, value_name = "PRINCIPALS")]
+        approvers: Vec<String>,
+        /// How many distinct approvers must approve.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        min_approvals: u32,
+        /// A longer text for the approvers: what, why, what it risks.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// How long the approvers have, such as 30m or 1h; then the request is rejected.
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+        /// The execution to pause (exe_...); by default a new one, named after the title.
+        #[arg(long, value_name = "ID")]
+        execution: Option<String>,
+    },
+    /// Show one request: its description, each step's approvers, quorum and deadline, and
+    /// every vote with its comment. Reads the store read-only.
+    Show {
+        /// The request's id (apr_...).
+        id: String,
+        /// The store: sqlite://PATH.
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// List approval requests, newest first (pending ones unless --status says otherwise).
     /// Reads the store read-only: a deadline that has passed shows as overdue, and is
     /// handled by the agent's runtime or the next vote.
@@ -45,6 +84,7 @@ enum Sub {
         /// Only requests this principal may vote on now.
         #[arg(long = "for", value_name = "PRINCIPAL")]
         for_principal: Option<String>,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -53,11 +93,13 @@ enum Sub {
     Approve {
         /// The request's id (apr_...).
         id: String,
-        #[arg(long)]
+        /// The store: sqlite://PATH.
+        #[arg(long, value_name = "URL")]
         store: String,
         /// Who votes, such as user:adam. Not authenticated: see below.
         #[arg(long = "as", value_name = "PRINCIPAL")]
         principal: String,
+        /// A comment kept with the vote.
         #[arg(long)]
         comment: Option<String>,
     },
@@ -65,12 +107,15 @@ enum Sub {
     /// the agent.
     #[command(after_help = TRUST)]
     Reject {
+        /// The request's id (apr_...).
         id: String,
-        #[arg(long)]
+        /// The store: sqlite://PATH.
+        #[arg(long, value_name = "URL")]
         store: String,
         /// Who votes, such as user:adam. Not authenticated: see below.
         #[arg(long = "as", value_name = "PRINCIPAL")]
         principal: String,
+        /// Why: it goes back to the agent.
         #[arg(long)]
         reason: String,
     },
@@ -85,6 +130,44 @@ fn principal(text: &str, flag: &str) -> Result<Principal, u8> {
 
 pub fn run(args: &Args) -> u8 {
     match &args.command {
+        Sub::Request {
+            store,
+            title,
+            approvers,
+            min_approvals,
+            description,
+            timeout,
+            execution,
+        } => {
+            let mut names = Vec::new();
+            for a in approvers {
+                match principal(a.trim(), "--approvers") {
+                    Ok(p) => names.push(p),
+                    Err(code) => return code,
+                }
+            }
+            let mut step = StepSpec::new("approval", names).min_approvals(*min_approvals);
+            if let Some(text) = timeout {
+                match Duration::parse(text) {
+                    Ok(d) => step = step.timeout(d),
+                    Err(e) => {
+                        eprintln!("error: --timeout: `{text}`: {e}");
+                        return exit::TOOL;
+                    }
+                }
+            }
+            let spec = ApprovalSpec::gate(title.clone(), step).description(description.clone());
+            let url = store.clone();
+            run_async(async move {
+                let rt = Runtime::builder()
+                    .store_url(&url)
+                    .background(false)
+                    .build()
+                    .await?;
+                request(rt, &url, spec, execution.as_deref()).await
+            })
+        }
+        Sub::Show { id, store, format } => read(store, |s| show(s, id, *format)),
         Sub::List {
             store,
             status,
@@ -222,4 +305,121 @@ async fn vote(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Opens the request on the given execution, or on a new one started for it, and prints the
+/// request's id alone on standard output (for `id=$(...)`), with what to do next on stderr.
+async fn request(
+    rt: Runtime,
+    url: &str,
+    spec: ApprovalSpec,
+    execution: Option<&str>,
+) -> Result<u8, RuntimeError> {
+    let executions = rt.execution();
+    let id = match execution {
+        Some(id) => ExecutionId::from(id),
+        None => {
+            let e = executions.create(NewExecution::new(spec.title.clone())).await?;
+            executions.start(&e.id).await?;
+            e.id
+        }
+    };
+    let voters: Vec<String> = spec.steps[0]
+        .approvers
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let handle = executions.request_approval(&id, spec).await?;
+    println!("{}", handle.id());
+    eprintln!(
+        "pending: {} (execution {id}) waits for {}; answer with `rekall-policy approvals approve {} --store {url} --as {}`",
+        handle.id(),
+        voters.join(", "),
+        handle.id(),
+        voters.first().map_or("PRINCIPAL", String::as_str),
+    );
+    Ok(exit::OK)
+}
+
+/// One request in full, for a person deciding on it.
+async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, RuntimeError> {
+    let id = ApprovalId::from(id);
+    let r = store
+        .approval(&id)
+        .await?
+        .ok_or_else(|| RuntimeError::NotFound {
+            what: "approval request",
+            id: id.to_string(),
+        })?
+        .record;
+    if format == Format::Json {
+        print_json(&r);
+        return Ok(exit::OK);
+    }
+    let now = SystemClock.now();
+    println!("{}  {}", r.id, r.title);
+    println!("  status:       {}", r.status);
+    if let Some(reason) = &r.reason {
+        println!("  reason:       {reason}");
+    }
+    println!("  execution:    {}", r.execution_id);
+    println!("  requested by: {}", r.requested_by);
+    println!("  created:      {}", r.created_at);
+    if let Some(at) = r.resolved_at {
+        println!("  resolved:     {at}");
+    }
+    if let Some(p) = r.priority {
+        println!("  priority:     {p}");
+    }
+    if !r.notify_via.is_empty() {
+        println!("  notify via:   {}", r.notify_via.join(", "));
+    }
+    if let Some(b) = &r.binding {
+        println!("  for the call: {}", serde_json::to_string(b).unwrap_or_default());
+    }
+    println!("description:");
+    if r.description.trim().is_empty() {
+        println!("  (none)");
+    }
+    for line in r.description.lines() {
+        println!("  {line}");
+    }
+    let kind = if r.chain { "chain" } else { "gate" };
+    println!(
+        "{kind}: step {} of {}",
+        (r.current + 1).min(r.steps.len()),
+        r.steps.len()
+    );
+    for (i, s) in r.steps.iter().enumerate() {
+        let eligible: Vec<String> = s.eligible().iter().map(ToString::to_string).collect();
+        let deadline = match s.deadline {
+            None => "no deadline".to_string(),
+            // Read-only: the timeout is applied by whoever next writes.
+            Some(d) if d <= now && r.status == ApprovalStatus::Pending => {
+                format!("overdue since {d}")
+            }
+            Some(d) => format!("due {d}"),
+        };
+        println!(
+            "  {}. `{}`  {}  {}/{} approved, by any of {}; {deadline}",
+            i + 1,
+            s.spec.step,
+            s.status,
+            s.approved_by().len(),
+            s.spec.min_approvals,
+            eligible.join(", ")
+        );
+        if s.votes.is_empty() {
+            println!("     no votes");
+        }
+        for v in &s.votes {
+            let choice = match v.choice {
+                crate::runtime::Choice::Approve => "approved",
+                crate::runtime::Choice::Reject => "rejected",
+            };
+            let note = v.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+            println!("     {} {choice} at {}{note}", v.principal, v.at);
+        }
+    }
+    Ok(exit::OK)
 }

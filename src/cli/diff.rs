@@ -11,9 +11,9 @@ use crate::eval::diff::{self, ChangeGroup, ChangeKind, DiffReport, Gate, Side};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The policy as it is now (YAML or DSL).
+    /// The policy as it is now (YAML or DSL; `-` for standard input).
     old: PathBuf,
-    /// The policy as it would be.
+    /// The policy as it would be (`-` for standard input).
     new: PathBuf,
     /// A JSON Lines log of requests, as `eval --input` reads (`-` for standard input).
     #[arg(long)]
@@ -33,6 +33,15 @@ pub struct Args {
 const INVALID_SHOWN: usize = 10;
 
 pub fn run(args: &Args) -> u8 {
+    let paths = [
+        args.old.as_path(),
+        args.new.as_path(),
+        args.requests.as_path(),
+    ];
+    if let Err(e) = super::input::one_stdin(paths) {
+        eprintln!("error: {e}");
+        return exit::TOOL;
+    }
     let old = match super::load_policy(&args.old) {
         Ok(p) => p,
         Err(code) => return code,

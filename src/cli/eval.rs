@@ -10,7 +10,7 @@ use crate::{Decision, Policy};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The policy file.
+    /// The policy file (YAML or DSL), or `-` for standard input.
     file: PathBuf,
     /// The action to decide (for one request).
     #[arg(long, required_unless_present = "input", conflicts_with = "input")]
@@ -30,15 +30,42 @@ pub struct Args {
     /// A JSON Lines file of requests (`-` for standard input); one JSON decision per line out.
     #[arg(long)]
     input: Option<PathBuf>,
+    /// Exit 1 when a decision is `deny`, or is not approved (anything but `auto-approve` and
+    /// `notify-and-proceed`): a gate for shell scripts.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    fail_on: Option<FailOn>,
+}
+
+/// Which decisions make `eval` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    /// The outcome is `deny`.
+    Deny,
+    /// The decision is not approved: it waits for a person, escalates or denies.
+    NotApproved,
+}
+
+impl FailOn {
+    fn fails(self, outcome: &str, approved: bool) -> bool {
+        match self {
+            FailOn::Deny => outcome == "deny",
+            FailOn::NotApproved => !approved,
+        }
+    }
 }
 
 pub fn run(args: &Args) -> u8 {
+    let paths = [Some(args.file.as_path()), args.input.as_deref()];
+    if let Err(e) = super::input::one_stdin(paths.into_iter().flatten()) {
+        eprintln!("error: {e}");
+        return exit::TOOL;
+    }
     let policy = match super::load_policy(&args.file) {
         Ok(p) => p,
         Err(code) => return code,
     };
     match &args.input {
-        Some(input) => run_lines(&policy, input),
+        Some(input) => run_lines(&policy, input, args.fail_on),
         None => run_one(&policy, args),
     }
 }
@@ -60,7 +87,10 @@ fn run_one(policy: &Policy, args: &Args) -> u8 {
                 ),
                 Format::Text => print!("{}", text(&decision)),
             }
-            exit::OK
+            let failed = args
+                .fail_on
+                .is_some_and(|f| f.fails(decision.outcome().as_str(), decision.approved()));
+            if failed { exit::FOUND } else { exit::OK }
         }
         Err(e) => {
             match args.format {
@@ -125,7 +155,7 @@ fn error_json(field: Option<&str>, message: &str) -> Value {
 
 /// Decides each line of a JSON Lines file. A bad line gets an error object on its own output
 /// line and the run goes on; the exit code says whether any line failed.
-fn run_lines(policy: &Policy, input: &std::path::Path) -> u8 {
+fn run_lines(policy: &Policy, input: &std::path::Path, fail_on: Option<FailOn>) -> u8 {
     let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -145,7 +175,14 @@ fn run_lines(policy: &Policy, input: &std::path::Path) -> u8 {
             .map_err(|message| (None, message, None))
             .and_then(|t| decide_line(policy, t))
         {
-            Ok((decision, id)) => (decision, id),
+            Ok((decision, id)) => {
+                let outcome = decision["outcome"].as_str().unwrap_or_default();
+                let approved = decision["approved"].as_bool().unwrap_or(false);
+                if fail_on.is_some_and(|f| f.fails(outcome, approved)) {
+                    any_failed = true;
+                }
+                (decision, id)
+            }
             Err((field, message, id)) => {
                 any_failed = true;
                 (error_json(field.as_deref(), &message), id)

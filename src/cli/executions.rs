@@ -1,5 +1,5 @@
-//! `rekall-policy executions list|show --store URL`: what the agents are doing, for a person
-//! at a terminal.
+//! `rekall-policy executions list|show|cancel|resume --store URL`: what the agents are doing,
+//! for a person at a terminal, and the two changes a person makes to it.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -7,7 +7,7 @@ use serde_json::json;
 use super::exit;
 use std::sync::Arc;
 
-use super::runtime_cli::{Format, print_json, read};
+use super::runtime_cli::{Format, block_on, print_json, read};
 use crate::runtime::{ExecutionId, ExecutionStatus, RuntimeError};
 use crate::store::{ApprovalFilter, AuditFilter, ExecutionFilter, FeedbackFilter, Store};
 
@@ -28,8 +28,10 @@ enum Sub {
         /// cancelled).
         #[arg(long)]
         status: Option<String>,
+        /// The most executions to list.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -40,8 +42,29 @@ enum Sub {
         /// The store: sqlite://PATH.
         #[arg(long, value_name = "URL")]
         store: String,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Cancel an execution and every request it still waits on; the agent sees the reason.
+    Cancel {
+        /// The execution's id (exe_...).
+        id: String,
+        /// The store: sqlite://PATH.
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// Why: kept with the execution and in its audit log.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume a paused execution (one paused by a failure, or by hand); one still waiting on
+    /// a person is refused, saying on whom.
+    Resume {
+        /// The execution's id (exe_...).
+        id: String,
+        /// The store: sqlite://PATH.
+        #[arg(long, value_name = "URL")]
+        store: String,
     },
 }
 
@@ -64,6 +87,38 @@ pub fn run(args: &Args) -> u8 {
             read(store, |s| list(s, status, *limit, *format))
         }
         Sub::Show { id, store, format } => read(store, |s| show(s, id, *format)),
+        Sub::Cancel { id, store, reason } => block_on(store, |rt| async move {
+            let id = ExecutionId::from(id.as_str());
+            match rt.execution().cancel(&id, reason).await {
+                Ok(e) => {
+                    println!("{}: {}", e.id, e.status);
+                    Ok(exit::OK)
+                }
+                Err(e) => refused(e),
+            }
+        }),
+        Sub::Resume { id, store } => block_on(store, |rt| async move {
+            let id = ExecutionId::from(id.as_str());
+            match rt.execution().resume(&id).await {
+                Ok(e) => {
+                    println!("{}: {}", e.id, e.status);
+                    Ok(exit::OK)
+                }
+                Err(e) => refused(e),
+            }
+        }),
+    }
+}
+
+/// A change the execution's state machine refuses is the command's finding (exit 1); a store
+/// that cannot be read is not.
+fn refused(e: RuntimeError) -> Result<u8, RuntimeError> {
+    match e {
+        RuntimeError::Execution(refusal) => {
+            eprintln!("refused: {refusal}");
+            Ok(exit::FOUND)
+        }
+        other => Err(other),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::eval::explain::{self, RuleStatus, StageTrace, Trace};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The policy file (YAML or DSL).
+    /// The policy file (YAML or DSL), or `-` for standard input.
     file: PathBuf,
     /// The action to explain.
     #[arg(long)]

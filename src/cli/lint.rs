@@ -11,9 +11,10 @@ use crate::diagnostic::render_one;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Policy files (YAML or DSL).
+    /// Policy files (YAML or DSL), or `-` for standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// `--deny warnings`: exit 1 when there is any warning.
@@ -45,6 +46,10 @@ fn render(policy: &Policy, warnings: &[Warning]) -> String {
 }
 
 pub fn run(args: &Args) -> u8 {
+    if let Err(e) = super::input::one_stdin(args.files.iter().map(PathBuf::as_path)) {
+        eprintln!("error: {e}");
+        return exit::TOOL;
+    }
     let mut total = 0;
     let mut broken = false;
     let mut files = Vec::new();
@@ -52,10 +57,10 @@ pub fn run(args: &Args) -> u8 {
         if super::skip_test_file(path) {
             continue;
         }
-        let policy = match Policy::from_path(path) {
+        let policy = match super::input::read_policy(path) {
             Ok(p) => p,
             Err(e) => {
-                eprint!("{}", e.render());
+                eprint!("{}", super::color::diagnostics_err(&e.render()));
                 broken = true;
                 continue;
             }
@@ -63,7 +68,7 @@ pub fn run(args: &Args) -> u8 {
         let warnings = lint::lint(&policy);
         total += warnings.len();
         match args.format {
-            Format::Text => print!("{}", render(&policy, &warnings)),
+            Format::Text => print!("{}", super::color::diagnostics(&render(&policy, &warnings))),
             Format::Json => {
                 files.push(json!({"file": path.display().to_string(), "warnings": warnings}))
             }
@@ -85,7 +90,7 @@ pub fn run(args: &Args) -> u8 {
         }
     }
     if broken {
-        exit::TOOL
+        exit::INVALID
     } else if total > 0 && args.deny.is_some() {
         exit::FOUND
     } else {

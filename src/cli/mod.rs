@@ -24,11 +24,15 @@ mod output;
 mod approvals;
 mod bench;
 mod check;
+mod color;
 mod diff;
+mod docs;
 mod eval;
 mod executions;
 mod explain;
 mod fmt;
+mod input;
+mod line_diff;
 mod lint;
 mod runtime_cli;
 mod store;
@@ -36,14 +40,29 @@ mod test;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Policy engine for human-in-the-loop gates on AI agents.
 #[derive(Debug, Parser)]
-#[command(name = "rekall-policy", version, about)]
+#[command(name = "rekall-policy", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
+    /// When to colour the output: on a terminal (auto, unless NO_COLOR is set), always, or
+    /// never.
+    #[arg(long, value_enum, global = true, default_value_t = color::When::Auto)]
+    color: color::When,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The exit codes, under the top-level help (and in the README's table).
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 the command ran and found what it checks for \
+(a failed test, a refused request, `--fail-on`, `--deny warnings`, `fmt --check`, \
+`diff --fail-on-looser`, a refused vote); 2 an invalid policy or test file, unreadable input, \
+bad usage, or output cut short.";
+
+/// The command line's definition, for the shell completions, the man page and tests.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +91,11 @@ enum Command {
     Store(store::Args),
     /// Run policy unit tests (`*.test.yaml`).
     Test(test::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard
+    /// output.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff) to standard output.
+    Man(docs::ManArgs),
 }
 
 /// How a verb prints its results: for people, or as JSON for tools.
@@ -86,15 +110,19 @@ pub enum Format {
 pub(crate) mod exit {
     /// Everything held.
     pub const OK: u8 = 0;
-    /// The command ran, and found something wrong with its input (invalid file for `check`,
-    /// a refused request for `eval`).
+    /// The command ran, and found what it checks for (a failed test, a refused request, a
+    /// decision `--fail-on` names, a warning under `--deny warnings`).
     pub const FOUND: u8 = 1;
-    /// The command could not do its job (an invalid policy where one was needed, bad usage).
+    /// The command could not do its job (unreadable input, bad usage, output cut short).
     pub const TOOL: u8 = 2;
+    /// An invalid policy (or test file), whatever the verb, `check` included: one code, so
+    /// that a script can tell it from a refused request or a failed test.
+    pub const INVALID: u8 = 2;
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    color::init(cli.color);
     let code = match cli.command {
         Command::Approvals(args) => approvals::run(&args),
         Command::Bench(args) => bench::run(&args),
@@ -107,6 +135,8 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(&args),
         Command::Store(args) => store::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     };
     ExitCode::from(code)
 }
@@ -114,15 +144,15 @@ pub fn main() -> ExitCode {
 /// Loads a policy for a verb that needs a valid one: on errors, prints them and gives the exit
 /// code for "no decisions from an invalid policy".
 pub(crate) fn load_policy(path: &std::path::Path) -> Result<crate::Policy, u8> {
-    crate::Policy::from_path(path).map_err(|e| {
-        eprint!("{}", e.render());
+    input::read_policy(path).map_err(|e| {
+        eprint!("{}", color::diagnostics_err(&e.render()));
         let n = e.diagnostics.len();
         eprintln!(
             "{}: {n} error{}; no decisions from an invalid policy",
-            path.display(),
+            e.source.origin,
             if n == 1 { "" } else { "s" }
         );
-        exit::TOOL
+        exit::INVALID
     })
 }
 

@@ -99,10 +99,15 @@ fn entries<'n>(
         };
         match allowed.iter().find(|k| *k == name) {
             Some(k) if out.iter().any(|(seen, _)| seen == k) => {
+                let first = out
+                    .iter()
+                    .find(|(seen, _): &&(&str, &tree::Node)| seen == k)
+                    .map_or(key.span, |(_, v)| v.span);
                 diags.push(Diagnostic::new(
                     ErrorKind::DuplicateKey {
                         key: name.clone(),
                         place,
+                        first,
                     },
                     key.span,
                 ));

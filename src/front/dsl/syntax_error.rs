@@ -55,6 +55,55 @@ fn words(rule: Rule) -> &'static str {
     }
 }
 
+/// The keywords a rule starts with: a word found where one of them was expected is most often
+/// that keyword misspelled.
+fn keywords(rule: Rule) -> &'static [&'static str] {
+    use Rule::*;
+    match rule {
+        header => &["policy"],
+        group => &["group"],
+        defaults => &["defaults"],
+        hitl => &["hitl"],
+        escalation => &["escalation"],
+        no_match => &["no"],
+        default_approvers => &["approvers"],
+        hitl_rule => &["rule"],
+        escalation_rule => &["when"],
+        require_chain | require_quorum | require_from | require_bare => &["require"],
+        chain => &["chain"],
+        allow => &["allow"],
+        auto_approve => &["auto-approve"],
+        step => &["step"],
+        approval_from => &["approval"],
+        notify => &["notify", "via"],
+        timeout => &["timeout"],
+        on_timeout | kw_on => &["on"],
+        remind_every => &["remind"],
+        priority => &["priority"],
+        on_timeout_escalate => &["escalate"],
+        on_timeout_reject => &["reject"],
+        kw_version => &["version"],
+        _ => &[],
+    }
+}
+
+/// "Did you mean" for a misspelled keyword: the expected keyword closest to the word found.
+fn keyword_typo(positives: &[Rule], found: &str) -> Option<&'static str> {
+    let word_end = found
+        .find(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .unwrap_or(found.len());
+    let word = &found[..word_end];
+    let expected: Vec<&'static str> = positives
+        .iter()
+        .flat_map(|r| keywords(*r))
+        .copied()
+        .collect();
+    if word.len() < 2 || expected.contains(&word) {
+        return None;
+    }
+    crate::suggest::closest(word, expected)
+}
+
 /// The text at the error position, for "found ...".
 fn found_at(text: &str, offset: usize) -> &str {
     let rest = text.get(offset..).unwrap_or("");
@@ -144,6 +193,8 @@ pub(super) fn describe(error: &Error<Rule>, text: &str) -> Diagnostic {
             "a glob with `[`, `{`, `,`, `:` or spaces must be quoted: `\"db/{users,orders}\"`"
                 .to_owned(),
         )
+    } else if let Some(keyword) = keyword_typo(positives, found) {
+        Some(format!("did you mean `{keyword}`?"))
     } else if positives.contains(&Rule::outcome) {
         let suggestion = crate::suggest::outcome(found);
         Some(suggestion.map_or_else(

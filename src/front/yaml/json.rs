@@ -55,15 +55,19 @@ pub(crate) fn duplicate_keys(
             NodeKind::Scalar { .. } => {}
             NodeKind::Seq(items) => todo.extend(items),
             NodeKind::Map(entries) => {
-                let mut seen = std::collections::HashSet::new();
+                let mut seen = std::collections::HashMap::new();
                 for (key, value) in entries {
                     if let NodeKind::Scalar { value: name, .. } = &key.kind
-                        && !seen.insert(name.as_str())
+                        && let Some(first) = seen.insert(name.as_str(), key.span)
                     {
+                        // Point at the first: the later one is where the reader stopped, the
+                        // first is often what the author meant to change.
+                        seen.insert(name.as_str(), first);
                         diagnostics.push(Diagnostic::new(
                             ErrorKind::DuplicateKey {
                                 key: name.clone(),
                                 place,
+                                first,
                             },
                             key.span,
                         ));

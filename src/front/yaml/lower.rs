@@ -187,6 +187,7 @@ impl Lowering {
             return None;
         };
         let mut out = HashMap::new();
+        let mut key_at: HashMap<&str, Span> = HashMap::new();
         for (key, value) in entries {
             let NodeKind::Scalar { value: name, .. } = &key.kind else {
                 self.error(
@@ -211,11 +212,13 @@ impl Lowering {
                 );
                 continue;
             };
+            let first = *key_at.entry(known).or_insert(key.span);
             if out.insert(known, value).is_some() {
                 self.error(
                     ErrorKind::DuplicateKey {
                         key: name.clone(),
                         place,
+                        first,
                     },
                     key.span,
                 );

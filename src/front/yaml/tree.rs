@@ -127,12 +127,17 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
             let m = e.marker();
             let line = u32::try_from(m.line()).unwrap_or(u32::MAX);
             let col = u32::try_from(m.col()).unwrap_or(u32::MAX) + 1;
+            // YAML refuses tabs for indentation, and the parser's words for it ("tabs
+            // disallowed within this context") do not say what to type instead.
+            let hint = if e.info().contains("tab") {
+                "indent with spaces: YAML does not allow tabs in indentation"
+            } else {
+                "check the indentation and that every `[`, `{` and quote is closed"
+            };
             Diagnostic::new(
                 ErrorKind::Syntax {
                     reason: e.info().to_owned(),
-                    hint: Some(
-                        "check the indentation and that every `[`, `{` and quote is closed".into(),
-                    ),
+                    hint: Some(hint.into()),
                 },
                 Span::at(line, col, 1),
             )
