@@ -45,3 +45,9 @@ pub use diagnostic::{Diagnostic, ErrorKind, PolicyError};
 pub use ir::{Outcome, Principal, Priority};
 pub use policy::Policy;
 pub use request::{Limits, Request, RequestError};
+
+/// The README's Rust blocks, compiled and run as doc-tests so that they cannot drift from the
+/// library.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeSnippets;
