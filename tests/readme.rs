@@ -154,8 +154,7 @@ impl Scratch {
 /// The exit code a console command's comment promises (`# exit N`), else 0.
 fn expected_code(command: &str) -> i32 {
     let re = regex::Regex::new(r"#\s*exit (\d)").unwrap();
-    re.captures(command)
-        .map_or(0, |c| c[1].parse().unwrap())
+    re.captures(command).map_or(0, |c| c[1].parse().unwrap())
 }
 
 /// Whether an actual line is what the README shows, placeholders included.
@@ -432,11 +431,7 @@ fn inline_commands_name_real_verbs_and_flags() {
                 None => break,
             }
         }
-        assert_ne!(
-            command.get_name(),
-            "rekall-policy",
-            "`{span}` names a verb"
-        );
+        assert_ne!(command.get_name(), "rekall-policy", "`{span}` names a verb");
         for word in words.filter(|w| w.starts_with("--")) {
             let name = word
                 .trim_start_matches("--")
@@ -445,7 +440,11 @@ fn inline_commands_name_real_verbs_and_flags() {
                 .unwrap();
             let known = command.get_arguments().any(|a| a.get_long() == Some(name))
                 || ["help", "color", "version"].contains(&name);
-            assert!(known, "`{span}`: `{}` has no `--{name}`", command.get_name());
+            assert!(
+                known,
+                "`{span}`: `{}` has no `--{name}`",
+                command.get_name()
+            );
         }
     }
 }

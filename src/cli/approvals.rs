@@ -13,8 +13,8 @@ use std::sync::Arc;
 use super::runtime_cli::{Format, block_on, print_json, read, run_async};
 use crate::ir::{Duration, Principal};
 use crate::runtime::{
-    ApprovalId, ApprovalRequest, ApprovalSpec, ApprovalStatus, Clock, ExecutionId,
-    NewExecution, Runtime, RuntimeError, StepSpec, SystemClock,
+    ApprovalId, ApprovalRequest, ApprovalSpec, ApprovalStatus, Clock, ExecutionId, NewExecution,
+    Runtime, RuntimeError, StepSpec, SystemClock,
 };
 use crate::store::{ApprovalFilter, Store};
 
@@ -43,7 +43,12 @@ enum Sub {
         #[arg(long)]
         title: String,
         /// Who may approve, comma-separated (such as user:adam,user:alice).
-        #[arg(long, value_delimiter = ',', required = true, value_name = "PRINCIPALS")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required = true,
+            value_name = "PRINCIPALS"
+        )]
         approvers: Vec<String>,
         /// How many distinct approvers must approve.
         #[arg(long, default_value_t = 1, value_name = "N")]
@@ -145,6 +150,18 @@ pub fn run(args: &Args) -> u8 {
                     Ok(p) => names.push(p),
                     Err(code) => return code,
                 }
+            }
+            // Checked before anything is written, so that a request nobody could approve
+            // leaves no execution behind.
+            let distinct: std::collections::BTreeSet<&Principal> = names.iter().collect();
+            if *min_approvals == 0 || *min_approvals as usize > distinct.len() {
+                eprintln!(
+                    "error: --min-approvals: {min_approvals} cannot be met by {} distinct approver{}; give between 1 and {}",
+                    distinct.len(),
+                    if distinct.len() == 1 { "" } else { "s" },
+                    distinct.len()
+                );
+                return exit::TOOL;
             }
             let mut step = StepSpec::new("approval", names).min_approvals(*min_approvals);
             if let Some(text) = timeout {
@@ -319,7 +336,9 @@ async fn request(
     let id = match execution {
         Some(id) => ExecutionId::from(id),
         None => {
-            let e = executions.create(NewExecution::new(spec.title.clone())).await?;
+            let e = executions
+                .create(NewExecution::new(spec.title.clone()))
+                .await?;
             executions.start(&e.id).await?;
             e.id
         }
@@ -375,7 +394,10 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
         println!("  notify via:   {}", r.notify_via.join(", "));
     }
     if let Some(b) = &r.binding {
-        println!("  for the call: {}", serde_json::to_string(b).unwrap_or_default());
+        println!(
+            "  for the call: {}",
+            serde_json::to_string(b).unwrap_or_default()
+        );
     }
     println!("description:");
     if r.description.trim().is_empty() {
@@ -417,7 +439,11 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
                 crate::runtime::Choice::Approve => "approved",
                 crate::runtime::Choice::Reject => "rejected",
             };
-            let note = v.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+            let note = v
+                .note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
             println!("     {} {choice} at {}{note}", v.principal, v.at);
         }
     }

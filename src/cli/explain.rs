@@ -48,7 +48,7 @@ pub fn run(args: &Args) -> u8 {
                     "{}",
                     serde_json::to_string_pretty(&trace).unwrap_or_default()
                 ),
-                Format::Text => print!("{}", text(&args.file.display().to_string(), &trace)),
+                Format::Text => print!("{}", text(&policy.source().origin, &trace)),
             }
             exit::OK
         }
