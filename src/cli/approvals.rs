@@ -12,9 +12,8 @@ use std::sync::Arc;
 
 use super::runtime_cli::{Format, block_on, print_json, read};
 use crate::ir::Principal;
-use crate::runtime::{
-    ApprovalId, ApprovalRequest, ApprovalStatus, Clock, Runtime, RuntimeError, SystemClock,
-};
+use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus};
+use crate::runtime::{Clock, Runtime, RuntimeError, SystemClock};
 use crate::store::{ApprovalFilter, Store};
 
 /// Shown under every `approvals` verb's help: the trust the local store asks for.

@@ -2,24 +2,17 @@
 //! execution pauses until it is answered (or times out); answers are checked against the
 //! form field by field.
 
-mod form;
-mod record;
-
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-pub use form::{Artifact, Field, FieldError, FieldKind, FieldProblem, Form};
-pub use record::{FeedbackRequest, FeedbackStatus};
-
-use super::audit::{AuditEntry, AuditKind};
-use super::clock::Timestamp;
 use super::error::RuntimeError;
-use super::execution::{Execution, Executions};
-use super::ids::{ExecutionId, FeedbackId};
-use super::memory::{MemoryKind, NewMemory};
-use super::notify::{Notification, NotificationKind};
+use super::execution::Executions;
 use super::{Retry, Runtime};
 use crate::ir::{Duration, Principal};
+use crate::model::{
+    Artifact, AuditEntry, AuditKind, Execution, ExecutionId, FeedbackId, FeedbackRequest,
+    FeedbackStatus, Form, MemoryKind, NewMemory, Notification, NotificationKind, Timestamp,
+};
 use crate::store::{Expected, FeedbackFilter, Transaction, Versioned, Write};
 
 /// What `request_feedback` takes.

@@ -1,11 +1,12 @@
-//! A simulated human: answers approval and feedback requests like a person at the CLI would,
-//! through the same API and store. For examples, tests, and trying an agent before real
-//! people are wired in.
+//! Demo and test support, not part of the runtime: a simulated human that answers approval
+//! and feedback requests like a person at the CLI would, through the same API and store. For
+//! the examples, the tests, and trying an agent before real people are wired in.
 //!
 //! ```
+//! use rekall_policy::demo::SimulatedHuman;
 //! use rekall_policy::ir::Principal;
-//! use rekall_policy::runtime::{ApprovalSpec, NewExecution, Runtime, StepSpec};
-//! use rekall_policy::runtime::simulate::SimulatedHuman;
+//! use rekall_policy::model::StepSpec;
+//! use rekall_policy::runtime::{ApprovalSpec, NewExecution, Runtime};
 //!
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let rt = Runtime::builder().build().await?;
@@ -28,11 +29,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use super::Runtime;
-use super::approval::{ApprovalRequest, ApprovalStatus, Choice};
-use super::error::RuntimeError;
-use super::feedback::{FeedbackRequest, FeedbackStatus};
 use crate::ir::Principal;
+use crate::model::{ApprovalRequest, ApprovalStatus, Choice, FeedbackRequest, FeedbackStatus};
+use crate::runtime::{Runtime, RuntimeError};
 use crate::store::{ApprovalFilter, FeedbackFilter};
 
 type ApprovalRule = Arc<dyn Fn(&ApprovalRequest) -> Option<(Choice, Option<String>)> + Send + Sync>;

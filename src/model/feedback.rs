@@ -6,10 +6,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::super::clock::Timestamp;
-use super::super::error::FeedbackError;
-use super::super::ids::{ExecutionId, FeedbackId};
+use super::error::FeedbackError;
 use super::form::{Artifact, Form};
+use super::ids::{ExecutionId, FeedbackId};
+use super::time::Timestamp;
 use crate::ir::{Duration, Principal};
 
 /// Where a feedback request is. Everything but `pending` is final.

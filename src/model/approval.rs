@@ -9,10 +9,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::super::binding::Binding;
-use super::super::clock::Timestamp;
-use super::super::error::VoteError;
-use super::super::ids::{ApprovalId, ExecutionId, GrantId};
+use super::binding::Binding;
+use super::error::VoteError;
+use super::ids::{ApprovalId, ExecutionId, GrantId};
+use super::time::Timestamp;
 use crate::decision::StepVerdict;
 use crate::ir::{Duration, OnTimeout, Principal, Priority};
 

@@ -9,9 +9,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::super::clock::Timestamp;
-use super::super::error::ExecutionError;
-use super::super::ids::ExecutionId;
+use super::error::ExecutionError;
+use super::ids::ExecutionId;
+use super::time::Timestamp;
 use crate::ir::{Duration, Principal};
 
 /// Where an execution is in its life.

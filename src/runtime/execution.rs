@@ -1,22 +1,18 @@
-//! Executions: the agent's unit of work, its checkpoints and its state machine. The API is
+//! Executions: the agent's unit of work and its checkpoints (the record and its state machine
+//! are [`crate::model::Execution`]). The API is
 //! `runtime.execution()`, as in the product document (`rekall.execution.create`, ...); the
 //! requests an execution makes (`request_approval`, `request_feedback`,
 //! `check_escalation`) are in their own modules.
 
-mod state;
-
 use serde_json::{Value, json};
 
-pub use state::{
-    Checkpoint, CheckpointInterval, Execution, ExecutionConfig, ExecutionStatus, OnFailure,
-    Operation, PauseReason, transition,
-};
-
-use super::audit::{AuditEntry, AuditKind};
 use super::error::RuntimeError;
-use super::ids::ExecutionId;
-use super::{Retry, Runtime};
+use super::{ApprovalHandle, FeedbackHandle, Retry, Runtime};
 use crate::ir::Principal;
+use crate::model::{
+    ApprovalId, ApprovalStatus, AuditEntry, AuditKind, Checkpoint, CheckpointInterval, Execution,
+    ExecutionConfig, ExecutionId, ExecutionStatus, FeedbackStatus, OnFailure, Operation, Timestamp,
+};
 use crate::store::{
     ApprovalFilter, ExecutionFilter, Expected, FeedbackFilter, Transaction, Versioned, Write,
 };
@@ -58,8 +54,8 @@ impl NewExecution {
 /// What an execution waits on.
 #[derive(Debug, Clone, Default)]
 pub struct Waiting {
-    pub approvals: Vec<super::ApprovalHandle>,
-    pub feedback: Vec<super::FeedbackHandle>,
+    pub approvals: Vec<ApprovalHandle>,
+    pub feedback: Vec<FeedbackHandle>,
 }
 
 /// The executions API: `runtime.execution()`.
@@ -123,7 +119,7 @@ impl<'a> Executions<'a> {
         let e = self.get(id).await?;
         let mut waiting = Waiting::default();
         for request in &e.waiting_on {
-            if request.starts_with(super::ApprovalId::PREFIX) {
+            if request.starts_with(ApprovalId::PREFIX) {
                 waiting
                     .approvals
                     .push(self.rt.approvals().handle(&request.as_str().into()));
@@ -278,13 +274,13 @@ impl<'a> Executions<'a> {
         tx: &mut Transaction,
         id: &ExecutionId,
         why: &str,
-        now: super::Timestamp,
+        now: Timestamp,
     ) -> Result<(), RuntimeError> {
         let approvals = self
             .rt
             .store()
             .approvals(ApprovalFilter {
-                status: Some(super::ApprovalStatus::Pending),
+                status: Some(ApprovalStatus::Pending),
                 execution: Some(id.clone()),
                 limit: None,
             })
@@ -301,7 +297,7 @@ impl<'a> Executions<'a> {
             .rt
             .store()
             .feedback_requests(FeedbackFilter {
-                status: Some(super::FeedbackStatus::Pending),
+                status: Some(FeedbackStatus::Pending),
                 execution: Some(id.clone()),
                 limit: None,
             })
@@ -322,7 +318,7 @@ pub(crate) fn state_entry(
     e: &Execution,
     from: ExecutionStatus,
     op: Operation,
-    now: super::Timestamp,
+    now: Timestamp,
 ) -> AuditEntry {
     AuditEntry::new(
         AuditKind::ExecutionState,

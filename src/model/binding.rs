@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::clock::Timestamp;
 use super::error::GrantError;
 use super::ids::{ApprovalId, ExecutionId, GrantId};
+use super::time::Timestamp;
 use crate::decision::Verdict;
 use crate::ir::{Outcome, Principal};
 

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::super::error::RuntimeError;
+use super::error::InvalidInput;
 
 /// A form: its fields in the order they are shown.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -219,15 +219,15 @@ impl Form {
 
     /// Checks the form itself: names present and distinct, ratings with `min <= max`,
     /// selects with distinct, non-empty options.
-    pub fn check(&self) -> Result<(), RuntimeError> {
+    pub fn check(&self) -> Result<(), InvalidInput> {
         let mut names = HashSet::new();
         for (i, field) in self.fields.iter().enumerate() {
             let at = |what: &str| format!("form.fields[{i}].{what}");
             if field.name.trim().is_empty() {
-                return Err(RuntimeError::invalid(at("name"), "must not be empty"));
+                return Err(InvalidInput::new(at("name"), "must not be empty"));
             }
             if !names.insert(field.name.as_str()) {
-                return Err(RuntimeError::invalid(
+                return Err(InvalidInput::new(
                     at("name"),
                     format!(
                         "`{}` is used by an earlier field; names must be distinct",
@@ -237,21 +237,21 @@ impl Form {
             }
             match &field.kind {
                 FieldKind::Rating { min, max } if min > max => {
-                    return Err(RuntimeError::invalid(
+                    return Err(InvalidInput::new(
                         at("min"),
                         format!("{min} is above max {max}"),
                     ));
                 }
                 FieldKind::Select { options } | FieldKind::Multiselect { options } => {
                     if options.is_empty() {
-                        return Err(RuntimeError::invalid(
+                        return Err(InvalidInput::new(
                             at("options"),
                             format!("a {} field needs at least one option", field.kind.as_str()),
                         ));
                     }
                     let mut seen = HashSet::new();
                     if let Some(dup) = options.iter().find(|o| !seen.insert(o.as_str())) {
-                        return Err(RuntimeError::invalid(
+                        return Err(InvalidInput::new(
                             at("options"),
                             format!("`{dup}` is listed twice"),
                         ));
@@ -261,7 +261,7 @@ impl Form {
             }
         }
         if self.fields.is_empty() {
-            return Err(RuntimeError::invalid(
+            return Err(InvalidInput::new(
                 "form.fields",
                 "a form needs at least one field",
             ));
@@ -274,7 +274,7 @@ impl Form {
     /// is an error of the field `answers`.
     ///
     /// ```
-    /// use rekall_policy::runtime::{Field, Form};
+    /// use rekall_policy::model::{Field, Form};
     ///
     /// let form = Form::new(vec![Field::rating("score", "Score", 1, 5)]);
     /// assert!(form.read_answers(r#"{"score": 4}"#).is_ok());
