@@ -32,6 +32,7 @@ pub mod glob;
 pub mod ir;
 pub mod json;
 pub mod json_lines;
+pub mod lint;
 pub mod model;
 pub mod policy;
 pub mod print;

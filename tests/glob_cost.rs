@@ -383,7 +383,7 @@ fn globs_beyond_the_matcher_fall_back_and_stay_right() {
 
 fn costly_lines(yaml: &str) -> Vec<u32> {
     let policy = Policy::from_yaml_str(yaml, "costly.yaml").expect("valid");
-    rekall_policy::check::lint::lint(&policy)
+    rekall_policy::lint::lint(&policy)
         .into_iter()
         .filter(|w| w.code == "costly-globs")
         .map(|w| w.line)

@@ -2,8 +2,8 @@
 //! located error or a correct decision, through every stage a verb runs (parse, validate,
 //! compile, decide, print in both languages, lint).
 
-use rekall_policy::check::lint::lint;
 use rekall_policy::front::Language;
+use rekall_policy::lint::lint;
 use rekall_policy::print::print;
 use rekall_policy::{Policy, Request};
 

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use proptest::prelude::*;
-use rekall_policy::check::lint::{self, Warning};
+use rekall_policy::lint::{self, Warning};
 use rekall_policy::{Policy, Request};
 
 fn warnings(yaml: &str) -> Vec<Warning> {

@@ -3,8 +3,8 @@
 //! explained, linted and printed.
 
 use proptest::prelude::*;
-use rekall_policy::check::lint;
 use rekall_policy::front::Language;
+use rekall_policy::lint;
 use rekall_policy::{Policy, Request};
 
 fn examples() -> Vec<(Language, String)> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use rekall_policy::Policy;
-use rekall_policy::check::lint::{self, BUDGET, Report};
+use rekall_policy::lint::{self, BUDGET, Report};
 
 fn hitl(rules: &[(String, Option<String>)]) -> Policy {
     let mut out = String::from("version: 1\nhitl:\n  rules:\n");
