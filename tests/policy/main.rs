@@ -1,0 +1,3 @@
+//! The policy library: front ends, validation, evaluators, lint, and the crate's layers.
+
+mod layers;
