@@ -4,12 +4,12 @@
 
 use std::error::Error;
 
+use rekall_policy::demo::SimulatedHuman;
 use rekall_policy::ir::{Duration, Principal};
-use rekall_policy::runtime::simulate::SimulatedHuman;
-use rekall_policy::runtime::{
-    Artifact, CheckpointInterval, Execution, FeedbackSpec, Field, Form, MemoryKind, NewExecution,
-    NewMemory, OnFailure, Runtime, RuntimeError,
+use rekall_policy::model::{
+    Artifact, CheckpointInterval, Execution, Field, Form, MemoryKind, NewMemory, OnFailure,
 };
+use rekall_policy::runtime::{FeedbackSpec, NewExecution, Runtime, RuntimeError};
 use serde_json::{Value, json};
 
 /// One finding of the analysis.

@@ -4,11 +4,10 @@
 
 use std::error::Error;
 
+use rekall_policy::demo::SimulatedHuman;
 use rekall_policy::ir::{Duration, Principal};
-use rekall_policy::runtime::simulate::SimulatedHuman;
-use rekall_policy::runtime::{
-    ApprovalSpec, Execution, NewExecution, OnFailure, Runtime, RuntimeError, StepSpec,
-};
+use rekall_policy::model::{Execution, OnFailure, StepSpec};
+use rekall_policy::runtime::{ApprovalSpec, NewExecution, Runtime, RuntimeError};
 use serde_json::json;
 
 /// Runs tests, builds an image, asks for approval, then deploys or records why not.

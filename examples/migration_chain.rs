@@ -4,11 +4,10 @@
 
 use std::error::Error;
 
+use rekall_policy::demo::SimulatedHuman;
 use rekall_policy::ir::{Duration, Principal};
-use rekall_policy::runtime::simulate::SimulatedHuman;
-use rekall_policy::runtime::{
-    ApprovalOutcome, ApprovalSpec, NewExecution, Runtime, RuntimeError, StepSpec,
-};
+use rekall_policy::model::StepSpec;
+use rekall_policy::runtime::{ApprovalOutcome, ApprovalSpec, NewExecution, Runtime, RuntimeError};
 use serde_json::json;
 
 fn principal(s: &str) -> Principal {

@@ -5,11 +5,10 @@
 use std::error::Error;
 
 use rekall_policy::Policy;
+use rekall_policy::demo::SimulatedHuman;
 use rekall_policy::ir::Principal;
-use rekall_policy::runtime::simulate::SimulatedHuman;
-use rekall_policy::runtime::{
-    Call, Choice, ExecutionId, LoadedPolicy, NewExecution, Runtime, RuntimeError,
-};
+use rekall_policy::model::{Call, Choice, ExecutionId};
+use rekall_policy::runtime::{LoadedPolicy, NewExecution, Runtime, RuntimeError};
 use serde_json::json;
 
 /// The escalation policy of the product document.

@@ -1,15 +1,20 @@
 //! rekall-policy: a policy engine for human-in-the-loop gates on AI agents.
 //!
 //! A policy (YAML, see `policies/`) says which actions need a human's approval and how an
-//! agent's confidence escalates. The pipeline:
+//! agent's confidence escalates. The pipeline, each layer importing only the ones before it:
 //!
 //! - [`front`]: policy text -> [`ir`] (one typed form for every surface language),
 //! - [`check`]: validation of the IR, with every error located in the source,
-//! - [`eval`]: the reference evaluator, the plain reading of the semantics,
 //! - [`decision`]: what a decision says and how the stages combine,
-//! - [`runtime`]: executions, approval gates and chains, feedback and `check_escalation`,
-//!   making decisions real,
-//! - [`store`]: where the runtime keeps it all (SQLite by default), so nothing is lost.
+//! - [`policy`]: a validated policy with its precomputed verdicts,
+//! - [`eval`]: the reference evaluator, the plain reading of the semantics, and
+//!   [`compile`]: the compiled policy that decides the same in bounded work,
+//! - [`lint`]: warnings about valid policies,
+//! - [`model`]: the runtime's records and their state machines,
+//! - [`store`]: where they are kept (SQLite by default), so nothing is lost,
+//! - [`runtime`]: the services that drive them: executions, approval gates and chains,
+//!   feedback and `check_escalation`, making decisions real,
+//! - [`cli`]: the `rekall-policy` command, one file per verb.
 //!
 //! ```
 //! use rekall_policy::{Policy, Request};
@@ -24,6 +29,7 @@ pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod decision;
+pub mod demo;
 pub mod diagnostic;
 pub mod eval;
 pub mod front;
@@ -31,6 +37,8 @@ pub mod glob;
 pub mod ir;
 pub mod json;
 pub mod json_lines;
+pub mod lint;
+pub mod model;
 pub mod policy;
 pub mod print;
 pub mod request;

@@ -1,15 +1,18 @@
 //! [`Policy`]: a parsed, validated policy, ready to decide.
+//!
+//! A policy holds its IR and every rule's precomputed verdict, and knows nothing of the
+//! evaluators: the reference evaluator ([`crate::eval::reference`]) adds
+//! [`Policy::decide`] and the compiled one ([`crate::compile`]) adds [`Policy::compile`],
+//! each in its own module, so that the imports run one way, from the evaluators to the
+//! policy.
 
 use std::path::Path;
 
 use crate::check;
-use crate::compile::{self, CompiledPolicy};
-use crate::decision::{Decision, Verdict};
+use crate::decision::Verdict;
 use crate::diagnostic::PolicyError;
-use crate::eval;
 use crate::front::{self, Language};
 use crate::ir::PolicyDoc;
-use crate::request::{Request, RequestError};
 use crate::source::Source;
 
 /// A validated policy.
@@ -106,19 +109,6 @@ impl Policy {
             source,
             verdicts,
         })
-    }
-
-    /// Decides a request with the reference evaluator: the plain reading of the semantics,
-    /// whose cost grows with the number of rules. Agents deciding on every action should
-    /// [`compile`](Policy::compile) once and decide with the [`CompiledPolicy`], which gives
-    /// the same decisions in time that does not grow with the rules.
-    pub fn decide(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
-        eval::reference::decide(self, request)
-    }
-
-    /// Compiles the policy for fast deciding; see [`crate::compile`].
-    pub fn compile(&self) -> CompiledPolicy {
-        compile::Builder::new(self).build()
     }
 
     pub fn doc(&self) -> &PolicyDoc {

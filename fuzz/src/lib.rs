@@ -10,10 +10,10 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use rekall_policy::check::lint;
 use rekall_policy::front::{self, Language};
 use rekall_policy::json;
-use rekall_policy::runtime::feedback::{Field, FieldKind, FieldProblem, Form};
+use rekall_policy::lint;
+use rekall_policy::model::{Field, FieldKind, FieldProblem, Form};
 use rekall_policy::{Policy, Request, print};
 use serde_json::{Map, Value};
 

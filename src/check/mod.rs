@@ -1,7 +1,8 @@
-//! Checks on the IR: validation (errors that refuse a policy, spec section 6).
+//! Checks on the IR: validation (errors that refuse a policy, spec section 6) and the group
+//! expansion it produces. Warnings about valid policies are [`crate::lint`]'s, a layer above:
+//! they read the compiled policy too.
 
 mod groups;
-pub mod lint;
 mod validate;
 
 pub use groups::GroupTable;

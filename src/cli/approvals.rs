@@ -12,10 +12,8 @@ use std::sync::Arc;
 
 use super::runtime_cli::{Format, block_on, print_json, read, run_async};
 use crate::ir::{Duration, Principal};
-use crate::runtime::{
-    ApprovalId, ApprovalRequest, ApprovalSpec, ApprovalStatus, Clock, ExecutionId, NewExecution,
-    Runtime, RuntimeError, StepSpec, SystemClock,
-};
+use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus, ExecutionId, StepSpec};
+use crate::runtime::{ApprovalSpec, Clock, NewExecution, Runtime, RuntimeError, SystemClock};
 use crate::store::{ApprovalFilter, Store};
 
 /// Shown under every `approvals` verb's help: the trust the local store asks for.
@@ -436,8 +434,8 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
         }
         for v in &s.votes {
             let choice = match v.choice {
-                crate::runtime::Choice::Approve => "approved",
-                crate::runtime::Choice::Reject => "rejected",
+                crate::model::Choice::Approve => "approved",
+                crate::model::Choice::Reject => "rejected",
             };
             let note = v
                 .note

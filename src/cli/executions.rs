@@ -8,7 +8,8 @@ use super::exit;
 use std::sync::Arc;
 
 use super::runtime_cli::{Format, block_on, print_json, read};
-use crate::runtime::{ExecutionId, ExecutionStatus, RuntimeError};
+use crate::model::{ExecutionId, ExecutionStatus};
+use crate::runtime::RuntimeError;
 use crate::store::{ApprovalFilter, AuditFilter, ExecutionFilter, FeedbackFilter, Store};
 
 #[derive(Debug, clap::Args)]

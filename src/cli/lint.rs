@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{Format, exit};
 use crate::Policy;
-use crate::check::lint::{self, Warning};
 use crate::diagnostic::render_one;
+use crate::lint::{self, Warning};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

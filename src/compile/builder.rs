@@ -221,3 +221,11 @@ impl<'p> Builder<'p> {
         }
     }
 }
+
+impl Policy {
+    /// Compiles the policy for fast deciding, with the defaults of [`Builder`]; see
+    /// [`crate::compile`].
+    pub fn compile(&self) -> CompiledPolicy {
+        Builder::new(self).build()
+    }
+}

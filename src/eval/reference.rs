@@ -8,6 +8,17 @@ use crate::decision::{Decision, StageResult};
 use crate::policy::Policy;
 use crate::request::{Request, RequestError};
 
+impl Policy {
+    /// Decides a request with the reference evaluator: the plain reading of the semantics,
+    /// whose cost grows with the number of rules. Agents deciding on every action should
+    /// [`compile`](Policy::compile) once and decide with the
+    /// [`CompiledPolicy`](crate::compile::CompiledPolicy), which gives the same decisions in
+    /// time that does not grow with the rules.
+    pub fn decide(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
+        decide(self, request)
+    }
+}
+
 /// Decides a request by walking the policy's rules one by one.
 pub fn decide<'p>(policy: &'p Policy, request: &Request) -> Result<Decision<'p>, RequestError> {
     let confidence = request.check()?;

@@ -9,16 +9,16 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Retry;
-use super::approval::{ApprovalSpec, StepSpec, grant_used_entry};
-use super::audit::{AuditEntry, AuditKind};
-use super::binding::{Binding, Call, hash_json};
-use super::error::{GrantError, RuntimeError};
-use super::execution::{Executions, Operation, transition};
-use super::ids::{ApprovalId, ExecutionId, GrantId};
-use super::memory::{MemoryKind, NewMemory};
-use super::notify::{Notification, NotificationKind};
+use super::approval::{ApprovalSpec, grant_used_entry};
+use super::error::RuntimeError;
+use super::execution::Executions;
 use crate::decision::Decision;
 use crate::ir::{OnTimeout, Outcome, Priority};
+use crate::model::{
+    ApprovalId, AuditEntry, AuditKind, Binding, Call, ExecutionError, ExecutionId, ExecutionStatus,
+    GrantError, GrantId, MemoryKind, NewMemory, Notification, NotificationKind, Operation,
+    StepSpec, hash_json, transition,
+};
 use crate::store::{Expected, Transaction, Write};
 
 /// The answer to `check_escalation`.
@@ -82,11 +82,11 @@ impl Executions<'_> {
             )
             .is_none()
             {
-                return Err(super::error::ExecutionError::InvalidTransition {
+                return Err(ExecutionError::InvalidTransition {
                     execution: e.id.clone(),
                     operation: Operation::Check.as_str(),
                     from: e.status,
-                    to: super::execution::ExecutionStatus::Running,
+                    to: ExecutionStatus::Running,
                 }
                 .into());
             }

@@ -5,7 +5,8 @@
 //!
 //! ```
 //! use rekall_policy::ir::Principal;
-//! use rekall_policy::runtime::{ApprovalSpec, ApprovalStatus, NewExecution, Runtime, StepSpec};
+//! use rekall_policy::model::{ApprovalStatus, StepSpec};
+//! use rekall_policy::runtime::{ApprovalSpec, NewExecution, Runtime};
 //!
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let rt = Runtime::builder().store_url("sqlite::memory:").build().await?;
@@ -25,26 +26,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! How it is laid out: [`execution`] (the state machine and its API), [`approval`] (gates,
-//! chains, votes, timeouts), [`feedback`] (forms), `escalation` (`check_escalation`),
-//! [`binding`] (grants), `timeouts` (deadlines and the background loop), [`memory`],
-//! [`audit`], [`notify`]. Every state change is one store transaction with version checks,
-//! retried when another writer got there first.
+//! The records and their state machines are in [`crate::model`]; this module holds the
+//! services that drive them: `execution` (its API), `approval` (gates, chains, votes),
+//! `feedback` (forms), `escalation` (`check_escalation` and grants), `timeouts` (deadlines
+//! and the background loop), `memory`, `audit`, `notify` (delivery). Every state change is
+//! one store transaction with version checks, retried when another writer got there first.
 
-pub mod approval;
-pub mod audit;
-pub mod binding;
+mod approval;
+mod audit;
 mod clock;
 mod error;
 mod escalation;
-pub mod execution;
-pub mod feedback;
-mod ids;
-pub mod memory;
-pub mod notify;
+mod execution;
+mod feedback;
+mod memory;
+mod notify;
 mod policy;
-mod serde_words;
-pub mod simulate;
 mod timeouts;
 
 use std::sync::Arc;
@@ -53,28 +50,20 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::watch;
 
 use crate::ir::Principal;
+use crate::model::Timestamp;
 use crate::store::{self, Store, StoreError, Transaction};
 
 pub use approval::{
-    ApprovalHandle, ApprovalOutcome, ApprovalRequest, ApprovalSpec, ApprovalStatus, Approvals,
-    Choice, StepReport, StepSpec, StepStatus, VoteReceipt,
+    ApprovalHandle, ApprovalOutcome, ApprovalSpec, Approvals, StepReport, VoteReceipt,
 };
-pub use audit::{Audit, AuditEntry, AuditKind};
-pub use binding::{Call, Grant};
-pub use clock::{BoxFuture, Clock, ManualClock, SystemClock, Timestamp};
-pub use error::{ExecutionError, FeedbackError, GrantError, RuntimeError, VoteError};
+pub use audit::Audit;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::RuntimeError;
 pub use escalation::EscalationDecision;
-pub use execution::{
-    Checkpoint, CheckpointInterval, Execution, ExecutionConfig, ExecutionStatus, Executions,
-    NewExecution, OnFailure, Waiting,
-};
-pub use feedback::{
-    Artifact, Feedback, FeedbackHandle, FeedbackOutcome, FeedbackRequest, FeedbackSpec,
-    FeedbackStatus, Field, FieldError, FieldKind, FieldProblem, Form,
-};
-pub use ids::{ApprovalId, ExecutionId, FeedbackId, GrantId, MemoryId, NotificationId};
-pub use memory::{Correction, Memories, Memory, MemoryKind, MemoryQuery, NewMemory};
-pub use notify::{LogNotifier, Notification, NotificationKind, Notifier, RecordingNotifier};
+pub use execution::{Executions, NewExecution, Waiting};
+pub use feedback::{Feedback, FeedbackHandle, FeedbackOutcome, FeedbackSpec};
+pub use memory::Memories;
+pub use notify::{LogNotifier, Notifier, NotifyError, RecordingNotifier};
 pub use policy::{Decide, LoadedPolicy};
 
 /// The runtime. Cheap to clone; clones share everything.

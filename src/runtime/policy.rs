@@ -11,11 +11,10 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::Runtime;
-use super::audit::{AuditEntry, AuditKind};
-use super::binding::hash_text;
 use super::error::RuntimeError;
 use crate::compile::CompiledPolicy;
 use crate::decision::Decision;
+use crate::model::{AuditEntry, AuditKind, hash_text};
 use crate::policy::Policy;
 use crate::request::{Request, RequestError};
 

@@ -8,13 +8,13 @@ use std::sync::Weak;
 
 use serde_json::json;
 
-use super::approval::{DueEffect, resolution_effects};
-use super::audit::{AuditEntry, AuditKind};
+use super::approval::resolution_effects;
 use super::error::RuntimeError;
-use super::ids::{ApprovalId, FeedbackId};
-use super::memory::{MemoryKind, NewMemory};
-use super::notify::{Notification, NotificationKind};
 use super::{Inner, Retry, Runtime};
+use crate::model::{
+    ApprovalId, AuditEntry, AuditKind, DueEffect, FeedbackId, MemoryKind, NewMemory, Notification,
+    NotificationKind,
+};
 use crate::store::{Due, Expected, Transaction, Write};
 
 impl Runtime {

@@ -34,7 +34,7 @@ mod url;
 
 use std::sync::Arc;
 
-use crate::runtime::{
+use crate::model::{
     ApprovalId, ApprovalRequest, ApprovalStatus, AuditEntry, BoxFuture, Checkpoint, Execution,
     ExecutionId, ExecutionStatus, FeedbackId, FeedbackRequest, FeedbackStatus, Grant, GrantId,
     Memory, MemoryQuery, Notification, NotificationId, Timestamp,

@@ -1,10 +1,10 @@
 //! Approval gates and chains (spec section 8): quorum, rejection, separation of duties, late
 //! votes, votes before waiting, chain status, and what approving does to the execution.
 
-use rekall_policy::runtime::{
-    ApprovalSpec, ApprovalStatus, AuditKind, ExecutionStatus, NotificationKind, RuntimeError,
-    StepSpec, StepStatus, VoteError,
+use rekall_policy::model::{
+    ApprovalStatus, AuditKind, ExecutionStatus, NotificationKind, StepSpec, StepStatus, VoteError,
 };
+use rekall_policy::runtime::{ApprovalSpec, RuntimeError};
 
 use crate::common::{hours, p, ps, rig, running, within};
 

@@ -4,9 +4,8 @@
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use rekall_policy::runtime::{
-    ApprovalSpec, ApprovalStatus, ExecutionStatus, RecordingNotifier, Runtime, StepSpec,
-};
+use rekall_policy::model::{ApprovalStatus, ExecutionStatus, StepSpec};
+use rekall_policy::runtime::{ApprovalSpec, RecordingNotifier, Runtime};
 use serde_json::{Value, json};
 
 use crate::common::{ps, running, within};

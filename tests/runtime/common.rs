@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use rekall_policy::ir::{Duration, Principal};
-use rekall_policy::runtime::{
-    Execution, ManualClock, NewExecution, RecordingNotifier, Runtime, Timestamp,
-};
+use rekall_policy::model::{Execution, Timestamp};
+use rekall_policy::runtime::{ManualClock, NewExecution, RecordingNotifier, Runtime};
 
 /// 2026-01-01T00:00:00Z: tests start here so that times in failures are readable.
 pub const T0: Timestamp = Timestamp(1_767_225_600_000);

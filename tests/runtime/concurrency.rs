@@ -5,10 +5,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use rekall_policy::runtime::{
-    ApprovalSpec, ApprovalStatus, AuditKind, ManualClock, Runtime, RuntimeError, StepSpec,
-    VoteError,
-};
+use rekall_policy::model::{ApprovalStatus, AuditKind, StepSpec, VoteError};
+use rekall_policy::runtime::{ApprovalSpec, ManualClock, Runtime, RuntimeError};
 use rekall_policy::store::AuditFilter;
 
 use crate::common::{T0, p, ps, running};
@@ -144,6 +142,6 @@ async fn thirty_two_racing_votes_resolve_once_with_exactly_the_listed_distinct_v
     assert_eq!(outcome.approved_by.len(), 2);
     assert_eq!(
         two.execution().get(&e.id).await.unwrap().status,
-        rekall_policy::runtime::ExecutionStatus::Running
+        rekall_policy::model::ExecutionStatus::Running
     );
 }

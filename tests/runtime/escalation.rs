@@ -2,10 +2,10 @@
 //! the policy, and the decision log replayed through `rekall-policy eval --input`.
 
 use rekall_policy::Policy;
-use rekall_policy::runtime::{
-    AuditKind, Call, ExecutionError, ExecutionStatus, GrantError, LoadedPolicy, MemoryQuery,
-    NotificationKind, Runtime, RuntimeError,
+use rekall_policy::model::{
+    AuditKind, Call, ExecutionError, ExecutionStatus, GrantError, MemoryQuery, NotificationKind,
 };
+use rekall_policy::runtime::{LoadedPolicy, Runtime, RuntimeError};
 use rekall_policy::store::AuditFilter;
 use rekall_policy::{Outcome, Priority};
 use serde_json::json;
@@ -178,9 +178,9 @@ async fn bad_calls_and_no_policy_are_errors() {
 /// Asks, gets approved by adam, and returns the runtime's answer to the approved wait.
 async fn approved_once(
     rt: &Runtime,
-    exe: &rekall_policy::runtime::ExecutionId,
+    exe: &rekall_policy::model::ExecutionId,
     call: Call,
-) -> rekall_policy::runtime::GrantId {
+) -> rekall_policy::model::GrantId {
     let d = rt.execution().check_escalation(exe, call).await.unwrap();
     let id = d.request.expect("a request");
     rt.approvals()
@@ -477,7 +477,7 @@ async fn the_policy_s_chains_timeouts_and_escalations_reach_the_gate() {
     let outcome = rig.rt.approvals().handle(&id).wait().await.unwrap();
     assert_eq!(
         outcome.status,
-        rekall_policy::runtime::ApprovalStatus::TimedOut
+        rekall_policy::model::ApprovalStatus::TimedOut
     );
     assert_eq!(outcome.grant, None, "a timeout never issues a grant");
     let again = x

@@ -19,10 +19,9 @@ mod code_review_feedback;
 mod process_task;
 
 use rekall_policy::Policy;
-use rekall_policy::runtime::simulate::SimulatedHuman;
-use rekall_policy::runtime::{
-    ApprovalStatus, Choice, ExecutionStatus, LoadedPolicy, MemoryQuery, StepStatus,
-};
+use rekall_policy::demo::SimulatedHuman;
+use rekall_policy::model::{ApprovalStatus, Choice, ExecutionStatus, MemoryQuery, StepStatus};
+use rekall_policy::runtime::LoadedPolicy;
 use serde_json::json;
 
 use crate::common::{p, rig, within};

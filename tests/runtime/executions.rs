@@ -1,10 +1,10 @@
 //! Executions: the state machine (every invalid transition refused, naming both states),
 //! checkpoints, onFailure, cancel.
 
-use rekall_policy::runtime::{
-    ApprovalSpec, ApprovalStatus, ExecutionError, ExecutionId, ExecutionStatus, NewExecution,
-    OnFailure, Runtime, RuntimeError, StepSpec,
+use rekall_policy::model::{
+    ApprovalStatus, ExecutionError, ExecutionId, ExecutionStatus, OnFailure, StepSpec,
 };
+use rekall_policy::runtime::{ApprovalSpec, NewExecution, Runtime, RuntimeError};
 use serde_json::json;
 
 use crate::common::{p, ps, rig, running, within};

@@ -1,9 +1,10 @@
 //! Feedback forms: the form is checked when asked for, answers field by field when given.
 
-use rekall_policy::runtime::{
-    Artifact, ExecutionStatus, FeedbackError, FeedbackSpec, FeedbackStatus, Field, FieldProblem,
-    Form, MemoryQuery, RuntimeError,
+use rekall_policy::model::{
+    Artifact, ExecutionStatus, FeedbackError, FeedbackStatus, Field, FieldProblem, Form,
+    MemoryQuery,
 };
+use rekall_policy::runtime::{FeedbackSpec, RuntimeError};
 use serde_json::json;
 
 use crate::common::{hours, p, ps, rig, running};

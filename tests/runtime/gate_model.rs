@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use rekall_policy::runtime::approval::VoteEffect;
-use rekall_policy::runtime::{
-    ApprovalRequest, ApprovalStatus, Choice, ExecutionId, RuntimeError, StepSpec, VoteError,
+use rekall_policy::model::VoteEffect;
+use rekall_policy::model::{
+    ApprovalRequest, ApprovalStatus, Choice, ExecutionId, StepSpec, VoteError,
 };
+use rekall_policy::runtime::RuntimeError;
 
 use crate::common::{T0, p};
 

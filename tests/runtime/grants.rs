@@ -1,7 +1,8 @@
 //! A grant is redeemed only by a call the policy decides with the same gate, or a looser one
 //! that the approval already meets; never by a call the policy decides more strictly.
 
-use rekall_policy::runtime::{AuditKind, Call, GrantError, LoadedPolicy, Runtime, RuntimeError};
+use rekall_policy::model::{AuditKind, Call, GrantError};
+use rekall_policy::runtime::{LoadedPolicy, Runtime, RuntimeError};
 use rekall_policy::{Outcome, Policy};
 
 use crate::common::{p, rig, running};
@@ -15,10 +16,10 @@ fn production(confidence: f64) -> Call {
 /// Asks for `call`, has `voters` approve it, and returns the grant.
 async fn approved(
     rt: &Runtime,
-    exe: &rekall_policy::runtime::ExecutionId,
+    exe: &rekall_policy::model::ExecutionId,
     call: Call,
     voters: &[&str],
-) -> rekall_policy::runtime::GrantId {
+) -> rekall_policy::model::GrantId {
     let d = rt.execution().check_escalation(exe, call).await.unwrap();
     let id = d.request.expect("a gate");
     for v in voters {
@@ -149,10 +150,7 @@ async fn a_call_with_a_field_over_the_limit_is_refused_and_opens_no_gate() {
         "{err}"
     );
     let after = rig.rt.execution().get(&e.id).await.unwrap();
-    assert_eq!(
-        after.status,
-        rekall_policy::runtime::ExecutionStatus::Running
-    );
+    assert_eq!(after.status, rekall_policy::model::ExecutionStatus::Running);
     let opened = rig
         .rt
         .approvals()

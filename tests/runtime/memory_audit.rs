@@ -1,9 +1,8 @@
 //! Memories (create, query by tag and time, corrections) and the audit log (by execution,
 //! append-only in the store itself).
 
-use rekall_policy::runtime::{
-    ApprovalSpec, AuditKind, Correction, MemoryKind, MemoryQuery, NewMemory, RuntimeError, StepSpec,
-};
+use rekall_policy::model::{AuditKind, Correction, MemoryKind, MemoryQuery, NewMemory, StepSpec};
+use rekall_policy::runtime::{ApprovalSpec, RuntimeError};
 use serde_json::json;
 
 use crate::common::{T0, hours, p, ps, rig, running};

@@ -9,11 +9,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use rekall_policy::runtime::{
-    ApprovalId, ApprovalSpec, ApprovalStatus, AuditKind, ExecutionId, ExecutionStatus, FeedbackId,
-    FeedbackSpec, FeedbackStatus, Field, Form, ManualClock, RecordingNotifier, Runtime, StepSpec,
-    StepStatus,
+use rekall_policy::model::{
+    ApprovalId, ApprovalStatus, AuditKind, ExecutionId, ExecutionStatus, FeedbackId,
+    FeedbackStatus, Field, Form, StepSpec, StepStatus,
 };
+use rekall_policy::runtime::{ApprovalSpec, FeedbackSpec, ManualClock, RecordingNotifier, Runtime};
 use rekall_policy::store::AuditFilter;
 use serde_json::{Value, json};
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use rekall_policy::Outcome;
-use rekall_policy::runtime::binding::Binding;
-use rekall_policy::runtime::{
+use rekall_policy::model::Binding;
+use rekall_policy::model::{
     ApprovalRequest, AuditEntry, AuditKind, Execution, ExecutionConfig, Grant, Memory, MemoryId,
     MemoryKind, MemoryQuery, Notification, NotificationId, NotificationKind, StepSpec, Timestamp,
 };

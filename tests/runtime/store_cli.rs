@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use rekall_policy::runtime::{ApprovalSpec, ManualClock, Runtime, StepSpec};
+use rekall_policy::model::StepSpec;
+use rekall_policy::runtime::{ApprovalSpec, ManualClock, Runtime};
 
 use crate::common::{T0, hours, ps, running};
 

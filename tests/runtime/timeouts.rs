@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rekall_policy::runtime::notify::NotifyError;
-use rekall_policy::runtime::{
-    ApprovalSpec, ApprovalStatus, AuditKind, BoxFuture, ExecutionStatus, ManualClock, MemoryQuery,
-    Notification, NotificationKind, Notifier, RecordingNotifier, Runtime, StepSpec, StepStatus,
+use rekall_policy::model::{
+    ApprovalStatus, AuditKind, BoxFuture, ExecutionStatus, MemoryQuery, Notification,
+    NotificationKind, StepSpec, StepStatus,
 };
+use rekall_policy::runtime::NotifyError;
+use rekall_policy::runtime::{ApprovalSpec, ManualClock, Notifier, RecordingNotifier, Runtime};
 use rekall_policy::store::AuditFilter;
 
 use crate::common::{T0, hours, minutes, p, ps, rig, running, within};

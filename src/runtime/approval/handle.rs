@@ -5,9 +5,8 @@ use serde::Serialize;
 
 use super::super::Runtime;
 use super::super::error::RuntimeError;
-use super::super::ids::{ApprovalId, GrantId};
-use super::gate::{ApprovalRequest, ApprovalStatus, StepStatus};
 use crate::ir::Principal;
+use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus, GrantId, StepStatus, Timestamp};
 
 /// How a request ended, as the agent reads it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,7 +108,7 @@ impl Runtime {
     pub(crate) async fn wait_for_change(
         &self,
         changes: &mut tokio::sync::watch::Receiver<u64>,
-        due: Option<super::super::Timestamp>,
+        due: Option<Timestamp>,
     ) -> Result<(), RuntimeError> {
         let clock = self.clock().clone();
         let deadline = async {

@@ -1,31 +1,25 @@
 //! Approval requests: single gates and chains, the votes that resolve them, and the handle an
-//! agent waits on. The rules themselves are in `gate`; this module loads, applies them and
+//! agent waits on. The rules themselves are in [`crate::model::ApprovalRequest`]; this module loads, applies them and
 //! commits the result with everything that goes with it (the execution resuming, the grant,
 //! the audit entries, the memory, the notifications) in one transaction.
 
-mod gate;
 mod handle;
 
 use std::collections::BTreeSet;
 
 use serde_json::json;
 
-pub use gate::{
-    ApprovalRequest, ApprovalStatus, Choice, DueEffect, Step, StepSpec, StepStatus, Vote,
-    VoteEffect,
-};
 pub use handle::{ApprovalHandle, ApprovalOutcome, StepReport};
 
-use super::audit::{AuditEntry, AuditKind};
-use super::binding::{Binding, Call, Grant};
-use super::clock::Timestamp;
 use super::error::RuntimeError;
-use super::execution::{Execution, Executions};
-use super::ids::{ApprovalId, ExecutionId, GrantId};
-use super::memory::{MemoryKind, NewMemory};
-use super::notify::{Notification, NotificationKind};
+use super::execution::Executions;
 use super::{Retry, Runtime};
 use crate::ir::{OnTimeout, Principal, Priority};
+use crate::model::{
+    ApprovalId, ApprovalRequest, ApprovalStatus, AuditEntry, AuditKind, Binding, Call, Choice,
+    Execution, ExecutionId, Grant, GrantId, MemoryKind, NewMemory, Notification, NotificationKind,
+    StepSpec, Timestamp, VoteEffect,
+};
 use crate::store::{ApprovalFilter, Expected, Transaction, Versioned, Write};
 
 /// What `request_approval` takes: a single gate (one step) or a chain of steps.

@@ -19,7 +19,7 @@ use super::{
     ApprovalFilter, AuditFilter, Claimed, Delivery, Due, ExecutionFilter, FeedbackFilter, Store,
     StoreError, StoreFuture, Transaction, Versioned,
 };
-use crate::runtime::{
+use crate::model::{
     ApprovalId, ApprovalRequest, AuditEntry, Checkpoint, Execution, ExecutionId, FeedbackId,
     FeedbackRequest, Grant, GrantId, Memory, MemoryQuery, NotificationId, Timestamp,
 };

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::backend;
-use crate::runtime::{AuditEntry, Checkpoint, Memory, MemoryQuery, Notification, Timestamp};
+use crate::model::{AuditEntry, Checkpoint, Memory, MemoryQuery, Notification, Timestamp};
 use crate::store::{
     AuditFilter, Claimed, Delivery, Due, Expected, StoreError, Transaction, Versioned, Write,
 };

@@ -1,0 +1,129 @@
+//! The audit log: an append-only record of every decision, state change, vote, notification
+//! and policy swap, with its time, principal, execution and request. The store refuses to
+//! change or delete an entry. Decisions export as the JSON Lines that `rekall-policy eval
+//! --input` reads, so that a day of real traffic can be replayed against a new policy.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ids::ExecutionId;
+use super::time::Timestamp;
+use crate::ir::Principal;
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// `check_escalation` asked the policy; the detail holds the request and the decision.
+    Decision,
+    ExecutionCreated,
+    /// An execution moved from one status to another.
+    ExecutionState,
+    Checkpoint,
+    ApprovalRequested,
+    /// A counted vote.
+    Vote,
+    /// A second vote by the same principal in the same step, not counted.
+    VoteIgnored,
+    /// A vote that was refused, with the reason.
+    VoteRefused,
+    StepApproved,
+    Escalated,
+    Reminder,
+    /// An approval request was approved, rejected, timed out or cancelled.
+    ApprovalResolved,
+    FeedbackRequested,
+    FeedbackSubmitted,
+    FeedbackRefused,
+    FeedbackResolved,
+    GrantIssued,
+    GrantUsed,
+    GrantRefused,
+    NotificationSent,
+    NotificationFailed,
+    PolicySwap,
+    Correction,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Decision => "decision",
+            AuditKind::ExecutionCreated => "execution_created",
+            AuditKind::ExecutionState => "execution_state",
+            AuditKind::Checkpoint => "checkpoint",
+            AuditKind::ApprovalRequested => "approval_requested",
+            AuditKind::Vote => "vote",
+            AuditKind::VoteIgnored => "vote_ignored",
+            AuditKind::VoteRefused => "vote_refused",
+            AuditKind::StepApproved => "step_approved",
+            AuditKind::Escalated => "escalated",
+            AuditKind::Reminder => "reminder",
+            AuditKind::ApprovalResolved => "approval_resolved",
+            AuditKind::FeedbackRequested => "feedback_requested",
+            AuditKind::FeedbackSubmitted => "feedback_submitted",
+            AuditKind::FeedbackRefused => "feedback_refused",
+            AuditKind::FeedbackResolved => "feedback_resolved",
+            AuditKind::GrantIssued => "grant_issued",
+            AuditKind::GrantUsed => "grant_used",
+            AuditKind::GrantRefused => "grant_refused",
+            AuditKind::NotificationSent => "notification_sent",
+            AuditKind::NotificationFailed => "notification_failed",
+            AuditKind::PolicySwap => "policy_swap",
+            AuditKind::Correction => "correction",
+        }
+    }
+}
+
+impl fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Its place in the log, given by the store (0 before it is written).
+    pub seq: u64,
+    pub at: Timestamp,
+    pub kind: AuditKind,
+    pub execution_id: Option<ExecutionId>,
+    /// The approval or feedback request it is about.
+    pub request_id: Option<String>,
+    /// Who acted: the voter, the agent, or none for the runtime itself (timeouts).
+    pub principal: Option<Principal>,
+    pub detail: Value,
+}
+
+impl AuditEntry {
+    pub fn new(kind: AuditKind, at: Timestamp, detail: Value) -> AuditEntry {
+        AuditEntry {
+            seq: 0,
+            at,
+            kind,
+            execution_id: None,
+            request_id: None,
+            principal: None,
+            detail,
+        }
+    }
+
+    pub fn execution(mut self, id: &ExecutionId) -> AuditEntry {
+        self.execution_id = Some(id.clone());
+        self
+    }
+
+    pub fn request(mut self, id: impl ToString) -> AuditEntry {
+        self.request_id = Some(id.to_string());
+        self
+    }
+
+    pub fn by(mut self, principal: &Principal) -> AuditEntry {
+        self.principal = Some(principal.clone());
+        self
+    }
+}
