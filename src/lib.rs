@@ -40,7 +40,7 @@ pub mod store;
 mod suggest;
 pub mod testing;
 
-pub use decision::{Decision, Stage, StageResult, Verdict};
+pub use decision::{Decision, OwnedDecision, Stage, StageResult, Verdict};
 pub use diagnostic::{Diagnostic, ErrorKind, PolicyError};
 pub use ir::{Outcome, Principal, Priority};
 pub use policy::Policy;

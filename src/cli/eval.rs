@@ -50,7 +50,7 @@ fn run_one(policy: &Policy, args: &Args) -> u8 {
         args.confidence.as_deref(),
         args.context.as_deref(),
     )
-    .and_then(|r| policy.decide(&r).map(Decision::into_owned));
+    .and_then(|r| policy.decide(&r));
     match decided {
         Ok(decision) => {
             match args.format {

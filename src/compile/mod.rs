@@ -59,7 +59,6 @@ mod pattern;
 mod segment;
 mod table;
 
-use std::borrow::Cow;
 use std::fmt;
 
 use regex_automata::hybrid::dfa::Cache;
@@ -346,14 +345,8 @@ impl CompiledPolicy {
     #[inline]
     fn result<'s>(&'s self, rule: u32, verdicts: &'s [Verdict]) -> StageResult<'s> {
         match verdicts.get(rule as usize).filter(|_| rule != NONE) {
-            Some(verdict) => StageResult {
-                rule: Some(rule as usize),
-                verdict: Cow::Borrowed(verdict),
-            },
-            None => StageResult {
-                rule: None,
-                verdict: Cow::Borrowed(&self.verdicts.no_match),
-            },
+            Some(verdict) => StageResult::new(Some(rule as usize), verdict),
+            None => StageResult::new(None, &self.verdicts.no_match),
         }
     }
 

@@ -57,8 +57,7 @@ pub fn run_file(file: TestFile, policy: &Policy) -> FileResult {
             request_error: None,
             reason: None,
         };
-        let decision = Request::from_json(&case.request)
-            .and_then(|r| policy.decide(&r).map(|d| d.into_owned()));
+        let decision = Request::from_json(&case.request).and_then(|r| policy.decide(&r));
         match decision {
             Err(e) => result.request_error = Some(e.to_string()),
             Ok(decision) => {
