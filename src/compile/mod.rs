@@ -52,7 +52,6 @@ mod builder;
 mod complex;
 mod confidence;
 mod field;
-pub mod generate;
 mod index;
 mod live;
 mod pattern;
@@ -348,6 +347,17 @@ impl CompiledPolicy {
             Some(verdict) => StageResult::new(Some(rule as usize), verdict),
             None => StageResult::new(None, &self.verdicts.no_match),
         }
+    }
+
+    /// How many classes the confidence falls into: the bands' edges cut [0, 1] into them.
+    pub(crate) fn confidence_classes(&self) -> u32 {
+        self.classes.count()
+    }
+
+    /// The class of a confidence in [0, 1]: two confidences of one class are decided alike.
+    #[inline]
+    pub(crate) fn confidence_class(&self, confidence: f64) -> u32 {
+        self.classes.of(confidence)
     }
 
     /// The bounds a request must keep to be decided.
