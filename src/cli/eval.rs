@@ -180,6 +180,6 @@ fn decide_line(policy: &Policy, line: &str) -> Result<(Value, Option<Value>), Li
     let decision = policy
         .decide(&request)
         .map_err(|e| (Some(e.field), e.message, id.clone()))?;
-    let value = serde_json::to_value(&decision).map_err(|e| (None, e.to_string(), id.clone()))?;
+    let value = serde_json::to_value(decision).map_err(|e| (None, e.to_string(), id.clone()))?;
     Ok((value, id))
 }

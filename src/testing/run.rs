@@ -61,7 +61,7 @@ pub fn run_file(file: TestFile, policy: &Policy) -> FileResult {
         match decision {
             Err(e) => result.request_error = Some(e.to_string()),
             Ok(decision) => {
-                let got = serde_json::to_value(&decision).unwrap_or(Value::Null);
+                let got = serde_json::to_value(decision).unwrap_or(Value::Null);
                 for (field, expected) in &case.expect {
                     let actual = got.get(field).cloned().unwrap_or(Value::Null);
                     if !same(field, expected, &actual) {
