@@ -145,24 +145,28 @@ impl LineIndex {
             .partition_point(|m| m.0 <= offset)
             .saturating_sub(1);
         let (from, mut line, mut col) = self.marks.get(i).copied().unwrap_or((0, 0, 0));
-        let stretch = text.get(from..).unwrap_or("");
         #[cfg(test)]
         scanned::add(offset - from);
-        for (at, c) in stretch.char_indices() {
-            if from + at >= offset {
-                break;
-            }
-            // A byte offset inside this character: the position is the character's own.
-            if from + at + c.len_utf8() > offset {
-                break;
-            }
-            if c == '\n' {
-                line = line.saturating_add(1);
-                col = 0;
-            } else {
-                col = col.saturating_add(1);
-            }
+        // A byte offset inside a character: the position is the character's own, so count
+        // only the characters that start before the character holding the offset.
+        let mut end = offset;
+        while end > from && !text.is_char_boundary(end) {
+            end -= 1;
         }
+        // Bytes, not chars: a line break is one byte, and a character is a byte that does not
+        // continue one (UTF-8), so the stretch is counted without decoding it.
+        let stretch = text.as_bytes().get(from..end).unwrap_or_default();
+        let after_break = match stretch.iter().rposition(|&b| b == b'\n') {
+            Some(at) => {
+                let breaks = stretch.iter().filter(|&&b| b == b'\n').count();
+                line = line.saturating_add(u32::try_from(breaks).unwrap_or(u32::MAX));
+                col = 0;
+                stretch.get(at + 1..).unwrap_or_default()
+            }
+            None => stretch,
+        };
+        let chars = after_break.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        col = col.saturating_add(u32::try_from(chars).unwrap_or(u32::MAX));
         (line.saturating_add(1), col.saturating_add(1))
     }
 

@@ -2,7 +2,6 @@
 //! principals and outcomes. Every problem is recorded and the walk goes on, so one run reports
 //! them all. Cross-field rules (groups, ids, quorum) are checked later, in [`crate::check`].
 
-use std::collections::HashMap;
 use std::str::FromStr;
 
 use super::tree::{Node, NodeKind, PlainType, plain_type};
@@ -66,15 +65,19 @@ const ESCALATION_RULE_KEYS: &[&str] = &[
 ];
 const MATCH_KEYS: &[&str] = &["action", "resource"];
 
-/// The keys of a mapping that passed the unknown/duplicate checks.
+/// The keys of a mapping that passed the unknown/duplicate checks. A mapping has a dozen
+/// keys at most, so a list is quicker than hashing each.
 struct Fields<'n> {
-    entries: HashMap<&'n str, &'n Node>,
+    entries: Vec<(&'static str, &'n Node)>,
     span: Span,
 }
 
 impl<'n> Fields<'n> {
     fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.get(key).copied()
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, node)| node)
     }
 }
 
@@ -186,7 +189,7 @@ impl Lowering {
             );
             return None;
         };
-        let mut out = HashMap::new();
+        let mut out: Vec<(&'static str, &'n Node)> = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             let NodeKind::Scalar { value: name, .. } = &key.kind else {
                 self.error(
@@ -211,7 +214,9 @@ impl Lowering {
                 );
                 continue;
             };
-            if out.insert(known, value).is_some() {
+            if let Some(entry) = out.iter_mut().find(|(k, _)| *k == known) {
+                // The last one stands, as a map's insert would keep it.
+                entry.1 = value;
                 self.error(
                     ErrorKind::DuplicateKey {
                         key: name.clone(),
@@ -219,6 +224,8 @@ impl Lowering {
                     },
                     key.span,
                 );
+            } else {
+                out.push((known, value));
             }
         }
         Some(Fields {
