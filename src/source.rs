@@ -106,6 +106,8 @@ pub struct LineIndex {
     /// Checkpoints on character boundaries, at least every `STRIDE` bytes: (byte offset, 0-based
     /// line, 0-based column in characters).
     marks: Vec<(usize, u32, u32)>,
+    /// Whether each line is ASCII only: there a column is a byte count, with nothing to scan.
+    ascii: Vec<bool>,
 }
 
 impl LineIndex {
@@ -116,6 +118,7 @@ impl LineIndex {
         let mut index = LineIndex {
             line_starts: vec![0],
             marks: vec![(0, 0, 0)],
+            ascii: vec![true],
         };
         let (mut line, mut col) = (0u32, 0u32);
         let mut next_mark = Self::STRIDE;
@@ -128,8 +131,14 @@ impl LineIndex {
                 line = line.saturating_add(1);
                 col = 0;
                 index.line_starts.push(at + 1);
+                index.ascii.push(true);
             } else {
                 col = col.saturating_add(1);
+                if !c.is_ascii()
+                    && let Some(ascii) = index.ascii.last_mut()
+                {
+                    *ascii = false;
+                }
             }
         }
         index
@@ -140,6 +149,16 @@ impl LineIndex {
     /// the end is the position after the last character.
     pub fn position(&self, text: &str, offset: usize) -> (u32, u32) {
         let offset = offset.min(text.len());
+        let line0 = self
+            .line_starts
+            .partition_point(|&start| start <= offset)
+            .saturating_sub(1);
+        if self.ascii.get(line0) == Some(&true)
+            && let Some(&start) = self.line_starts.get(line0)
+        {
+            let number = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1);
+            return (number(line0), number(offset - start));
+        }
         let i = self
             .marks
             .partition_point(|m| m.0 <= offset)
