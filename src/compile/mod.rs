@@ -240,9 +240,6 @@ impl CompiledPolicy {
         confidence: f64,
     ) -> Decision<'s> {
         let class = self.classes.of(confidence);
-        let mut buf = [0u8; 4];
-        let width = self.classes.encode(class, &mut buf);
-        let class_bytes = buf.get(..width).unwrap_or(&[]);
         // Rules first, the decision last: a decision is large, and built in place once.
         let hitl = self.hitl.as_ref().map(|stage| {
             self.stage_first(
@@ -251,8 +248,7 @@ impl CompiledPolicy {
                 |c| (c.hitl.as_mut(), &mut c.hitl_scratch, &mut c.fallback),
                 action,
                 resource,
-                0,
-                &[],
+                None,
             )
         });
         let escalation = self.escalation.as_ref().map(|stage| {
@@ -268,8 +264,7 @@ impl CompiledPolicy {
                 },
                 action,
                 resource,
-                class,
-                class_bytes,
+                Some(class),
             )
         });
         Decision {
@@ -278,7 +273,9 @@ impl CompiledPolicy {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The first rule of a stage that matches, or `NONE`. `class` is the confidence's class
+    /// for a stage of bands (escalation), `None` for one without (HITL), whose automaton reads
+    /// no class bytes.
     #[inline]
     fn stage_first<'s>(
         &'s self,
@@ -287,9 +284,10 @@ impl CompiledPolicy {
         parts: StageCaches,
         action: &str,
         resource: &str,
-        class: u32,
-        class_bytes: &[u8],
+        class: Option<u32>,
     ) -> u32 {
+        let class_bytes = class;
+        let class = class.unwrap_or(0);
         let mut best = stage
             .index
             .first_match(action.as_bytes(), resource.as_bytes(), class);
@@ -323,9 +321,15 @@ impl CompiledPolicy {
         }
         *fallback += 1;
         let walked = match (&stage.automaton, cache) {
-            (Some(automaton), Some(cache)) if !all => automaton
-                .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
-                .ok(),
+            (Some(automaton), Some(cache)) if !all => {
+                // The class as the automaton reads it, only when it is walked.
+                let mut buf = [0u8; 4];
+                let width = class_bytes.map_or(0, |c| self.classes.encode(c, &mut buf));
+                let class_bytes = buf.get(..width).unwrap_or(&[]);
+                automaton
+                    .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
+                    .ok()
+            }
             _ => None,
         };
         let found = match walked {

@@ -45,6 +45,7 @@ impl<'a> StageResult<'a> {
 
     /// Rule `rule` (`None` for the stage's default) decided `verdict`. A policy holds fewer
     /// than `u32::MAX` rules a stage (the front ends refuse more long before).
+    #[inline]
     pub fn new(rule: Option<usize>, verdict: &'a Verdict) -> StageResult<'a> {
         let rule = rule.map_or(StageResult::DEFAULT, |r| {
             u32::try_from(r)
