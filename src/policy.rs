@@ -1,6 +1,7 @@
 //! [`Policy`]: a parsed, validated policy, ready to decide.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::check;
 use crate::compile::{self, CompiledPolicy};
@@ -30,7 +31,8 @@ use crate::source::Source;
 pub struct Policy {
     doc: PolicyDoc,
     source: Source,
-    verdicts: Verdicts,
+    /// Shared with the policies compiled from this one, which hand the same verdicts out.
+    verdicts: Arc<Verdicts>,
 }
 
 /// Every rule's verdict, precomputed so that deciding only has to find the rule.
@@ -104,7 +106,7 @@ impl Policy {
         Ok(Policy {
             doc,
             source,
-            verdicts,
+            verdicts: Arc::new(verdicts),
         })
     }
 
@@ -131,6 +133,11 @@ impl Policy {
 
     pub fn verdicts(&self) -> &Verdicts {
         &self.verdicts
+    }
+
+    /// The verdicts, shared: compiling does not copy them.
+    pub(crate) fn shared_verdicts(&self) -> Arc<Verdicts> {
+        Arc::clone(&self.verdicts)
     }
 
     /// The policy's `name`, if it has one.

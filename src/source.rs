@@ -1,6 +1,7 @@
 //! Where things are in a policy file: spans, and the file text they point into.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// A region of a source file. Lines and columns are 1-based and count Unicode scalar values,
@@ -99,7 +100,7 @@ impl Source {
 /// Where lines start in a text, and how many characters precede regularly spaced byte offsets,
 /// so that a position (line, column in characters) costs a binary search and a scan of at most
 /// [`LineIndex::STRIDE`] bytes, however long the file or its lines. Built in one pass.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct LineIndex {
     /// Byte offset of the start of each line; the first is 0.
     line_starts: Vec<usize>,
@@ -108,6 +109,20 @@ pub struct LineIndex {
     marks: Vec<(usize, u32, u32)>,
     /// Whether each line is ASCII only: there a column is a byte count, with nothing to scan.
     ascii: Vec<bool>,
+    /// The 0-based line of the last lookup: a parser asks in order, so the next is most often
+    /// on the same line or the next one, found without a search.
+    last_line: AtomicUsize,
+}
+
+impl Clone for LineIndex {
+    fn clone(&self) -> Self {
+        LineIndex {
+            line_starts: self.line_starts.clone(),
+            marks: self.marks.clone(),
+            ascii: self.ascii.clone(),
+            last_line: AtomicUsize::new(self.last_line.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl LineIndex {
@@ -119,6 +134,7 @@ impl LineIndex {
             line_starts: vec![0],
             marks: vec![(0, 0, 0)],
             ascii: vec![true],
+            last_line: AtomicUsize::new(0),
         };
         let (mut line, mut col) = (0u32, 0u32);
         let mut next_mark = Self::STRIDE;
@@ -149,10 +165,24 @@ impl LineIndex {
     /// the end is the position after the last character.
     pub fn position(&self, text: &str, offset: usize) -> (u32, u32) {
         let offset = offset.min(text.len());
-        let line0 = self
-            .line_starts
-            .partition_point(|&start| start <= offset)
-            .saturating_sub(1);
+        let holds = |line0: usize| {
+            self.line_starts.get(line0).is_some_and(|&s| s <= offset)
+                && self
+                    .line_starts
+                    .get(line0 + 1)
+                    .is_none_or(|&next| offset < next)
+        };
+        let last = self.last_line.load(Ordering::Relaxed);
+        let line0 = if holds(last) {
+            last
+        } else if holds(last + 1) {
+            last + 1
+        } else {
+            self.line_starts
+                .partition_point(|&start| start <= offset)
+                .saturating_sub(1)
+        };
+        self.last_line.store(line0, Ordering::Relaxed);
         if self.ascii.get(line0) == Some(&true)
             && let Some(&start) = self.line_starts.get(line0)
         {

@@ -102,7 +102,7 @@ impl<'p> Builder<'p> {
             fallback: 0,
         }) as super::CacheFn);
         CompiledPolicy {
-            verdicts: self.policy.verdicts().clone(),
+            verdicts: self.policy.shared_verdicts(),
             name: self.policy.name().map(str::to_owned),
             classes,
             hitl,

@@ -79,7 +79,7 @@ use index::{Index, NONE};
 /// A policy compiled for deciding fast. Build it with [`crate::Policy::compile`] or
 /// [`Builder`].
 pub struct CompiledPolicy {
-    verdicts: Verdicts,
+    verdicts: std::sync::Arc<Verdicts>,
     name: Option<String>,
     classes: Classes,
     hitl: Option<StageMatcher>,
