@@ -32,8 +32,9 @@ pub struct Args {
     /// Distinct requests in the varied workload (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     varied: usize,
-    /// Timed passes over each workload (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    /// Timed passes over each workload (the least is reported: other work on the machine only
+    /// ever adds time).
+    #[arg(long, default_value_t = 10)]
     rounds: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
