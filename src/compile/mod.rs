@@ -18,7 +18,8 @@
 //! into the cheapest matcher that can take it, as globset sorts globs into strategies:
 //!
 //! - `pattern`: exact names and name-plus-star globs (`delete`, `svc_42/env_*`, `*`, small
-//!   alternations of these) need no automaton: a string equals, or starts with, a fixed one.
+//!   alternations of these), and for resources one star between fixed texts (`*/env`,
+//!   `svc_*/env`), need no automaton: a string equals, or starts (and ends) with, fixed ones.
 //! - `index`: those rules are found by hash lookups of the action and resource pair, the
 //!   action, and the action's prefixes at the lengths that occur; then by the resource, the
 //!   same way. Keys and bucket entries each sit in one cache line, so a lookup that hits
