@@ -1,35 +1,52 @@
-//! Criterion benchmarks of deciding: the reference evaluator, the compiled policy and a
-//! hash-lookup floor (precomputed answers keyed by the request) on the same requests, for
-//! generated first-match policies of 3 to 10,000 rules; the worst cases of `bench
-//! --adversarial` (families of complex globs, requests built against them); and compiling.
+//! Criterion benchmarks of deciding: the compiled policy against the floor (precomputed
+//! answers found by a hash lookup of the request, returned by reference: `bench::Floor`)
+//! and the reference evaluator, on the first-match policies of `rekall-policy bench` (3 to
+//! 10,000 rules, HITL-only and both stages), repeated and distinct requests; the worst cases
+//! of `bench --adversarial` (families of complex globs, requests built against them); and
+//! text to compiled policy.
 //!
-//! `cargo bench --bench decide`; `rekall-policy bench` prints the same comparison as a table.
+//! `cargo bench --bench decide`; `rekall-policy bench` prints the same comparison as a table
+//! with the targets.
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rekall_policy::compile::generate;
-use rekall_policy::{Decision, Policy, Request};
+use rekall_policy::bench::generate::{self, Stages};
+use rekall_policy::bench::{Floor, SIZES, digest};
+use rekall_policy::front::Language;
+use rekall_policy::{Policy, Request};
 
-const SIZES: [usize; 4] = [3, 100, 1_000, 10_000];
-/// Requests per iteration: the repeated workload of `rekall-policy bench`, cut to keep the
-/// reference evaluator's iterations short at 10,000 rules.
+/// Requests per iteration of the repeated workload: cut to keep the reference evaluator's
+/// iterations short at 10,000 rules.
 const REQUESTS: usize = 1_000;
+/// Distinct requests of the varied workload, as `rekall-policy bench` times.
+const VARIED: usize = 1_000_000;
 
-type Key = (String, String, Option<u64>);
-
-fn key(r: &Request) -> Key {
-    (
-        r.action.clone(),
-        r.resource.clone(),
-        r.confidence.map(f64::to_bits),
-    )
-}
-
-fn digest(d: &Decision<'_>) -> usize {
-    d.hitl_rule().unwrap_or(7) ^ (d.escalation_rule().unwrap_or(3) << 1)
+fn compiled_and_floor(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    compiled: &rekall_policy::compile::CompiledPolicy,
+    requests: &[Request],
+) {
+    let floor = Floor::new(compiled, requests);
+    group.throughput(Throughput::Elements(requests.len() as u64));
+    group.bench_with_input(BenchmarkId::new("compiled", id), requests, |b, requests| {
+        b.iter(|| {
+            requests
+                .iter()
+                .map(|r| compiled.decide(black_box(r)).map_or(0, |d| digest(&d)))
+                .sum::<usize>()
+        })
+    });
+    group.bench_with_input(BenchmarkId::new("floor", id), requests, |b, requests| {
+        b.iter(|| {
+            requests
+                .iter()
+                .map(|r| floor.decide(black_box(r)).map_or(0, digest))
+                .sum::<usize>()
+        })
+    });
 }
 
 fn decide(c: &mut Criterion) {
@@ -37,47 +54,54 @@ fn decide(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(2));
     group.sample_size(20);
-    group.throughput(Throughput::Elements(REQUESTS as u64));
     for n in SIZES {
-        let policy = Policy::from_yaml_str(&generate::policy_yaml(n), "generated.yaml")
+        for stages in Stages::ALL {
+            let policy = Policy::from_yaml_str(
+                &generate::first_match_policy_yaml(n, stages),
+                "generated.yaml",
+            )
             .expect("generated policies are valid");
-        let compiled = policy.compile();
-        let requests = generate::workload(n, REQUESTS, 1);
-        let keys: Vec<Key> = requests.iter().map(key).collect();
-        let floor: HashMap<Key, Decision<'_>> = requests
-            .iter()
-            .zip(&keys)
-            .filter_map(|(r, k)| Some((k.clone(), compiled.decide(r).ok()?)))
-            .collect();
+            let compiled = policy.compile();
+            let requests = generate::first_match_workload(n, REQUESTS, 1, false);
+            let id = format!("{}/{n}", stages.name());
+            compiled_and_floor(&mut group, &id, &compiled, &requests);
+            if n <= 1_000 {
+                group.throughput(Throughput::Elements(requests.len() as u64));
+                group.bench_with_input(
+                    BenchmarkId::new("reference", &id),
+                    &requests,
+                    |b, requests| {
+                        b.iter(|| {
+                            requests
+                                .iter()
+                                .map(|r| policy.decide(black_box(r)).map_or(0, |d| digest(&d)))
+                                .sum::<usize>()
+                        })
+                    },
+                );
+            }
+        }
+    }
+    group.finish();
+}
 
-        group.bench_with_input(BenchmarkId::new("compiled", n), &requests, |b, requests| {
-            b.iter(|| {
-                requests
-                    .iter()
-                    .map(|r| compiled.decide(black_box(r)).map_or(0, |d| digest(&d)))
-                    .sum::<usize>()
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("floor", n), &keys, |b, keys| {
-            b.iter(|| {
-                keys.iter()
-                    .map(|k| floor.get(black_box(k)).cloned().map_or(0, |d| digest(&d)))
-                    .sum::<usize>()
-            })
-        });
-        if n <= 1_000 {
-            group.bench_with_input(
-                BenchmarkId::new("reference", n),
-                &requests,
-                |b, requests| {
-                    b.iter(|| {
-                        requests
-                            .iter()
-                            .map(|r| policy.decide(black_box(r)).map_or(0, |d| digest(&d)))
-                            .sum::<usize>()
-                    })
-                },
-            );
+/// The same on a million distinct requests, where neither side's caches can hold them.
+fn decide_varied(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide_varied");
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group.sample_size(10);
+    for n in SIZES {
+        for stages in Stages::ALL {
+            let policy = Policy::from_yaml_str(
+                &generate::first_match_policy_yaml(n, stages),
+                "generated.yaml",
+            )
+            .expect("generated policies are valid");
+            let compiled = policy.compile();
+            let requests = generate::first_match_workload(n, VARIED, 2, true);
+            let id = format!("{}/{n}", stages.name());
+            compiled_and_floor(&mut group, &id, &compiled, &requests);
         }
     }
     group.finish();
@@ -170,20 +194,35 @@ fn decide_adversarial(c: &mut Criterion) {
     group.finish();
 }
 
+/// Text to compiled policy (parse, validate, compile), YAML and DSL.
 fn compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("compile");
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
     group.sample_size(10);
     for n in SIZES {
-        let policy = Policy::from_yaml_str(&generate::policy_yaml(n), "generated.yaml")
-            .expect("generated policies are valid");
-        group.bench_with_input(BenchmarkId::from_parameter(n), &policy, |b, policy| {
-            b.iter(|| policy.compile())
-        });
+        let yaml = generate::first_match_policy_yaml(n, Stages::Both);
+        let policy =
+            Policy::from_yaml_str(&yaml, "generated.yaml").expect("generated policies are valid");
+        let dsl = rekall_policy::print::to_dsl(policy.doc());
+        for (language, name, text) in [
+            (Language::Yaml, "yaml", &yaml),
+            (Language::Dsl, "dsl", &dsl),
+        ] {
+            group.bench_with_input(BenchmarkId::new(name, n), text, |b, text| {
+                b.iter(|| Policy::from_str_in(language, text, "bench").map(|p| p.compile()))
+            });
+        }
     }
     group.finish();
 }
 
-criterion_group!(benches, decide, decide_complex, decide_adversarial, compile);
+criterion_group!(
+    benches,
+    decide,
+    decide_varied,
+    decide_complex,
+    decide_adversarial,
+    compile
+);
 criterion_main!(benches);

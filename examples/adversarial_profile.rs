@@ -2,7 +2,8 @@
 //! `adversarial_profile FAMILY RULES REQUESTS ROUNDS`.
 use rekall_policy::Policy;
 use rekall_policy::Request;
-use rekall_policy::compile::{CompiledPolicy, generate};
+use rekall_policy::bench::generate;
+use rekall_policy::compile::CompiledPolicy;
 use std::hint::black_box;
 
 #[inline(never)]

@@ -25,6 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod compile;
@@ -48,7 +49,7 @@ pub mod store;
 mod suggest;
 pub mod testing;
 
-pub use decision::{Decision, Stage, StageResult, Verdict};
+pub use decision::{Decision, OwnedDecision, Stage, StageResult, Verdict};
 pub use diagnostic::{Diagnostic, ErrorKind, PolicyError};
 pub use ir::{Outcome, Principal, Priority};
 pub use policy::Policy;

@@ -7,6 +7,7 @@
 //! policy.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::check;
 use crate::decision::Verdict;
@@ -33,7 +34,8 @@ use crate::source::Source;
 pub struct Policy {
     doc: PolicyDoc,
     source: Source,
-    verdicts: Verdicts,
+    /// Shared with the policies compiled from this one, which hand the same verdicts out.
+    verdicts: Arc<Verdicts>,
 }
 
 /// Every rule's verdict, precomputed so that deciding only has to find the rule.
@@ -107,7 +109,7 @@ impl Policy {
         Ok(Policy {
             doc,
             source,
-            verdicts,
+            verdicts: Arc::new(verdicts),
         })
     }
 
@@ -121,6 +123,11 @@ impl Policy {
 
     pub fn verdicts(&self) -> &Verdicts {
         &self.verdicts
+    }
+
+    /// The verdicts, shared: compiling does not copy them.
+    pub(crate) fn shared_verdicts(&self) -> Arc<Verdicts> {
+        Arc::clone(&self.verdicts)
     }
 
     /// The policy's `name`, if it has one.

@@ -1,6 +1,7 @@
 //! Where things are in a policy file: spans, and the file text they point into.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// A region of a source file. Lines and columns are 1-based and count Unicode scalar values,
@@ -99,13 +100,29 @@ impl Source {
 /// Where lines start in a text, and how many characters precede regularly spaced byte offsets,
 /// so that a position (line, column in characters) costs a binary search and a scan of at most
 /// [`LineIndex::STRIDE`] bytes, however long the file or its lines. Built in one pass.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct LineIndex {
     /// Byte offset of the start of each line; the first is 0.
     line_starts: Vec<usize>,
     /// Checkpoints on character boundaries, at least every `STRIDE` bytes: (byte offset, 0-based
     /// line, 0-based column in characters).
     marks: Vec<(usize, u32, u32)>,
+    /// Whether each line is ASCII only: there a column is a byte count, with nothing to scan.
+    ascii: Vec<bool>,
+    /// The 0-based line of the last lookup: a parser asks in order, so the next is most often
+    /// on the same line or the next one, found without a search.
+    last_line: AtomicUsize,
+}
+
+impl Clone for LineIndex {
+    fn clone(&self) -> Self {
+        LineIndex {
+            line_starts: self.line_starts.clone(),
+            marks: self.marks.clone(),
+            ascii: self.ascii.clone(),
+            last_line: AtomicUsize::new(self.last_line.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl LineIndex {
@@ -116,6 +133,8 @@ impl LineIndex {
         let mut index = LineIndex {
             line_starts: vec![0],
             marks: vec![(0, 0, 0)],
+            ascii: vec![true],
+            last_line: AtomicUsize::new(0),
         };
         let (mut line, mut col) = (0u32, 0u32);
         let mut next_mark = Self::STRIDE;
@@ -128,8 +147,14 @@ impl LineIndex {
                 line = line.saturating_add(1);
                 col = 0;
                 index.line_starts.push(at + 1);
+                index.ascii.push(true);
             } else {
                 col = col.saturating_add(1);
+                if !c.is_ascii()
+                    && let Some(ascii) = index.ascii.last_mut()
+                {
+                    *ascii = false;
+                }
             }
         }
         index
@@ -140,29 +165,57 @@ impl LineIndex {
     /// the end is the position after the last character.
     pub fn position(&self, text: &str, offset: usize) -> (u32, u32) {
         let offset = offset.min(text.len());
+        let holds = |line0: usize| {
+            self.line_starts.get(line0).is_some_and(|&s| s <= offset)
+                && self
+                    .line_starts
+                    .get(line0 + 1)
+                    .is_none_or(|&next| offset < next)
+        };
+        let last = self.last_line.load(Ordering::Relaxed);
+        let line0 = if holds(last) {
+            last
+        } else if holds(last + 1) {
+            last + 1
+        } else {
+            self.line_starts
+                .partition_point(|&start| start <= offset)
+                .saturating_sub(1)
+        };
+        self.last_line.store(line0, Ordering::Relaxed);
+        if self.ascii.get(line0) == Some(&true)
+            && let Some(&start) = self.line_starts.get(line0)
+        {
+            let number = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1);
+            return (number(line0), number(offset - start));
+        }
         let i = self
             .marks
             .partition_point(|m| m.0 <= offset)
             .saturating_sub(1);
         let (from, mut line, mut col) = self.marks.get(i).copied().unwrap_or((0, 0, 0));
-        let stretch = text.get(from..).unwrap_or("");
         #[cfg(test)]
         scanned::add(offset - from);
-        for (at, c) in stretch.char_indices() {
-            if from + at >= offset {
-                break;
-            }
-            // A byte offset inside this character: the position is the character's own.
-            if from + at + c.len_utf8() > offset {
-                break;
-            }
-            if c == '\n' {
-                line = line.saturating_add(1);
-                col = 0;
-            } else {
-                col = col.saturating_add(1);
-            }
+        // A byte offset inside a character: the position is the character's own, so count
+        // only the characters that start before the character holding the offset.
+        let mut end = offset;
+        while end > from && !text.is_char_boundary(end) {
+            end -= 1;
         }
+        // Bytes, not chars: a line break is one byte, and a character is a byte that does not
+        // continue one (UTF-8), so the stretch is counted without decoding it.
+        let stretch = text.as_bytes().get(from..end).unwrap_or_default();
+        let after_break = match stretch.iter().rposition(|&b| b == b'\n') {
+            Some(at) => {
+                let breaks = stretch.iter().filter(|&&b| b == b'\n').count();
+                line = line.saturating_add(u32::try_from(breaks).unwrap_or(u32::MAX));
+                col = 0;
+                stretch.get(at + 1..).unwrap_or_default()
+            }
+            None => stretch,
+        };
+        let chars = after_break.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        col = col.saturating_add(u32::try_from(chars).unwrap_or(u32::MAX));
         (line.saturating_add(1), col.saturating_add(1))
     }
 

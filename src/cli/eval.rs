@@ -77,7 +77,7 @@ fn run_one(policy: &Policy, args: &Args) -> u8 {
         args.confidence.as_deref(),
         args.context.as_deref(),
     )
-    .and_then(|r| policy.decide(&r).map(Decision::into_owned));
+    .and_then(|r| policy.decide(&r));
     match decided {
         Ok(decision) => {
             match args.format {
@@ -217,6 +217,6 @@ fn decide_line(policy: &Policy, line: &str) -> Result<(Value, Option<Value>), Li
     let decision = policy
         .decide(&request)
         .map_err(|e| (Some(e.field), e.message, id.clone()))?;
-    let value = serde_json::to_value(&decision).map_err(|e| (None, e.to_string(), id.clone()))?;
+    let value = serde_json::to_value(decision).map_err(|e| (None, e.to_string(), id.clone()))?;
     Ok((value, id))
 }

@@ -91,7 +91,7 @@ fn text(file: &str, trace: &Trace) -> String {
     out.push('\n');
     let _ = writeln!(out, "combined: {}", trace.combination.message);
     out.push('\n');
-    out.push_str(&super::eval::text(&trace.decision));
+    out.push_str(&super::eval::text(&trace.decision.as_decision()));
     out
 }
 

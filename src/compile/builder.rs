@@ -102,7 +102,7 @@ impl<'p> Builder<'p> {
             fallback: 0,
         }) as super::CacheFn);
         CompiledPolicy {
-            verdicts: self.policy.verdicts().clone(),
+            verdicts: self.policy.shared_verdicts(),
             name: self.policy.name().map(str::to_owned),
             classes,
             hitl,
@@ -134,11 +134,11 @@ impl<'p> Builder<'p> {
             };
             let forms = (simple_forms(rule.action), simple_forms(&rule.resource));
             match forms {
+                // The index has one class for a HITL stage, whose rules hold everywhere.
                 (Some(actions), Some(resources))
-                    if actions.len() * resources.len() <= MAX_FORMS =>
+                    if actions.len() * resources.len() <= MAX_FORMS
+                        && index.add(number, &actions, &resources, band.unwrap_or((0, 0))) =>
                 {
-                    // The index has one class for a HITL stage, whose rules hold everywhere.
-                    index.add(number, &actions, &resources, band.unwrap_or((0, 0)));
                     let everything = Simple::Prefix(String::new());
                     if actions.contains(&everything)
                         && resources.contains(&everything)

@@ -12,8 +12,10 @@
 //!   misses stop at the table's Bloom filter);
 //! - any action (`*`): one bucket, always visited.
 //!
-//! A bucket holds its entries by resource form: a few are scanned (a comparison each); many
-//! are indexed again, by exact resource and by resource prefix, in the same table.
+//! A bucket holds its entries by resource form (exact, prefix, or a start and an end such as
+//! `*/env`): a few are scanned (a comparison or two each); many are indexed again, by exact
+//! resource, by resource prefix (once per prefix length) and by start and end (once per
+//! pair of lengths), in the same table.
 //!
 //! Every bucket and every kind of lookup knows the lowest rule it can yield, so a search
 //! skips whatever cannot beat the best rule found so far. Lookups stay a handful whatever the
@@ -24,7 +26,9 @@ use std::collections::{BinaryHeap, HashMap};
 
 use super::confidence::ClassRange;
 use super::pattern::Simple;
-use super::table::{FastHash, Inline, KeyTable, KeyTableBuilder, Prefixes, bytes_eq, starts_with};
+use super::table::{
+    FastHash, Inline, KeyTable, KeyTableBuilder, Prefixes, bytes_eq, ends_with, starts_with,
+};
 
 /// No rule.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -35,7 +39,8 @@ const SCAN_LIMIT: usize = 8;
 const NS_PAIR: u32 = 0;
 const NS_ACTION: u32 = 1;
 const NS_ACTION_PREFIX: u32 = 2;
-/// Big bucket `k` looks up exact resources in `NS_BUCKETS + 2k` and prefixes in the next.
+/// Big bucket `k` looks up exact resources in `NS_BUCKETS + 3k`, prefixes in the next, and
+/// starts and ends in the one after.
 const NS_BUCKETS: u32 = 3;
 
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +69,8 @@ const DIRECT: u32 = 1 << 31;
 enum Kind {
     Exact,
     Prefix,
+    /// The resource's first `split` bytes start the string and the rest end it.
+    Affix,
     /// The head of a big bucket, which only carries the bucket's numbers.
     Head,
 }
@@ -80,6 +87,8 @@ struct BucketEntry {
     count: u32,
     big: u32,
     kind: Kind,
+    /// Where an affix's start ends and its end begins.
+    split: u16,
     resource: Inline<36>,
 }
 
@@ -87,8 +96,11 @@ struct BucketEntry {
 struct BigBucket {
     ns_exact: u32,
     ns_prefix: u32,
+    ns_affix: u32,
     /// Each prefix length, with the lowest rule of the entries of that length.
     prefix_lengths: Vec<(usize, u32)>,
+    /// Each pair of start and end lengths of the affixes, with their lowest rule.
+    affix_lengths: Vec<((usize, usize), u32)>,
 }
 
 /// The searchable index of one stage.
@@ -237,6 +249,12 @@ impl Index {
             let hit = match e.kind {
                 Kind::Exact => bytes_eq(resource, text),
                 Kind::Prefix => starts_with(resource, text),
+                Kind::Affix => {
+                    let (head, tail) = text.split_at(usize::from(e.split).min(text.len()));
+                    resource.len() >= text.len()
+                        && starts_with(resource, head)
+                        && ends_with(resource, tail)
+                }
                 Kind::Head => false,
             };
             if hit {
@@ -260,6 +278,18 @@ impl Index {
                     best = best.min(self.answer(answer, class));
                 }
             }
+            for &((head, tail), min_rule) in &big.affix_lengths {
+                if min_rule >= best || head + tail > resource.len() {
+                    continue;
+                }
+                let parts = [
+                    resource.get(..head).unwrap_or_default(),
+                    resource.get(resource.len() - tail..).unwrap_or_default(),
+                ];
+                if let Some(answer) = self.table.get(big.ns_affix, &parts) {
+                    best = best.min(self.answer(answer, class));
+                }
+            }
         }
         best
     }
@@ -276,7 +306,10 @@ impl Index {
             + self
                 .bigs
                 .iter()
-                .map(|b| b.prefix_lengths.capacity() * size_of::<(usize, u32)>())
+                .map(|b| {
+                    b.prefix_lengths.capacity() * size_of::<(usize, u32)>()
+                        + b.affix_lengths.capacity() * size_of::<((usize, usize), u32)>()
+                })
                 .sum::<usize>()
             + self.action_prefix_lengths.capacity() * size_of::<(usize, u32)>()
             + size_of::<EndScreen>()
@@ -306,13 +339,22 @@ pub(crate) struct IndexBuilder {
 
 impl IndexBuilder {
     /// Adds rule `rule` for every pair of its forms; rules must come in ascending order.
+    /// Returns false, adding nothing, when an action form is not a start of the string
+    /// ([`Simple::is_head`]) or an affix is too long to hold: the rule is not the index's.
     pub(crate) fn add(
         &mut self,
         rule: u32,
         actions: &[Simple],
         resources: &[Simple],
         band: ClassRange,
-    ) {
+    ) -> bool {
+        let fits = |r: &Simple| match r {
+            Simple::Affix(head, _) => u16::try_from(head.len()).is_ok(),
+            _ => true,
+        };
+        if !actions.iter().all(Simple::is_head) || !resources.iter().all(fits) {
+            return false;
+        }
         for action in actions {
             for resource in resources {
                 let key = (action.clone(), resource.clone());
@@ -326,6 +368,8 @@ impl IndexBuilder {
                             (Simple::Exact(a), _) => Home::Action(a.clone()),
                             (Simple::Prefix(p), _) if p.is_empty() => Home::AnyAction,
                             (Simple::Prefix(p), _) => Home::ActionPrefix(p.clone()),
+                            // Refused above.
+                            (Simple::Affix(..), _) => continue,
                         };
                         self.homes.push((home, resource.clone()));
                         self.by_forms.insert(key.clone(), e);
@@ -339,6 +383,7 @@ impl IndexBuilder {
                 }
             }
         }
+        true
     }
 
     /// Builds the index for `classes` confidence classes (1 for a HITL stage).
@@ -391,11 +436,10 @@ impl IndexBuilder {
             );
             match home {
                 Home::Pair(action) => {
-                    table.insert(
-                        NS_PAIR,
-                        &[action.as_bytes(), resource.text().as_bytes()],
-                        answer,
-                    );
+                    let Simple::Exact(resource) = resource else {
+                        continue;
+                    };
+                    table.insert(NS_PAIR, &[action.as_bytes(), resource.as_bytes()], answer);
                     pair_min = pair_min.min(first_rule);
                     continue;
                 }
@@ -424,18 +468,26 @@ impl IndexBuilder {
             list.sort_by_key(|(first_rule, _, _)| *first_rule);
             let first = bucket_entries.len() as u32;
             let min_rule = list.first().map_or(NONE, |(r, _, _)| *r);
-            let entry =
-                |first_rule: u32, answer: u32, form: &Simple, arena: &mut Vec<u8>| BucketEntry {
+            let entry = |first_rule: u32, answer: u32, form: &Simple, arena: &mut Vec<u8>| {
+                let (kind, text, split) = match form {
+                    Simple::Exact(r) => (Kind::Exact, r.clone(), 0),
+                    Simple::Prefix(p) => (Kind::Prefix, p.clone(), 0),
+                    Simple::Affix(head, tail) => (
+                        Kind::Affix,
+                        format!("{head}{tail}"),
+                        u16::try_from(head.len()).unwrap_or(u16::MAX),
+                    ),
+                };
+                BucketEntry {
                     first_rule,
                     answer,
                     count: 0,
                     big: NONE,
-                    kind: match form {
-                        Simple::Exact(_) => Kind::Exact,
-                        Simple::Prefix(_) => Kind::Prefix,
-                    },
-                    resource: Inline::new(form.text().as_bytes(), arena),
-                };
+                    kind,
+                    split,
+                    resource: Inline::new(text.as_bytes(), arena),
+                }
+            };
             if list.len() <= SCAN_LIMIT {
                 for (first_rule, answer, form) in &list {
                     bucket_entries.push(entry(*first_rule, *answer, form, &mut arena));
@@ -444,18 +496,22 @@ impl IndexBuilder {
                 let mut big = BigBucket {
                     ns_exact: next_ns,
                     ns_prefix: next_ns + 1,
+                    ns_affix: next_ns + 2,
                     prefix_lengths: Vec::new(),
+                    affix_lengths: Vec::new(),
                 };
-                next_ns += 2;
+                next_ns += 3;
                 bucket_entries.push(BucketEntry {
                     first_rule: min_rule,
                     answer: NONE,
                     count: 0,
                     big: bigs.len() as u32,
                     kind: Kind::Head,
+                    split: 0,
                     resource: Inline::new(b"", &mut arena),
                 });
                 let mut lengths = Vec::new();
+                let mut affix_lengths = Vec::new();
                 for (first_rule, answer, form) in &list {
                     match form {
                         Simple::Exact(r) => table.insert(big.ns_exact, &[r.as_bytes()], *answer),
@@ -466,9 +522,18 @@ impl IndexBuilder {
                             table.insert(big.ns_prefix, &[p.as_bytes()], *answer);
                             lengths.push((p.len(), *first_rule));
                         }
+                        Simple::Affix(head, tail) => {
+                            table.insert(
+                                big.ns_affix,
+                                &[head.as_bytes(), tail.as_bytes()],
+                                *answer,
+                            );
+                            affix_lengths.push(((head.len(), tail.len()), *first_rule));
+                        }
                     }
                 }
                 big.prefix_lengths = lowest_per_length(lengths);
+                big.affix_lengths = lowest_per_length(affix_lengths);
                 bigs.push(big);
             }
             let count = bucket_entries.len() as u32 - first;
@@ -505,7 +570,7 @@ impl IndexBuilder {
 }
 
 /// Each distinct length once, ascending, with the lowest rule given for it.
-fn lowest_per_length(mut lengths: Vec<(usize, u32)>) -> Vec<(usize, u32)> {
+fn lowest_per_length<L: Ord + Copy>(mut lengths: Vec<(L, u32)>) -> Vec<(L, u32)> {
     lengths.sort_unstable();
     lengths.dedup_by_key(|(len, _)| *len);
     lengths
@@ -558,6 +623,61 @@ fn band_runs(rules: &[(u32, ClassRange)], out: &mut Vec<Run>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Policy, Request};
+    use proptest::prelude::*;
+
+    /// Resource globs of every form the index holds, made of few characters so that they
+    /// overlap: exact, prefix, and a start and an end (`*/e`, `a*b`, `ab*ba`).
+    fn resource_glob() -> impl Strategy<Value = String> {
+        let text = || proptest::string::string_regex("[ab/]{0,3}").unwrap();
+        prop_oneof![
+            text(),
+            text().prop_map(|t| format!("{t}*")),
+            (
+                text(),
+                proptest::string::string_regex("[ab/]{1,3}").unwrap()
+            )
+                .prop_map(|(h, t)| format!("{h}*{t}")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Buckets small enough to scan and big enough to be indexed again (more than
+        /// `SCAN_LIMIT` resource forms for one action) decide as the reference does, for
+        /// every kind of resource form.
+        #[test]
+        fn every_resource_form_decides_as_the_reference(
+            rules in proptest::collection::vec(
+                (prop_oneof![Just("act"), Just("act*"), Just("*")], resource_glob()),
+                1..40,
+            ),
+            resources in proptest::collection::vec(
+                proptest::string::string_regex("[ab/]{0,7}").unwrap(),
+                1..40,
+            ),
+        ) {
+            let mut yaml = String::from("version: 1\nhitl:\n  rules:\n");
+            for (action, resource) in &rules {
+                yaml.push_str(&format!(
+                    "    - action: \"{action}\"\n      resource: \"{resource}\"\n      requireApproval: false\n"
+                ));
+            }
+            let policy = Policy::from_yaml_str(&yaml, "forms.yaml").unwrap();
+            let compiled = policy.compile();
+            for resource in &resources {
+                for action in ["act", "actx", "other"] {
+                    let request = Request::new(action).resource(resource.as_str());
+                    prop_assert_eq!(
+                        compiled.decide(&request).ok(),
+                        policy.decide(&request).ok(),
+                        "{} on {}", action, resource
+                    );
+                }
+            }
+        }
+    }
 
     fn runs(rules: &[(u32, ClassRange)]) -> Vec<(u32, u32)> {
         let mut out = Vec::new();

@@ -18,7 +18,8 @@
 //! into the cheapest matcher that can take it, as globset sorts globs into strategies:
 //!
 //! - `pattern`: exact names and name-plus-star globs (`delete`, `svc_42/env_*`, `*`, small
-//!   alternations of these) need no automaton: a string equals, or starts with, a fixed one.
+//!   alternations of these), and for resources one star between fixed texts (`*/env`,
+//!   `svc_*/env`), need no automaton: a string equals, or starts (and ends) with, fixed ones.
 //! - `index`: those rules are found by hash lookups of the action and resource pair, the
 //!   action, and the action's prefixes at the lengths that occur; then by the resource, the
 //!   same way. Keys and bucket entries each sit in one cache line, so a lookup that hits
@@ -52,14 +53,12 @@ mod builder;
 mod complex;
 mod confidence;
 mod field;
-pub mod generate;
 mod index;
 mod live;
 mod pattern;
 mod segment;
 mod table;
 
-use std::borrow::Cow;
 use std::fmt;
 
 use regex_automata::hybrid::dfa::Cache;
@@ -81,7 +80,7 @@ use index::{Index, NONE};
 /// A policy compiled for deciding fast. Build it with [`crate::Policy::compile`] or
 /// [`Builder`].
 pub struct CompiledPolicy {
-    verdicts: Verdicts,
+    verdicts: std::sync::Arc<Verdicts>,
     name: Option<String>,
     classes: Classes,
     hitl: Option<StageMatcher>,
@@ -242,9 +241,6 @@ impl CompiledPolicy {
         confidence: f64,
     ) -> Decision<'s> {
         let class = self.classes.of(confidence);
-        let mut buf = [0u8; 4];
-        let width = self.classes.encode(class, &mut buf);
-        let class_bytes = buf.get(..width).unwrap_or(&[]);
         // Rules first, the decision last: a decision is large, and built in place once.
         let hitl = self.hitl.as_ref().map(|stage| {
             self.stage_first(
@@ -253,8 +249,7 @@ impl CompiledPolicy {
                 |c| (c.hitl.as_mut(), &mut c.hitl_scratch, &mut c.fallback),
                 action,
                 resource,
-                0,
-                &[],
+                None,
             )
         });
         let escalation = self.escalation.as_ref().map(|stage| {
@@ -270,8 +265,7 @@ impl CompiledPolicy {
                 },
                 action,
                 resource,
-                class,
-                class_bytes,
+                Some(class),
             )
         });
         Decision {
@@ -280,7 +274,9 @@ impl CompiledPolicy {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The first rule of a stage that matches, or `NONE`. `class` is the confidence's class
+    /// for a stage of bands (escalation), `None` for one without (HITL), whose automaton reads
+    /// no class bytes.
     #[inline]
     fn stage_first<'s>(
         &'s self,
@@ -289,9 +285,10 @@ impl CompiledPolicy {
         parts: StageCaches,
         action: &str,
         resource: &str,
-        class: u32,
-        class_bytes: &[u8],
+        class: Option<u32>,
     ) -> u32 {
+        let class_bytes = class;
+        let class = class.unwrap_or(0);
         let mut best = stage
             .index
             .first_match(action.as_bytes(), resource.as_bytes(), class);
@@ -325,9 +322,15 @@ impl CompiledPolicy {
         }
         *fallback += 1;
         let walked = match (&stage.automaton, cache) {
-            (Some(automaton), Some(cache)) if !all => automaton
-                .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
-                .ok(),
+            (Some(automaton), Some(cache)) if !all => {
+                // The class as the automaton reads it, only when it is walked.
+                let mut buf = [0u8; 4];
+                let width = class_bytes.map_or(0, |c| self.classes.encode(c, &mut buf));
+                let class_bytes = buf.get(..width).unwrap_or(&[]);
+                automaton
+                    .first_match(cache, action.as_bytes(), resource.as_bytes(), class_bytes)
+                    .ok()
+            }
             _ => None,
         };
         let found = match walked {
@@ -346,15 +349,20 @@ impl CompiledPolicy {
     #[inline]
     fn result<'s>(&'s self, rule: u32, verdicts: &'s [Verdict]) -> StageResult<'s> {
         match verdicts.get(rule as usize).filter(|_| rule != NONE) {
-            Some(verdict) => StageResult {
-                rule: Some(rule as usize),
-                verdict: Cow::Borrowed(verdict),
-            },
-            None => StageResult {
-                rule: None,
-                verdict: Cow::Borrowed(&self.verdicts.no_match),
-            },
+            Some(verdict) => StageResult::new(Some(rule as usize), verdict),
+            None => StageResult::new(None, &self.verdicts.no_match),
         }
+    }
+
+    /// How many classes the confidence falls into: the bands' edges cut [0, 1] into them.
+    pub(crate) fn confidence_classes(&self) -> u32 {
+        self.classes.count()
+    }
+
+    /// The class of a confidence in [0, 1]: two confidences of one class are decided alike.
+    #[inline]
+    pub(crate) fn confidence_class(&self, confidence: f64) -> u32 {
+        self.classes.of(confidence)
     }
 
     /// The bounds a request must keep to be decided.

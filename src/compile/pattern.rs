@@ -1,10 +1,10 @@
 //! Sorting globs into the cheapest way to match them, as globset's `MatchStrategy` does.
 //!
 //! Most globs in real policies are exact names (`delete`, `db/users`) or a name and a star
-//! (`deploy*`, `svc_42/env_*`, `*`). Such a glob matches `s` exactly when `s` equals, or
-//! starts with, a fixed string: a hash lookup, not an automaton walk. Small alternations
-//! (`{db,cache}/*`) expand into a few of these. Everything else (`?`, classes, a star before
-//! the end) is left to the automaton.
+//! (`deploy*`, `svc_42/env_*`, `*`, `*/env`, `svc_*/env`). Such a glob matches `s` exactly
+//! when `s` equals, or starts and ends with, fixed strings: hash lookups, not an automaton
+//! walk. Small alternations (`{db,cache}/*`) expand into a few of these. Everything else
+//! (`?`, classes, two stars apart) is left to the complex-glob matcher.
 
 use crate::glob::{Glob, Token};
 
@@ -20,6 +20,10 @@ pub(crate) enum Simple {
     Exact(String),
     /// Matches every string that starts with this one (`""` matches everything).
     Prefix(String),
+    /// Matches every string that starts with the first, ends with the second (not empty),
+    /// and is at least as long as both: one star between two texts (`*/env`, `svc_*/env`).
+    /// Only resources take this form: the index finds rules by their action's start.
+    Affix(String, String),
 }
 
 impl Simple {
@@ -28,13 +32,18 @@ impl Simple {
         match self {
             Simple::Exact(e) => e.as_bytes() == s,
             Simple::Prefix(p) => s.starts_with(p.as_bytes()),
+            Simple::Affix(p, x) => {
+                s.len() >= p.len() + x.len()
+                    && s.starts_with(p.as_bytes())
+                    && s.ends_with(x.as_bytes())
+            }
         }
     }
 
-    pub(crate) fn text(&self) -> &str {
-        match self {
-            Simple::Exact(s) | Simple::Prefix(s) => s,
-        }
+    /// Whether the form is a start of the string (exact or prefix): what an action's form
+    /// must be for the index to find its rule.
+    pub(crate) fn is_head(&self) -> bool {
+        !matches!(self, Simple::Affix(..))
     }
 }
 
@@ -154,26 +163,31 @@ pub(crate) fn literal_prefix(glob: &Glob) -> String {
     out
 }
 
-/// One sequence without alternations: literal characters, then at most a run of stars.
+/// One sequence without alternations: literal characters, at most one run of stars, and
+/// literal characters again.
 fn simple(tokens: &[&Token]) -> Option<Simple> {
-    let mut text = String::new();
+    let mut head = String::new();
+    let mut tail = String::new();
     let mut star = false;
     for token in tokens {
-        match token {
-            Token::AnyRun => star = true,
-            _ if star => return None,
-            Token::Char(c) => text.push(*c),
+        let c = match token {
+            Token::AnyRun if tail.is_empty() => {
+                star = true;
+                continue;
+            }
+            Token::Char(c) => *c,
             Token::Class {
                 negated: false,
                 ranges,
-            } if ranges.len() == 1 && ranges[0].0 == ranges[0].1 => text.push(ranges[0].0),
+            } if ranges.len() == 1 && ranges[0].0 == ranges[0].1 => ranges[0].0,
             _ => return None,
-        }
+        };
+        if star { &mut tail } else { &mut head }.push(c);
     }
-    Some(if star {
-        Simple::Prefix(text)
-    } else {
-        Simple::Exact(text)
+    Some(match (star, tail.is_empty()) {
+        (false, _) => Simple::Exact(head),
+        (true, true) => Simple::Prefix(head),
+        (true, false) => Simple::Affix(head, tail),
     })
 }
 
@@ -193,6 +207,10 @@ mod tests {
         Simple::Prefix(s.into())
     }
 
+    fn a(head: &str, tail: &str) -> Simple {
+        Simple::Affix(head.into(), tail.into())
+    }
+
     #[test]
     fn globs_sort_into_exact_prefix_or_automaton() {
         assert_eq!(forms("delete"), Some(vec![e("delete")]));
@@ -204,7 +222,13 @@ mod tests {
         assert_eq!(forms("a{*,}*"), Some(vec![p("a")]));
         assert_eq!(forms("\\*x"), Some(vec![e("*x")]));
         assert_eq!(forms("[x]é"), Some(vec![e("xé")]));
-        assert_eq!(forms("*.delete"), None);
+        assert_eq!(forms("*.delete"), Some(vec![a("", ".delete")]));
+        assert_eq!(forms("svc_*/env"), Some(vec![a("svc_", "/env")]));
+        assert_eq!(forms("svc_**/env"), Some(vec![a("svc_", "/env")]));
+        assert_eq!(forms("{a,b*}c"), Some(vec![e("ac"), a("b", "c")]));
+        assert_eq!(forms("*a*"), None);
+        assert_eq!(forms("a*b*"), None);
+        assert_eq!(forms("*a?"), None);
         assert_eq!(forms("a?"), None);
         assert_eq!(forms("[ab]"), None);
         assert_eq!(forms("[!a]"), None);
@@ -269,6 +293,15 @@ mod tests {
             ("svc_*", &["svc_", "svc_1", "svc", "xsvc_1", ""][..]),
             ("{db,cache}/*", &["db/", "cache/x", "db", "dbx/", "x/"][..]),
             ("a{*,b}", &["a", "ab", "abc", "b"][..]),
+            (
+                "*/env",
+                &["/env", "x/env", "/env/", "env", "x/envx", ""][..],
+            ),
+            (
+                "svc_*/env",
+                &["svc_/env", "svc_1/env", "svc/env", "svc_/en", "svc_env"][..],
+            ),
+            ("ab*ba", &["abba", "aba", "ab", "abxba", "abab"][..]),
         ] {
             let glob = Glob::new(g).unwrap();
             let forms = simple_forms(&glob).unwrap();

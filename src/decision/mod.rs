@@ -1,13 +1,14 @@
 //! Decisions: what each stage decided, how they combine, and how a decision is reported
 //! (spec sections 4 and 5).
 
+mod owned;
 mod verdict;
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
+pub use owned::{OwnedDecision, OwnedStageResult};
 pub use verdict::{StepVerdict, Verdict};
 
 use crate::ir::{Outcome, Principal};
@@ -28,16 +29,43 @@ impl Stage {
     }
 }
 
-/// What one stage decided: the rule that matched (or `None` for the stage's default) and its
-/// verdict. Evaluators borrow verdicts from the policy, so deciding allocates nothing.
-#[derive(Debug, Clone, PartialEq)]
+/// What one stage decided: the rule that matched (or none for the stage's default) and its
+/// verdict, borrowed from the policy's precomputed ones. Two words, so that building and
+/// returning a decision costs nothing next to finding its rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StageResult<'a> {
-    pub rule: Option<usize>,
-    pub verdict: Cow<'a, Verdict>,
+    pub verdict: &'a Verdict,
+    /// The rule's index, or [`StageResult::DEFAULT`].
+    rule: u32,
 }
 
-/// The answer to "may I do this now?".
-#[derive(Debug, Clone, PartialEq)]
+impl<'a> StageResult<'a> {
+    /// The `rule` of a stage's default: no rule matched.
+    const DEFAULT: u32 = u32::MAX;
+
+    /// Rule `rule` (`None` for the stage's default) decided `verdict`. A policy holds fewer
+    /// than `u32::MAX` rules a stage (the front ends refuse more long before).
+    #[inline]
+    pub fn new(rule: Option<usize>, verdict: &'a Verdict) -> StageResult<'a> {
+        let rule = rule.map_or(StageResult::DEFAULT, |r| {
+            u32::try_from(r)
+                .ok()
+                .filter(|&r| r != StageResult::DEFAULT)
+                .unwrap_or_else(|| unreachable!("rule index {r} past what a policy can hold"))
+        });
+        StageResult { verdict, rule }
+    }
+
+    /// The rule that matched, or `None` when the stage's default applied.
+    #[inline]
+    pub fn rule(&self) -> Option<usize> {
+        (self.rule != StageResult::DEFAULT).then_some(self.rule as usize)
+    }
+}
+
+/// The answer to "may I do this now?": a few words (each stage's rule and a reference to its
+/// verdict); [`Decision::into_owned`] makes the form to keep beyond the policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decision<'a> {
     /// `None` when the policy has no HITL section.
     pub hitl: Option<StageResult<'a>>,
@@ -77,8 +105,8 @@ impl<'a> Decision<'a> {
     }
 
     /// The verdict that stands: its outcome, approvers and gate are the decision's.
-    pub fn verdict(&self) -> &Verdict {
-        &self.deciding().verdict
+    pub fn verdict(&self) -> &'a Verdict {
+        self.deciding().verdict
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -90,28 +118,21 @@ impl<'a> Decision<'a> {
         self.outcome().is_approved()
     }
 
-    pub fn approvers(&self) -> &[Principal] {
+    pub fn approvers(&self) -> &'a [Principal] {
         &self.verdict().approvers
     }
 
     pub fn hitl_rule(&self) -> Option<usize> {
-        self.hitl.as_ref().and_then(|s| s.rule)
+        self.hitl.as_ref().and_then(StageResult::rule)
     }
 
     pub fn escalation_rule(&self) -> Option<usize> {
-        self.escalation.as_ref().and_then(|s| s.rule)
+        self.escalation.as_ref().and_then(StageResult::rule)
     }
 
-    /// A decision that owns its verdicts, to keep beyond the policy's lifetime.
-    pub fn into_owned(self) -> Decision<'static> {
-        let own = |s: StageResult<'a>| StageResult {
-            rule: s.rule,
-            verdict: Cow::Owned(s.verdict.into_owned()),
-        };
-        Decision {
-            hitl: self.hitl.map(own),
-            escalation: self.escalation.map(own),
-        }
+    /// A decision that owns copies of its verdicts, to keep beyond the policy's lifetime.
+    pub fn into_owned(self) -> OwnedDecision {
+        OwnedDecision::from(self)
     }
 
     /// One line saying why, for people and logs.
@@ -119,7 +140,7 @@ impl<'a> Decision<'a> {
         let mut out = String::new();
         let describe = |out: &mut String, stage: Stage, result: &StageResult<'_>| {
             let v = &result.verdict;
-            match (result.rule, &v.rule_id) {
+            match (result.rule(), &v.rule_id) {
                 (Some(i), Some(id)) => {
                     let _ = write!(out, "{} rule {i} ({id}) says {}", stage.as_str(), v.outcome);
                 }
@@ -178,7 +199,7 @@ impl Serialize for Decision<'_> {
         let stage_id = |r: &Option<StageResult<'_>>| {
             r.as_ref()
                 .and_then(|r| r.verdict.rule_id.clone())
-                .filter(|_| r.as_ref().is_some_and(|r| r.rule.is_some()))
+                .filter(|_| r.as_ref().is_some_and(|r| r.rule().is_some()))
         };
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("outcome", &v.outcome)?;

@@ -22,12 +22,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::borrow::Cow;
-
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::decision::{Decision, Stage, StageResult, Verdict};
+use crate::decision::{Decision, OwnedDecision, OwnedStageResult, Stage, Verdict};
 use crate::glob::Glob;
 use crate::ir::{Outcome, Principal};
 use crate::policy::Policy;
@@ -47,7 +45,7 @@ pub struct Trace {
     pub escalation: Option<StageTrace>,
     pub combination: Combination,
     /// The decision, the same as [`Policy::decide`] gives.
-    pub decision: Decision<'static>,
+    pub decision: OwnedDecision,
 }
 
 /// One stage: its rules in file order, the one that matched or the default that applied, and
@@ -214,14 +212,14 @@ pub fn explain(policy: &Policy, request: &Request) -> Result<Trace, RequestError
     });
 
     let result = |t: &Option<StageTrace>| {
-        t.as_ref().map(|t| StageResult {
+        t.as_ref().map(|t| OwnedStageResult {
             rule: t.matched,
-            verdict: Cow::Owned(t.verdict.clone()),
+            verdict: t.verdict.clone(),
         })
     };
-    let decision = Decision::combine(result(&hitl), result(&escalation))
+    let decision = OwnedDecision::combine(result(&hitl), result(&escalation))
         .unwrap_or_else(|| unreachable!("validation requires a section"));
-    let combination = combination(&decision);
+    let combination = combination(&decision.as_decision());
     Ok(Trace {
         request: request.to_json(),
         confidence,

@@ -2,8 +2,6 @@
 //! stage walks its rules in file order and takes the first that matches; the stricter stage
 //! wins, the HITL stage on a tie. It is the oracle the compiled form is tested against.
 
-use std::borrow::Cow;
-
 use crate::decision::{Decision, StageResult};
 use crate::policy::Policy;
 use crate::request::{Request, RequestError};
@@ -44,10 +42,7 @@ pub fn decide_checked<'p>(
             .rules
             .iter()
             .position(|r| r.action.is_match(action) && r.resource_glob().is_match(resource));
-        StageResult {
-            rule,
-            verdict: Cow::Borrowed(rule.map_or(&verdicts.no_match, |i| &verdicts.hitl[i])),
-        }
+        StageResult::new(rule, rule.map_or(&verdicts.no_match, |i| &verdicts.hitl[i]))
     });
     let escalation = doc.escalation.as_ref().map(|section| {
         let rule = section.rules.iter().position(|r| {
@@ -55,10 +50,10 @@ pub fn decide_checked<'p>(
                 && r.resource_glob().is_match(resource)
                 && r.holds(confidence)
         });
-        StageResult {
+        StageResult::new(
             rule,
-            verdict: Cow::Borrowed(rule.map_or(&verdicts.no_match, |i| &verdicts.escalation[i])),
-        }
+            rule.map_or(&verdicts.no_match, |i| &verdicts.escalation[i]),
+        )
     });
     Decision::combine(hitl, escalation)
         .unwrap_or_else(|| unreachable!("validation requires a section"))

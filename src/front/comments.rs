@@ -26,6 +26,16 @@ impl Scanner {
     /// start (after whitespace or `[{,`), and `''` is a quote inside single quotes; in the DSL
     /// a string is `"..."` wherever it stands.
     fn comment_start(&mut self, line: &str) -> Option<usize> {
+        // Most lines hold neither a `#` nor anything that changes the quote state: skip them
+        // without reading them character by character.
+        let bytes = line.as_bytes();
+        let plain = match self.quote {
+            None => memchr::memchr3(b'#', b'"', b'\'', bytes).is_none(),
+            Some(q) => u8::try_from(q).is_ok_and(|q| memchr::memchr2(q, b'\\', bytes).is_none()),
+        };
+        if plain {
+            return None;
+        }
         let mut previous = ' ';
         let mut chars = line.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
@@ -98,6 +108,11 @@ fn anchor_lines(doc: &PolicyDoc) -> BTreeSet<u32> {
 
 /// Reads the comments of `text` and attaches them to `doc`.
 pub fn attach(doc: &mut PolicyDoc, text: &str, language: Language) {
+    if memchr::memchr(b'#', text.as_bytes()).is_none() {
+        // No comment without a `#`.
+        doc.comments = Comments::default();
+        return;
+    }
     let anchors = anchor_lines(doc);
     let mut comments = Comments::default();
     let mut scanner = Scanner::new(language);

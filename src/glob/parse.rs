@@ -21,7 +21,8 @@ fn err<T>(offset: usize, reason: impl Into<String>) -> Result<T, GlobError> {
 pub(super) fn parse(text: &str) -> Result<Vec<Token>, GlobError> {
     let chars: Vec<char> = text.chars().collect();
     let mut pos = 0;
-    let mut out = Vec::new();
+    // At most a token per character: one allocation instead of one per doubling.
+    let mut out = Vec::with_capacity(chars.len());
     while pos < chars.len() {
         if chars[pos] == '{' {
             let open = pos;

@@ -57,7 +57,7 @@ impl Executions<'_> {
         let decision = policy.decide(&request)?;
         let outcome = decision.outcome();
         let fingerprint = fingerprint(&decision);
-        let decision_json = serde_json::to_value(&decision).unwrap_or(Value::Null);
+        let decision_json = serde_json::to_value(decision).unwrap_or(Value::Null);
         let version = policy.version().to_owned();
         let answer = |approved: bool, reason: String| EscalationDecision {
             approved,

@@ -84,10 +84,9 @@ impl LoadedPolicy {
         self.name.as_deref()
     }
 
-    pub fn decide(&self, request: &Request) -> Result<Decision<'static>, RequestError> {
-        self.decide
-            .decide_request(request)
-            .map(Decision::into_owned)
+    /// Decides with the policy in force; the decision borrows this policy's verdicts.
+    pub fn decide(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
+        self.decide.decide_request(request)
     }
 }
 

@@ -57,12 +57,11 @@ pub fn run_file(file: TestFile, policy: &Policy) -> FileResult {
             request_error: None,
             reason: None,
         };
-        let decision = Request::from_json(&case.request)
-            .and_then(|r| policy.decide(&r).map(|d| d.into_owned()));
+        let decision = Request::from_json(&case.request).and_then(|r| policy.decide(&r));
         match decision {
             Err(e) => result.request_error = Some(e.to_string()),
             Ok(decision) => {
-                let got = serde_json::to_value(&decision).unwrap_or(Value::Null);
+                let got = serde_json::to_value(decision).unwrap_or(Value::Null);
                 for (field, expected) in &case.expect {
                     let actual = got.get(field).cloned().unwrap_or(Value::Null);
                     if !same(field, expected, &actual) {

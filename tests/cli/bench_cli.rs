@@ -35,26 +35,46 @@ fn generated_sizes_print_a_row_each_and_check_against_the_reference() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.starts_with("machine: "), "{text}");
-    for label in ["generated 1 ", "generated 3 ", "generated 20 "] {
+    for label in [
+        "hitl 1 ", "both 1 ", "hitl 3 ", "both 3 ", "hitl 20 ", "both 20 ",
+    ] {
         assert!(
             text.lines()
                 .any(|l| l.starts_with(label) && l.contains('x')),
             "no row for {label}:\n{text}"
         );
     }
-    // Every size is checked against the reference on both workloads, with no mismatch.
-    assert_eq!(text.matches(", 0 mismatches").count(), 3, "{text}");
+    // Every size and stage set is checked against the reference on both workloads, with
+    // no mismatch.
+    assert_eq!(text.matches(", 0 mismatches").count(), 6, "{text}");
     assert!(text.contains("300 distinct requests"), "{text}");
     assert!(
         text.contains("targets (compiled against the floor):"),
         "{text}"
     );
-    // 20 rules, 5 of them escalation bands: the row names 25 rules.
-    assert!(
+    // 20 HITL rules, and with both stages 5 escalation bands: 25 rules.
+    let rules = |label: &str| {
         text.lines()
-            .any(|l| l.starts_with("generated 20 ") && l.split_whitespace().nth(2) == Some("25")),
-        "{text}"
-    );
+            .find(|l| l.starts_with(label))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .map(str::to_owned)
+    };
+    assert_eq!(rules("hitl 20 ").as_deref(), Some("20"), "{text}");
+    assert_eq!(rules("both 20 ").as_deref(), Some("25"), "{text}");
+    // Each target is named, with its verdict, for both stage sets.
+    for target in [
+        "hitl: compiled <= 2x floor at every size up to 10000, repeated requests",
+        "both: compiled <= 2x floor at every size, 300 distinct requests",
+        "both: YAML text to compiled policy < 50 ms at 20 rules",
+        "hitl: DSL text to compiled policy < 50 ms at 20 rules",
+        "both: compiled policy < 16 MiB at 20 rules",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(target)
+                && (l.ends_with(": met") || l.ends_with(": MISSED"))),
+            "no target {target}:\n{text}"
+        );
+    }
 }
 
 #[test]

@@ -74,7 +74,7 @@ fn blocks(text: &str) -> Vec<Block> {
 const TEXT_BLOCKS: &[(&str, &str)] = &[
     // `bench` needs the release build and minutes of timing on an idle machine; its table is
     // a measurement, not an output to reproduce. Checked: the flags the README gives it.
-    ("policy            rules", "bench --generate"),
+    ("policy      rules", "bench --generate"),
     ("shape          rules", "bench --adversarial"),
 ];
 

@@ -60,7 +60,7 @@ fn decision_json_has_the_fields_of_section_5() {
     let d = policy
         .decide(&Request::new("deploy").resource("staging").confidence(0.5))
         .unwrap();
-    let json = serde_json::to_value(&d).unwrap();
+    let json = serde_json::to_value(d).unwrap();
     assert_eq!(json["outcome"], "request-approval");
     assert_eq!(json["approved"], false);
     assert_eq!(json["approvers"], serde_json::json!(["user:adam"]));

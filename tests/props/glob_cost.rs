@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use rekall_policy::compile::generate::{self, Family};
+use rekall_policy::bench::generate::{self, Family};
 use rekall_policy::compile::{Builder, CompiledPolicy, Work};
 use rekall_policy::request::Limits;
 use rekall_policy::{Policy, Request};

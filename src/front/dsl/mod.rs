@@ -54,9 +54,11 @@ mod tests {
 
     #[test]
     fn locating_nodes_costs_the_same_per_rule_at_any_size() {
-        let (small, parsed) = located(&policy_of(500, "user:a"));
+        // A non-ASCII principal, so that lines are scanned (an ASCII line's column is a byte
+        // count, with nothing to scan).
+        let (small, parsed) = located(&policy_of(500, "user:é"));
         assert!(parsed.diagnostics.is_empty());
-        let (large, parsed) = located(&policy_of(2_000, "user:a"));
+        let (large, parsed) = located(&policy_of(2_000, "user:é"));
         assert!(parsed.diagnostics.is_empty());
         let rules = &parsed.doc.unwrap().hitl.unwrap().rules;
         assert_eq!(rules.len(), 2_000);
@@ -99,6 +101,56 @@ mod tests {
             large <= small * 9 / 2,
             "500 errors: {small} bytes, 2,000 errors: {large}"
         );
+    }
+
+    /// Whether `text` is one whole token of `rule`.
+    fn whole(rule: Rule, text: &str) -> bool {
+        PolicyParser::parse(rule, text)
+            .ok()
+            .and_then(|mut pairs| pairs.next())
+            .is_some_and(|pair| pair.as_str() == text)
+    }
+
+    #[test]
+    fn bare_globs_principals_and_strings_take_every_character_but_their_stops() {
+        // The characters that end each token, as the grammar first said them with lookaheads.
+        let glob_stops = " \t\r\n\"#,:()[]{}>\\";
+        let principal_stops = " \t\r\n,[]#\"";
+        let samples = (0u32..0x300)
+            .chain([
+                0x7ff, 0x800, 0xfeff, 0xfffd, 0xffff, 0x1_0000, 0x1f600, 0x10_ffff,
+            ])
+            .filter_map(char::from_u32);
+        for c in samples {
+            let glob_takes = !glob_stops.contains(c);
+            assert_eq!(
+                whole(Rule::bare_glob, &format!("a{c}b")),
+                glob_takes,
+                "{c:?}"
+            );
+            assert_eq!(
+                whole(Rule::bare_glob, &format!("{c}b")),
+                glob_takes && c != '-',
+                "{c:?}"
+            );
+            let principal_takes = !principal_stops.contains(c);
+            assert_eq!(
+                whole(Rule::principal, &format!("a{c}b")),
+                principal_takes,
+                "{c:?}"
+            );
+            let in_string = match c {
+                '"' => false,
+                '\\' => whole(Rule::string, "\"a\\\\b\""),
+                _ => true,
+            };
+            assert_eq!(
+                whole(Rule::string, &format!("\"a{c}b\"")),
+                in_string,
+                "{c:?}"
+            );
+        }
+        assert!(whole(Rule::string, "\"a\\\"b\""));
     }
 
     #[test]

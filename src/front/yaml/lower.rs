@@ -2,7 +2,6 @@
 //! principals and outcomes. Every problem is recorded and the walk goes on, so one run reports
 //! them all. Cross-field rules (groups, ids, quorum) are checked later, in [`crate::check`].
 
-use std::collections::HashMap;
 use std::str::FromStr;
 
 use super::tree::{Node, NodeKind, PlainType, plain_type};
@@ -66,15 +65,19 @@ const ESCALATION_RULE_KEYS: &[&str] = &[
 ];
 const MATCH_KEYS: &[&str] = &["action", "resource"];
 
-/// The keys of a mapping that passed the unknown/duplicate checks.
+/// The keys of a mapping that passed the unknown/duplicate checks. A mapping has a dozen
+/// keys at most, so a list is quicker than hashing each.
 struct Fields<'n> {
-    entries: HashMap<&'n str, &'n Node>,
+    entries: Vec<(&'static str, &'n Node)>,
     span: Span,
 }
 
 impl<'n> Fields<'n> {
     fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.get(key).copied()
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, node)| node)
     }
 }
 
@@ -186,8 +189,9 @@ impl Lowering {
             );
             return None;
         };
-        let mut out = HashMap::new();
-        let mut key_at: HashMap<&str, Span> = HashMap::new();
+        let mut out: Vec<(&'static str, &'n Node)> = Vec::with_capacity(entries.len());
+        // Where each kept key was first written, for the duplicate's error.
+        let mut key_at: Vec<Span> = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             let NodeKind::Scalar { value: name, .. } = &key.kind else {
                 self.error(
@@ -212,8 +216,12 @@ impl Lowering {
                 );
                 continue;
             };
-            let first = *key_at.entry(known).or_insert(key.span);
-            if out.insert(known, value).is_some() {
+            if let Some(i) = out.iter().position(|(k, _)| *k == known) {
+                let first = key_at.get(i).copied().unwrap_or(key.span);
+                // The last one stands, as a map's insert would keep it.
+                if let Some(entry) = out.get_mut(i) {
+                    entry.1 = value;
+                }
                 self.error(
                     ErrorKind::DuplicateKey {
                         key: name.clone(),
@@ -222,6 +230,9 @@ impl Lowering {
                     },
                     key.span,
                 );
+            } else {
+                out.push((known, value));
+                key_at.push(key.span);
             }
         }
         Some(Fields {

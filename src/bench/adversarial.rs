@@ -1,4 +1,4 @@
-//! `bench --adversarial`: the worst-case table. For each family of complex globs
+//! The worst-case table (`bench --adversarial`). For each family of complex globs
 //! ([`generate::Family`]) and size, requests built to make the policy work hardest
 //! ([`generate::adversarial_requests`], every field within the 4 KiB limit) are decided:
 //!
@@ -12,17 +12,19 @@
 //! promises for it ([`CompiledPolicy::work_bound`]); decisions are checked against the
 //! reference.
 
+use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{Args, machine, median, per_decision};
-use crate::cli::{Format, exit};
-use crate::compile::{CompiledPolicy, Work, generate};
-use crate::{Policy, Request};
+use super::report::Target;
+use super::{Settings, generate, machine, median, per_decision};
+use crate::compile::{CompiledPolicy, Work};
+use crate::{Policy, PolicyError, Request};
 
-const SIZES: [usize; 2] = [1_000, 10_000];
+/// The sizes timed unless told otherwise.
+pub const ADVERSARIAL_SIZES: [usize; 2] = [1_000, 10_000];
 /// The most distinct requests timed per row.
 const MAX_VARIED: usize = 2_000;
 /// About how long the reference may take per row.
@@ -30,46 +32,43 @@ const REFERENCE_BUDGET: Duration = Duration::from_secs(3);
 /// The targets of a decision's time, by size: at most this many rules, this many ns.
 const TARGETS: [(usize, f64); 2] = [(1_000, 10_000.0), (10_000, 100_000.0)];
 
-#[derive(Debug)]
-struct Row {
-    shape: &'static str,
-    rules: usize,
-    repeated_ns: f64,
-    varied_ns: f64,
-    varied_max_ns: f64,
-    varied: usize,
-    reference_ns: f64,
-    reference_timed: usize,
-    work_max: u64,
-    work_bound: Option<u64>,
-    mismatches: usize,
+/// One family at one size.
+#[derive(Debug, Clone)]
+pub struct AdversarialRow {
+    pub shape: &'static str,
+    pub rules: usize,
+    pub repeated_ns: f64,
+    pub varied_ns: f64,
+    pub varied_max_ns: f64,
+    pub varied: usize,
+    pub reference_ns: f64,
+    pub reference_timed: usize,
+    pub work_max: u64,
+    pub work_bound: Option<u64>,
+    pub mismatches: usize,
 }
 
-pub(super) fn run(args: &Args) -> u8 {
-    let sizes = args.sizes.clone().unwrap_or_else(|| SIZES.to_vec());
-    let varied = args.varied.clamp(4, MAX_VARIED);
+/// Times every family at each size (`settings.varied` distinct requests, at least 4 and at
+/// most 2,000; `settings.requests` repeats of the worst ones); `progress` hears of each row.
+pub fn adversarial(
+    sizes: &[usize],
+    settings: &Settings,
+    progress: &mut dyn FnMut(&AdversarialRow),
+) -> Result<Vec<AdversarialRow>, PolicyError> {
+    let varied = settings.varied.clamp(4, MAX_VARIED);
     let mut rows = Vec::new();
     for family in generate::Family::ALL {
-        for &n in &sizes {
+        for &n in sizes {
             let n = n.max(1);
             let yaml = generate::adversarial_policy_yaml(family, n);
-            let policy = match Policy::from_yaml_str(&yaml, &format!("{}-{n}.yaml", family.name()))
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    eprint!("{}", e.render());
-                    return exit::TOOL;
-                }
-            };
+            let policy = Policy::from_yaml_str(&yaml, &format!("{}-{n}.yaml", family.name()))?;
             let requests = generate::adversarial_requests(family, n, varied, 3);
-            let row = measure(args, family.name(), n, &policy, &requests);
-            if args.format == Format::Text {
-                eprintln!("measured {} at {n} rules", family.name());
-            }
+            let row = measure(settings, family.name(), n, &policy, &requests);
+            progress(&row);
             rows.push(row);
         }
     }
-    super::report(args.format, &rows, print_text, print_json, |r| r.mismatches)
+    Ok(rows)
 }
 
 fn digest(compiled: &CompiledPolicy, r: &Request) -> usize {
@@ -79,12 +78,12 @@ fn digest(compiled: &CompiledPolicy, r: &Request) -> usize {
 }
 
 fn measure(
-    args: &Args,
+    args: &Settings,
     shape: &'static str,
     n: usize,
     policy: &Policy,
     requests: &[Request],
-) -> Row {
+) -> AdversarialRow {
     let compiled = policy.compile();
 
     // Reference first: its decisions check the compiled ones.
@@ -158,7 +157,7 @@ fn measure(
     let (longest_action, longest_resource) = requests.iter().fold((0, 0), |(a, b), r| {
         (a.max(r.action.len()), b.max(r.resource.len()))
     });
-    Row {
+    AdversarialRow {
         shape,
         rules: n,
         repeated_ns,
@@ -173,18 +172,23 @@ fn measure(
     }
 }
 
-fn print_text(rows: &[Row]) {
-    println!("machine: {}", machine());
-    println!(
+/// The worst-case table and its targets.
+pub fn adversarial_text(rows: &[AdversarialRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "machine: {}", machine());
+    let _ = writeln!(
+        out,
         "ns per decision on adversarial requests (fields up to 4 KiB); work = counted steps of the slowest decision, and the bound the policy promises"
     );
-    println!();
-    println!(
+    out.push('\n');
+    let _ = writeln!(
+        out,
         "{:<13} {:>6} {:>11} {:>10} {:>11} {:>13} | {:>10} {:>10}",
         "shape", "rules", "repeated", "varied", "varied max", "reference", "work", "bound"
     );
     for r in rows {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<13} {:>6} {:>11.0} {:>10.0} {:>11.0} {:>13.0} | {:>10} {:>10}",
             r.shape,
             r.rules,
@@ -196,18 +200,29 @@ fn print_text(rows: &[Row]) {
             r.work_bound.map_or("none".into(), |b| b.to_string()),
         );
     }
-    println!();
+    out.push('\n');
     let checked: usize = rows.iter().map(|r| r.reference_timed).sum();
     let mismatches: usize = rows.iter().map(|r| r.mismatches).sum();
-    println!(
+    let _ = writeln!(
+        out,
         "{} distinct requests per row; reference timed on the first {} to {} of them; {checked} decisions checked against it, {mismatches} mismatches",
         rows.first().map_or(0, |r| r.varied),
         rows.iter().map(|r| r.reference_timed).min().unwrap_or(0),
         rows.iter().map(|r| r.reference_timed).max().unwrap_or(0),
     );
-    println!();
-    println!("targets (worst cases, within the field limit):");
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    out.push('\n');
+    let _ = writeln!(out, "targets (worst cases, within the field limit):");
+    for t in adversarial_targets(rows) {
+        let verdict = if t.met { "met" } else { "MISSED" };
+        let _ = writeln!(out, "  {}: {}: {verdict}", t.what, t.measured);
+    }
+    out
+}
+
+/// The targets of the worst cases: a time per decision by size, never slower than the
+/// reference, and work within the promised bound.
+pub fn adversarial_targets(rows: &[AdversarialRow]) -> Vec<Target> {
+    let mut out = Vec::new();
     // Each row is held to the first target whose size it does not pass.
     let target_of = |rules: usize| TARGETS.iter().find(|(n, _)| rules <= *n).map(|t| t.0);
     for (rules, ns) in TARGETS {
@@ -217,30 +232,33 @@ fn print_text(rows: &[Row]) {
             .map(|r| r.varied_max_ns.max(r.repeated_ns))
             .reduce(f64::max);
         if let Some(worst) = worst {
-            println!(
-                "  every decision <= {:.0} us at {rules} rules: slowest {:.1} us: {}",
-                ns / 1e3,
-                worst / 1e3,
-                verdict(worst <= ns)
-            );
+            out.push(Target {
+                what: format!("every decision <= {:.0} us at {rules} rules", ns / 1e3),
+                measured: format!("slowest {:.1} us", worst / 1e3),
+                met: worst <= ns,
+            });
         }
     }
     let slower = rows.iter().filter(|r| r.varied_ns > r.reference_ns).count();
-    println!(
-        "  never slower than the reference: {slower} rows slower: {}",
-        verdict(slower == 0)
-    );
+    out.push(Target {
+        what: "never slower than the reference".into(),
+        measured: format!("{slower} rows slower"),
+        met: slower == 0,
+    });
     let over = rows
         .iter()
         .filter(|r| r.work_bound.is_none_or(|b| r.work_max > b))
         .count();
-    println!(
-        "  work within the promised bound: {over} rows over or unbounded: {}",
-        verdict(over == 0)
-    );
+    out.push(Target {
+        what: "work within the promised bound".into(),
+        measured: format!("{over} rows over or unbounded"),
+        met: over == 0,
+    });
+    out
 }
 
-fn print_json(rows: &[Row]) {
+/// The JSON form of the worst-case table.
+pub fn adversarial_json(rows: &[AdversarialRow]) -> Value {
     let rows: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -259,6 +277,5 @@ fn print_json(rows: &[Row]) {
             })
         })
         .collect();
-    let out = json!({ "machine": machine(), "adversarial": rows });
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    json!({ "machine": machine(), "adversarial": rows })
 }

@@ -1,7 +1,10 @@
-//! Generated policies and workloads for benchmarks: a first-match policy of N HITL rules over
-//! services `svc_0` ... `svc_{N-2}` with exact and `*`-glob action and resource patterns
-//! (`svc_42.delete` on `svc_42/env_*`), a last rule `*` / `*`, and confidence bands. Requests
-//! are built so that about 70% hit a rule other than the catch-all.
+//! Generated policies and workloads for benchmarks.
+//!
+//! [`first_match_policy_yaml`] is the policy `bench` times: N first-match rules over services
+//! `svc_0` ... of the shapes real policies are made of (60% exact pairs, 20% `svc_i/*`
+//! resources, 10% `svc_i.scale*` actions, 10% `*/env` and `svc_*/env` resources), a
+//! catch-all, and either no escalation section or one of confidence bands; its workloads
+//! ([`first_match_workload`]) hit a rule other than the catch-all 70% of the time.
 //!
 //! [`complex_policy_yaml`] makes rules that all need the lazy DFA (`?`, classes), to time
 //! the automaton where the index cannot help. Everything is deterministic in the seed, so
@@ -9,11 +12,12 @@
 //!
 //! ```
 //! use rekall_policy::Policy;
-//! use rekall_policy::compile::generate;
+//! use rekall_policy::bench::generate;
 //!
-//! let policy = Policy::from_yaml_str(&generate::policy_yaml(100), "generated")?;
+//! let yaml = generate::first_match_policy_yaml(100, generate::Stages::Both);
+//! let policy = Policy::from_yaml_str(&yaml, "generated")?;
 //! assert_eq!(policy.doc().hitl.as_ref().map(|s| s.rules.len()), Some(100));
-//! let requests = generate::workload(100, 1_000, 7);
+//! let requests = generate::first_match_workload(100, 1_000, 7, false);
 //! assert_eq!(requests.len(), 1_000);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -55,62 +59,160 @@ impl Rng {
     }
 }
 
-/// The five shapes of generated rule, by rule index modulo 5: which parts are exact and which
-/// are globs.
-fn shape(i: usize) -> (String, String) {
-    match i % 5 {
-        0 => (format!("svc_{i}.deploy"), format!("svc_{i}/env_prod")),
-        1 => (format!("svc_{i}.delete"), format!("svc_{i}/env_*")),
-        2 => (format!("svc_{i}.*"), format!("svc_{i}/db")),
-        3 => (format!("svc_{i}.read"), "*".to_owned()),
-        _ => (format!("svc_{i}.scale*"), format!("svc_{i}/env_*")),
+/// Which stages a generated first-match policy has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stages {
+    /// A HITL section only: the confidence decides nothing.
+    Hitl,
+    /// A HITL section and an escalation section of confidence bands (some of them glob
+    /// matched), so that every decision combines two stages.
+    Both,
+}
+
+impl Stages {
+    /// Both, in table order.
+    pub const ALL: [Stages; 2] = [Stages::Hitl, Stages::Both];
+
+    /// The name in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stages::Hitl => "hitl",
+            Stages::Both => "both",
+        }
     }
 }
 
-/// The YAML text of a generated policy with `n` HITL rules (at least 1; the last is `*` / `*`),
-/// four confidence bands sharing their boundaries, and one glob-matched escalation rule.
-pub fn policy_yaml(n: usize) -> String {
+/// Rule `i` of [`first_match_policy_yaml`], by `i` modulo 20: 12 exact pairs, 4 exact actions
+/// on `svc_i/*`, 2 `svc_i.scale*` actions, and one each of `*/env` and `svc_*/env`.
+fn first_match_shape(i: usize) -> (String, String) {
+    match i % 20 {
+        0..=11 => {
+            const VERBS: [&str; 3] = ["deploy", "restart", "read"];
+            (
+                format!("svc_{i}.{}", VERBS[i % 3]),
+                format!("svc_{i}/env_prod"),
+            )
+        }
+        12..=15 => (format!("svc_{i}.delete"), format!("svc_{i}/*")),
+        16 | 17 => (format!("svc_{i}.scale*"), "*".to_owned()),
+        18 => (format!("svc_{i}.write"), "*/env".to_owned()),
+        _ => (format!("svc_{i}.write"), "svc_*/env".to_owned()),
+    }
+}
+
+/// The YAML text of a first-match policy of `n` HITL rules (at least 1; the last is `*` /
+/// `*`) of the shapes of [`first_match_shape`], with gates of every kind (approvers, a
+/// quorum and timeout, a chain, none), and with [`Stages::Both`] an escalation section of
+/// bands, one of them for glob-matched actions.
+pub fn first_match_policy_yaml(n: usize, stages: Stages) -> String {
     let n = n.max(1);
-    let mut out = String::with_capacity(n * 120 + 1024);
-    out.push_str("version: 1\nname: generated\n");
+    let mut out = String::with_capacity(n * 130 + 1024);
+    out.push_str("version: 1\nname: first-match\n");
     out.push_str("groups:\n  sre: [user:adam, user:alice]\n  dba: [user:bob, group:sre]\n");
     out.push_str("defaults:\n  noMatch: request-approval\n  approvers: [user:oncall]\n");
     out.push_str("hitl:\n  rules:\n");
     for i in 0..n - 1 {
-        let (action, resource) = shape(i);
+        let (action, resource) = first_match_shape(i);
         let _ = writeln!(
             out,
             "    - id: rule-{i}\n      action: \"{action}\"\n      resource: \"{resource}\""
         );
-        match i % 4 {
-            0 => out.push_str("      requireApproval: true\n      approvers: [group:sre]\n"),
-            1 => out.push_str("      requireApproval: false\n"),
-            2 => out.push_str(
-                "      chain:\n        - step: review\n          approvers: [group:dba]\n        - step: sign-off\n          approvers: [user:carol]\n",
-            ),
-            _ => {
-                let _ = writeln!(
-                    out,
-                    "      requireApproval: true\n      approvers: [user:owner{}, user:adam]\n      minApprovals: 2\n      timeout: 1h",
-                    i % 50
-                );
-            }
-        }
+        out.push_str(gate(i));
     }
     out.push_str("    - id: everything-else\n      action: \"*\"\n      resource: \"*\"\n      requireApproval: false\n");
-    out.push_str(concat!(
-        "escalation:\n  rules:\n",
-        "    - id: risky-deletes\n      match: {action: \"svc_1*.delete\", resource: \"*/env_prod\"}\n",
-        "      confidenceRange: [0.0, 0.95]\n      action: escalate\n      approvers: [user:carol]\n",
-        "    - id: confident\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n",
-        "    - id: fairly-confident\n      confidenceRange: [0.7, 0.9]\n      action: notify-and-proceed\n",
-        "    - id: unsure\n      confidenceRange: [0.4, 0.7]\n      action: request-approval\n      approvers: [group:sre]\n",
-        "    - id: lost\n      confidenceRange: [0.0, 0.4]\n      action: escalate\n      approvers: [user:carol]\n",
-    ));
+    if stages == Stages::Both {
+        out.push_str(ESCALATION);
+    }
     out
 }
 
-/// Like [`policy_yaml`], but every rule but the last uses `?` and character classes, so
+/// The gate of generated rule `i`: one of four kinds in turn.
+fn gate(i: usize) -> &'static str {
+    match i % 4 {
+        0 => "      requireApproval: true\n      approvers: [group:sre]\n",
+        1 => "      requireApproval: false\n",
+        2 => concat!(
+            "      chain:\n        - step: review\n          approvers: [group:dba]\n",
+            "        - step: sign-off\n          approvers: [user:carol]\n"
+        ),
+        _ => {
+            "      requireApproval: true\n      approvers: [user:owner, user:adam]\n      minApprovals: 2\n      timeout: 1h\n"
+        }
+    }
+}
+
+/// The escalation section of [`Stages::Both`]: bands sharing their edges, and one band for
+/// deletions of production resources.
+const ESCALATION: &str = concat!(
+    "escalation:\n  rules:\n",
+    "    - id: risky-deletes\n      match: {action: \"svc_1*.delete\", resource: \"*/env_prod\"}\n",
+    "      confidenceRange: [0.0, 0.95]\n      action: escalate\n      approvers: [user:carol]\n",
+    "    - id: confident\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n",
+    "    - id: fairly-confident\n      confidenceRange: [0.7, 0.9]\n      action: notify-and-proceed\n",
+    "    - id: unsure\n      confidenceRange: [0.4, 0.7]\n      action: request-approval\n      approvers: [group:sre]\n",
+    "    - id: lost\n      confidenceRange: [0.0, 0.4]\n      action: escalate\n      approvers: [user:carol]\n",
+);
+
+/// One request for [`first_match_policy_yaml`] of `n` rules: 70% made to match a random rule
+/// other than the catch-all (an earlier rule may still match first), the rest near misses
+/// (a real service, an action no rule of it names) and strangers. With `varied`, numbers
+/// stand in for every `*`.
+fn first_match_request(n: usize, rng: &mut Rng, varied: bool) -> Request {
+    let rules = n.saturating_sub(1);
+    let roll = rng.below(100);
+    let (action, resource) = if rules > 0 && roll < 70 {
+        let i = rng.below(rules);
+        let (a, r) = first_match_shape(i);
+        let resource = match r.as_str() {
+            "*" => format!("svc_{i}/{}", filler(rng, varied)),
+            "*/env" => format!("{}/env", filler(rng, varied)),
+            "svc_*/env" => format!("svc_{}/env", filler(rng, varied)),
+            _ => r.replace('*', &filler(rng, varied)),
+        };
+        (a.replace('*', &filler(rng, varied)), resource)
+    } else if rules > 0 && roll < 85 {
+        let i = rng.below(rules);
+        (
+            format!("svc_{i}.restart{}", filler(rng, varied)),
+            format!("svc_{i}/{}", filler(rng, varied)),
+        )
+    } else {
+        (
+            format!("job_{}.run", rng.below(1000)),
+            format!("queue/{}", filler(rng, varied)),
+        )
+    };
+    let mut request = Request::new(action).resource(resource);
+    request.confidence = confidence(rng);
+    request
+}
+
+/// `count` requests for [`first_match_policy_yaml`] of `n` rules. Repeated ones recur, as
+/// real traffic does; `varied` ones are pairwise distinct (numbers for every `*`, and the
+/// confidence varies).
+pub fn first_match_workload(n: usize, count: usize, seed: u64, varied: bool) -> Vec<Request> {
+    let mut rng = Rng::new(seed);
+    if !varied {
+        return (0..count)
+            .map(|_| first_match_request(n, &mut rng, false))
+            .collect();
+    }
+    let mut seen: HashSet<(String, String, Option<u64>)> = HashSet::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let r = first_match_request(n, &mut rng, true);
+        if seen.insert((
+            r.action.clone(),
+            r.resource.clone(),
+            r.confidence.map(f64::to_bits),
+        )) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Like [`first_match_policy_yaml`], but every rule but the last uses `?` and character classes, so
 /// that all of them go to the lazy DFA: what the automaton costs when the index cannot help.
 pub fn complex_policy_yaml(n: usize) -> String {
     let n = n.max(1);
@@ -176,63 +278,6 @@ fn filler(rng: &mut Rng, varied: bool) -> String {
     } else {
         WORDS[rng.below(WORDS.len())].to_owned()
     }
-}
-
-/// One request for a policy of `n` rules: 70% built to match a random rule other than the
-/// catch-all (the first match may still be an earlier rule), the rest near misses and
-/// strangers that only the catch-all takes.
-fn request(n: usize, rng: &mut Rng, varied: bool) -> Request {
-    let rules = n.saturating_sub(1);
-    let roll = rng.below(100);
-    let (action, resource) = if rules > 0 && roll < 70 {
-        let (a, r) = shape(rng.below(rules));
-        (
-            a.replace('*', &filler(rng, varied)),
-            r.replace('*', &filler(rng, varied)),
-        )
-    } else if rules > 0 && roll < 85 {
-        // A near miss: a real service, an action no rule of it names exactly.
-        let i = rng.below(rules);
-        let action = if i % 5 == 2 {
-            format!("svc{i}.deploy")
-        } else {
-            format!("svc_{i}.restart")
-        };
-        (action, format!("svc_{i}/{}", filler(rng, varied)))
-    } else {
-        (
-            format!("job_{}.run", rng.below(1000)),
-            format!("queue/{}", filler(rng, varied)),
-        )
-    };
-    let mut request = Request::new(action).resource(resource);
-    request.confidence = confidence(rng);
-    request
-}
-
-/// `count` requests for a generated policy of `n` rules; they repeat, as real traffic does.
-pub fn workload(n: usize, count: usize, seed: u64) -> Vec<Request> {
-    let mut rng = Rng::new(seed);
-    (0..count).map(|_| request(n, &mut rng, false)).collect()
-}
-
-/// `count` pairwise distinct requests for a generated policy of `n` rules: numbers stand in
-/// for every `*`, and the confidence varies, so no two ask the same thing.
-pub fn varied_workload(n: usize, count: usize, seed: u64) -> Vec<Request> {
-    let mut rng = Rng::new(seed);
-    let mut seen: HashSet<(String, String, Option<u64>)> = HashSet::with_capacity(count);
-    let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        let r = request(n, &mut rng, true);
-        if seen.insert((
-            r.action.clone(),
-            r.resource.clone(),
-            r.confidence.map(f64::to_bits),
-        )) {
-            out.push(r);
-        }
-    }
-    out
 }
 
 /// The action and resource globs of every rule of a policy, as written.
