@@ -479,3 +479,36 @@ fn the_resource_is_not_searched_when_no_candidate_action_matches() {
     let (short, long) = (work("r"), work(&digits));
     assert_eq!(short, long);
 }
+
+/// Every rule's key in the action but before the shared tail (`zvyz` then `x0x1...`): no
+/// rule can match, and none is verified, however many are candidates by their key alone.
+#[test]
+fn keys_before_their_tail_make_no_candidate() {
+    for family in [Family::StarLiteral, Family::Classes, Family::Braces] {
+        let n = 700;
+        let policy =
+            Policy::from_yaml_str(&generate::adversarial_policy_yaml(family, n), "family.yaml")
+                .expect("generated policies are valid");
+        let compiled = policy.compile();
+        // The generator's first two kinds: keys after the shared pieces, digits.
+        let requests = generate::adversarial_requests(family, n, 8, 11);
+        for request in requests.iter().step_by(4) {
+            assert!(request.action.starts_with("zvyz"), "{request:?}");
+            let (decision, work) = compiled.decide_with_work(request).expect("within limits");
+            assert_eq!(decision.hitl_rule(), Some(n), "{}", family.name());
+            assert_eq!(work.verified, 0, "{}: {work:?}", family.name());
+            assert_eq!(decision, policy.decide(request).expect("valid"));
+        }
+        // The same keys with the tail after them: candidates again, verified, and the
+        // decision is still the reference's.
+        for request in requests.iter().step_by(4) {
+            let mut action = request.action.clone();
+            action.truncate(4_000);
+            action.push_str("yz");
+            let later = Request::new(action).resource("a00");
+            let (decision, work) = compiled.decide_with_work(&later).expect("within limits");
+            assert!(work.verified > 0, "{}: {work:?}", family.name());
+            assert_eq!(decision, policy.decide(&later).expect("valid"));
+        }
+    }
+}

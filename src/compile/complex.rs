@@ -153,7 +153,8 @@ impl ComplexMatcher {
         let words = limit.div_ceil(64);
         self.action.scan(action, &mut sc.action)?;
         reset(&mut sc.action_bits, words);
-        self.action.mark(&mut sc.action, limit, &mut sc.action_bits);
+        self.action
+            .mark(action, &mut sc.action, limit, &mut sc.action_bits);
         // The resource is searched only once a candidate's band and action match: a
         // request whose action no candidate fits costs nothing in its resource.
         let mut resource_marked = false;
@@ -177,7 +178,7 @@ impl ComplexMatcher {
                     self.resource.scan(resource, &mut sc.resource)?;
                     reset(&mut sc.resource_bits, words);
                     self.resource
-                        .mark(&mut sc.resource, limit, &mut sc.resource_bits);
+                        .mark(resource, &mut sc.resource, limit, &mut sc.resource_bits);
                     resource_marked = true;
                 }
                 if get(&sc.resource_bits, i)

@@ -68,6 +68,21 @@ struct Node {
     parent: u32,
 }
 
+/// Rules with a form keyed by one anchor whose segment is followed by one chain, the
+/// *bound*: such a form can match only if its key ends by the chain's latest start (a match
+/// places the segment, and so the anchor, before the chain). Checking that once for the
+/// group, with the anchor's first end, spares verifying each rule when the key comes too
+/// late (`*x1*y*z*`, ..., on `x1x2...yz` are all candidates; on `zyx1x2...`, none).
+#[derive(Debug, Clone, Copy)]
+struct KeyGroup {
+    /// The chain after the key's segment, or `NONE` (the key's segment is the last, or the
+    /// only one).
+    bound: u32,
+    /// The group's rules: `group_rules[start..end]`.
+    start: u32,
+    end: u32,
+}
+
 /// The complex globs of one field of one stage; rules are numbered from 0 in rule order.
 #[derive(Debug, Clone)]
 pub(crate) struct FieldSet {
@@ -78,8 +93,11 @@ pub(crate) struct FieldSet {
     nodes: Vec<Node>,
     /// Each rule's forms, as a range of `forms`.
     rule_forms: Vec<(u32, u32)>,
-    /// For each anchor, the rules (ascending) with a form it is the key of.
-    keyed: Vec<Vec<u32>>,
+    /// For each anchor, its key groups: `groups[key_groups[a].0..key_groups[a].1]`.
+    key_groups: Vec<(u32, u32)>,
+    groups: Vec<KeyGroup>,
+    /// The rules of the groups, each group's ascending.
+    group_rules: Vec<u32>,
     /// Rules with a form that has no anchor: candidates whatever the text.
     unkeyed: Vec<u64>,
     /// Rules whose glob matches every text (`*`): never verified.
@@ -98,8 +116,9 @@ pub(crate) struct FieldSetBuilder {
     nodes: Vec<Node>,
     node_ids: HashMap<(u32, u32), u32, FastHash>,
     forms: Vec<FormRef>,
-    /// Each form's anchors (for choosing its key) and rule.
-    form_anchors: Vec<(Vec<u32>, u32)>,
+    /// Each form's anchors (for choosing its key), each with the chain that follows its
+    /// segment (see [`KeyGroup`]), in the order of the form's segments; and its rule.
+    form_anchors: Vec<(Vec<(u32, u32)>, u32)>,
     /// Whether each form has a segment without literal characters.
     form_free: Vec<bool>,
     rule_forms: Vec<(u32, u32)>,
@@ -116,28 +135,34 @@ impl FieldSetBuilder {
         let start = self.forms.len() as u32;
         for form in forms {
             let ids: Vec<u32> = form.segments.iter().map(|s| self.segment(s)).collect();
-            let mut anchors: Vec<u32> = ids
-                .iter()
-                .filter_map(|&id| self.segments.get(id as usize))
-                .map(|s| s.anchor)
-                .filter(|&a| a != NONE)
-                .collect();
-            anchors.sort_unstable();
-            anchors.dedup();
+            let anchor_of = |b: &Self, id: u32| {
+                b.segments
+                    .get(id as usize)
+                    .map_or(NONE, |s: &SegmentInfo| s.anchor)
+            };
+            // (anchor, chain after its segment), the last segment first.
+            let mut anchors: Vec<(u32, u32)> = Vec::new();
             let form = match ids.as_slice() {
                 [] => continue,
-                [only] => FormRef::Exact(*only),
+                [only] => {
+                    anchors.push((anchor_of(self, *only), NONE));
+                    FormRef::Exact(*only)
+                }
                 [head, rest @ ..] => {
                     let mut tail = NONE;
                     for &segment in rest.iter().rev() {
+                        anchors.push((anchor_of(self, segment), tail));
                         tail = self.node(segment, tail);
                     }
+                    anchors.push((anchor_of(self, *head), tail));
                     match self.segments.get(*head as usize) {
                         Some(s) if s.segment.items.is_empty() => FormRef::Floating { tail },
                         _ => FormRef::Starred { head: *head, tail },
                     }
                 }
             };
+            anchors.reverse();
+            anchors.retain(|&(a, _)| a != NONE);
             let free = ids
                 .iter()
                 .filter_map(|&id| self.segments.get(id as usize))
@@ -195,27 +220,72 @@ impl FieldSetBuilder {
         // How many forms use each anchor: a form's key is its rarest.
         let mut uses = vec![0usize; self.anchors.len()];
         for (anchors, _) in &self.form_anchors {
-            for &a in anchors {
+            let mut distinct: Vec<u32> = anchors.iter().map(|&(a, _)| a).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            for a in distinct {
                 if let Some(u) = uses.get_mut(a as usize) {
                     *u += 1;
                 }
             }
         }
-        let mut keyed: Vec<Vec<u32>> = vec![Vec::new(); self.anchors.len()];
+        // (bound, rule) per key, rules ascending as the forms come.
+        let mut keyed: Vec<Vec<(u32, u32)>> = vec![Vec::new(); self.anchors.len()];
         let mut unkeyed = vec![0u64; words];
         for (anchors, rule) in &self.form_anchors {
             let key = anchors
                 .iter()
-                .copied()
+                .map(|&(a, _)| a)
                 .min_by_key(|&a| (uses.get(a as usize).copied().unwrap_or(0), a));
-            match key.and_then(|k| keyed.get_mut(k as usize)) {
-                Some(list) => {
-                    if list.last() != Some(rule) {
-                        list.push(*rule);
-                    }
+            // The key's earliest segment: its bound is the longest chain, the tightest.
+            let bound = anchors
+                .iter()
+                .find(|&&(a, _)| Some(a) == key)
+                .map_or(NONE, |&(_, b)| b);
+            // A trailing star alone starts at the end: it bounds nothing.
+            let bound = match self.nodes.get(bound as usize) {
+                Some(n)
+                    if n.parent == NONE
+                        && self
+                            .segments
+                            .get(n.segment as usize)
+                            .is_some_and(|s| s.segment.items.is_empty()) =>
+                {
+                    NONE
                 }
+                _ => bound,
+            };
+            match key.and_then(|k| keyed.get_mut(k as usize)) {
+                Some(list) => list.push((bound, *rule)),
                 None => set(&mut unkeyed, *rule as usize),
             }
+        }
+        let mut key_groups = Vec::with_capacity(keyed.len());
+        let mut groups = Vec::new();
+        let mut group_rules = Vec::new();
+        for mut list in keyed {
+            // Stable: each bound's rules stay ascending.
+            list.sort_by_key(|&(bound, _)| bound);
+            let first = groups.len() as u32;
+            let mut i = 0;
+            while let Some(&(bound, _)) = list.get(i) {
+                let start = group_rules.len() as u32;
+                while let Some(&(b, rule)) = list.get(i) {
+                    if b != bound {
+                        break;
+                    }
+                    if group_rules.last() != Some(&rule) || group_rules.len() as u32 == start {
+                        group_rules.push(rule);
+                    }
+                    i += 1;
+                }
+                groups.push(KeyGroup {
+                    bound,
+                    start,
+                    end: group_rules.len() as u32,
+                });
+            }
+            key_groups.push((first, groups.len() as u32));
         }
         let mut any = vec![0u64; words];
         for &rule in &self.any {
@@ -229,7 +299,9 @@ impl FieldSetBuilder {
             forms: self.forms,
             nodes: self.nodes,
             rule_forms: self.rule_forms,
-            keyed,
+            key_groups,
+            groups,
+            group_rules,
             unkeyed,
             any,
             byte_weight: 0,
@@ -239,7 +311,7 @@ impl FieldSetBuilder {
         let mut blamed = Vec::new();
         if weight > max_byte_weight {
             for ((anchors, rule), &free) in self.form_anchors.iter().zip(&self.form_free) {
-                if free || anchors.iter().any(|a| chain.contains(a)) {
+                if free || anchors.iter().any(|(a, _)| chain.contains(a)) {
                     blamed.push(*rule);
                 }
             }
@@ -500,19 +572,45 @@ impl FieldSet {
     }
 
     /// Sets in `bits` the candidate rules below `limit` of the text last scanned: step 2.
-    /// Bits at `limit` and above may be set too.
-    pub(crate) fn mark(&self, sc: &mut FieldScratch, limit: usize, bits: &mut [u64]) {
+    /// Bits at `limit` and above may be set too. A group of rules whose key occurs only
+    /// after its bound's latest start is left out whole (see [`KeyGroup`]).
+    pub(crate) fn mark(&self, text: &str, sc: &mut FieldScratch, limit: usize, bits: &mut [u64]) {
         for (b, u) in bits.iter_mut().zip(&self.unkeyed) {
             *b |= u;
         }
         sc.work += bits.len() as u64;
-        for &a in &sc.seen {
-            for &rule in self.keyed.get(a as usize).map_or(&[][..], Vec::as_slice) {
-                if rule as usize >= limit {
-                    break;
+        // By index: the searches below may expand the occurrences, which reads `seen`.
+        for k in 0..sc.seen.len() {
+            let Some(&a) = sc.seen.get(k) else {
+                break;
+            };
+            let (start, end) = self.key_groups.get(a as usize).copied().unwrap_or((0, 0));
+            for group in self.groups.get(start as usize..end as usize).unwrap_or_default() {
+                let rules = self
+                    .group_rules
+                    .get(group.start as usize..group.end as usize)
+                    .unwrap_or_default();
+                if rules.first().is_none_or(|&r| r as usize >= limit) {
+                    continue;
                 }
-                set(bits, rule as usize);
                 sc.work += 1;
+                if group.bound != NONE {
+                    let b = group.bound as usize;
+                    let by = match (sc.node_stamp.get(b), sc.latest.get(b)) {
+                        (Some(&s), Some(&l)) if s == sc.stamp => l,
+                        _ => self.latest(group.bound, text, sc),
+                    };
+                    if by == NO || sc.first_end.get(a as usize).is_none_or(|&f| f as usize > by) {
+                        continue;
+                    }
+                }
+                for &rule in rules {
+                    if rule as usize >= limit {
+                        break;
+                    }
+                    set(bits, rule as usize);
+                    sc.work += 1;
+                }
             }
         }
     }
@@ -794,11 +892,9 @@ impl FieldSet {
             + self.forms.capacity() * size_of::<FormRef>()
             + self.nodes.capacity() * size_of::<Node>()
             + self.rule_forms.capacity() * 8
-            + self
-                .keyed
-                .iter()
-                .map(|k| 24 + k.capacity() * 4)
-                .sum::<usize>()
+            + self.key_groups.capacity() * 8
+            + self.groups.capacity() * std::mem::size_of::<KeyGroup>()
+            + self.group_rules.capacity() * 4
             + (self.unkeyed.capacity() + self.any.capacity()) * 8
     }
 }
