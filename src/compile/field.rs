@@ -35,6 +35,8 @@ use super::segment::{Form, Segment};
 use super::table::FastHash;
 
 const NONE: u32 = u32::MAX;
+/// The most distinct key bounds for which `mark` computes them all first.
+const FEW_BOUNDS: usize = 8;
 /// No position: the segment or chain has no place in the text.
 const NO: usize = usize::MAX;
 
@@ -100,6 +102,11 @@ pub(crate) struct FieldSet {
     group_rules: Vec<u32>,
     /// Rules with a form that has no anchor: candidates whatever the text.
     unkeyed: Vec<u64>,
+    /// The distinct bounds of the key groups, when every group has one and they are few
+    /// (at most [`FEW_BOUNDS`]): then a key that ends after the latest of them makes no
+    /// candidate, and `mark` stops at the first such in `seen` (which is in the order of
+    /// first ends).
+    bounds: Option<Vec<u32>>,
     /// Rules whose glob matches every text (`*`): never verified.
     any: Vec<u64>,
     /// What one byte of text can cost at most (see [`FieldSet::byte_weight`]).
@@ -260,6 +267,10 @@ impl FieldSetBuilder {
                 None => set(&mut unkeyed, *rule as usize),
             }
         }
+        let mut bounds: Vec<u32> = keyed.iter().flatten().map(|&(b, _)| b).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let bounds = (bounds.len() <= FEW_BOUNDS && !bounds.contains(&NONE)).then_some(bounds);
         let mut key_groups = Vec::with_capacity(keyed.len());
         let mut groups = Vec::new();
         let mut group_rules = Vec::new();
@@ -303,6 +314,7 @@ impl FieldSetBuilder {
             groups,
             group_rules,
             unkeyed,
+            bounds,
             any,
             byte_weight: 0,
         };
@@ -338,10 +350,17 @@ pub(crate) struct FieldScratch {
     stamp: u32,
     /// Whether each anchor occurs in this text.
     anchor_stamp: Vec<u32>,
-    /// The places where anchors end, in order, with the longest anchor ending at each: at
-    /// most one entry per byte, whatever the number of anchors ending inside one another.
-    log_ends: Vec<u32>,
-    log_longest: Vec<u32>,
+    /// The places where anchors end, in order, each with the automaton's state there (whose
+    /// longest anchor gives the others): `log[..logged]`, at most one entry per byte,
+    /// whatever the number of anchors ending inside one another.
+    log: Vec<u64>,
+    logged: usize,
+    /// Per automaton state: whether it was reached at an end in this text, and where first;
+    /// `fresh` lists them by first end (or, in `fill_lasts`, by last end, backwards).
+    states: Vec<StateMark>,
+    fresh: Vec<u32>,
+    /// How many states `fresh` lists.
+    reached: usize,
     /// Each seen anchor's first and last end, the fast paths of a search for its latest
     /// occurrence before a place.
     first_end: Vec<u32>,
@@ -373,13 +392,24 @@ pub(crate) struct FieldScratch {
     pub(crate) work: u64,
 }
 
+/// What a text did to one state of the anchors' automaton.
+#[derive(Debug, Default, Clone, Copy)]
+struct StateMark {
+    /// The text's stamp when it reached the state at an end.
+    stamp: u32,
+    /// The first and last ends at which it did.
+    first: u32,
+    last: u32,
+}
+
+fn grow(v: &mut Vec<u32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0);
+    }
+}
+
 impl FieldScratch {
     fn begin(&mut self, field: &FieldSet) {
-        let grow = |v: &mut Vec<u32>, n: usize| {
-            if v.len() < n {
-                v.resize(n, 0);
-            }
-        };
         if self.stamp == u32::MAX {
             // Wrapped: forget everything rather than trust a stale stamp.
             for v in [
@@ -391,6 +421,7 @@ impl FieldScratch {
             ] {
                 v.iter_mut().for_each(|s| *s = 0);
             }
+            self.states.iter_mut().for_each(|m| m.stamp = 0);
             self.stamp = 0;
             self.lasts = 0;
             self.expanded = 0;
@@ -438,11 +469,14 @@ impl FieldSet {
         self.rule_forms.len()
     }
 
-    /// Finds where anchors occur in `text`: step 1. Only the longest anchor ending at each
-    /// place is logged; the set of anchors seen, with each one's first end, follows from the
-    /// log by walking each chain until an anchor already seen (whose chain is seen too).
+    /// Finds where anchors occur in `text`: step 1. The automaton logs the places where
+    /// anchors end; one pass over the log, without a branch on the text, lists the states
+    /// reached there in the order of their first end; the set of anchors seen, each with its
+    /// first end, follows by walking each such state's chain until an anchor already seen
+    /// (whose chain is seen too). `seen` is in the order of first ends.
     pub(crate) fn scan(&self, text: &str, sc: &mut FieldScratch) -> Result<(), SearchFailed> {
         sc.begin(self);
+        sc.logged = 0;
         let Some(searcher) = &self.searcher else {
             return Ok(());
         };
@@ -450,39 +484,64 @@ impl FieldSet {
             return Err(SearchFailed);
         }
         let stamp = sc.stamp;
+        let n = searcher.log_ends(text.as_bytes(), &mut sc.log);
+        sc.logged = n;
         let FieldScratch {
             anchor_stamp,
             first_end,
             seen,
-            log_ends,
-            log_longest,
+            log,
+            states,
+            fresh,
             ..
         } = sc;
-        log_ends.clear();
-        log_longest.clear();
-        // Local slices, so that the loop keeps its pointers in registers.
-        let (stamps, firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
-        searcher.each_end(text.as_bytes(), |longest, end| {
-            log_ends.push(end as u32);
-            log_longest.push(longest);
-            let mut a = longest;
-            while let (Some(s), Some(f)) = (stamps.get_mut(a as usize), firsts.get_mut(a as usize))
+        let count = searcher.states();
+        if states.len() < count {
+            states.resize(count, StateMark::default());
+        }
+        grow(fresh, count);
+        let (marks, list) = (&mut states[..], &mut fresh[..]);
+        let mut k = 0usize;
+        for &entry in log.get(..n).unwrap_or_default() {
+            let state = searcher.state_of(entry);
+            let end = super::anchors::end_of(entry);
+            let mut new = false;
+            if let Some(m) = marks.get_mut(state as usize) {
+                new = m.stamp != stamp;
+                m.stamp = stamp;
+                // A select without a branch: `new` is as unpredictable as the text.
+                let keep = u32::from(new).wrapping_sub(1);
+                m.first = (m.first & keep) | (end & !keep);
+                m.last = end;
+            }
+            // `k` counts distinct states: never past the list.
+            if let Some(slot) = list.get_mut(k) {
+                *slot = state;
+            }
+            k += usize::from(new);
+        }
+        let (stamps, anchor_firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
+        for &state in list.get(..k).unwrap_or_default() {
+            let end = marks.get(state as usize).map_or(0, |m| m.first);
+            let mut a = searcher.longest(state);
+            while let (Some(s), Some(f)) = (stamps.get_mut(a as usize), anchor_firsts.get_mut(a as usize))
             {
                 if *s == stamp {
                     break;
                 }
                 *s = stamp;
-                *f = end as u32;
+                *f = end;
                 seen.push(a);
                 a = searcher.shorter(a);
             }
-        });
-        sc.work += text.len() as u64 + sc.log_ends.len() as u64 + sc.seen.len() as u64;
+        }
+        sc.reached = k;
+        sc.work += text.len() as u64 + n as u64 + sc.seen.len() as u64;
         Ok(())
     }
 
-    /// Fills each seen anchor's last end, once per text: the log read backwards, each chain
-    /// walked until an anchor already given its last.
+    /// Fills each seen anchor's last end, once per text: the latest of the last ends of
+    /// the states reached whose chain holds it.
     fn fill_lasts(&self, sc: &mut FieldScratch) {
         let Some(searcher) = &self.searcher else {
             return;
@@ -492,19 +551,27 @@ impl FieldSet {
             return;
         }
         sc.lasts = stamp;
-        let (stamps, lasts) = (&mut sc.last_stamp[..], &mut sc.last_end[..]);
-        for (&longest, &end) in sc.log_longest.iter().zip(sc.log_ends.iter()).rev() {
-            let mut a = longest;
+        let FieldScratch {
+            states,
+            fresh,
+            reached,
+            last_stamp,
+            last_end,
+            work,
+            ..
+        } = sc;
+        let (stamps, lasts) = (&mut last_stamp[..], &mut last_end[..]);
+        for &state in fresh.get(..*reached).unwrap_or_default() {
+            let end = states.get(state as usize).map_or(0, |m| m.last);
+            let mut a = searcher.longest(state);
             while let (Some(s), Some(l)) = (stamps.get_mut(a as usize), lasts.get_mut(a as usize)) {
-                if *s == stamp {
-                    break;
-                }
+                *l = if *s == stamp { end.max(*l) } else { end };
                 *s = stamp;
-                *l = end;
+                *work += 1;
                 a = searcher.shorter(a);
             }
         }
-        sc.work += sc.log_ends.len() as u64 + sc.seen.len() as u64;
+        *work += *reached as u64;
     }
 
     /// Lists every occurrence of every seen anchor, sorted by anchor (a counting sort over
@@ -523,10 +590,11 @@ impl FieldSet {
             first,
             seen,
             hits,
-            log_ends,
-            log_longest,
+            log,
+            logged,
             ..
         } = sc;
+        let log = log.get(..*logged).unwrap_or_default();
         let (counts, firsts) = (&mut count[..], &mut first[..]);
         for &a in seen.iter() {
             if let Some(c) = counts.get_mut(a as usize) {
@@ -534,8 +602,8 @@ impl FieldSet {
             }
         }
         let mut total = 0usize;
-        for &longest in log_longest.iter() {
-            let mut a = longest;
+        for &entry in log {
+            let mut a = searcher.longest(searcher.state_of(entry));
             while let Some(c) = counts.get_mut(a as usize) {
                 *c += 1;
                 total += 1;
@@ -553,8 +621,9 @@ impl FieldSet {
         hits.resize(total, 0);
         let places = &mut hits[..];
         // `first` serves as each anchor's cursor, then is moved back.
-        for (&longest, &end) in log_longest.iter().zip(log_ends.iter()) {
-            let mut a = longest;
+        for &entry in log {
+            let end = super::anchors::end_of(entry);
+            let mut a = searcher.longest(searcher.state_of(entry));
             while let Some(f) = firsts.get_mut(a as usize) {
                 if let Some(h) = places.get_mut(*f as usize) {
                     *h = end as usize - searcher.len_of(a);
@@ -579,11 +648,26 @@ impl FieldSet {
             *b |= u;
         }
         sc.work += bits.len() as u64;
+        // No key ending after `last` can make a candidate.
+        let last = match &self.bounds {
+            Some(bounds) => bounds
+                .iter()
+                .map(|&b| self.latest(b, text, sc))
+                .filter(|&l| l != NO)
+                .max(),
+            None => Some(NO),
+        };
+        let Some(last) = last else {
+            return;
+        };
         // By index: the searches below may expand the occurrences, which reads `seen`.
         for k in 0..sc.seen.len() {
             let Some(&a) = sc.seen.get(k) else {
                 break;
             };
+            if sc.first_end.get(a as usize).is_none_or(|&f| f as usize > last) {
+                break;
+            }
             let (start, end) = self.key_groups.get(a as usize).copied().unwrap_or((0, 0));
             for group in self.groups.get(start as usize..end as usize).unwrap_or_default() {
                 let rules = self
@@ -896,6 +980,7 @@ impl FieldSet {
             + self.groups.capacity() * std::mem::size_of::<KeyGroup>()
             + self.group_rules.capacity() * 4
             + (self.unkeyed.capacity() + self.any.capacity()) * 8
+            + self.bounds.as_ref().map_or(0, |b| b.capacity() * 4)
     }
 }
 
@@ -912,8 +997,9 @@ impl FieldScratch {
             + (self.head.capacity() + self.latest.capacity()) * size_of::<usize>()
             + (self.first.capacity()
                 + self.count.capacity()
-                + self.log_ends.capacity()
-                + self.log_longest.capacity()
+                + self.log.capacity() * 2
+                + self.states.capacity() * 3
+                + self.fresh.capacity()
                 + self.first_end.capacity()
                 + self.last_end.capacity()
                 + self.last_stamp.capacity())
