@@ -50,6 +50,9 @@ struct SegmentInfo {
     anchor_len: usize,
     /// The segment is its anchor: its occurrences are the anchor's.
     literal: bool,
+    /// For a segment without an anchor, the bytes its occurrences can start with
+    /// ([`Segment::first_bytes`]): it is tried only there.
+    first_bytes: [u64; 4],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -201,6 +204,11 @@ impl FieldSetBuilder {
         self.segments.push(SegmentInfo {
             literal: anchor != NONE && segment.is_literal(),
             segment: segment.clone(),
+            first_bytes: if anchor == NONE {
+                segment.first_bytes()
+            } else {
+                [0; 4]
+            },
             anchor,
             before,
             anchor_len,
@@ -888,8 +896,15 @@ impl FieldSet {
         list.clear();
         let work = &mut sc.work;
         if info.anchor == NONE {
-            for (at, _) in text.char_indices() {
-                if let Some(end) = info.segment.match_at(text, at, work) {
+            // One table lookup per byte; the segment is tried only where its first item may
+            // accept the character starting there.
+            let starts = &info.first_bytes;
+            *work += text.len() as u64;
+            for (at, &b) in text.as_bytes().iter().enumerate() {
+                let hit = starts
+                    .get(usize::from(b >> 6))
+                    .is_some_and(|w| w & (1 << (b & 63)) != 0);
+                if hit && let Some(end) = info.segment.match_at(text, at, work) {
                     list.push((at, end));
                 }
             }
