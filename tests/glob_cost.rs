@@ -521,7 +521,17 @@ fn keys_before_their_tail_make_no_candidate() {
 fn shared_tails_and_class_segments_decide_as_the_reference() {
     // More tails than the few that are all computed first, when the rules pick many.
     const TAILS: [&str; 12] = [
-        "*y*z*", "*v*z*", "*y*", "*z", "*[!0-9]z*", "*y?z*", "*é*", "?", "*1*", "*a*b", "*z*y*",
+        "*y*z*",
+        "*v*z*",
+        "*y*",
+        "*z",
+        "*[!0-9]z*",
+        "*y?z*",
+        "*é*",
+        "?",
+        "*1*",
+        "*a*b",
+        "*z*y*",
         "*",
     ];
     const PIECES: [&str; 11] = ["x1", "x2", "x12", "w1", "y", "z", "v", "1", "é", "a", "b"];
@@ -531,7 +541,10 @@ fn shared_tails_and_class_segments_decide_as_the_reference() {
         ..Config::default()
     });
     let strategy = (
-        prop::collection::vec((0..6usize, 0..TAILS.len(), 0..13usize, any::<bool>()), 17..60),
+        prop::collection::vec(
+            (0..6usize, 0..TAILS.len(), 0..13usize, any::<bool>()),
+            17..60,
+        ),
         prop::collection::vec(prop::collection::vec(0..PIECES.len(), 1..80), 12),
         any::<bool>(),
     );

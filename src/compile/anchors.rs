@@ -47,6 +47,8 @@ pub(crate) struct Anchors {
     /// For each anchor, the next shorter anchor that is a suffix of it, or `NONE`.
     shorter: Vec<u32>,
     lens: Vec<u32>,
+    /// The most anchors that end at one place: the longest chain.
+    longest_chain: usize,
 }
 
 impl Anchors {
@@ -133,6 +135,21 @@ impl Anchors {
                 *entry |= ENDS;
             }
         }
+        // Chains by anchor, shorter ones first: an anchor's chain is one more than its
+        // next shorter one's, and that one is shorter.
+        let mut order: Vec<u32> = (0..anchors.len() as u32).collect();
+        order.sort_by_key(|&a| anchors.get(a as usize).map_or(0, String::len));
+        let mut chain = vec![0usize; anchors.len()];
+        for &a in &order {
+            let below = shorter
+                .get(a as usize)
+                .and_then(|&b| chain.get(b as usize))
+                .copied()
+                .unwrap_or(0);
+            if let Some(c) = chain.get_mut(a as usize) {
+                *c = below + 1;
+            }
+        }
         Anchors {
             classes,
             shift,
@@ -140,6 +157,7 @@ impl Anchors {
             longest,
             shorter,
             lens: anchors.iter().map(|a| a.len() as u32).collect(),
+            longest_chain: chain.into_iter().max().unwrap_or(0),
         }
     }
 
@@ -189,6 +207,11 @@ impl Anchors {
     #[inline]
     pub(crate) fn shorter(&self, anchor: u32) -> u32 {
         self.shorter.get(anchor as usize).copied().unwrap_or(NONE)
+    }
+
+    /// The most anchors that end at one place.
+    pub(crate) fn longest_chain(&self) -> usize {
+        self.longest_chain
     }
 
     /// The length of `anchor` in bytes.
@@ -274,5 +297,6 @@ mod tests {
         assert_eq!(anchors.chain(2).collect::<Vec<_>>(), vec![2, 1, 0]);
         assert_eq!(anchors.chain(3).collect::<Vec<_>>(), vec![3, 1, 0]);
         assert_eq!(anchors.chain(0).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(anchors.longest_chain(), 3);
     }
 }

@@ -98,6 +98,8 @@ pub(crate) struct FieldSet {
     nodes: Vec<Node>,
     /// Each rule's forms, as a range of `forms`.
     rule_forms: Vec<(u32, u32)>,
+    /// Each form's key, or `NONE` for a form without an anchor.
+    form_keys: Vec<u32>,
     /// For each anchor, its key groups: `groups[key_groups[a].0..key_groups[a].1]`.
     key_groups: Vec<(u32, u32)>,
     groups: Vec<KeyGroup>,
@@ -247,6 +249,7 @@ impl FieldSetBuilder {
         // (bound, rule) per key, rules ascending as the forms come.
         let mut keyed: Vec<Vec<(u32, u32)>> = vec![Vec::new(); self.anchors.len()];
         let mut unkeyed = vec![0u64; words];
+        let mut form_keys = Vec::with_capacity(self.form_anchors.len());
         for (anchors, rule) in &self.form_anchors {
             let key = anchors
                 .iter()
@@ -270,6 +273,7 @@ impl FieldSetBuilder {
                 }
                 _ => bound,
             };
+            form_keys.push(key.unwrap_or(NONE));
             match key.and_then(|k| keyed.get_mut(k as usize)) {
                 Some(list) => list.push((bound, *rule)),
                 None => set(&mut unkeyed, *rule as usize),
@@ -318,6 +322,7 @@ impl FieldSetBuilder {
             forms: self.forms,
             nodes: self.nodes,
             rule_forms: self.rule_forms,
+            form_keys,
             key_groups,
             groups,
             group_rules,
@@ -408,6 +413,8 @@ struct StateMark {
     /// The first and last ends at which it did.
     first: u32,
     last: u32,
+    /// The stamp when `fill_lasts` listed it.
+    back: u32,
 }
 
 fn grow(v: &mut Vec<u32>, n: usize) {
@@ -429,7 +436,10 @@ impl FieldScratch {
             ] {
                 v.iter_mut().for_each(|s| *s = 0);
             }
-            self.states.iter_mut().for_each(|m| m.stamp = 0);
+            self.states.iter_mut().for_each(|m| {
+                m.stamp = 0;
+                m.back = 0;
+            });
             self.stamp = 0;
             self.lasts = 0;
             self.expanded = 0;
@@ -532,8 +542,10 @@ impl FieldSet {
         for &state in list.get(..k).unwrap_or_default() {
             let end = marks.get(state as usize).map_or(0, |m| m.first);
             let mut a = searcher.longest(state);
-            while let (Some(s), Some(f)) = (stamps.get_mut(a as usize), anchor_firsts.get_mut(a as usize))
-            {
+            while let (Some(s), Some(f)) = (
+                stamps.get_mut(a as usize),
+                anchor_firsts.get_mut(a as usize),
+            ) {
                 if *s == stamp {
                     break;
                 }
@@ -548,8 +560,11 @@ impl FieldSet {
         Ok(())
     }
 
-    /// Fills each seen anchor's last end, once per text: the latest of the last ends of
-    /// the states reached whose chain holds it.
+    /// Fills each seen anchor's last end, once per text: the latest of the last ends of the
+    /// states reached whose chain holds it. Either every reached state's chain is walked
+    /// whole, or, when that would cost more than the log, the log read backwards lists the
+    /// states by last end, latest first, and each one's chain is walked until an anchor
+    /// already given its last (whose chain has its last too).
     fn fill_lasts(&self, sc: &mut FieldScratch) {
         let Some(searcher) = &self.searcher else {
             return;
@@ -559,7 +574,9 @@ impl FieldSet {
             return;
         }
         sc.lasts = stamp;
+        let n = sc.logged;
         let FieldScratch {
+            log,
             states,
             fresh,
             reached,
@@ -568,18 +585,53 @@ impl FieldSet {
             work,
             ..
         } = sc;
+        let (marks, list) = (&mut states[..], &mut fresh[..]);
         let (stamps, lasts) = (&mut last_stamp[..], &mut last_end[..]);
-        for &state in fresh.get(..*reached).unwrap_or_default() {
-            let end = states.get(state as usize).map_or(0, |m| m.last);
+        if reached.saturating_mul(searcher.longest_chain()) <= n {
+            // Few states reached, short chains: each chain walked whole is cheaper than
+            // reading the log again.
+            for &state in list.get(..*reached).unwrap_or_default() {
+                let end = marks.get(state as usize).map_or(0, |m| m.last);
+                let mut a = searcher.longest(state);
+                while let (Some(s), Some(l)) =
+                    (stamps.get_mut(a as usize), lasts.get_mut(a as usize))
+                {
+                    *l = if *s == stamp { end.max(*l) } else { end };
+                    *s = stamp;
+                    *work += 1;
+                    a = searcher.shorter(a);
+                }
+            }
+            *work += *reached as u64;
+            return;
+        }
+        let mut k = 0usize;
+        for &entry in log.get(..n).unwrap_or_default().iter().rev() {
+            let state = searcher.state_of(entry);
+            let mut new = false;
+            if let Some(m) = marks.get_mut(state as usize) {
+                new = m.back != stamp;
+                m.back = stamp;
+            }
+            if let Some(slot) = list.get_mut(k) {
+                *slot = state;
+            }
+            k += usize::from(new);
+        }
+        for &state in list.get(..k).unwrap_or_default() {
+            let end = marks.get(state as usize).map_or(0, |m| m.last);
             let mut a = searcher.longest(state);
             while let (Some(s), Some(l)) = (stamps.get_mut(a as usize), lasts.get_mut(a as usize)) {
-                *l = if *s == stamp { end.max(*l) } else { end };
+                if *s == stamp {
+                    break;
+                }
                 *s = stamp;
+                *l = end;
                 *work += 1;
                 a = searcher.shorter(a);
             }
         }
-        *work += *reached as u64;
+        *work += n as u64 + k as u64;
     }
 
     /// Lists every occurrence of every seen anchor, sorted by anchor (a counting sort over
@@ -673,11 +725,19 @@ impl FieldSet {
             let Some(&a) = sc.seen.get(k) else {
                 break;
             };
-            if sc.first_end.get(a as usize).is_none_or(|&f| f as usize > last) {
+            if sc
+                .first_end
+                .get(a as usize)
+                .is_none_or(|&f| f as usize > last)
+            {
                 break;
             }
             let (start, end) = self.key_groups.get(a as usize).copied().unwrap_or((0, 0));
-            for group in self.groups.get(start as usize..end as usize).unwrap_or_default() {
+            for group in self
+                .groups
+                .get(start as usize..end as usize)
+                .unwrap_or_default()
+            {
                 let rules = self
                     .group_rules
                     .get(group.start as usize..group.end as usize)
@@ -692,7 +752,12 @@ impl FieldSet {
                         (Some(&s), Some(&l)) if s == sc.stamp => l,
                         _ => self.latest(group.bound, text, sc),
                     };
-                    if by == NO || sc.first_end.get(a as usize).is_none_or(|&f| f as usize > by) {
+                    if by == NO
+                        || sc
+                            .first_end
+                            .get(a as usize)
+                            .is_none_or(|&f| f as usize > by)
+                    {
                         continue;
                     }
                 }
@@ -705,6 +770,24 @@ impl FieldSet {
                 }
             }
         }
+    }
+
+    /// Whether rule `rule` is a candidate in the text last scanned, by itself: the key of
+    /// one of its forms occurs (or a form has none). What `mark` finds for all the rules,
+    /// for the field (the resource) where only the few rules that passed the other are
+    /// asked, so that a text with many anchors costs nothing per anchor.
+    pub(crate) fn may_match(&self, rule: usize, sc: &mut FieldScratch) -> bool {
+        if get(&self.any, rule) {
+            return true;
+        }
+        let (start, end) = self.rule_forms.get(rule).copied().unwrap_or((0, 0));
+        let keys = self
+            .form_keys
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
+        sc.work += keys.len() as u64;
+        keys.iter()
+            .any(|&k| k == NONE || sc.anchor_stamp.get(k as usize) == Some(&sc.stamp))
     }
 
     /// Whether rule `rule`'s glob matches the text last scanned: step 3.
@@ -991,6 +1074,7 @@ impl FieldSet {
             + self.forms.capacity() * size_of::<FormRef>()
             + self.nodes.capacity() * size_of::<Node>()
             + self.rule_forms.capacity() * 8
+            + self.form_keys.capacity() * 4
             + self.key_groups.capacity() * 8
             + self.groups.capacity() * std::mem::size_of::<KeyGroup>()
             + self.group_rules.capacity() * 4
@@ -1013,7 +1097,7 @@ impl FieldScratch {
             + (self.first.capacity()
                 + self.count.capacity()
                 + self.log.capacity() * 2
-                + self.states.capacity() * 3
+                + self.states.capacity() * 4
                 + self.fresh.capacity()
                 + self.first_end.capacity()
                 + self.last_end.capacity()

@@ -325,7 +325,19 @@ mod tests {
 
     #[test]
     fn first_bytes_hold_every_character_the_first_item_accepts() {
-        let chars = ['a', 'z', '0', '[', '\0', '\x7f', 'é', 'ÿ', '日', '😀', '\u{10FFFF}'];
+        let chars = [
+            'a',
+            'z',
+            '0',
+            '[',
+            '\0',
+            '\x7f',
+            'é',
+            'ÿ',
+            '日',
+            '😀',
+            '\u{10FFFF}',
+        ];
         for g in ["[a-z]x", "?", "[!a-c]", "é?", "[é-日]", "[!é]", "0", "😀*"] {
             let forms = forms(&Glob::new(g).unwrap(), 64).unwrap();
             let segment = &forms[0].segments[0];
@@ -340,7 +352,11 @@ mod tests {
             }
             // Continuation bytes never start a character.
             for b in 0x80..0xC0u8 {
-                assert_eq!(bits[usize::from(b >> 6)] & (1 << (b & 63)), 0, "{g}: {b:#x}");
+                assert_eq!(
+                    bits[usize::from(b >> 6)] & (1 << (b & 63)),
+                    0,
+                    "{g}: {b:#x}"
+                );
             }
         }
         // A literal first character names its byte alone.
