@@ -8,12 +8,15 @@
 //! Deciding a text takes three steps:
 //!
 //! 1. One Aho-Corasick search over the text logs, at each place where anchors end, the
-//!    longest of them; the others are its chain of suffixes. The anchors seen, and each one's
-//!    first and last end, follow from the log; a list of every occurrence of every anchor
-//!    (overlapping ones included) is made only when a search needs more.
+//!    automaton's state, whose longest anchor and its chain of suffixes end there. The
+//!    anchors seen, and each one's first and last end, follow from the states reached; a
+//!    list of every occurrence of every anchor (overlapping ones included) is made only when
+//!    a search needs more.
 //! 2. Each form has a *key*: its rarest anchor. A rule is a candidate when the key of one of
-//!    its forms occurs (or one of its forms has no anchor at all). Candidates become a bitset,
-//!    which the stage intersects with the other field's.
+//!    its forms occurs, early enough for the chain after the key's segment (see
+//!    [`KeyGroup`]), or one of its forms has no anchor at all. The action's candidates
+//!    become a bitset; the resource is asked rule by rule, for the rules whose action
+//!    matched ([`FieldSet::may_match`]).
 //! 3. A candidate's form is checked from its last segment backwards. For the chain of
 //!    segments from `i` to the end, let `latest(i)` be the latest start at which that chain
 //!    can be placed: the last segment sits at the end, and `latest(i)` is the latest
@@ -25,7 +28,7 @@
 //!
 //! Occurrences of a segment with `?` or classes are its anchor's occurrences that the rest
 //! of the segment fits around, computed when first needed; a segment with no literal at all
-//! is tried at every character. Everything per text lives in a [`FieldScratch`], reset by
+//! is tried at every byte that can start a character its first item accepts. Everything per text lives in a [`FieldScratch`], reset by
 //! stamping rather than clearing, so a decision allocates nothing once the scratch has grown.
 
 use std::collections::HashMap;
