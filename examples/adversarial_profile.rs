@@ -1,5 +1,6 @@
 //! Decides the adversarial requests of one family, for instruction counts under callgrind:
-//! `adversarial_profile FAMILY RULES REQUESTS ROUNDS`.
+//! `adversarial_profile FAMILY RULES REQUESTS ROUNDS [KIND]`, where KIND (0 to 3) keeps only
+//! the requests of one kind of `generate::adversarial_requests` (they come in turn).
 use rekall_policy::Policy;
 use rekall_policy::Request;
 use rekall_policy::bench::generate;
@@ -32,7 +33,10 @@ fn main() {
     let yaml = generate::adversarial_policy_yaml(family, n);
     let policy = Policy::from_yaml_str(&yaml, "p.yaml").unwrap();
     let compiled = policy.compile();
-    let requests = generate::adversarial_requests(family, n, count, 3);
+    let mut requests = generate::adversarial_requests(family, n, count, 3);
+    if let Some(kind) = a.get(5).and_then(|k| k.parse::<usize>().ok()) {
+        requests = requests.into_iter().skip(kind).step_by(4).collect();
+    }
     black_box(decide_all(&compiled, &requests, 1));
     let t = std::time::Instant::now();
     let s = decide_all(&compiled, &requests, rounds);

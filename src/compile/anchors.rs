@@ -6,10 +6,17 @@
 //! Why not the `aho-corasick` crate: its overlapping search reports a match through a
 //! trait object and a state machine per match, some 10 ns each, and a digit string against
 //! numbered rules has three matches per byte. Here a state's transitions are a row of a
-//! dense table (rows as wide as the anchors' distinct bytes, rounded up to a power of two),
-//! the entry's top bit says whether some anchor ends there, and the anchors ending at one
-//! place form a chain (the longest, then each shorter one that is a suffix of it), walked
-//! without a call.
+//! dense table (rows as wide as the anchors' distinct bytes, rounded up to a power of two,
+//! states numbered by their row's offset so that a step is one add and one load), the
+//! entry's top bit says whether some anchor ends there, and the anchors ending at one place
+//! form a chain (the longest, then each shorter one that is a suffix of it), walked without a
+//! call.
+//!
+//! The search loop has no branch that depends on the text: every byte writes the state it
+//! reached to the log, and the log's length grows by the entry's top bit. On dense text
+//! (anchors ending at every other byte, unpredictably) a branch per byte is mispredicted
+//! about half the time; the log is walked afterwards, where the work per place is needed
+//! anyway.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -19,19 +26,29 @@ const NONE: u32 = u32::MAX;
 /// Set in a transition when the state it leads to ends some anchor.
 const ENDS: u32 = 1 << 31;
 
+/// A place of the log of [`Anchors::log_ends`]: the end (one past the byte where the
+/// anchors end) in the high 32 bits; the state's number in the low ones
+/// ([`Anchors::state_of`]).
+pub(crate) fn end_of(entry: u64) -> u32 {
+    (entry >> 32) as u32
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Anchors {
     /// Each byte's class; bytes no anchor holds share class 0.
     classes: [u8; 256],
-    /// log2 of a row's width.
+    /// log2 of a row's width: a state's number is its row's offset, shifted down by it.
     shift: u32,
-    /// `rows[state << shift | class]`: the next state, with [`ENDS`] set when an anchor ends.
+    /// `rows[offset + class]`: the next state's row offset, with [`ENDS`] set when an
+    /// anchor ends there.
     rows: Vec<u32>,
     /// The longest anchor ending at each state, or `NONE`.
     longest: Vec<u32>,
     /// For each anchor, the next shorter anchor that is a suffix of it, or `NONE`.
     shorter: Vec<u32>,
     lens: Vec<u32>,
+    /// The most anchors that end at one place: the longest chain.
+    longest_chain: usize,
 }
 
 impl Anchors {
@@ -112,8 +129,25 @@ impl Anchors {
             }
         }
         for entry in &mut rows {
-            if longest[*entry as usize] != NONE {
+            let state = *entry as usize;
+            *entry <<= shift;
+            if longest.get(state).is_some_and(|&l| l != NONE) {
                 *entry |= ENDS;
+            }
+        }
+        // Chains by anchor, shorter ones first: an anchor's chain is one more than its
+        // next shorter one's, and that one is shorter.
+        let mut order: Vec<u32> = (0..anchors.len() as u32).collect();
+        order.sort_by_key(|&a| anchors.get(a as usize).map_or(0, String::len));
+        let mut chain = vec![0usize; anchors.len()];
+        for &a in &order {
+            let below = shorter
+                .get(a as usize)
+                .and_then(|&b| chain.get(b as usize))
+                .copied()
+                .unwrap_or(0);
+            if let Some(c) = chain.get_mut(a as usize) {
+                *c = below + 1;
             }
         }
         Anchors {
@@ -123,33 +157,61 @@ impl Anchors {
             longest,
             shorter,
             lens: anchors.iter().map(|a| a.len() as u32).collect(),
+            longest_chain: chain.into_iter().max().unwrap_or(0),
         }
     }
 
-    /// Calls `found(longest, end)` at every place `end` of `text` where some anchor ends,
-    /// with the longest anchor ending there: the others ending there are its chain
-    /// ([`Anchors::shorter`]), left to the caller to walk only when it needs them.
+    /// Logs every place where some anchor ends: `log[..n]`, ascending, with `n` returned,
+    /// each entry read by [`end_of`] and [`Anchors::state_of`]. `log` is grown to the text's length and its rest is left
+    /// as it was.
     #[inline]
-    pub(crate) fn each_end(&self, text: &[u8], mut found: impl FnMut(u32, usize)) {
-        let mut state = 0usize;
-        for (i, &b) in text.iter().enumerate() {
-            let class = self.classes[b as usize] as usize;
-            let entry = self
-                .rows
-                .get(state << self.shift | class)
-                .copied()
-                .unwrap_or(0);
-            state = (entry & !ENDS) as usize;
-            if entry & ENDS != 0 {
-                found(self.longest.get(state).copied().unwrap_or(NONE), i + 1);
-            }
+    pub(crate) fn log_ends(&self, text: &[u8], log: &mut Vec<u64>) -> usize {
+        if log.len() < text.len() {
+            log.resize(text.len(), 0);
         }
+        let (rows, classes, shift) = (&self.rows[..], &self.classes, self.shift);
+        let slots = &mut log[..];
+        let mut n = 0usize;
+        let mut state = 0u32;
+        for (i, &b) in text.iter().enumerate() {
+            let class = u32::from(classes[b as usize]);
+            let entry = rows.get((state + class) as usize).copied().unwrap_or(0);
+            state = entry & !ENDS;
+            // Written whether or not an anchor ends here: kept only if one does.
+            if let Some(slot) = slots.get_mut(n) {
+                *slot = ((i as u64 + 1) << 32) | u64::from(state >> shift);
+            }
+            n += (entry >> 31) as usize;
+        }
+        n
+    }
+
+    /// How many states the automaton has: the numbers [`Anchors::state_of`] gives are below it.
+    pub(crate) fn states(&self) -> usize {
+        self.longest.len()
+    }
+
+    /// The longest anchor ending at state number `state`, or `u32::MAX`.
+    #[inline]
+    pub(crate) fn longest(&self, state: u32) -> u32 {
+        self.longest.get(state as usize).copied().unwrap_or(NONE)
+    }
+
+    /// The state number of a log entry.
+    #[inline]
+    pub(crate) fn state_of(&self, entry: u64) -> u32 {
+        entry as u32
     }
 
     /// The next shorter anchor that is a suffix of `anchor`, or `u32::MAX`.
     #[inline]
     pub(crate) fn shorter(&self, anchor: u32) -> u32 {
         self.shorter.get(anchor as usize).copied().unwrap_or(NONE)
+    }
+
+    /// The most anchors that end at one place.
+    pub(crate) fn longest_chain(&self) -> usize {
+        self.longest_chain
     }
 
     /// The length of `anchor` in bytes.
@@ -182,11 +244,14 @@ mod tests {
         let owned: Vec<String> = anchors.iter().map(|s| s.to_string()).collect();
         let mut out = Vec::new();
         let anchors = Anchors::new(&owned);
-        anchors.each_end(text.as_bytes(), |longest, end| {
-            for a in anchors.chain(longest) {
+        let mut log = Vec::new();
+        let n = anchors.log_ends(text.as_bytes(), &mut log);
+        for &entry in &log[..n] {
+            let end = end_of(entry) as usize;
+            for a in anchors.chain(anchors.longest(anchors.state_of(entry))) {
                 out.push((a, end - anchors.len_of(a)));
             }
-        });
+        }
         out.sort_unstable();
         out
     }
@@ -232,5 +297,6 @@ mod tests {
         assert_eq!(anchors.chain(2).collect::<Vec<_>>(), vec![2, 1, 0]);
         assert_eq!(anchors.chain(3).collect::<Vec<_>>(), vec![3, 1, 0]);
         assert_eq!(anchors.chain(0).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(anchors.longest_chain(), 3);
     }
 }

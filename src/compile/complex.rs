@@ -1,8 +1,9 @@
 //! The first matching complex rule of a stage, in time linear in the rules and the text.
 //!
-//! Each field's [`FieldSet`] marks its candidate rules in a bitset. The action's candidates
-//! are verified in rule order (the band first, then the action); the resource is searched
-//! only when one passes, and then a rule must be among its candidates too and match it. Only rules that can beat the best rule found so far (by the
+//! The action's [`FieldSet`] marks its candidate rules in a bitset. They are verified in
+//! rule order (the band first, then the action); the resource is searched only when one
+//! passes, and then the rule must be a candidate there too (one of its keys occurs) and match
+//! it. Only rules that can beat the best rule found so far (by the
 //! index) are looked at. A decision's work is bounded by a constant times the rules' forms
 //! and segments plus the text's length times the fields' byte weights; [`Work`] counts it, so
 //! that tests can hold the bound as numbers rather than times.
@@ -37,7 +38,6 @@ pub(crate) struct ComplexScratch {
     action: FieldScratch,
     resource: FieldScratch,
     action_bits: Vec<u64>,
-    resource_bits: Vec<u64>,
     verified: u64,
 }
 
@@ -153,10 +153,12 @@ impl ComplexMatcher {
         let words = limit.div_ceil(64);
         self.action.scan(action, &mut sc.action)?;
         reset(&mut sc.action_bits, words);
-        self.action.mark(&mut sc.action, limit, &mut sc.action_bits);
+        self.action
+            .mark(action, &mut sc.action, limit, &mut sc.action_bits);
         // The resource is searched only once a candidate's band and action match: a
-        // request whose action no candidate fits costs nothing in its resource.
-        let mut resource_marked = false;
+        // request whose action no candidate fits costs nothing in its resource. There, only
+        // the rules that got that far are asked whether they are candidates.
+        let mut resource_scanned = false;
         for w in 0..sc.action_bits.len() {
             let mut bits = sc.action_bits.get(w).copied().unwrap_or(0);
             while bits != 0 {
@@ -173,14 +175,11 @@ impl ComplexMatcher {
                 if !self.action.rule_matches(i, action, &mut sc.action) {
                     continue;
                 }
-                if !resource_marked {
+                if !resource_scanned {
                     self.resource.scan(resource, &mut sc.resource)?;
-                    reset(&mut sc.resource_bits, words);
-                    self.resource
-                        .mark(&mut sc.resource, limit, &mut sc.resource_bits);
-                    resource_marked = true;
+                    resource_scanned = true;
                 }
-                if get(&sc.resource_bits, i)
+                if self.resource.may_match(i, &mut sc.resource)
                     && self.resource.rule_matches(i, resource, &mut sc.resource)
                 {
                     return Ok(self.rules.get(i).copied().unwrap_or(NONE));
@@ -223,14 +222,8 @@ impl ComplexScratch {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.action.heap_bytes()
-            + self.resource.heap_bytes()
-            + (self.action_bits.capacity() + self.resource_bits.capacity()) * 8
+        self.action.heap_bytes() + self.resource.heap_bytes() + self.action_bits.capacity() * 8
     }
-}
-
-fn get(bits: &[u64], i: usize) -> bool {
-    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
 
 fn reset(bits: &mut Vec<u64>, words: usize) {

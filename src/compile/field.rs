@@ -8,12 +8,15 @@
 //! Deciding a text takes three steps:
 //!
 //! 1. One Aho-Corasick search over the text logs, at each place where anchors end, the
-//!    longest of them; the others are its chain of suffixes. The anchors seen, and each one's
-//!    first and last end, follow from the log; a list of every occurrence of every anchor
-//!    (overlapping ones included) is made only when a search needs more.
+//!    automaton's state, whose longest anchor and its chain of suffixes end there. The
+//!    anchors seen, and each one's first and last end, follow from the states reached; a
+//!    list of every occurrence of every anchor (overlapping ones included) is made only when
+//!    a search needs more.
 //! 2. Each form has a *key*: its rarest anchor. A rule is a candidate when the key of one of
-//!    its forms occurs (or one of its forms has no anchor at all). Candidates become a bitset,
-//!    which the stage intersects with the other field's.
+//!    its forms occurs, early enough for the chain after the key's segment (see
+//!    [`KeyGroup`]), or one of its forms has no anchor at all. The action's candidates
+//!    become a bitset; the resource is asked rule by rule, for the rules whose action
+//!    matched ([`FieldSet::may_match`]).
 //! 3. A candidate's form is checked from its last segment backwards. For the chain of
 //!    segments from `i` to the end, let `latest(i)` be the latest start at which that chain
 //!    can be placed: the last segment sits at the end, and `latest(i)` is the latest
@@ -25,7 +28,7 @@
 //!
 //! Occurrences of a segment with `?` or classes are its anchor's occurrences that the rest
 //! of the segment fits around, computed when first needed; a segment with no literal at all
-//! is tried at every character. Everything per text lives in a [`FieldScratch`], reset by
+//! is tried at every byte that can start a character its first item accepts. Everything per text lives in a [`FieldScratch`], reset by
 //! stamping rather than clearing, so a decision allocates nothing once the scratch has grown.
 
 use std::collections::HashMap;
@@ -35,6 +38,8 @@ use super::segment::{Form, Segment};
 use super::table::FastHash;
 
 const NONE: u32 = u32::MAX;
+/// The most distinct key bounds for which `mark` computes them all first.
+const FEW_BOUNDS: usize = 8;
 /// No position: the segment or chain has no place in the text.
 const NO: usize = usize::MAX;
 
@@ -48,6 +53,9 @@ struct SegmentInfo {
     anchor_len: usize,
     /// The segment is its anchor: its occurrences are the anchor's.
     literal: bool,
+    /// For a segment without an anchor, the bytes its occurrences can start with
+    /// ([`Segment::first_bytes`]): it is tried only there.
+    first_bytes: [u64; 4],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +76,21 @@ struct Node {
     parent: u32,
 }
 
+/// Rules with a form keyed by one anchor whose segment is followed by one chain, the
+/// *bound*: such a form can match only if its key ends by the chain's latest start (a match
+/// places the segment, and so the anchor, before the chain). Checking that once for the
+/// group, with the anchor's first end, spares verifying each rule when the key comes too
+/// late (`*x1*y*z*`, ..., on `x1x2...yz` are all candidates; on `zyx1x2...`, none).
+#[derive(Debug, Clone, Copy)]
+struct KeyGroup {
+    /// The chain after the key's segment, or `NONE` (the key's segment is the last, or the
+    /// only one).
+    bound: u32,
+    /// The group's rules: `group_rules[start..end]`.
+    start: u32,
+    end: u32,
+}
+
 /// The complex globs of one field of one stage; rules are numbered from 0 in rule order.
 #[derive(Debug, Clone)]
 pub(crate) struct FieldSet {
@@ -78,10 +101,20 @@ pub(crate) struct FieldSet {
     nodes: Vec<Node>,
     /// Each rule's forms, as a range of `forms`.
     rule_forms: Vec<(u32, u32)>,
-    /// For each anchor, the rules (ascending) with a form it is the key of.
-    keyed: Vec<Vec<u32>>,
+    /// Each form's key, or `NONE` for a form without an anchor.
+    form_keys: Vec<u32>,
+    /// For each anchor, its key groups: `groups[key_groups[a].0..key_groups[a].1]`.
+    key_groups: Vec<(u32, u32)>,
+    groups: Vec<KeyGroup>,
+    /// The rules of the groups, each group's ascending.
+    group_rules: Vec<u32>,
     /// Rules with a form that has no anchor: candidates whatever the text.
     unkeyed: Vec<u64>,
+    /// The distinct bounds of the key groups, when every group has one and they are few
+    /// (at most [`FEW_BOUNDS`]): then a key that ends after the latest of them makes no
+    /// candidate, and `mark` stops at the first such in `seen` (which is in the order of
+    /// first ends).
+    bounds: Option<Vec<u32>>,
     /// Rules whose glob matches every text (`*`): never verified.
     any: Vec<u64>,
     /// What one byte of text can cost at most (see [`FieldSet::byte_weight`]).
@@ -98,8 +131,9 @@ pub(crate) struct FieldSetBuilder {
     nodes: Vec<Node>,
     node_ids: HashMap<(u32, u32), u32, FastHash>,
     forms: Vec<FormRef>,
-    /// Each form's anchors (for choosing its key) and rule.
-    form_anchors: Vec<(Vec<u32>, u32)>,
+    /// Each form's anchors (for choosing its key), each with the chain that follows its
+    /// segment (see [`KeyGroup`]), in the order of the form's segments; and its rule.
+    form_anchors: Vec<(Vec<(u32, u32)>, u32)>,
     /// Whether each form has a segment without literal characters.
     form_free: Vec<bool>,
     rule_forms: Vec<(u32, u32)>,
@@ -116,28 +150,34 @@ impl FieldSetBuilder {
         let start = self.forms.len() as u32;
         for form in forms {
             let ids: Vec<u32> = form.segments.iter().map(|s| self.segment(s)).collect();
-            let mut anchors: Vec<u32> = ids
-                .iter()
-                .filter_map(|&id| self.segments.get(id as usize))
-                .map(|s| s.anchor)
-                .filter(|&a| a != NONE)
-                .collect();
-            anchors.sort_unstable();
-            anchors.dedup();
+            let anchor_of = |b: &Self, id: u32| {
+                b.segments
+                    .get(id as usize)
+                    .map_or(NONE, |s: &SegmentInfo| s.anchor)
+            };
+            // (anchor, chain after its segment), the last segment first.
+            let mut anchors: Vec<(u32, u32)> = Vec::new();
             let form = match ids.as_slice() {
                 [] => continue,
-                [only] => FormRef::Exact(*only),
+                [only] => {
+                    anchors.push((anchor_of(self, *only), NONE));
+                    FormRef::Exact(*only)
+                }
                 [head, rest @ ..] => {
                     let mut tail = NONE;
                     for &segment in rest.iter().rev() {
+                        anchors.push((anchor_of(self, segment), tail));
                         tail = self.node(segment, tail);
                     }
+                    anchors.push((anchor_of(self, *head), tail));
                     match self.segments.get(*head as usize) {
                         Some(s) if s.segment.items.is_empty() => FormRef::Floating { tail },
                         _ => FormRef::Starred { head: *head, tail },
                     }
                 }
             };
+            anchors.reverse();
+            anchors.retain(|&(a, _)| a != NONE);
             let free = ids
                 .iter()
                 .filter_map(|&id| self.segments.get(id as usize))
@@ -169,6 +209,11 @@ impl FieldSetBuilder {
         self.segments.push(SegmentInfo {
             literal: anchor != NONE && segment.is_literal(),
             segment: segment.clone(),
+            first_bytes: if anchor == NONE {
+                segment.first_bytes()
+            } else {
+                [0; 4]
+            },
             anchor,
             before,
             anchor_len,
@@ -195,27 +240,78 @@ impl FieldSetBuilder {
         // How many forms use each anchor: a form's key is its rarest.
         let mut uses = vec![0usize; self.anchors.len()];
         for (anchors, _) in &self.form_anchors {
-            for &a in anchors {
+            let mut distinct: Vec<u32> = anchors.iter().map(|&(a, _)| a).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            for a in distinct {
                 if let Some(u) = uses.get_mut(a as usize) {
                     *u += 1;
                 }
             }
         }
-        let mut keyed: Vec<Vec<u32>> = vec![Vec::new(); self.anchors.len()];
+        // (bound, rule) per key, rules ascending as the forms come.
+        let mut keyed: Vec<Vec<(u32, u32)>> = vec![Vec::new(); self.anchors.len()];
         let mut unkeyed = vec![0u64; words];
+        let mut form_keys = Vec::with_capacity(self.form_anchors.len());
         for (anchors, rule) in &self.form_anchors {
             let key = anchors
                 .iter()
-                .copied()
+                .map(|&(a, _)| a)
                 .min_by_key(|&a| (uses.get(a as usize).copied().unwrap_or(0), a));
-            match key.and_then(|k| keyed.get_mut(k as usize)) {
-                Some(list) => {
-                    if list.last() != Some(rule) {
-                        list.push(*rule);
-                    }
+            // The key's earliest segment: its bound is the longest chain, the tightest.
+            let bound = anchors
+                .iter()
+                .find(|&&(a, _)| Some(a) == key)
+                .map_or(NONE, |&(_, b)| b);
+            // A trailing star alone starts at the end: it bounds nothing.
+            let bound = match self.nodes.get(bound as usize) {
+                Some(n)
+                    if n.parent == NONE
+                        && self
+                            .segments
+                            .get(n.segment as usize)
+                            .is_some_and(|s| s.segment.items.is_empty()) =>
+                {
+                    NONE
                 }
+                _ => bound,
+            };
+            form_keys.push(key.unwrap_or(NONE));
+            match key.and_then(|k| keyed.get_mut(k as usize)) {
+                Some(list) => list.push((bound, *rule)),
                 None => set(&mut unkeyed, *rule as usize),
             }
+        }
+        let mut bounds: Vec<u32> = keyed.iter().flatten().map(|&(b, _)| b).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let bounds = (bounds.len() <= FEW_BOUNDS && !bounds.contains(&NONE)).then_some(bounds);
+        let mut key_groups = Vec::with_capacity(keyed.len());
+        let mut groups = Vec::new();
+        let mut group_rules = Vec::new();
+        for mut list in keyed {
+            // Stable: each bound's rules stay ascending.
+            list.sort_by_key(|&(bound, _)| bound);
+            let first = groups.len() as u32;
+            let mut i = 0;
+            while let Some(&(bound, _)) = list.get(i) {
+                let start = group_rules.len() as u32;
+                while let Some(&(b, rule)) = list.get(i) {
+                    if b != bound {
+                        break;
+                    }
+                    if group_rules.last() != Some(&rule) || group_rules.len() as u32 == start {
+                        group_rules.push(rule);
+                    }
+                    i += 1;
+                }
+                groups.push(KeyGroup {
+                    bound,
+                    start,
+                    end: group_rules.len() as u32,
+                });
+            }
+            key_groups.push((first, groups.len() as u32));
         }
         let mut any = vec![0u64; words];
         for &rule in &self.any {
@@ -229,8 +325,12 @@ impl FieldSetBuilder {
             forms: self.forms,
             nodes: self.nodes,
             rule_forms: self.rule_forms,
-            keyed,
+            form_keys,
+            key_groups,
+            groups,
+            group_rules,
             unkeyed,
+            bounds,
             any,
             byte_weight: 0,
         };
@@ -239,7 +339,7 @@ impl FieldSetBuilder {
         let mut blamed = Vec::new();
         if weight > max_byte_weight {
             for ((anchors, rule), &free) in self.form_anchors.iter().zip(&self.form_free) {
-                if free || anchors.iter().any(|a| chain.contains(a)) {
+                if free || anchors.iter().any(|(a, _)| chain.contains(a)) {
                     blamed.push(*rule);
                 }
             }
@@ -266,10 +366,17 @@ pub(crate) struct FieldScratch {
     stamp: u32,
     /// Whether each anchor occurs in this text.
     anchor_stamp: Vec<u32>,
-    /// The places where anchors end, in order, with the longest anchor ending at each: at
-    /// most one entry per byte, whatever the number of anchors ending inside one another.
-    log_ends: Vec<u32>,
-    log_longest: Vec<u32>,
+    /// The places where anchors end, in order, each with the automaton's state there (whose
+    /// longest anchor gives the others): `log[..logged]`, at most one entry per byte,
+    /// whatever the number of anchors ending inside one another.
+    log: Vec<u64>,
+    logged: usize,
+    /// Per automaton state: whether it was reached at an end in this text, and where first;
+    /// `fresh` lists them by first end (or, in `fill_lasts`, by last end, backwards).
+    states: Vec<StateMark>,
+    fresh: Vec<u32>,
+    /// How many states `fresh` lists.
+    reached: usize,
     /// Each seen anchor's first and last end, the fast paths of a search for its latest
     /// occurrence before a place.
     first_end: Vec<u32>,
@@ -301,13 +408,26 @@ pub(crate) struct FieldScratch {
     pub(crate) work: u64,
 }
 
+/// What a text did to one state of the anchors' automaton.
+#[derive(Debug, Default, Clone, Copy)]
+struct StateMark {
+    /// The text's stamp when it reached the state at an end.
+    stamp: u32,
+    /// The first and last ends at which it did.
+    first: u32,
+    last: u32,
+    /// The stamp when `fill_lasts` listed it.
+    back: u32,
+}
+
+fn grow(v: &mut Vec<u32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0);
+    }
+}
+
 impl FieldScratch {
     fn begin(&mut self, field: &FieldSet) {
-        let grow = |v: &mut Vec<u32>, n: usize| {
-            if v.len() < n {
-                v.resize(n, 0);
-            }
-        };
         if self.stamp == u32::MAX {
             // Wrapped: forget everything rather than trust a stale stamp.
             for v in [
@@ -319,6 +439,10 @@ impl FieldScratch {
             ] {
                 v.iter_mut().for_each(|s| *s = 0);
             }
+            self.states.iter_mut().for_each(|m| {
+                m.stamp = 0;
+                m.back = 0;
+            });
             self.stamp = 0;
             self.lasts = 0;
             self.expanded = 0;
@@ -366,11 +490,14 @@ impl FieldSet {
         self.rule_forms.len()
     }
 
-    /// Finds where anchors occur in `text`: step 1. Only the longest anchor ending at each
-    /// place is logged; the set of anchors seen, with each one's first end, follows from the
-    /// log by walking each chain until an anchor already seen (whose chain is seen too).
+    /// Finds where anchors occur in `text`: step 1. The automaton logs the places where
+    /// anchors end; one pass over the log, without a branch on the text, lists the states
+    /// reached there in the order of their first end; the set of anchors seen, each with its
+    /// first end, follows by walking each such state's chain until an anchor already seen
+    /// (whose chain is seen too). `seen` is in the order of first ends.
     pub(crate) fn scan(&self, text: &str, sc: &mut FieldScratch) -> Result<(), SearchFailed> {
         sc.begin(self);
+        sc.logged = 0;
         let Some(searcher) = &self.searcher else {
             return Ok(());
         };
@@ -378,39 +505,69 @@ impl FieldSet {
             return Err(SearchFailed);
         }
         let stamp = sc.stamp;
+        let n = searcher.log_ends(text.as_bytes(), &mut sc.log);
+        sc.logged = n;
         let FieldScratch {
             anchor_stamp,
             first_end,
             seen,
-            log_ends,
-            log_longest,
+            log,
+            states,
+            fresh,
             ..
         } = sc;
-        log_ends.clear();
-        log_longest.clear();
-        // Local slices, so that the loop keeps its pointers in registers.
-        let (stamps, firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
-        searcher.each_end(text.as_bytes(), |longest, end| {
-            log_ends.push(end as u32);
-            log_longest.push(longest);
-            let mut a = longest;
-            while let (Some(s), Some(f)) = (stamps.get_mut(a as usize), firsts.get_mut(a as usize))
-            {
+        let count = searcher.states();
+        if states.len() < count {
+            states.resize(count, StateMark::default());
+        }
+        grow(fresh, count);
+        let (marks, list) = (&mut states[..], &mut fresh[..]);
+        let mut k = 0usize;
+        for &entry in log.get(..n).unwrap_or_default() {
+            let state = searcher.state_of(entry);
+            let end = super::anchors::end_of(entry);
+            let mut new = false;
+            if let Some(m) = marks.get_mut(state as usize) {
+                new = m.stamp != stamp;
+                m.stamp = stamp;
+                // A select without a branch: `new` is as unpredictable as the text.
+                let keep = u32::from(new).wrapping_sub(1);
+                m.first = (m.first & keep) | (end & !keep);
+                m.last = end;
+            }
+            // `k` counts distinct states: never past the list.
+            if let Some(slot) = list.get_mut(k) {
+                *slot = state;
+            }
+            k += usize::from(new);
+        }
+        let (stamps, anchor_firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
+        for &state in list.get(..k).unwrap_or_default() {
+            let end = marks.get(state as usize).map_or(0, |m| m.first);
+            let mut a = searcher.longest(state);
+            while let (Some(s), Some(f)) = (
+                stamps.get_mut(a as usize),
+                anchor_firsts.get_mut(a as usize),
+            ) {
                 if *s == stamp {
                     break;
                 }
                 *s = stamp;
-                *f = end as u32;
+                *f = end;
                 seen.push(a);
                 a = searcher.shorter(a);
             }
-        });
-        sc.work += text.len() as u64 + sc.log_ends.len() as u64 + sc.seen.len() as u64;
+        }
+        sc.reached = k;
+        sc.work += text.len() as u64 + n as u64 + sc.seen.len() as u64;
         Ok(())
     }
 
-    /// Fills each seen anchor's last end, once per text: the log read backwards, each chain
-    /// walked until an anchor already given its last.
+    /// Fills each seen anchor's last end, once per text: the latest of the last ends of the
+    /// states reached whose chain holds it. Either every reached state's chain is walked
+    /// whole, or, when that would cost more than the log, the log read backwards lists the
+    /// states by last end, latest first, and each one's chain is walked until an anchor
+    /// already given its last (whose chain has its last too).
     fn fill_lasts(&self, sc: &mut FieldScratch) {
         let Some(searcher) = &self.searcher else {
             return;
@@ -420,19 +577,64 @@ impl FieldSet {
             return;
         }
         sc.lasts = stamp;
-        let (stamps, lasts) = (&mut sc.last_stamp[..], &mut sc.last_end[..]);
-        for (&longest, &end) in sc.log_longest.iter().zip(sc.log_ends.iter()).rev() {
-            let mut a = longest;
+        let n = sc.logged;
+        let FieldScratch {
+            log,
+            states,
+            fresh,
+            reached,
+            last_stamp,
+            last_end,
+            work,
+            ..
+        } = sc;
+        let (marks, list) = (&mut states[..], &mut fresh[..]);
+        let (stamps, lasts) = (&mut last_stamp[..], &mut last_end[..]);
+        if reached.saturating_mul(searcher.longest_chain()) <= n {
+            // Few states reached, short chains: each chain walked whole is cheaper than
+            // reading the log again.
+            for &state in list.get(..*reached).unwrap_or_default() {
+                let end = marks.get(state as usize).map_or(0, |m| m.last);
+                let mut a = searcher.longest(state);
+                while let (Some(s), Some(l)) =
+                    (stamps.get_mut(a as usize), lasts.get_mut(a as usize))
+                {
+                    *l = if *s == stamp { end.max(*l) } else { end };
+                    *s = stamp;
+                    *work += 1;
+                    a = searcher.shorter(a);
+                }
+            }
+            *work += *reached as u64;
+            return;
+        }
+        let mut k = 0usize;
+        for &entry in log.get(..n).unwrap_or_default().iter().rev() {
+            let state = searcher.state_of(entry);
+            let mut new = false;
+            if let Some(m) = marks.get_mut(state as usize) {
+                new = m.back != stamp;
+                m.back = stamp;
+            }
+            if let Some(slot) = list.get_mut(k) {
+                *slot = state;
+            }
+            k += usize::from(new);
+        }
+        for &state in list.get(..k).unwrap_or_default() {
+            let end = marks.get(state as usize).map_or(0, |m| m.last);
+            let mut a = searcher.longest(state);
             while let (Some(s), Some(l)) = (stamps.get_mut(a as usize), lasts.get_mut(a as usize)) {
                 if *s == stamp {
                     break;
                 }
                 *s = stamp;
                 *l = end;
+                *work += 1;
                 a = searcher.shorter(a);
             }
         }
-        sc.work += sc.log_ends.len() as u64 + sc.seen.len() as u64;
+        *work += n as u64 + k as u64;
     }
 
     /// Lists every occurrence of every seen anchor, sorted by anchor (a counting sort over
@@ -451,10 +653,11 @@ impl FieldSet {
             first,
             seen,
             hits,
-            log_ends,
-            log_longest,
+            log,
+            logged,
             ..
         } = sc;
+        let log = log.get(..*logged).unwrap_or_default();
         let (counts, firsts) = (&mut count[..], &mut first[..]);
         for &a in seen.iter() {
             if let Some(c) = counts.get_mut(a as usize) {
@@ -462,8 +665,8 @@ impl FieldSet {
             }
         }
         let mut total = 0usize;
-        for &longest in log_longest.iter() {
-            let mut a = longest;
+        for &entry in log {
+            let mut a = searcher.longest(searcher.state_of(entry));
             while let Some(c) = counts.get_mut(a as usize) {
                 *c += 1;
                 total += 1;
@@ -481,8 +684,9 @@ impl FieldSet {
         hits.resize(total, 0);
         let places = &mut hits[..];
         // `first` serves as each anchor's cursor, then is moved back.
-        for (&longest, &end) in log_longest.iter().zip(log_ends.iter()) {
-            let mut a = longest;
+        for &entry in log {
+            let end = super::anchors::end_of(entry);
+            let mut a = searcher.longest(searcher.state_of(entry));
             while let Some(f) = firsts.get_mut(a as usize) {
                 if let Some(h) = places.get_mut(*f as usize) {
                     *h = end as usize - searcher.len_of(a);
@@ -500,21 +704,93 @@ impl FieldSet {
     }
 
     /// Sets in `bits` the candidate rules below `limit` of the text last scanned: step 2.
-    /// Bits at `limit` and above may be set too.
-    pub(crate) fn mark(&self, sc: &mut FieldScratch, limit: usize, bits: &mut [u64]) {
+    /// Bits at `limit` and above may be set too. A group of rules whose key occurs only
+    /// after its bound's latest start is left out whole (see [`KeyGroup`]).
+    pub(crate) fn mark(&self, text: &str, sc: &mut FieldScratch, limit: usize, bits: &mut [u64]) {
         for (b, u) in bits.iter_mut().zip(&self.unkeyed) {
             *b |= u;
         }
         sc.work += bits.len() as u64;
-        for &a in &sc.seen {
-            for &rule in self.keyed.get(a as usize).map_or(&[][..], Vec::as_slice) {
-                if rule as usize >= limit {
-                    break;
+        // No key ending after `last` can make a candidate.
+        let last = match &self.bounds {
+            Some(bounds) => bounds
+                .iter()
+                .map(|&b| self.latest(b, text, sc))
+                .filter(|&l| l != NO)
+                .max(),
+            None => Some(NO),
+        };
+        let Some(last) = last else {
+            return;
+        };
+        // By index: the searches below may expand the occurrences, which reads `seen`.
+        for k in 0..sc.seen.len() {
+            let Some(&a) = sc.seen.get(k) else {
+                break;
+            };
+            if sc
+                .first_end
+                .get(a as usize)
+                .is_none_or(|&f| f as usize > last)
+            {
+                break;
+            }
+            let (start, end) = self.key_groups.get(a as usize).copied().unwrap_or((0, 0));
+            for group in self
+                .groups
+                .get(start as usize..end as usize)
+                .unwrap_or_default()
+            {
+                let rules = self
+                    .group_rules
+                    .get(group.start as usize..group.end as usize)
+                    .unwrap_or_default();
+                if rules.first().is_none_or(|&r| r as usize >= limit) {
+                    continue;
                 }
-                set(bits, rule as usize);
                 sc.work += 1;
+                if group.bound != NONE {
+                    let b = group.bound as usize;
+                    let by = match (sc.node_stamp.get(b), sc.latest.get(b)) {
+                        (Some(&s), Some(&l)) if s == sc.stamp => l,
+                        _ => self.latest(group.bound, text, sc),
+                    };
+                    if by == NO
+                        || sc
+                            .first_end
+                            .get(a as usize)
+                            .is_none_or(|&f| f as usize > by)
+                    {
+                        continue;
+                    }
+                }
+                for &rule in rules {
+                    if rule as usize >= limit {
+                        break;
+                    }
+                    set(bits, rule as usize);
+                    sc.work += 1;
+                }
             }
         }
+    }
+
+    /// Whether rule `rule` is a candidate in the text last scanned, by itself: the key of
+    /// one of its forms occurs (or a form has none). What `mark` finds for all the rules,
+    /// for the field (the resource) where only the few rules that passed the other are
+    /// asked, so that a text with many anchors costs nothing per anchor.
+    pub(crate) fn may_match(&self, rule: usize, sc: &mut FieldScratch) -> bool {
+        if get(&self.any, rule) {
+            return true;
+        }
+        let (start, end) = self.rule_forms.get(rule).copied().unwrap_or((0, 0));
+        let keys = self
+            .form_keys
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
+        sc.work += keys.len() as u64;
+        keys.iter()
+            .any(|&k| k == NONE || sc.anchor_stamp.get(k as usize) == Some(&sc.stamp))
     }
 
     /// Whether rule `rule`'s glob matches the text last scanned: step 3.
@@ -706,8 +982,15 @@ impl FieldSet {
         list.clear();
         let work = &mut sc.work;
         if info.anchor == NONE {
-            for (at, _) in text.char_indices() {
-                if let Some(end) = info.segment.match_at(text, at, work) {
+            // One table lookup per byte; the segment is tried only where its first item may
+            // accept the character starting there.
+            let starts = &info.first_bytes;
+            *work += text.len() as u64;
+            for (at, &b) in text.as_bytes().iter().enumerate() {
+                let hit = starts
+                    .get(usize::from(b >> 6))
+                    .is_some_and(|w| w & (1 << (b & 63)) != 0);
+                if hit && let Some(end) = info.segment.match_at(text, at, work) {
                     list.push((at, end));
                 }
             }
@@ -794,12 +1077,12 @@ impl FieldSet {
             + self.forms.capacity() * size_of::<FormRef>()
             + self.nodes.capacity() * size_of::<Node>()
             + self.rule_forms.capacity() * 8
-            + self
-                .keyed
-                .iter()
-                .map(|k| 24 + k.capacity() * 4)
-                .sum::<usize>()
+            + self.form_keys.capacity() * 4
+            + self.key_groups.capacity() * 8
+            + self.groups.capacity() * std::mem::size_of::<KeyGroup>()
+            + self.group_rules.capacity() * 4
             + (self.unkeyed.capacity() + self.any.capacity()) * 8
+            + self.bounds.as_ref().map_or(0, |b| b.capacity() * 4)
     }
 }
 
@@ -816,8 +1099,9 @@ impl FieldScratch {
             + (self.head.capacity() + self.latest.capacity()) * size_of::<usize>()
             + (self.first.capacity()
                 + self.count.capacity()
-                + self.log_ends.capacity()
-                + self.log_longest.capacity()
+                + self.log.capacity() * 2
+                + self.states.capacity() * 4
+                + self.fresh.capacity()
                 + self.first_end.capacity()
                 + self.last_end.capacity()
                 + self.last_stamp.capacity())

@@ -90,6 +90,39 @@ impl Segment {
         })
     }
 
+    /// The bytes that can start an occurrence: bit `b` of the 256 is set when some
+    /// character that the first item accepts has `b` as its first UTF-8 byte (never a
+    /// continuation byte). An empty segment has none.
+    pub(crate) fn first_bytes(&self) -> [u64; 4] {
+        let mut bits = [0u64; 4];
+        let mut add = |b: u8| {
+            if let Some(w) = bits.get_mut(usize::from(b >> 6)) {
+                *w |= 1 << (b & 63);
+            }
+        };
+        // Lead bytes of characters of two bytes and more: 0xC2 to 0xF4.
+        let non_ascii = |add: &mut dyn FnMut(u8)| (0xC2..=0xF4).for_each(add);
+        match self.items.first() {
+            None => {}
+            Some(Item::Char(c)) => {
+                let mut buf = [0u8; 4];
+                if let Some(&lead) = c.encode_utf8(&mut buf).as_bytes().first() {
+                    add(lead);
+                }
+            }
+            Some(item @ (Item::Any | Item::Class { .. })) => {
+                for b in 0..0x80u8 {
+                    if item.accepts(char::from(b)) {
+                        add(b);
+                    }
+                }
+                // Beyond ASCII, any lead byte may do: a class is not split by lead byte.
+                non_ascii(&mut add);
+            }
+        }
+        bits
+    }
+
     /// Whether the segment is its anchor and nothing else.
     pub(crate) fn is_literal(&self) -> bool {
         self.items.iter().all(|i| matches!(i, Item::Char(_)))
@@ -288,6 +321,53 @@ mod tests {
         assert_eq!(anchor("ab?cd"), Some(("ab".into(), 0)));
         assert_eq!(anchor("?[ab]"), None);
         assert_eq!(anchor("é?日"), Some(("é".into(), 0)));
+    }
+
+    #[test]
+    fn first_bytes_hold_every_character_the_first_item_accepts() {
+        let chars = [
+            'a',
+            'z',
+            '0',
+            '[',
+            '\0',
+            '\x7f',
+            'é',
+            'ÿ',
+            '日',
+            '😀',
+            '\u{10FFFF}',
+        ];
+        for g in ["[a-z]x", "?", "[!a-c]", "é?", "[é-日]", "[!é]", "0", "😀*"] {
+            let forms = forms(&Glob::new(g).unwrap(), 64).unwrap();
+            let segment = &forms[0].segments[0];
+            let bits = segment.first_bytes();
+            for c in chars {
+                let mut buf = [0u8; 4];
+                let lead = c.encode_utf8(&mut buf).as_bytes()[0];
+                let set = bits[usize::from(lead >> 6)] & (1 << (lead & 63)) != 0;
+                if segment.items[0].accepts(c) {
+                    assert!(set, "{g}: {c:?}");
+                }
+            }
+            // Continuation bytes never start a character.
+            for b in 0x80..0xC0u8 {
+                assert_eq!(
+                    bits[usize::from(b >> 6)] & (1 << (b & 63)),
+                    0,
+                    "{g}: {b:#x}"
+                );
+            }
+        }
+        // A literal first character names its byte alone.
+        let only: u32 = Segment {
+            items: vec![Item::Char('q')],
+        }
+        .first_bytes()
+        .iter()
+        .map(|w| w.count_ones())
+        .sum();
+        assert_eq!(only, 1);
     }
 
     #[test]

@@ -477,3 +477,116 @@ fn the_resource_is_not_searched_when_no_candidate_action_matches() {
     let (short, long) = (work("r"), work(&digits));
     assert_eq!(short, long);
 }
+
+/// Every rule's key in the action but before the shared tail (`zvyz` then `x0x1...`): no
+/// rule can match, and none is verified, however many are candidates by their key alone.
+#[test]
+fn keys_before_their_tail_make_no_candidate() {
+    for family in [Family::StarLiteral, Family::Classes, Family::Braces] {
+        let n = 700;
+        let policy =
+            Policy::from_yaml_str(&generate::adversarial_policy_yaml(family, n), "family.yaml")
+                .expect("generated policies are valid");
+        let compiled = policy.compile();
+        // The generator's first two kinds: keys after the shared pieces, digits.
+        let requests = generate::adversarial_requests(family, n, 8, 11);
+        for request in requests.iter().step_by(4) {
+            assert!(request.action.starts_with("zvyz"), "{request:?}");
+            let (decision, work) = compiled.decide_with_work(request).expect("within limits");
+            assert_eq!(decision.hitl_rule(), Some(n), "{}", family.name());
+            assert_eq!(work.verified, 0, "{}: {work:?}", family.name());
+            assert_eq!(decision, policy.decide(request).expect("valid"));
+        }
+        // The same keys with the tail after them: candidates again, verified, and the
+        // decision is still the reference's.
+        for request in requests.iter().step_by(4) {
+            let mut action = request.action.clone();
+            action.truncate(4_000);
+            action.push_str("yz");
+            let later = Request::new(action).resource("a00");
+            let (decision, work) = compiled.decide_with_work(&later).expect("within limits");
+            assert!(work.verified > 0, "{}: {work:?}", family.name());
+            assert_eq!(decision, policy.decide(&later).expect("valid"));
+        }
+    }
+}
+
+/// Tails shared by many rules, keys before, inside and after them, and segments of only
+/// classes: marking rules by groups (a key after its tail's latest start makes no
+/// candidate, and with few tails the search for keys stops at the latest of them) and
+/// trying class segments only at the bytes that can start them never change a decision.
+#[test]
+fn shared_tails_and_class_segments_decide_as_the_reference() {
+    // More tails than the few that are all computed first, when the rules pick many.
+    const TAILS: [&str; 12] = [
+        "*y*z*",
+        "*v*z*",
+        "*y*",
+        "*z",
+        "*[!0-9]z*",
+        "*y?z*",
+        "*é*",
+        "?",
+        "*1*",
+        "*a*b",
+        "*z*y*",
+        "*",
+    ];
+    const PIECES: [&str; 11] = ["x1", "x2", "x12", "w1", "y", "z", "v", "1", "é", "a", "b"];
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        prop::collection::vec(
+            (0..6usize, 0..TAILS.len(), 0..13usize, any::<bool>()),
+            17..60,
+        ),
+        prop::collection::vec(prop::collection::vec(0..PIECES.len(), 1..80), 12),
+        any::<bool>(),
+    );
+    let result = runner.run(&strategy, |(rules, texts, few_tails)| {
+        let rules: Vec<RuleSpec> = rules
+            .iter()
+            .map(|&(shape, tail, key, any_resource)| {
+                let tail = TAILS[if few_tails { tail % 3 } else { tail }];
+                let action = match shape {
+                    0 => format!("*x{key}{tail}"),
+                    1 => format!("?*x{key}{tail}"),
+                    2 => format!("*[a-b]*x{key}*"),
+                    3 => format!("*{{x,w}}{key}{tail}"),
+                    4 => format!("x{key}{tail}"),
+                    _ => format!("*[!a-z]x{key}?{tail}"),
+                };
+                let resource = if any_resource {
+                    "*".to_owned()
+                } else {
+                    format!("*[a-b]*{key}*")
+                };
+                (action, resource, None)
+            })
+            .collect();
+        let yaml = yaml(&rules);
+        let policy = Policy::from_yaml_str(&yaml, "tails.yaml")
+            .map_err(|e| TestCaseError::fail(format!("{yaml}\n{}", e.render())))?;
+        let compiled = policy.compile();
+        for pair in texts.chunks(2) {
+            let [action, resource] = pair else { continue };
+            let text = |picks: &[usize]| picks.iter().map(|&p| PIECES[p]).collect::<String>();
+            let request = Request::new(text(action)).resource(text(resource));
+            prop_assert_eq!(
+                compiled.decide(&request),
+                policy.decide(&request),
+                "policy:\n{}\nrequest: {:?}",
+                yaml,
+                request
+            );
+            checked_work(&compiled, &request);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
