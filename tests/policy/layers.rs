@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &["decision"],
     &["policy"],
     &["eval", "compile"],
-    &["lint", "testing"],
+    &["lint", "testing", "bench"],
     &["model"],
     &["store"],
     &["runtime"],
