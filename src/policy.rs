@@ -14,7 +14,7 @@ use crate::decision::Verdict;
 use crate::diagnostic::PolicyError;
 use crate::front::{self, Language};
 use crate::ir::PolicyDoc;
-use crate::source::Source;
+use crate::source::{Source, Span};
 
 /// A validated policy.
 ///
@@ -81,11 +81,15 @@ impl Policy {
         Err(PolicyError::new(source, diagnostics))
     }
 
-    /// Reads, parses and validates a policy file; the language follows the extension.
+    /// Reads, parses and validates a policy file; the language follows the extension
+    /// (`.yaml`/`.yml` or `.rkl`; any other is refused, see [`Language::of_path`]).
     pub fn from_path(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
         let path = path.as_ref();
         let source = PolicyError::read_source(path)?;
-        Policy::from_str_in(Language::of_path(path), &source.text, &source.origin)
+        let language = Language::of_path(path).map_err(|kind| {
+            PolicyError::single(Source::new(&*source.origin, ""), kind, Span::at(1, 1, 1))
+        })?;
+        Policy::from_str_in(language, &source.text, &source.origin)
     }
 
     /// Validates an IR (from any front end) and prepares it for deciding.

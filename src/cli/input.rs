@@ -17,19 +17,9 @@ pub(crate) fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-/// The language of a policy file by its extension; any other extension is refused rather than
-/// read as YAML.
+/// The language of a policy file by its extension (see [`Language::of_path`]).
 pub(crate) fn language_of(path: &Path) -> Result<Language, ErrorKind> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("yaml" | "yml") => Ok(Language::Yaml),
-        Some("rkl") => Ok(Language::Dsl),
-        Some(other) => Err(ErrorKind::UnknownLanguage {
-            found: format!("unknown extension `.{other}`"),
-        }),
-        None => Err(ErrorKind::UnknownLanguage {
-            found: "no extension".into(),
-        }),
-    }
+    Language::of_path(path)
 }
 
 /// The language of text on standard input: a DSL policy starts with `policy` (after comments

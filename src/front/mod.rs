@@ -4,7 +4,7 @@ mod comments;
 pub mod dsl;
 pub mod yaml;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, ErrorKind};
 use crate::ir::PolicyDoc;
 use crate::source::Span;
 
@@ -17,12 +17,19 @@ pub enum Language {
 }
 
 impl Language {
-    /// The language a file is written in, by its extension: `.rkl` is the DSL, anything else
-    /// YAML.
-    pub fn of_path(path: &std::path::Path) -> Language {
+    /// The language a file is written in, by its extension: `.yaml` or `.yml` is YAML, `.rkl`
+    /// the DSL. Any other extension (or none) is refused rather than read as YAML, where a
+    /// `.txt` DSL file would only get a confusing YAML syntax error.
+    pub fn of_path(path: &std::path::Path) -> Result<Language, ErrorKind> {
         match path.extension().and_then(|e| e.to_str()) {
-            Some("rkl") => Language::Dsl,
-            _ => Language::Yaml,
+            Some("yaml" | "yml") => Ok(Language::Yaml),
+            Some("rkl") => Ok(Language::Dsl),
+            Some(other) => Err(ErrorKind::UnknownLanguage {
+                found: format!("unknown extension `.{other}`"),
+            }),
+            None => Err(ErrorKind::UnknownLanguage {
+                found: "no extension".into(),
+            }),
         }
     }
 }

@@ -1000,3 +1000,21 @@ fn default_approvers_for_a_default_that_asks_no_one() {
         check(&yaml, &["unused-approvers"])
     );
 }
+
+#[test]
+fn the_library_refuses_a_policy_file_of_unknown_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let dsl = std::fs::read_to_string("policies/seed.rkl").unwrap();
+    let yaml = std::fs::read_to_string("policies/seed.yaml").unwrap();
+    for (name, text) in [("seed.txt", &dsl), ("seed", &dsl), ("seed.json", &yaml)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let err = Policy::from_path(&path).unwrap_err();
+        let codes: Vec<&str> = err.diagnostics.iter().map(|d| d.kind.code()).collect();
+        assert_eq!(codes, ["unknown-language"], "{name}: {}", err.render());
+        assert!(err.render().contains(".rkl"), "{}", err.render());
+    }
+    let path = dir.path().join("seed.yml");
+    std::fs::write(&path, &yaml).unwrap();
+    assert!(Policy::from_path(&path).is_ok());
+}
