@@ -44,6 +44,20 @@ const BIG: usize = 128 * 1024;
 
 /// Runs a verb the way `VERB | head -c 1024` does: the reader takes a little, then closes.
 fn closed_early(args: &[&str], before_any_output: bool) -> Output {
+    if before_any_output {
+        // The reader is closed before the verb starts, so that it cannot win the race and
+        // write into the pipe's buffer while its reader still exists.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let child = bin()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        return child.wait_with_output().unwrap();
+    }
     let mut child = bin()
         .args(args)
         .stdin(Stdio::null())
@@ -52,10 +66,8 @@ fn closed_early(args: &[&str], before_any_output: bool) -> Output {
         .spawn()
         .expect("the binary runs");
     let mut stdout = child.stdout.take().unwrap();
-    if !before_any_output {
-        let mut head = [0u8; 1024];
-        stdout.read_exact(&mut head).expect("the verb prints");
-    }
+    let mut head = [0u8; 1024];
+    stdout.read_exact(&mut head).expect("the verb prints");
     drop(stdout);
     child.wait_with_output().unwrap()
 }
