@@ -27,7 +27,7 @@ pub fn analyze_code(pr: u32) -> Vec<Issue> {
         severity: "minor",
         code_snippet: "fn handle() { /* 200 lines */ }".into(),
     }];
-    if pr % 7 == 0 {
+    if pr.is_multiple_of(7) {
         issues.push(Issue {
             title: "SQL built from user input".into(),
             severity: "critical",

@@ -244,7 +244,7 @@ impl fmt::Display for Duration {
             ("m", 60_000),
             ("s", 1_000),
         ] {
-            if ms % factor == 0 {
+            if ms.is_multiple_of(factor) {
                 return write!(f, "{}{unit}", ms / factor);
             }
         }

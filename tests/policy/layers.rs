@@ -390,10 +390,11 @@ fn first_segments(rest: &str) -> Vec<String> {
             ',' if depth == 0 => items.push(String::new()),
             _ => {}
         }
-        if depth == 0 && c != ',' {
-            if let Some(last) = items.last_mut() {
-                last.push(c);
-            }
+        if depth == 0
+            && c != ','
+            && let Some(last) = items.last_mut()
+        {
+            last.push(c);
         }
     }
     items

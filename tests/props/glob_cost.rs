@@ -108,7 +108,7 @@ impl Shape {
                 out.push('*');
             }
             push_items(&mut out, segment);
-            if i == 0 && n % 3 == 0 {
+            if i == 0 && n.is_multiple_of(3) {
                 out.push_str(&n.to_string());
             }
         }

@@ -88,10 +88,10 @@ impl Model {
         if self.status != ApprovalStatus::Pending {
             return Expect::Resolved;
         }
-        if let Some(step) = self.voted_in.get(&who) {
-            if *step < self.current {
-                return Expect::CrossStep;
-            }
+        if let Some(step) = self.voted_in.get(&who)
+            && *step < self.current
+        {
+            return Expect::CrossStep;
         }
         let (approvers, min) = &self.chain.steps[self.current];
         if !approvers.contains(&who) {
