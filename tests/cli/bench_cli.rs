@@ -1,18 +1,7 @@
 //! `rekall-policy bench`: what it prints and how it fails, on small runs (no timing is
 //! asserted; the numbers belong to the benchmark, not to the tests).
 
-use std::process::{Command, Output};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rekall-policy"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use crate::support::{run, stdout};
 
 #[test]
 fn generated_sizes_print_a_row_each_and_check_against_the_reference() {

@@ -1,43 +1,8 @@
 //! The command line as a user runs it: exit codes, output shapes, and bad input.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rekall-policy"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn run_with_stdin(args: &[&str], input: &str) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    // A command that refuses its policy exits without reading its input; that is not an error.
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
+use crate::support::{run, run_with_stdin, stderr, stdout, write};
 
 const BROKEN: &str = "version: 1\nhitl:\n  rules:\n    - action: deploy\n      requireAproval: true\n      approvers: [user:adam]\n";
 
@@ -167,7 +132,7 @@ fn eval_input_decides_each_line_and_reports_bad_lines_in_place() {
     ];
     let out = run_with_stdin(
         &["eval", "policies/seed.yaml", "--input", "-"],
-        &lines.join("\n"),
+        lines.join("\n"),
     );
     assert_eq!(
         out.status.code(),

@@ -1,42 +1,13 @@
 //! The command line against hostile and careless use: closed pipes, bytes that are not text,
 //! byte-order marks, duplicated JSON keys, and invalid policies handed to `fmt`.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::Value;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rekall-policy"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn run_with_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    // A command that refuses its policy exits without reading its input; that is not an error.
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
+use crate::support::{bin, run, run_with_stdin, text, write};
 
 /// More than a pipe holds (64 KiB on Linux), so that a verb is still writing when its reader
 /// goes away.
@@ -339,7 +310,7 @@ fn eval_input_judges_each_line_alone_and_strictly() {
     assert_careless_log_decided(&out);
     let out = run_with_stdin(
         &["eval", "policies/seed.yaml", "--input", "-"],
-        &careless_log(),
+        careless_log(),
     );
     assert_careless_log_decided(&out);
 }

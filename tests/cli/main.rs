@@ -7,3 +7,4 @@ mod cli;
 mod cli_hardening;
 mod first_hour;
 mod readme;
+mod support;
