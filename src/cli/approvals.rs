@@ -11,8 +11,11 @@ use super::exit;
 use std::sync::Arc;
 
 use super::runtime_cli::{Format, block_on, print_json, read, run_async};
+use super::untrusted::printable;
 use crate::ir::{Duration, Principal};
-use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus, ExecutionId, StepSpec};
+use crate::model::{
+    ApprovalId, ApprovalRequest, ApprovalStatus, ExecutionId, FeedbackId, StepSpec,
+};
 use crate::runtime::{ApprovalSpec, Clock, NewExecution, Runtime, RuntimeError, SystemClock};
 use crate::store::{ApprovalFilter, Store};
 
@@ -62,9 +65,11 @@ enum Sub {
         execution: Option<String>,
     },
     /// Show one request: its description, each step's approvers, quorum and deadline, and
-    /// every vote with its comment. Reads the store read-only.
+    /// every vote with its comment; for a feedback request (fbk_...), its artifacts, form and
+    /// answers. Text from the agent is shown with control characters escaped. Reads the store
+    /// read-only.
     Show {
-        /// The request's id (apr_...).
+        /// The request's id (apr_... or fbk_...).
         id: String,
         /// The store: sqlite://PATH.
         #[arg(long, value_name = "URL")]
@@ -360,6 +365,9 @@ async fn request(
 
 /// One request in full, for a person deciding on it.
 async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, RuntimeError> {
+    if id.starts_with(FeedbackId::PREFIX) {
+        return show_feedback(store, id, format).await;
+    }
     let id = ApprovalId::from(id);
     let r = store
         .approval(&id)
@@ -374,10 +382,10 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
         return Ok(exit::OK);
     }
     let now = SystemClock.now();
-    println!("{}  {}", r.id, r.title);
+    println!("{}  {}", r.id, printable(&r.title));
     println!("  status:       {}", r.status);
     if let Some(reason) = &r.reason {
-        println!("  reason:       {reason}");
+        println!("  reason:       {}", printable(reason));
     }
     println!("  execution:    {}", r.execution_id);
     println!("  requested by: {}", r.requested_by);
@@ -397,13 +405,7 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
             serde_json::to_string(b).unwrap_or_default()
         );
     }
-    println!("description:");
-    if r.description.trim().is_empty() {
-        println!("  (none)");
-    }
-    for line in r.description.lines() {
-        println!("  {line}");
-    }
+    print_description(&r.description);
     let kind = if r.chain { "chain" } else { "gate" };
     println!(
         "{kind}: step {} of {}",
@@ -440,9 +442,103 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
             let note = v
                 .note
                 .as_deref()
-                .map(|n| format!(": {n}"))
+                .map(|n| format!(": {}", printable(n)))
                 .unwrap_or_default();
             println!("     {} {choice} at {}{note}", v.principal, v.at);
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_description(description: &str) {
+    println!("description:");
+    if description.trim().is_empty() {
+        println!("  (none)");
+    }
+    for line in printable(description).lines() {
+        println!("  {line}");
+    }
+}
+
+/// A feedback request in full: what it asks, the artifacts to look at (code as code, with its
+/// language), the form's fields and, once given, the answers.
+async fn show_feedback(
+    store: Arc<dyn Store>,
+    id: &str,
+    format: Format,
+) -> Result<u8, RuntimeError> {
+    let id = FeedbackId::from(id);
+    let r = store
+        .feedback(&id)
+        .await?
+        .ok_or_else(|| RuntimeError::NotFound {
+            what: "feedback request",
+            id: id.to_string(),
+        })?
+        .record;
+    if format == Format::Json {
+        print_json(&r);
+        return Ok(exit::OK);
+    }
+    println!("{}  {}", r.id, printable(&r.title));
+    println!("  status:       {}", r.status);
+    println!("  execution:    {}", r.execution_id);
+    println!("  requested by: {}", r.requested_by);
+    println!("  created:      {}", r.created_at);
+    if let Some(at) = r.deadline {
+        println!("  deadline:     {at}");
+    }
+    if let Some(at) = r.resolved_at {
+        println!("  resolved:     {at}");
+    }
+    let respondents: Vec<String> = r.respondents.iter().map(ToString::to_string).collect();
+    println!(
+        "  who answers:  {}",
+        if respondents.is_empty() {
+            "anyone but the agent".to_string()
+        } else {
+            respondents.join(", ")
+        }
+    );
+    print_description(&r.description);
+    println!("artifacts:");
+    if r.artifacts.is_empty() {
+        println!("  (none)");
+    }
+    for (i, a) in r.artifacts.iter().enumerate() {
+        let language = a
+            .language
+            .as_deref()
+            .map(|l| format!(" ({})", printable(l)))
+            .unwrap_or_default();
+        let title = a
+            .title
+            .as_deref()
+            .map(|t| format!(": {}", printable(t)))
+            .unwrap_or_default();
+        println!("  {}. {}{language}{title}", i + 1, printable(&a.kind));
+        for line in printable(&a.content).lines() {
+            println!("     | {line}");
+        }
+    }
+    println!("form:");
+    for f in &r.form.fields {
+        println!(
+            "  {}  {}{}",
+            f.name,
+            printable(&f.label),
+            if f.required { "" } else { " (optional)" }
+        );
+    }
+    if let Some(answers) = &r.answers {
+        let by = r
+            .submitted_by
+            .as_ref()
+            .map(|p| format!(" by {p}"))
+            .unwrap_or_default();
+        println!("answers{by}:");
+        for (name, value) in answers {
+            println!("  {name}: {}", printable(&value.to_string()));
         }
     }
     Ok(exit::OK)

@@ -37,6 +37,7 @@ mod lint;
 mod runtime_cli;
 mod store;
 mod test;
+mod untrusted;
 
 use std::process::ExitCode;
 

@@ -211,3 +211,55 @@ fn a_missing_store_is_an_error_not_a_new_empty_one() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feedback_request_is_shown_with_its_artifacts_and_no_escape_sequences() {
+    use rekall_policy::model::{Artifact, Field, Form};
+    use rekall_policy::runtime::FeedbackSpec;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("agent.db").display());
+    let rt = Runtime::builder()
+        .store_url(&url)
+        .notifier(Arc::new(RecordingNotifier::new()))
+        .build()
+        .await
+        .unwrap();
+    let e = running(&rt, "review").await;
+    // An agent's text is untrusted: here it tries to clear the screen and fake a line.
+    let spec = FeedbackSpec::new(
+        "Review \u{1b}[2Jthe patch",
+        Form::new(vec![Field::rating("quality", "Code Quality", 1, 5)]),
+    )
+    .description("Please look.\n\u{1b}[1Aapproved by user:adam")
+    .artifact(Artifact::code("fn main() {\n    run();\n}", Some("rust")).titled("main.rs"));
+    let h = rt.execution().request_feedback(&e.id, spec).await.unwrap();
+    let id = h.id().to_string();
+
+    let out = cli(&["approvals", "show", &id, "--store", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(shown.contains("Review \\u{1b}[2Jthe patch"), "{shown}");
+    assert!(shown.contains("\\u{1b}[1Aapproved by user:adam"), "{shown}");
+    assert!(shown.contains("1. code (rust): main.rs"), "{shown}");
+    assert!(shown.contains("     |     run();"), "{shown}");
+    assert!(shown.contains("quality  Code Quality"), "{shown}");
+
+    let out = cli(&[
+        "approvals",
+        "show",
+        &id,
+        "--store",
+        &url,
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["artifacts"][0]["language"], "rust");
+
+    let out = cli(&["approvals", "show", "fbk_missing", "--store", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("feedback request `fbk_missing` does not exist"));
+}
