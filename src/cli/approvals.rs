@@ -271,7 +271,7 @@ async fn list(
                     };
                     format!(
                         "step `{}` {}/{} by {}; {deadline}",
-                        s.spec.step,
+                        printable(&s.spec.step),
                         s.approved_by().len(),
                         s.spec.min_approvals,
                         names.join(", ")
@@ -279,7 +279,10 @@ async fn list(
                 });
                 println!(
                     "{}  {:<9}  {}  {}  {step_text}",
-                    r.id, r.status, r.execution_id, r.title
+                    r.id,
+                    r.status.to_string(),
+                    r.execution_id,
+                    printable(&r.title)
                 );
             }
         }
@@ -425,7 +428,7 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
         println!(
             "  {}. `{}`  {}  {}/{} approved, by any of {}; {deadline}",
             i + 1,
-            s.spec.step,
+            printable(&s.spec.step),
             s.status,
             s.approved_by().len(),
             s.spec.min_approvals,

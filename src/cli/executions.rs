@@ -8,6 +8,7 @@ use super::exit;
 use std::sync::Arc;
 
 use super::runtime_cli::{Format, block_on, print_json, read};
+use super::untrusted::printable;
 use crate::model::{ExecutionId, ExecutionStatus};
 use crate::runtime::RuntimeError;
 use crate::store::{ApprovalFilter, AuditFilter, ExecutionFilter, FeedbackFilter, Store};
@@ -149,13 +150,15 @@ async fn list(
                 println!("no executions");
             }
             for e in &found {
-                let step = e
-                    .checkpoint
-                    .as_ref()
-                    .map_or_else(String::new, |c| format!("step {}: {}", c.step, c.message));
+                let step = e.checkpoint.as_ref().map_or_else(String::new, |c| {
+                    format!("step {}: {}", c.step, printable(&c.message))
+                });
                 println!(
                     "{}  {:<9}  {}  {}  {step}",
-                    e.id, e.status, e.updated_at, e.name
+                    e.id,
+                    e.status.to_string(),
+                    e.updated_at,
+                    printable(&e.name)
                 );
             }
         }
@@ -205,7 +208,7 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
         }));
         return Ok(exit::OK);
     }
-    println!("{}  {}", e.id, e.name);
+    println!("{}  {}", e.id, printable(&e.name));
     println!("  status:  {}", e.status);
     println!("  agent:   {}", e.agent);
     println!("  created: {}", e.created_at);
@@ -217,18 +220,27 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
         println!("  result:  {r}");
     }
     if let Some(err) = &e.error {
-        println!("  error:   {err}");
+        println!("  error:   {}", printable(err));
     }
     println!("checkpoints:");
     for c in &checkpoints {
         println!(
             "  #{} step {}  {}  {}  state {}",
-            c.seq, c.step, c.at, c.message, c.state
+            c.seq,
+            c.step,
+            c.at,
+            printable(&c.message),
+            c.state
         );
     }
     println!("approvals:");
     for a in &approvals {
-        println!("  {}  {:<9}  {}", a.id, a.status, a.title);
+        println!(
+            "  {}  {:<9}  {}",
+            a.id,
+            a.status.to_string(),
+            printable(&a.title)
+        );
         for s in &a.steps {
             let by: Vec<String> = s
                 .votes
@@ -237,7 +249,7 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
                 .collect();
             println!(
                 "    {}: {}  ({})",
-                s.spec.step,
+                printable(&s.spec.step),
                 s.status,
                 if by.is_empty() {
                     "no votes".into()
@@ -249,7 +261,12 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
     }
     println!("feedback:");
     for f in &feedback {
-        println!("  {}  {:<9}  {}", f.id, f.status, f.title);
+        println!(
+            "  {}  {:<9}  {}",
+            f.id,
+            f.status.to_string(),
+            printable(&f.title)
+        );
     }
     println!("audit:");
     for a in &audit {

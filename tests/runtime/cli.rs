@@ -259,6 +259,12 @@ async fn a_feedback_request_is_shown_with_its_artifacts_and_no_escape_sequences(
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["artifacts"][0]["language"], "rust");
 
+    let out = cli(&["executions", "show", e.id.as_str(), "--store", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(shown.contains("Review \\u{1b}[2Jthe patch"), "{shown}");
+
     let out = cli(&["approvals", "show", "fbk_missing", "--store", &url]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("feedback request `fbk_missing` does not exist"));
