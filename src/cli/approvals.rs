@@ -10,7 +10,7 @@ use clap::Subcommand;
 use super::exit;
 use std::sync::Arc;
 
-use super::runtime_cli::{Format, block_on, print_json, read, run_async};
+use super::runtime_cli::{Format, block_on, found, print_json, read, run_async};
 use super::untrusted::printable;
 use crate::ir::{Duration, Principal};
 use crate::model::{
@@ -372,14 +372,7 @@ async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, Run
         return show_feedback(store, id, format).await;
     }
     let id = ApprovalId::from(id);
-    let r = store
-        .approval(&id)
-        .await?
-        .ok_or_else(|| RuntimeError::NotFound {
-            what: "approval request",
-            id: id.to_string(),
-        })?
-        .record;
+    let r = found(store.approval(&id).await?, "approval request", &id)?;
     if format == Format::Json {
         print_json(&r);
         return Ok(exit::OK);
@@ -471,14 +464,7 @@ async fn show_feedback(
     format: Format,
 ) -> Result<u8, RuntimeError> {
     let id = FeedbackId::from(id);
-    let r = store
-        .feedback(&id)
-        .await?
-        .ok_or_else(|| RuntimeError::NotFound {
-            what: "feedback request",
-            id: id.to_string(),
-        })?
-        .record;
+    let r = found(store.feedback(&id).await?, "feedback request", &id)?;
     if format == Format::Json {
         print_json(&r);
         return Ok(exit::OK);

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::exit;
 use std::sync::Arc;
 
-use super::runtime_cli::{Format, block_on, print_json, read};
+use super::runtime_cli::{Format, block_on, found, print_json, read};
 use super::untrusted::printable;
 use crate::model::{ExecutionId, ExecutionStatus};
 use crate::runtime::RuntimeError;
@@ -168,14 +168,7 @@ async fn list(
 
 async fn show(store: Arc<dyn Store>, id: &str, format: Format) -> Result<u8, RuntimeError> {
     let id = ExecutionId::from(id);
-    let e = store
-        .execution(&id)
-        .await?
-        .ok_or_else(|| RuntimeError::NotFound {
-            what: "execution",
-            id: id.to_string(),
-        })?
-        .record;
+    let e = found(store.execution(&id).await?, "execution", &id)?;
     let checkpoints = store.checkpoints(&id).await?;
     let approvals: Vec<_> = store
         .approvals(ApprovalFilter {

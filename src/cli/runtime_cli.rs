@@ -13,7 +13,7 @@ use serde::Serialize;
 pub use super::Format;
 use super::exit;
 use crate::runtime::{Runtime, RuntimeError};
-use crate::store::{self, Store};
+use crate::store::{self, Store, Versioned};
 
 /// Opens an existing store as a runtime that only acts when asked: no background loop, so a
 /// command never delivers the agent's notifications; deadlines already passed are handled.
@@ -74,4 +74,18 @@ pub fn print_json<T: Serialize>(value: &T) {
         Ok(line) => println!("{line}"),
         Err(e) => eprintln!("error: cannot write JSON: {e}"),
     }
+}
+
+/// The record a store lookup found, or the error that names what was not there.
+pub fn found<T>(
+    lookup: Option<Versioned<T>>,
+    what: &'static str,
+    id: &impl std::fmt::Display,
+) -> Result<T, RuntimeError> {
+    lookup
+        .map(|v| v.record)
+        .ok_or_else(|| RuntimeError::NotFound {
+            what,
+            id: id.to_string(),
+        })
 }
