@@ -101,7 +101,7 @@ fn first_match_shape(i: usize) -> (String, String) {
 }
 
 /// The YAML text of a first-match policy of `n` HITL rules (at least 1; the last is `*` /
-/// `*`) of the shapes of [`first_match_shape`], with gates of every kind (approvers, a
+/// `*`) of the shapes of `first_match_shape`, with gates of every kind (approvers, a
 /// quorum and timeout, a chain, none), and with [`Stages::Both`] an escalation section of
 /// bands, one of them for glob-matched actions.
 pub fn first_match_policy_yaml(n: usize, stages: Stages) -> String {

@@ -2,7 +2,7 @@
 //!
 //! The verbs print with `print!`, `println!`, `eprint!` and `eprintln!` as usual, but these are
 //! the macros below, which shadow std's for every module declared after them: they write
-//! through [`output`], so that a closed pipe ends any verb quietly instead of with a panic.
+//! through `output`, so that a closed pipe ends any verb quietly instead of with a panic.
 
 macro_rules! print {
     ($($arg:tt)*) => { $crate::cli::output::out(format_args!($($arg)*)) };
