@@ -23,13 +23,15 @@ const REQUESTS: usize = 1_000;
 /// Distinct requests of the varied workload, as `rekall-policy bench` times.
 const VARIED: usize = 1_000_000;
 
-fn compiled_and_floor(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// Times the compiled policy on `requests`, under `compiled/ID`.
+fn bench_compiled(
+    group: &mut Group<'_>,
     id: &str,
     compiled: &rekall_policy::compile::CompiledPolicy,
     requests: &[Request],
 ) {
-    let floor = Floor::new(compiled, requests);
     group.throughput(Throughput::Elements(requests.len() as u64));
     group.bench_with_input(BenchmarkId::new("compiled", id), requests, |b, requests| {
         b.iter(|| {
@@ -39,6 +41,33 @@ fn compiled_and_floor(
                 .sum::<usize>()
         })
     });
+}
+
+/// Times the reference evaluator on `requests`, under `reference/ID`.
+fn bench_reference(group: &mut Group<'_>, id: &str, policy: &Policy, requests: &[Request]) {
+    group.throughput(Throughput::Elements(requests.len() as u64));
+    group.bench_with_input(
+        BenchmarkId::new("reference", id),
+        requests,
+        |b, requests| {
+            b.iter(|| {
+                requests
+                    .iter()
+                    .map(|r| policy.decide(black_box(r)).map_or(0, |d| digest(&d)))
+                    .sum::<usize>()
+            })
+        },
+    );
+}
+
+fn compiled_and_floor(
+    group: &mut Group<'_>,
+    id: &str,
+    compiled: &rekall_policy::compile::CompiledPolicy,
+    requests: &[Request],
+) {
+    let floor = Floor::new(compiled, requests);
+    bench_compiled(group, id, compiled, requests);
     group.bench_with_input(BenchmarkId::new("floor", id), requests, |b, requests| {
         b.iter(|| {
             requests
@@ -66,19 +95,7 @@ fn decide(c: &mut Criterion) {
             let id = format!("{}/{n}", stages.name());
             compiled_and_floor(&mut group, &id, &compiled, &requests);
             if n <= 1_000 {
-                group.throughput(Throughput::Elements(requests.len() as u64));
-                group.bench_with_input(
-                    BenchmarkId::new("reference", &id),
-                    &requests,
-                    |b, requests| {
-                        b.iter(|| {
-                            requests
-                                .iter()
-                                .map(|r| policy.decide(black_box(r)).map_or(0, |d| digest(&d)))
-                                .sum::<usize>()
-                        })
-                    },
-                );
+                bench_reference(&mut group, &id, &policy, &requests);
             }
         }
     }
@@ -114,7 +131,6 @@ fn decide_complex(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(2));
     group.sample_size(20);
-    group.throughput(Throughput::Elements(REQUESTS as u64));
     for n in [10, 100, 1_000] {
         let policy = Policy::from_yaml_str(&generate::complex_policy_yaml(n), "complex.yaml")
             .expect("generated policies are valid");
@@ -123,26 +139,9 @@ fn decide_complex(c: &mut Criterion) {
         for r in &requests {
             assert_eq!(compiled.decide(r), policy.decide(r), "{r:?}");
         }
-        group.bench_with_input(BenchmarkId::new("compiled", n), &requests, |b, requests| {
-            b.iter(|| {
-                requests
-                    .iter()
-                    .map(|r| compiled.decide(black_box(r)).map_or(0, |d| digest(&d)))
-                    .sum::<usize>()
-            })
-        });
-        group.bench_with_input(
-            BenchmarkId::new("reference", n),
-            &requests,
-            |b, requests| {
-                b.iter(|| {
-                    requests
-                        .iter()
-                        .map(|r| policy.decide(black_box(r)).map_or(0, |d| digest(&d)))
-                        .sum::<usize>()
-                })
-            },
-        );
+        let id = n.to_string();
+        bench_compiled(&mut group, &id, &compiled, &requests);
+        bench_reference(&mut group, &id, &policy, &requests);
     }
     group.finish();
 }
@@ -164,30 +163,10 @@ fn decide_adversarial(c: &mut Criterion) {
             .expect("generated policies are valid");
             let compiled = policy.compile();
             let requests = generate::adversarial_requests(family, n, 64, 3);
-            group.throughput(Throughput::Elements(requests.len() as u64));
             let id = format!("{}/{n}", family.name());
-            group.bench_with_input(
-                BenchmarkId::new("compiled", &id),
-                &requests,
-                |b, requests| {
-                    b.iter(|| {
-                        requests
-                            .iter()
-                            .map(|r| compiled.decide(black_box(r)).map_or(0, |d| digest(&d)))
-                            .sum::<usize>()
-                    })
-                },
-            );
+            bench_compiled(&mut group, &id, &compiled, &requests);
             if n <= 1_000 {
-                let few = &requests[..4];
-                group.throughput(Throughput::Elements(few.len() as u64));
-                group.bench_with_input(BenchmarkId::new("reference", &id), few, |b, few| {
-                    b.iter(|| {
-                        few.iter()
-                            .map(|r| policy.decide(black_box(r)).map_or(0, |d| digest(&d)))
-                            .sum::<usize>()
-                    })
-                });
+                bench_reference(&mut group, &id, &policy, &requests[..4]);
             }
         }
     }
