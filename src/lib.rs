@@ -38,6 +38,7 @@ pub mod glob;
 pub mod ir;
 pub mod json;
 pub mod json_lines;
+pub mod learn;
 pub mod lint;
 pub mod model;
 pub mod policy;

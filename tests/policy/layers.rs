@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// them; `cli` is on top.
 const LAYERS: &[&[&str]] = &[
     &["source"],
-    &["glob"],
+    &["glob", "learn"],
     &["ir"],
     &["suggest", "diagnostic", "json"],
     &["request"],

@@ -1,0 +1,450 @@
+//! The threshold of one match class: fixed-sequence testing over the grid, strictest first,
+//! each threshold certified by an exact binomial bound; rises at once when the certification
+//! lapses or the agent is seen to change.
+
+use std::collections::VecDeque;
+
+use super::binomial;
+use super::evidence::{Evidence, Label, Observation, Region, Route};
+use super::settings::{Mode, Settings};
+
+/// Labels between two evaluations of the grid. Each evaluation is a test; testing after every
+/// label would add little but cost.
+pub const EVALUATE_EVERY: u64 = 50;
+
+/// Labels the shift check compares with the window before them.
+pub const SHIFT_LABELS: usize = 100;
+
+/// The level of the shift check: how unlikely the recent bad count must be, under the rates
+/// the window saw before, to declare that the agent changed.
+pub const SHIFT_LEVEL: f64 = 1e-3;
+
+/// What one grid threshold's test found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PointTest {
+    pub threshold: f64,
+    pub region: Region,
+    pub estimate: Option<f64>,
+    /// The upper bound on the region's bad rate that holds with probability `1 - delta`.
+    pub bound: f64,
+    pub certified: bool,
+}
+
+/// The evaluation of the whole grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    /// The lowest threshold reached before the first one that failed; the ceiling when the
+    /// first failed or too few labels were seen.
+    pub certified: f64,
+    /// The tests made, strictest first (below the ceiling), up to and including the first
+    /// failure.
+    pub tests: Vec<PointTest>,
+    pub labels: u64,
+}
+
+/// Why a threshold changed or would change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Move {
+    /// Stricter, in effect at once: the bound at the old threshold no longer holds.
+    Rise { from: f64, to: f64 },
+    /// Stricter, in effect at once: recent labels are far worse than the window before them.
+    Shift {
+        from: f64,
+        to: f64,
+        recent_bad: u64,
+        expected_bad: f64,
+    },
+    /// Looser, certified: in effect at once in `auto` mode, a proposal in `propose` mode.
+    Lower { from: f64, to: f64, proposal: bool },
+}
+
+impl Move {
+    pub fn to(&self) -> f64 {
+        match *self {
+            Move::Rise { to, .. } | Move::Shift { to, .. } | Move::Lower { to, .. } => to,
+        }
+    }
+}
+
+/// One match class's learning state.
+#[derive(Debug, Clone)]
+pub struct Learner {
+    settings: Settings,
+    evidence: Evidence,
+    threshold: f64,
+    since_evaluation: u64,
+    since_shift_check: u64,
+    /// A certified lower threshold waiting for a person, in `propose` mode.
+    proposal: Option<f64>,
+    recent: VecDeque<(usize, Label)>,
+}
+
+impl Learner {
+    /// A learner starting at the policy's threshold, clamped to the declared limits.
+    pub fn new(settings: Settings, policy_threshold: f64) -> Learner {
+        Learner {
+            evidence: Evidence::new(&settings),
+            threshold: policy_threshold.clamp(settings.floor, settings.ceiling),
+            settings,
+            since_evaluation: 0,
+            since_shift_check: 0,
+            proposal: None,
+            recent: VecDeque::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The threshold in effect.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    pub fn proposal(&self) -> Option<f64> {
+        self.proposal
+    }
+
+    pub fn evidence(&self) -> &Evidence {
+        &self.evidence
+    }
+
+    /// How a call of this confidence is routed: `draw` is a uniform number in [0, 1) drawn for
+    /// the call, so that the audit sample is random and independent of the outcome.
+    pub fn route(&self, confidence: f64, draw: f64) -> Route {
+        if confidence < self.threshold {
+            Route::Human
+        } else if draw < self.settings.audit_rate {
+            Route::Audit
+        } else {
+            Route::Auto
+        }
+    }
+
+    /// Counts a call (with its label, if it has one), and returns the move it causes.
+    pub fn record(&mut self, observation: Observation) -> Option<Move> {
+        if observation.confidence < self.settings.floor && observation.label.is_none() {
+            return None;
+        }
+        let labelled = match (observation.route, observation.label) {
+            (_, None) | (Route::Auto, Some(Label::Good)) => false,
+            _ => true,
+        };
+        self.evidence.add(observation);
+        if !labelled {
+            return None;
+        }
+        let label = observation.label.unwrap_or(Label::Bad);
+        let immediate = observation.route == Route::Auto;
+        self.recent
+            .push_back((self.evidence.cell_of(observation.confidence), label));
+        if self.recent.len() > SHIFT_LABELS {
+            self.recent.pop_front();
+        }
+        self.since_evaluation += 1;
+        self.since_shift_check += 1;
+        if self.since_shift_check >= 10
+            && let Some(shift) = self.check_shift()
+        {
+            return Some(shift);
+        }
+        // A bad outcome on something no one saw is evaluated at once: it may break the bound.
+        if self.since_evaluation >= EVALUATE_EVERY || immediate {
+            self.since_evaluation = 0;
+            return self.evaluate();
+        }
+        None
+    }
+
+    /// Tests the grid and moves the threshold as the test says.
+    pub fn evaluate(&mut self) -> Option<Move> {
+        let assessment = self.assess();
+        let from = self.threshold;
+        let to = assessment.certified;
+        if to > from {
+            self.threshold = to;
+            self.proposal = None;
+            Some(Move::Rise { from, to })
+        } else if to < from {
+            match self.settings.mode {
+                Mode::Auto => {
+                    self.threshold = to;
+                    Some(Move::Lower {
+                        from,
+                        to,
+                        proposal: false,
+                    })
+                }
+                Mode::Propose => {
+                    if self.proposal == Some(to) {
+                        return None;
+                    }
+                    self.proposal = Some(to);
+                    Some(Move::Lower {
+                        from,
+                        to,
+                        proposal: true,
+                    })
+                }
+            }
+        } else {
+            if self.proposal.is_some_and(|p| p >= from) {
+                self.proposal = None;
+            }
+            None
+        }
+    }
+
+    /// Puts a person's accepted proposal (or a restored value) in effect, within the limits.
+    pub fn set_threshold(&mut self, threshold: f64) {
+        self.threshold = threshold.clamp(self.settings.floor, self.settings.ceiling);
+        self.proposal = None;
+    }
+
+    /// Fixed-sequence testing: from the ceiling down, each threshold is certified when its
+    /// region's bound is at most alpha and labels were seen in the stretch it adds; the first failure stops the walk, so no correction
+    /// for the number of thresholds tested is needed.
+    pub fn assess(&self) -> Assessment {
+        let s = &self.settings;
+        let mut tests = Vec::new();
+        let mut certified = s.ceiling;
+        let labels = self.evidence.labels();
+        if labels >= s.min_labels {
+            // The ceiling is where the walk starts, not a test: it is the strictest value the
+            // policy allows, and each test's region includes what lies above it.
+            for (j, &threshold) in self.evidence.grid().iter().enumerate().skip(1) {
+                let region = self.evidence.region(j);
+                let bound = region_bound(&region, s.delta);
+                // A step down must have seen labels in the confidences it adds: the bound
+                // would hold for an empty stretch too, but only for as long as the agent
+                // never goes there.
+                let cell = self.evidence.cells()[j];
+                let seen = cell.human_labels + cell.audited > 0;
+                let ok = seen && region.labels() >= s.min_labels && bound <= s.alpha;
+                tests.push(PointTest {
+                    threshold,
+                    region,
+                    estimate: region.estimate(),
+                    bound,
+                    certified: ok,
+                });
+                if !ok {
+                    break;
+                }
+                certified = threshold;
+            }
+        }
+        Assessment {
+            certified,
+            tests,
+            labels,
+        }
+    }
+
+    /// Whether the latest labels are far worse than the window's earlier labels predict, cell
+    /// by cell. On a shift the older labels are dropped and the threshold goes to the ceiling.
+    fn check_shift(&mut self) -> Option<Move> {
+        self.since_shift_check = 0;
+        if self.recent.len() < SHIFT_LABELS {
+            return None;
+        }
+        let cells = self.evidence.cells();
+        let mut recent_per_cell = vec![(0u64, 0u64); cells.len()];
+        for &(cell, label) in &self.recent {
+            recent_per_cell[cell].0 += 1;
+            if label == Label::Bad {
+                recent_per_cell[cell].1 += 1;
+            }
+        }
+        let mut expected = 0.0;
+        let mut older_labels = 0;
+        let mut recent_bad = 0;
+        for (cell, &(n, bad)) in cells.iter().zip(&recent_per_cell) {
+            let labels = cell.human_labels + cell.audited - n;
+            let bads = cell.human_bad + cell.audited_bad - bad;
+            older_labels += labels;
+            recent_bad += bad;
+            // Half a bad in half a label: a cell the window never saw expects a rate of 1/2.
+            expected += n as f64 * (bads as f64 + 0.5) / (labels as f64 + 1.0);
+        }
+        if older_labels < SHIFT_LABELS as u64 {
+            return None;
+        }
+        let n = self.recent.len() as u64;
+        let p = (expected / n as f64).clamp(1e-9, 1.0 - 1e-9);
+        let tail = if recent_bad == 0 {
+            1.0
+        } else {
+            1.0 - binomial::binomial_cdf(recent_bad - 1, n, p)
+        };
+        if tail >= SHIFT_LEVEL {
+            return None;
+        }
+        let from = self.threshold;
+        self.evidence.keep_recent(SHIFT_LABELS as u64);
+        self.recent.clear();
+        self.threshold = self.settings.ceiling;
+        self.proposal = None;
+        self.since_evaluation = 0;
+        Some(Move::Shift {
+            from,
+            to: self.threshold,
+            recent_bad,
+            expected_bad: expected,
+        })
+    }
+}
+
+/// The upper bound on a region's bad rate: each stratum's Clopper–Pearson bound, at half the
+/// level when both are present so that both hold together, weighted by the stratum's calls.
+pub fn region_bound(region: &Region, delta: f64) -> f64 {
+    let human = region.human_labels;
+    let eligible = region.eligible;
+    match (human > 0, eligible > 0) {
+        (false, false) => 1.0,
+        (true, false) => binomial::upper_bound(region.human_bad, human, delta),
+        (false, true) => binomial::upper_bound(region.audited_bad, region.audited, delta),
+        (true, true) => {
+            let h = binomial::upper_bound(region.human_bad, human, delta / 2.0);
+            let e = binomial::upper_bound(region.audited_bad, region.audited, delta / 2.0);
+            (human as f64 * h + eligible as f64 * e) / (human + eligible) as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(mode: Mode) -> Settings {
+        Settings {
+            alpha: 0.1,
+            delta: 0.1,
+            floor: 0.5,
+            ceiling: 1.0,
+            step: 0.1,
+            min_labels: 50,
+            audit_rate: 0.1,
+            window: 10_000,
+            mode,
+        }
+    }
+
+    fn human(confidence: f64, bad: bool) -> Observation {
+        Observation {
+            confidence,
+            route: Route::Human,
+            label: Some(if bad { Label::Bad } else { Label::Good }),
+        }
+    }
+
+    #[test]
+    fn nothing_moves_before_enough_labels() {
+        let mut l = Learner::new(settings(Mode::Auto), 1.0);
+        for _ in 0..49 {
+            l.record(human(0.95, false));
+        }
+        assert_eq!(l.evaluate(), None);
+        assert_eq!(l.threshold(), 1.0);
+    }
+
+    #[test]
+    fn clean_labels_lower_the_threshold_to_where_the_bound_holds() {
+        let mut l = Learner::new(settings(Mode::Auto), 1.0);
+        // 100 good labels in [0.9, 1), 100 in [0.8, 0.9), then a bad region below 0.8.
+        for i in 0..300 {
+            let c = [0.95, 0.85, 0.75][i % 3];
+            l.record(human(c, c < 0.8 && i % 2 == 0));
+        }
+        let a = l.assess();
+        assert_eq!(a.certified, 0.8, "{a:?}");
+        assert!(a.tests.iter().take(2).all(|t| t.certified));
+        assert!(!a.tests[2].certified);
+        // Independent: region [0.8, 1] has 200 labels, none bad.
+        assert_eq!(a.tests[1].region.human_labels, 200);
+        assert!((a.tests[1].bound - (1.0 - 0.1f64.powf(1.0 / 200.0))).abs() < 1e-12);
+        assert_eq!(l.threshold(), 0.8);
+    }
+
+    #[test]
+    fn in_propose_mode_a_lower_threshold_waits_for_a_person() {
+        let mut l = Learner::new(settings(Mode::Propose), 1.0);
+        let mut moves = Vec::new();
+        for _ in 0..200 {
+            moves.extend(l.record(human(0.95, false)));
+        }
+        assert_eq!(l.threshold(), 1.0);
+        assert_eq!(l.proposal(), Some(0.9));
+        assert_eq!(
+            moves,
+            vec![Move::Lower {
+                from: 1.0,
+                to: 0.9,
+                proposal: true
+            }],
+            "the same proposal is made once"
+        );
+        l.set_threshold(0.9);
+        assert_eq!((l.threshold(), l.proposal()), (0.9, None));
+    }
+
+    #[test]
+    fn a_bad_report_on_an_unseen_call_raises_the_threshold_at_once() {
+        let mut l = Learner::new(settings(Mode::Auto), 1.0);
+        for _ in 0..60 {
+            l.record(human(0.95, false));
+        }
+        l.evaluate();
+        assert_eq!(l.threshold(), 0.9);
+        for _ in 0..5 {
+            l.record(Observation {
+                confidence: 0.97,
+                route: Route::Auto,
+                label: None,
+            });
+        }
+        let m = l.record(Observation {
+            confidence: 0.97,
+            route: Route::Auto,
+            label: Some(Label::Bad),
+        });
+        assert_eq!(m, Some(Move::Rise { from: 0.9, to: 1.0 }));
+    }
+
+    #[test]
+    fn a_sudden_run_of_bad_labels_is_a_shift() {
+        let mut l = Learner::new(settings(Mode::Auto), 1.0);
+        for i in 0..500 {
+            l.record(human(0.7, i % 10 == 0));
+        }
+        let mut shift = None;
+        for _ in 0..100 {
+            if let Some(m @ Move::Shift { .. }) = l.record(human(0.7, true)) {
+                shift = Some(m);
+                break;
+            }
+        }
+        assert!(
+            matches!(shift, Some(Move::Shift { to: 1.0, .. })),
+            "{shift:?}"
+        );
+        assert!(l.evidence().labels() <= SHIFT_LABELS as u64);
+    }
+
+    #[test]
+    fn the_two_strata_bound_is_the_weighted_pair_of_half_level_bounds() {
+        let region = Region {
+            human_labels: 300,
+            human_bad: 6,
+            eligible: 1_000,
+            audited: 50,
+            audited_bad: 1,
+        };
+        let h = binomial::upper_bound(6, 300, 0.05);
+        let e = binomial::upper_bound(1, 50, 0.05);
+        let want = (300.0 * h + 1_000.0 * e) / 1_300.0;
+        assert!((region_bound(&region, 0.1) - want).abs() < 1e-12);
+        assert!(region_bound(&region, 0.1) > binomial::upper_bound(7, 350, 0.1));
+    }
+}
