@@ -45,6 +45,7 @@ pub mod policy;
 pub mod print;
 pub mod request;
 pub mod runtime;
+pub mod simulate;
 pub mod source;
 pub mod store;
 mod suggest;

@@ -35,6 +35,7 @@ mod input;
 mod line_diff;
 mod lint;
 mod runtime_cli;
+mod simulate;
 mod store;
 mod test;
 mod untrusted;
@@ -88,6 +89,9 @@ enum Command {
     /// Print valid policies in canonical form, in YAML or the DSL; `--check` for CI. An invalid
     /// policy is refused with the errors `check` gives (exit 1).
     Fmt(fmt::Args),
+    /// Run the learning loop against synthetic agents whose truth is known, next to two rules
+    /// of thumb, and check its guarantee.
+    Simulate(simulate::Args),
     /// The runtime's store: migrate it to this program's schema.
     Store(store::Args),
     /// Run policy unit tests (`*.test.yaml`).
@@ -134,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
         Command::Store(args) => store::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Completions(args) => docs::completions(&args),

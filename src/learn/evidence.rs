@@ -1,17 +1,19 @@
-//! The labelled calls of one match class, counted per cell of the threshold grid, in a
-//! sliding window.
+//! The calls of one match class in a sliding window, counted per cell of the threshold grid.
 //!
-//! A call is counted in one of two strata, by how it was routed when it was made:
-//! - **human**: its confidence was below the threshold then, so a person saw it and every
-//!   resolved one is labelled (probability 1);
-//! - **eligible**: it was at or above the threshold, so it was auto-approved unless the audit
-//!   sample (probability `auditRate`) sent it to a person. Every eligible call is counted;
-//!   the audited ones are its labels.
-//!
-//! Within each stratum the labels are a random sample of its calls, so each stratum's bad
-//! rate is estimated without bias from its own labels, and the region's rate is the strata's
-//! rates weighted by their call counts: an audited label stands for `eligible / audited`
-//! calls (about `1 / auditRate`), a human label for one.
+//! Within a cell (a stretch of confidence one grid step wide), whether a call is labelled
+//! does not depend on its outcome: below the threshold every resolved call is labelled, above
+//! it the audit sample picks calls at random. So each cell's labels are a random sample of
+//! its calls, whatever the threshold was when they were made. Across cells they are not: a
+//! cell below the threshold is labelled in full, a cell above it at the audit rate. A
+//! region's labels are therefore reweighted by cell, never pooled as they come:
+//! - the estimate weights each label by `calls / labels` of its cell (about `1 / auditRate`
+//!   above the threshold, 1 below it), which is unbiased for the region's bad rate;
+//! - the test takes from every cell the same fraction of its calls as labels (the fraction
+//!   of the cell that has the fewest), the most recent ones, so that the sample it bounds is
+//!   spread over the region exactly as the calls are. The bad count of such a proportionally
+//!   stratified sample is a sum of Bernoulli variables with the region's mean rate; by
+//!   Hoeffding's theorem on such sums, its tails are no heavier than the binomial's, so the
+//!   exact binomial (Clopper–Pearson) bound stays valid for it.
 
 use std::collections::VecDeque;
 
@@ -46,48 +48,61 @@ pub struct Observation {
     pub label: Option<Label>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// One cell's calls and labels in the window.
+#[derive(Debug, Clone, Default)]
 pub struct Cell {
-    pub human_labels: u64,
-    pub human_bad: u64,
-    pub eligible: u64,
-    pub audited: u64,
-    pub audited_bad: u64,
+    pub calls: u64,
+    /// Bad outcomes reported for calls no one saw.
+    pub reported_bad: u64,
+    /// Bad labels so far, counted from the cell's first label ever: `bad_before[i]` is the
+    /// count before the `i`-th label still in the window, so the bad count of any run of
+    /// recent labels is a difference of two entries.
+    bad_before: VecDeque<u64>,
+    bad_total: u64,
 }
 
-/// The counts of one region `[threshold, 1]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Region {
-    pub human_labels: u64,
-    pub human_bad: u64,
-    pub eligible: u64,
-    pub audited: u64,
-    pub audited_bad: u64,
-}
-
-impl Region {
+impl Cell {
     pub fn labels(&self) -> u64 {
-        self.human_labels + self.audited
+        self.bad_before.len() as u64
     }
 
-    /// The unbiased estimate of the region's bad rate (strata weighted by their calls).
-    pub fn estimate(&self) -> Option<f64> {
-        let human = (self.human_labels > 0).then_some(self.human_bad as f64);
-        let eligible = (self.audited > 0)
-            .then(|| self.eligible as f64 * self.audited_bad as f64 / self.audited as f64);
-        let weight = if eligible.is_some() { self.eligible } else { 0 } + self.human_labels;
-        match (human, eligible) {
-            (None, None) => None,
-            (h, e) => Some((h.unwrap_or(0.0) + e.unwrap_or(0.0)) / weight as f64),
-        }
+    /// Bad labels in the window.
+    pub fn bad(&self) -> u64 {
+        self.bad_total - self.bad_before.front().copied().unwrap_or(self.bad_total)
     }
+
+    /// Bad labels among the `n` most recent.
+    fn bad_in_last(&self, n: usize) -> u64 {
+        let len = self.bad_before.len();
+        if n == 0 {
+            return 0;
+        }
+        self.bad_total - self.bad_before[len - n.min(len)]
+    }
+}
+
+/// A region `[threshold, 1]`: its counts, and the proportional sample its test bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Region {
+    pub calls: u64,
+    pub labels: u64,
+    pub bad: u64,
+    /// The proportional sample: its size and its bad labels.
+    pub sample: u64,
+    pub sample_bad: u64,
+    /// Bad outcomes reported for auto-approved calls no one saw: not a sample, but known bad,
+    /// so the region's bad rate is at least `reported_bad / calls` whatever the labels say.
+    pub reported_bad: u64,
+    /// The estimate of the region's bad rate, each label weighted by its cell's calls per
+    /// label; `None` when a cell with calls has no label.
+    pub estimate: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     cell: usize,
-    route: Route,
     label: Option<Label>,
+    reported_bad: bool,
 }
 
 /// The window's counts per grid cell: cell 0 is `[ceiling, 1]`, cell `j` is
@@ -125,8 +140,6 @@ impl Evidence {
 
     /// The cell of a confidence.
     pub fn cell_of(&self, confidence: f64) -> usize {
-        // The grid is short (at most `MAX_GRID_POINTS`) and this is not on the decision's
-        // path; a binary search keeps it logarithmic anyway.
         self.grid.partition_point(|&point| point > confidence)
     }
 
@@ -137,21 +150,34 @@ impl Evidence {
 
     /// Counts one call; then drops the oldest calls while the window holds too many labels.
     ///
-    /// A reported outcome of an auto-approved call counts only when bad, and then as an
-    /// audited bad label: reports are not a random sample (bad ones are far likelier to be
-    /// reported), so a good report could only bias the estimate down, while a bad one can only
-    /// raise it, which errs on the strict side.
+    /// A reported outcome of an auto-approved call is not a label: reports are not a random
+    /// sample (bad ones are far likelier to be reported), so counting them would bias the
+    /// estimate. A reported bad outcome is kept apart instead, as a floor under the region's
+    /// true bad count (see [`Region::reported_bad`]); a good one tells nothing.
     pub fn add(&mut self, observation: Observation) {
+        let cell_index = self.cell_of(observation.confidence);
         let label = match (observation.route, observation.label) {
-            (Route::Auto, Some(Label::Good)) => None,
+            (Route::Auto, Some(Label::Bad)) => {
+                self.cells[cell_index].reported_bad += 1;
+                None
+            }
+            (Route::Auto, _) => None,
             (_, label) => label,
         };
         let entry = Entry {
-            cell: self.cell_of(observation.confidence),
-            route: observation.route,
+            cell: cell_index,
             label,
+            reported_bad: observation.route == Route::Auto && observation.label == Some(Label::Bad),
         };
-        self.count(&entry, 1);
+        let cell = &mut self.cells[entry.cell];
+        cell.calls += 1;
+        if let Some(label) = label {
+            cell.bad_before.push_back(cell.bad_total);
+            if label == Label::Bad {
+                cell.bad_total += 1;
+            }
+            self.labels += 1;
+        }
         self.entries.push_back(entry);
         while self.labels > self.window {
             self.drop_oldest();
@@ -164,74 +190,67 @@ impl Evidence {
         while self.labels > labels {
             self.drop_oldest();
         }
-        // Unlabelled calls before the first kept label go too.
         while self.entries.front().is_some_and(|e| e.label.is_none()) {
             self.drop_oldest();
         }
     }
 
     fn drop_oldest(&mut self) {
-        if let Some(entry) = self.entries.pop_front() {
-            self.count(&entry, -1);
-        }
-    }
-
-    fn count(&mut self, entry: &Entry, sign: i64) {
+        let Some(entry) = self.entries.pop_front() else {
+            return;
+        };
         let cell = &mut self.cells[entry.cell];
-        let add = |n: &mut u64| *n = n.wrapping_add_signed(sign);
-        let bad = entry.label == Some(Label::Bad);
-        match entry.route {
-            Route::Human => {
-                if entry.label.is_some() {
-                    add(&mut cell.human_labels);
-                    self.labels = self.labels.wrapping_add_signed(sign);
-                    if bad {
-                        add(&mut cell.human_bad);
-                    }
-                }
-            }
-            Route::Audit | Route::Auto => {
-                add(&mut cell.eligible);
-                if entry.label.is_some() {
-                    add(&mut cell.audited);
-                    self.labels = self.labels.wrapping_add_signed(sign);
-                    if bad {
-                        add(&mut cell.audited_bad);
-                    }
-                }
-            }
+        cell.calls -= 1;
+        if entry.reported_bad {
+            cell.reported_bad -= 1;
+        }
+        if entry.label.is_some() {
+            cell.bad_before.pop_front();
+            self.labels -= 1;
         }
     }
 
-    /// The counts of the region at or above `grid[j]`.
+    /// The region at or above `grid[j]`.
     pub fn region(&self, j: usize) -> Region {
-        self.cells[..=j]
+        let cells = &self.cells[..=j];
+        let calls: u64 = cells.iter().map(|c| c.calls).sum();
+        let labels: u64 = cells.iter().map(Cell::labels).sum();
+        let bad: u64 = cells.iter().map(Cell::bad).sum();
+        // The fraction of its calls every cell can supply as labels.
+        let fraction = cells
             .iter()
-            .fold(Region::default(), |r, c| Region {
-                human_labels: r.human_labels + c.human_labels,
-                human_bad: r.human_bad + c.human_bad,
-                eligible: r.eligible + c.eligible,
-                audited: r.audited + c.audited,
-                audited_bad: r.audited_bad + c.audited_bad,
-            })
+            .filter(|c| c.calls > 0)
+            .map(|c| c.labels() as f64 / c.calls as f64)
+            .fold(f64::INFINITY, f64::min);
+        let (mut sample, mut sample_bad) = (0, 0);
+        let mut weighted_bad = 0.0;
+        let mut unlabelled = false;
+        if fraction.is_finite() {
+            for c in cells.iter().filter(|c| c.calls > 0) {
+                let take = ((fraction * c.calls as f64) as u64).min(c.labels());
+                sample += take;
+                sample_bad += c.bad_in_last(take as usize);
+                if c.labels() == 0 {
+                    unlabelled = true;
+                } else {
+                    weighted_bad += c.bad() as f64 * c.calls as f64 / c.labels() as f64;
+                }
+            }
+        }
+        Region {
+            calls,
+            labels,
+            bad,
+            sample,
+            sample_bad,
+            reported_bad: cells.iter().map(|c| c.reported_bad).sum(),
+            estimate: (calls > 0 && !unlabelled).then(|| (weighted_bad / calls as f64).min(1.0)),
+        }
     }
 
-    /// Every cell's counts, the one below the floor last.
+    /// Every cell, the one below the floor last.
     pub fn cells(&self) -> &[Cell] {
         &self.cells
-    }
-
-    /// The labels of the most recent `n` labelled calls, newest last, with their cells.
-    pub fn recent_labels(&self, n: usize) -> Vec<(usize, Label)> {
-        let mut out: Vec<(usize, Label)> = self
-            .entries
-            .iter()
-            .rev()
-            .filter_map(|e| e.label.map(|l| (e.cell, l)))
-            .take(n)
-            .collect();
-        out.reverse();
-        out
     }
 }
 
@@ -272,12 +291,12 @@ mod tests {
     }
 
     #[test]
-    fn audited_labels_stand_for_the_calls_they_sample() {
+    fn labels_are_reweighted_by_cell_and_sampled_in_proportion() {
         let mut e = Evidence {
             window: 1_000,
             ..Evidence::new(&settings())
         };
-        // Ten eligible calls at 0.95, two audited (one bad); four human labels at 0.85, one bad.
+        // Ten calls at 0.95, two audited (one bad); ten human labels at 0.85, two bad.
         for i in 0..10 {
             let (route, label) = match i {
                 0 => (Route::Audit, Some(Label::Bad)),
@@ -286,27 +305,38 @@ mod tests {
             };
             e.add(obs(0.95, route, label));
         }
-        for i in 0..4 {
-            let label = if i == 0 { Label::Bad } else { Label::Good };
+        for i in 0..10 {
+            let label = if i < 2 { Label::Bad } else { Label::Good };
             e.add(obs(0.85, Route::Human, Some(label)));
         }
         let top = e.region(1);
-        assert_eq!((top.eligible, top.audited, top.audited_bad), (10, 2, 1));
-        assert_eq!(top.estimate(), Some(0.5));
+        assert_eq!((top.calls, top.labels, top.bad), (10, 2, 1));
+        assert_eq!(top.estimate, Some(0.5));
         let all = e.region(2);
-        // (1 human bad + 10 calls x 1/2) / (4 + 10)
-        assert_eq!(all.estimate(), Some(6.0 / 14.0));
-        assert_eq!(all.labels(), 6);
+        // Each audited label stands for five calls: (1 x 5 + 2) / 20.
+        assert_eq!(all.estimate, Some(7.0 / 20.0));
+        // Both cells give a fifth of their calls: 2 audited labels and the 2 latest human
+        // ones (both good).
+        assert_eq!((all.sample, all.sample_bad), (4, 1));
     }
 
     #[test]
-    fn good_reports_on_unseen_calls_do_not_count_and_bad_ones_do() {
+    fn reports_on_unseen_calls_are_not_labels_and_bad_ones_are_kept_apart() {
         let mut e = Evidence::new(&settings());
         e.add(obs(0.95, Route::Auto, Some(Label::Good)));
-        assert_eq!(e.labels(), 0);
         e.add(obs(0.95, Route::Auto, Some(Label::Bad)));
-        assert_eq!(e.region(1).audited_bad, 1);
-        assert_eq!(e.labels(), 1);
+        assert_eq!(e.labels(), 0);
+        let r = e.region(1);
+        assert_eq!((r.calls, r.bad, r.reported_bad), (2, 0, 1));
+    }
+
+    #[test]
+    fn a_cell_with_calls_and_no_label_leaves_nothing_to_sample() {
+        let mut e = Evidence::new(&settings());
+        e.add(obs(0.95, Route::Auto, None));
+        e.add(obs(0.85, Route::Human, Some(Label::Good)));
+        let r = e.region(2);
+        assert_eq!((r.sample, r.estimate), (0, None));
     }
 
     #[test]
@@ -317,9 +347,8 @@ mod tests {
             e.add(obs(0.85, Route::Human, Some(label)));
         }
         assert_eq!(e.labels(), 4);
-        assert_eq!(e.region(2).human_bad, 0, "the bad labels were the oldest");
+        assert_eq!(e.region(2).bad, 0, "the bad labels were the oldest");
         e.keep_recent(2);
         assert_eq!(e.labels(), 2);
-        assert_eq!(e.recent_labels(5).len(), 2);
     }
 }

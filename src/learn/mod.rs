@@ -13,6 +13,7 @@
 pub mod binomial;
 pub mod evidence;
 pub mod learner;
+pub mod random;
 pub mod settings;
 
 pub use evidence::{Evidence, Label, Observation, Region, Route};

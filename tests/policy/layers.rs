@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &["decision"],
     &["policy"],
     &["eval", "compile"],
-    &["lint", "testing", "bench"],
+    &["lint", "testing", "bench", "simulate"],
     &["model"],
     &["store"],
     &["runtime"],
