@@ -119,7 +119,7 @@ impl Method for Thumb {
             }
             return None;
         }
-        let Some(next) = next else { return None };
+        let next = next?;
         // The stretch the next step would open up: where the streak is counted.
         let near = o.confidence >= next && o.confidence < threshold;
         match (self.streak, label) {

@@ -7,4 +7,5 @@ mod cli;
 mod cli_hardening;
 mod first_hour;
 mod readme;
+mod simulate;
 mod support;

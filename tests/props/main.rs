@@ -7,6 +7,7 @@ mod differential;
 mod dsl_roundtrip;
 mod glob_cost;
 mod glob_props;
+mod learn;
 mod no_panic;
 mod rng;
 mod scaling;
