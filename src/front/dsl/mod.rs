@@ -2,6 +2,7 @@
 //! YAML, with spans into the `.rkl` text.
 
 mod build;
+mod words;
 mod syntax_error;
 
 use pest::Parser as _;
