@@ -14,7 +14,7 @@ use crate::source::{Cosmetic, LineIndex, Span, Spanned};
 
 /// The text of a `string` or of a bare token (a rule such as `rule_id` that holds one).
 fn text_of(pair: &Pair<'_, Rule>) -> String {
-    words::unquote(pair.as_str())
+    words::unquote(pair.as_str()).into_owned()
 }
 
 pub(super) struct Builder<'t> {

@@ -9,6 +9,7 @@
 mod build;
 mod lexer;
 mod parser;
+mod positions;
 mod syntax_error;
 mod words;
 

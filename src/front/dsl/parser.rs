@@ -7,6 +7,7 @@
 //! grammar's, fixed, so no recursion depends on the input.
 
 use super::lexer::{self, skip};
+use super::positions::{Position, Positions};
 use super::words;
 use crate::diagnostic::Diagnostic;
 use crate::front::Parsed;
@@ -15,19 +16,13 @@ use crate::ir::{
     Approver, ChainStep, Comments, ConfidenceRange, Defaults, EscalationRule, Gate, GroupDef,
     HitlRule, OnTimeout, Outcome, PolicyDoc, Priority, Section,
 };
-use crate::source::{Cosmetic, LineIndex, Span, Spanned};
+use crate::source::{Cosmetic, Span, Spanned};
 
 type Approvers = Spanned<Vec<Spanned<Approver>>>;
 
 /// The IR of `text`, or `None` when the grammar does not accept it.
 pub(super) fn parse(text: &str) -> Option<Parsed> {
-    let mut parser = Parser {
-        text,
-        b: text.as_bytes(),
-        lines: LineIndex::new(text),
-        diagnostics: Vec::new(),
-        tainted: Vec::new(),
-    };
+    let mut parser = Parser::new(text);
     let doc = parser.file()?;
     Some(Parsed {
         doc: Some(doc),
@@ -39,7 +34,9 @@ pub(super) fn parse(text: &str) -> Option<Parsed> {
 struct Parser<'t> {
     text: &'t str,
     b: &'t [u8],
-    lines: LineIndex,
+    /// Each node's start is taken when the parser reaches it, so that positions are asked for
+    /// in reading order.
+    positions: Positions<'t>,
     diagnostics: Vec<Diagnostic>,
     tainted: Vec<Span>,
 }
@@ -95,9 +92,26 @@ struct Condition {
 }
 
 impl<'t> Parser<'t> {
+    fn new(text: &'t str) -> Self {
+        Parser {
+            text,
+            b: text.as_bytes(),
+            positions: Positions::new(text),
+            diagnostics: Vec::new(),
+            tainted: Vec::new(),
+        }
+    }
+
     fn span(&self, start: usize, end: usize) -> Span {
-        let (line, col) = self.lines.position(self.text, start);
-        let (end_line, end_col) = self.lines.position(self.text, end);
+        self.span_from(self.at(start), end)
+    }
+
+    fn at(&self, offset: usize) -> Position {
+        self.positions.of(offset)
+    }
+
+    fn span_from(&self, (line, col): Position, end: usize) -> Span {
+        let (end_line, end_col) = self.at(end);
         Span::new(line, col, end_line, end_col)
     }
 
@@ -132,29 +146,35 @@ impl<'t> Parser<'t> {
 
     /// `SOI ~ header ~ item* ~ EOI`.
     fn file(&mut self) -> Option<PolicyDoc> {
-        let span = self.span(0, self.b.len());
         let mut doc = PolicyDoc {
-            version: Spanned::new(1, span),
+            version: Spanned::new(1, Span::default()),
             name: None,
             groups: Vec::new(),
             defaults: None,
             hitl: None,
             escalation: None,
-            span: span.into(),
+            span: Span::default().into(),
             comments: Comments::default(),
         };
+        let file_start = self.at(0);
         let start = self.skip(0);
-        let end = self.header(start, &mut doc)?;
-        doc.span = self.span(start, end).into();
+        let header_start = self.at(start);
+        let (end, version) = self.header(start, &mut doc)?;
+        doc.span = self.span_from(header_start, end).into();
         let mut at = self.skip(end);
         while let Some(end) = self.item(at, &mut doc) {
             at = self.skip(end);
         }
-        (at == self.b.len()).then_some(doc)
+        if at != self.b.len() {
+            return None;
+        }
+        // The version stands in for a wrong one at the whole file, which ends here.
+        doc.version = version.unwrap_or_else(|| Spanned::new(1, self.span_from(file_start, at)));
+        Some(doc)
     }
 
     /// `"policy" ~ name? ~ "version" ~ integer`.
-    fn header(&mut self, at: usize, doc: &mut PolicyDoc) -> Option<usize> {
+    fn header(&mut self, at: usize, doc: &mut PolicyDoc) -> Option<(usize, Option<Spanned<u64>>)> {
         let mut at = self.skip(self.lit(at, b"policy")?);
         let name_end = if self.b.get(at) == Some(&b'"') {
             lexer::string(self.b, at)
@@ -165,7 +185,7 @@ impl<'t> Parser<'t> {
         };
         if let Some(end) = name_end {
             doc.name = Some(Spanned::new(
-                words::unquote(self.token(at, end)),
+                words::unquote(self.token(at, end)).into_owned(),
                 self.span(at, end),
             ));
             at = self.skip(end);
@@ -173,10 +193,8 @@ impl<'t> Parser<'t> {
         let at = self.skip(self.lit(at, b"version")?);
         let end = lexer::integer(self.b, at)?;
         let span = self.span(at, end);
-        if let Some(v) = self.read(words::version(self.token(at, end), span)) {
-            doc.version = v;
-        }
-        Some(end)
+        let version = self.read(words::version(self.token(at, end), span));
+        Some((end, version))
     }
 
     /// `group | defaults | hitl | escalation`, applied to `doc`.
@@ -214,7 +232,7 @@ impl<'t> Parser<'t> {
         let eq = self.skip(name_end);
         let list = self.skip(lexer::byte(self.b, eq, b'=')?);
         let name = Spanned::new(
-            words::unquote(self.token(at, name_end)),
+            words::unquote(self.token(at, name_end)).into_owned(),
             self.span(at, name_end),
         );
         let (members, end) = self.attempt(|p| p.approver_list(list))?;
@@ -231,53 +249,43 @@ impl<'t> Parser<'t> {
     fn defaults(&mut self, start: usize) -> Option<(Defaults, usize)> {
         let at = self.skip(self.lit(start, b"defaults")?);
         let mut at = self.skip(lexer::byte(self.b, at, b'{')?);
-        let mut no_match = None;
-        let mut approvers = None;
-        loop {
-            let item = self.attempt(|p| {
-                if let Some(after) = p.lit(at, b"no") {
-                    p.no_match(after)
-                } else {
-                    let after = p.lit(at, b"approvers")?;
-                    let (list, end) = p.approver_list(p.skip(after))?;
-                    Some(((None, Some(list)), end))
-                }
-            });
-            let Some(((outcome, list), end)) = item else {
-                break;
-            };
-            if outcome.is_some() {
-                no_match = outcome;
+        let first = self.at(start);
+        let mut defaults = Defaults {
+            no_match: None,
+            approvers: None,
+            span: Span::default().into(),
+        };
+        while let Some(end) = self.attempt(|p| {
+            if let Some(after) = p.lit(at, b"no") {
+                p.no_match(after, &mut defaults)
+            } else {
+                let after = p.lit(at, b"approvers")?;
+                let (list, end) = p.approver_list(p.skip(after))?;
+                defaults.approvers = Some(list);
+                Some(end)
             }
-            if list.is_some() {
-                approvers = list;
-            }
+        }) {
             at = self.skip(end);
         }
         let end = lexer::byte(self.b, at, b'}')?;
-        let defaults = Defaults {
-            no_match,
-            approvers,
-            span: self.span(start, end).into(),
-        };
+        defaults.span = self.span_from(first, end).into();
         Some((defaults, end))
     }
 
-    /// `no_match` after its `"no"`: `"match" ~ arrow ~ outcome ~ approver_clause?`, as the
-    /// outcome and the clause's approvers.
-    #[allow(clippy::type_complexity)]
-    fn no_match(
-        &mut self,
-        after_no: usize,
-    ) -> Option<((Option<Spanned<Outcome>>, Option<Approvers>), usize)> {
+    /// `no_match` after its `"no"`: `"match" ~ arrow ~ outcome ~ approver_clause?`, where the
+    /// clause's approvers are the defaults' (its quorum is read for its diagnostics only).
+    fn no_match(&mut self, after_no: usize, defaults: &mut Defaults) -> Option<usize> {
         let at = self.skip(self.lit(self.skip(after_no), b"match")?);
         let at = self.skip(self.lit(at, b"->")?);
         let end = lexer::outcome(self.b, at)?;
-        let outcome = words::outcome(self.token(at, end), self.span(at, end));
+        defaults.no_match = words::outcome(self.token(at, end), self.span(at, end));
         let after = self.skip(end);
         match self.attempt(|p| p.approver_clause(after)) {
-            Some((gate, end)) => Some(((outcome, gate.approvers), end)),
-            None => Some(((outcome, None), after)),
+            Some((gate, end)) => {
+                defaults.approvers = gate.approvers;
+                Some(end)
+            }
+            None => Some(after),
         }
     }
 
@@ -292,6 +300,7 @@ impl<'t> Parser<'t> {
     ) -> Option<(Section<R>, usize)> {
         let at = self.skip(self.lit(start, keyword)?);
         let mut at = self.skip(lexer::byte(self.b, at, b'{')?);
+        let first = self.at(start);
         let mut rules = Vec::new();
         while self.lit(at, rule_keyword).is_some() {
             let before = self.diagnostics.len();
@@ -307,7 +316,7 @@ impl<'t> Parser<'t> {
         let end = lexer::byte(self.b, at, b'}')?;
         let section = Section {
             rules,
-            span: self.span(start, end).into(),
+            span: self.span_from(first, end).into(),
         };
         Some((section, end))
     }
@@ -317,7 +326,10 @@ impl<'t> Parser<'t> {
         if let Some(end) = lexer::string_or(self.b, at, lexer::word)
             && let Some(colon) = lexer::byte(self.b, self.skip(end), b':')
         {
-            let id = Spanned::new(words::unquote(self.token(at, end)), self.span(at, end));
+            let id = Spanned::new(
+                words::unquote(self.token(at, end)).into_owned(),
+                self.span(at, end),
+            );
             return (Some(id), self.skip(colon));
         }
         (None, at)
@@ -339,6 +351,7 @@ impl<'t> Parser<'t> {
     /// `"rule" ~ (rule_id ~ ":")? ~ glob ~ (kw_on ~ glob)? ~ arrow ~ hitl_body ~ option*`.
     fn hitl_rule(&mut self, start: usize) -> Option<(HitlRule, usize, Span)> {
         let at = self.skip(self.lit(start, b"rule")?);
+        let first = self.at(start);
         let (id, at) = self.rule_id(at);
         let action_end = lexer::string_or(self.b, at, lexer::bare_glob)?;
         let action = self.glob_value(at, action_end);
@@ -384,7 +397,7 @@ impl<'t> Parser<'t> {
         let end = self.options(self.skip(body_end), true, |opt| {
             opt.apply(&mut rule.gate, Some(&mut rule.priority));
         });
-        let span = self.span(start, end);
+        let span = self.span_from(first, end);
         rule.span = span.into();
         rule.action = action.unwrap_or_else(|| Spanned::new(Glob::any(), span));
         Some((rule, end, span))
@@ -406,12 +419,13 @@ impl<'t> Parser<'t> {
     /// auto_approve`.
     fn hitl_body(&mut self, start: usize) -> Option<(Body, usize)> {
         if let Some(after) = self.lit(start, b"require") {
+            let first = self.at(start);
             let at = self.skip(after);
             if let Some((chain, end)) = self.attempt(|p| p.chain(at)) {
-                return Some((Body::RequireChain(self.span(start, end), chain), end));
+                return Some((Body::RequireChain(self.span_from(first, end), chain), end));
             }
             if let Some((gate, end)) = self.attempt(|p| p.quorum(at)) {
-                return Some((Body::RequireQuorum(self.span(start, end), gate), end));
+                return Some((Body::RequireQuorum(self.span_from(first, end), gate), end));
             }
             let approval = self.lit(at, b"approval")?;
             let from = self.skip(approval);
@@ -419,9 +433,9 @@ impl<'t> Parser<'t> {
                 let list = p.skip(p.lit(from, b"from")?);
                 p.approver_list(list)
             }) {
-                return Some((Body::RequireFrom(self.span(start, end), list), end));
+                return Some((Body::RequireFrom(self.span_from(first, end), list), end));
             }
-            return Some((Body::RequireBare(self.span(start, approval)), approval));
+            return Some((Body::RequireBare(self.span_from(first, approval)), approval));
         }
         if self.b.get(start) == Some(&b'c') {
             let (chain, end) = self.chain(start)?;
@@ -438,6 +452,7 @@ impl<'t> Parser<'t> {
     fn chain(&mut self, start: usize) -> Option<(Spanned<Vec<ChainStep>>, usize)> {
         let at = self.skip(self.lit(start, b"chain")?);
         let mut at = self.skip(lexer::byte(self.b, at, b'{')?);
+        let first = self.at(start);
         let mut steps = Vec::new();
         while self.lit(at, b"step").is_some() {
             let before = self.diagnostics.len();
@@ -451,12 +466,13 @@ impl<'t> Parser<'t> {
             at = self.skip(end);
         }
         let end = lexer::byte(self.b, at, b'}')?;
-        Some((Spanned::new(steps, self.span(start, end)), end))
+        Some((Spanned::new(steps, self.span_from(first, end)), end))
     }
 
     /// `"step" ~ string ~ ":" ~ (quorum | approval_from) ~ option*`.
     fn step(&mut self, start: usize) -> Option<(ChainStep, usize)> {
         let at = self.skip(self.lit(start, b"step")?);
+        let first = self.at(start);
         let name_end = lexer::string(self.b, at)?;
         let gate_at = self.skip(lexer::byte(self.b, self.skip(name_end), b':')?);
         let (name, blank) = words::step_name(self.token(at, name_end), self.span(at, name_end));
@@ -478,7 +494,7 @@ impl<'t> Parser<'t> {
         let step = ChainStep {
             name,
             gate,
-            span: self.span(start, end).into(),
+            span: self.span_from(first, end).into(),
         };
         Some((step, end))
     }
@@ -486,6 +502,7 @@ impl<'t> Parser<'t> {
     /// `"when" ~ (rule_id ~ ":")? ~ condition? ~ arrow ~ outcome ~ approver_clause? ~ option*`.
     fn escalation_rule(&mut self, start: usize) -> Option<(EscalationRule, usize, Span)> {
         let at = self.skip(self.lit(start, b"when")?);
+        let first = self.at(start);
         let (id, at) = self.rule_id(at);
         let (condition, at) = match self.attempt(|p| p.condition(at)) {
             Some((condition, end)) => (condition, self.skip(end)),
@@ -502,7 +519,7 @@ impl<'t> Parser<'t> {
         }
         let mut priority = None;
         let end = self.options(at, true, |opt| opt.apply(&mut gate, Some(&mut priority)));
-        let span = self.span(start, end);
+        let span = self.span_from(first, end);
         let rule = EscalationRule {
             id,
             match_action: condition.action,
@@ -552,6 +569,7 @@ impl<'t> Parser<'t> {
     /// `"confidence" ~ "in" ~ "[" ~ number ~ "," ~ number ~ ("]" | ")")`.
     fn band(&mut self, start: usize) -> Option<(Option<Spanned<ConfidenceRange>>, usize)> {
         let at = self.skip(self.lit(start, b"confidence")?);
+        let first = self.at(start);
         let at = self.skip(self.lit(at, b"in")?);
         let lo_at = self.skip(lexer::byte(self.b, at, b'[')?);
         let lo_end = lexer::number(self.b, lo_at)?;
@@ -575,7 +593,7 @@ impl<'t> Parser<'t> {
                     hi,
                     closed_below_one: Cosmetic(closed_below_one),
                 };
-                Some(Spanned::new(range, self.span(start, end)))
+                Some(Spanned::new(range, self.span_from(first, end)))
             }
             _ => None,
         };
@@ -616,8 +634,12 @@ impl<'t> Parser<'t> {
         match self.b.get(at)? {
             b'n' | b'v' => {
                 let after = self.lit(at, b"notify").or_else(|| self.lit(at, b"via"))?;
+                let first = self.at(at);
                 let (channels, end) = self.channel_list(self.skip(after))?;
-                Some((Opt::Notify(Spanned::new(channels, self.span(at, end))), end))
+                Some((
+                    Opt::Notify(Spanned::new(channels, self.span_from(first, end))),
+                    end,
+                ))
             }
             b't' => {
                 let d = self.skip(self.lit(at, b"timeout")?);
@@ -630,6 +652,7 @@ impl<'t> Parser<'t> {
                     let on = Spanned::new(OnTimeout::Reject, self.span(choice, end));
                     return Some((Opt::OnTimeout(on, None), end));
                 }
+                let first = self.at(choice);
                 let after = self.skip(self.lit(choice, b"escalate")?);
                 let to = self.attempt(|p| {
                     let list = p.skip(p.lit(after, b"to")?);
@@ -639,7 +662,7 @@ impl<'t> Parser<'t> {
                     Some((list, end)) => (Some(list), end),
                     None => (None, after),
                 };
-                let on = Spanned::new(OnTimeout::Escalate, self.span(choice, end));
+                let on = Spanned::new(OnTimeout::Escalate, self.span_from(first, end));
                 Some((Opt::OnTimeout(on, to), end))
             }
             b'r' => {
@@ -673,8 +696,9 @@ impl<'t> Parser<'t> {
         start: usize,
         token: fn(&[u8], usize) -> Option<usize>,
         mut item: impl FnMut(&mut Self, usize, usize),
-    ) -> Option<usize> {
+    ) -> Option<(Position, usize)> {
         let mut at = self.skip(lexer::byte(self.b, start, b'[')?);
+        let first = self.at(start);
         if let Some(end) = token(self.b, at) {
             item(self, at, end);
             at = end;
@@ -694,24 +718,28 @@ impl<'t> Parser<'t> {
                 at = self.skip(comma);
             }
         }
-        lexer::byte(self.b, self.skip(at), b']')
+        let end = lexer::byte(self.b, self.skip(at), b']')?;
+        Some((first, end))
     }
 
     fn approver_list(&mut self, start: usize) -> Option<(Approvers, usize)> {
         let mut items = Vec::new();
-        let end = self.list(start, approver_token, |p, s, e| {
+        let (first, end) = self.list(start, approver_token, |p, s, e| {
             let span = p.span(s, e);
             if let Some(a) = p.read(words::approver(p.token(s, e), span)) {
                 items.push(a);
             }
         })?;
-        Some((Spanned::new(items, self.span(start, end)), end))
+        Some((Spanned::new(items, self.span_from(first, end)), end))
     }
 
     fn channel_list(&mut self, start: usize) -> Option<(Vec<Spanned<String>>, usize)> {
         let mut items = Vec::new();
-        let end = self.list(start, channel_token, |p, s, e| {
-            items.push(Spanned::new(words::unquote(p.token(s, e)), p.span(s, e)));
+        let (_, end) = self.list(start, channel_token, |p, s, e| {
+            items.push(Spanned::new(
+                words::unquote(p.token(s, e)).into_owned(),
+                p.span(s, e),
+            ));
         })?;
         Some((items, end))
     }
@@ -725,4 +753,45 @@ fn approver_token(b: &[u8], at: usize) -> Option<usize> {
 /// `channel`: a string or a word.
 fn channel_token(b: &[u8], at: usize) -> Option<usize> {
     lexer::string_or(b, at, lexer::word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_s_positions_are_asked_for_in_reading_order() {
+        let examples = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "rkl"));
+        let mut read = 0;
+        for path in examples {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut parser = Parser::new(&text);
+            assert!(parser.file().is_some(), "{}", path.display());
+            assert!(
+                !parser.positions.went_back_a_line(),
+                "{} was read out of order",
+                path.display()
+            );
+            read += 1;
+        }
+        assert!(read >= 3, "{read} example policies");
+        // Every node that can span lines, spanning them.
+        let text = "policy version 1\ndefaults {\n no match -> deny\n from [\n user:a,\n ]\n}\n\
+            hitl {\n rule a -> require chain {\n  step \"s\": 1 of [\n user:a\n ]\n  on timeout escalate\n\
+            to [\n user:b ]\n }\n notify [\n x ]\n rule b -> require 1 of [\n user:a ]\n\
+            rule c -> require approval from [\n user:a ]\n}\nescalation {\n when x and confidence in [\n\
+            0, 1\n ] -> deny 2 of [\n user:a\n ]\n}\n";
+        let mut parser = Parser::new(text);
+        assert!(parser.file().is_some());
+        assert!(!parser.positions.went_back_a_line());
+        // One asked for out of order is still right, from the index of lines.
+        let text = "policy version 1\nhitl {\n  rule a -> allow\n}\n";
+        let mut parser = Parser::new(text);
+        parser.at(text.len());
+        assert_eq!(parser.span(0, 6), Span::new(1, 1, 1, 7));
+        assert!(parser.positions.went_back_a_line());
+    }
 }

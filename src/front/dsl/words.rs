@@ -3,6 +3,8 @@
 //! for each that is wrong. Both parsers (the pest tree walk and the hand-written one) read
 //! tokens through these, so they report alike.
 
+use std::borrow::Cow;
+
 use crate::diagnostic::{Diagnostic, ErrorKind};
 use crate::glob::Glob;
 use crate::ir::{Approver, Duration, Outcome, Priority};
@@ -11,16 +13,18 @@ use crate::suggest;
 
 /// The text of a token: a `string`'s contents with `\"` and `\\` unescaped (any other
 /// backslash is kept, so a glob's `\*` can be written as is), or a bare token as written.
-pub(super) fn unquote(raw: &str) -> String {
+/// Borrowed unless there was an escape, since most tokens are read into values that own
+/// their text already.
+pub(super) fn unquote(raw: &str) -> Cow<'_, str> {
     let Some(inner) = raw
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
         .filter(|_| raw.len() >= 2)
     else {
-        return raw.to_owned();
+        return Cow::Borrowed(raw);
     };
     if !inner.contains('\\') {
-        return inner.to_owned();
+        return Cow::Borrowed(inner);
     }
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
@@ -38,7 +42,7 @@ pub(super) fn unquote(raw: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Whether the header's `version N` is the one this build reads.
@@ -72,7 +76,7 @@ pub(super) fn min_approvals(raw: &str, span: Span) -> Result<Spanned<i64>, Diagn
 
 /// A step's name, with the complaint when it is blank.
 pub(super) fn step_name(raw: &str, span: Span) -> (Spanned<String>, Option<Diagnostic>) {
-    let name = Spanned::new(unquote(raw), span);
+    let name = Spanned::new(unquote(raw).into_owned(), span);
     let blank = name
         .node
         .trim()
@@ -152,7 +156,7 @@ pub(super) fn glob(raw: &str, span: Span) -> Result<Spanned<Glob>, Diagnostic> {
             };
             Err(Diagnostic::new(
                 ErrorKind::MalformedGlob {
-                    glob: text,
+                    glob: text.into_owned(),
                     reason: e.reason,
                 },
                 Span::at(span.line, col, 1),
@@ -166,6 +170,11 @@ pub(super) fn approver(raw: &str, span: Span) -> Result<Spanned<Approver>, Diagn
     let text = unquote(raw);
     match Approver::parse(&text) {
         Some(a) => Ok(Spanned::new(a, span)),
-        None => Err(Diagnostic::new(ErrorKind::BadPrincipal { text }, span)),
+        None => Err(Diagnostic::new(
+            ErrorKind::BadPrincipal {
+                text: text.into_owned(),
+            },
+            span,
+        )),
     }
 }
