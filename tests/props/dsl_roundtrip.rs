@@ -220,7 +220,8 @@ fn escalation_rule() -> impl Strategy<Value = EscalationRule> {
         )
 }
 
-fn policy() -> impl Strategy<Value = PolicyDoc> {
+/// A random policy, as every field the languages can say.
+pub(crate) fn policy() -> impl Strategy<Value = PolicyDoc> {
     let groups =
         prop::collection::vec(("[a-z][a-z0-9_-]{0,5}", approvers()), 0..3).prop_map(|gs| {
             gs.into_iter()

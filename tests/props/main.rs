@@ -4,6 +4,7 @@
 
 mod arbitrary_bytes;
 mod differential;
+mod dsl_parsers;
 mod dsl_roundtrip;
 mod glob_cost;
 mod glob_props;

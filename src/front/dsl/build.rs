@@ -3,47 +3,18 @@
 
 use pest::iterators::Pair;
 
-use super::Rule;
-use crate::diagnostic::{Diagnostic, ErrorKind};
+use super::{Rule, words};
+use crate::diagnostic::Diagnostic;
 use crate::glob::Glob;
 use crate::ir::{
-    Approver, ChainStep, Comments, ConfidenceRange, Defaults, Duration, EscalationRule, Gate,
-    GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Priority, Section,
+    ChainStep, Comments, ConfidenceRange, Defaults, Duration, EscalationRule, Gate, GroupDef,
+    HitlRule, OnTimeout, Outcome, PolicyDoc, Priority, Section,
 };
 use crate::source::{Cosmetic, LineIndex, Span, Spanned};
-use crate::suggest;
 
-/// The text of a `string` (quotes removed, `\"` and `\\` unescaped; any other backslash is
-/// kept, so a glob's `\*` can be written as is) or of a bare token.
-pub(crate) fn text_of(pair: &Pair<'_, Rule>) -> String {
-    let raw = pair.as_str();
-    let inner = match pair.as_rule() {
-        Rule::string => &raw[1..raw.len() - 1],
-        _ => {
-            let mut inner = pair.clone().into_inner();
-            match inner.next() {
-                Some(p) if p.as_rule() == Rule::string => return text_of(&p),
-                _ => return raw.to_owned(),
-            }
-        }
-    };
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some(e @ ('"' | '\\')) => out.push(e),
-                Some(other) => {
-                    out.push('\\');
-                    out.push(other);
-                }
-                None => out.push('\\'),
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+/// The text of a `string` or of a bare token (a rule such as `rule_id` that holds one).
+fn text_of(pair: &Pair<'_, Rule>) -> String {
+    words::unquote(pair.as_str()).into_owned()
 }
 
 pub(super) struct Builder<'t> {
@@ -72,8 +43,9 @@ impl<'t> Builder<'t> {
         Span::new(line, col, end_line, end_col)
     }
 
-    fn error(&mut self, kind: ErrorKind, span: Span) {
-        self.diagnostics.push(Diagnostic::new(kind, span));
+    /// The value of a token read by `words`, or its diagnostic recorded.
+    fn read<T>(&mut self, read: Result<T, Diagnostic>) -> Option<T> {
+        read.map_err(|d| self.diagnostics.push(d)).ok()
     }
 
     fn watch<T>(&mut self, span: Span, build: impl FnOnce(&mut Self) -> T) -> T {
@@ -154,14 +126,8 @@ impl<'t> Builder<'t> {
                 Rule::name => doc.name = Some(Spanned::new(text_of(&pair), self.span_of(&pair))),
                 Rule::integer => {
                     let span = self.span_of(&pair);
-                    match pair.as_str().parse::<u64>() {
-                        Ok(1) => doc.version = Spanned::new(1, span),
-                        _ => self.error(
-                            ErrorKind::UnsupportedVersion {
-                                found: pair.as_str().to_owned(),
-                            },
-                            span,
-                        ),
+                    if let Some(v) = self.read(words::version(pair.as_str(), span)) {
+                        doc.version = v;
                     }
                 }
                 _ => {}
@@ -245,16 +211,7 @@ impl<'t> Builder<'t> {
                     }
                 }
                 Rule::require_bare => {
-                    self.error(
-                        ErrorKind::Syntax {
-                            reason: "`require approval` names no approvers".into(),
-                            hint: Some(
-                                "write `require approval from [user:NAME]` or `require 2 of [user:A, user:B, user:C]`"
-                                    .into(),
-                            ),
-                        },
-                        part_span,
-                    );
+                    self.diagnostics.push(words::bare_require(part_span));
                     rule.require_approval = Some(Spanned::new(true, part_span));
                 }
                 Rule::allow => rule.require_approval = Some(Spanned::new(false, part_span)),
@@ -288,10 +245,9 @@ impl<'t> Builder<'t> {
         for part in pair.into_inner() {
             match part.as_rule() {
                 Rule::string => {
-                    step.name = Spanned::new(text_of(&part), self.span_of(&part));
-                    if step.name.node.trim().is_empty() {
-                        self.error(ErrorKind::Empty { key: "step" }, step.name.span);
-                    }
+                    let (name, blank) = words::step_name(part.as_str(), self.span_of(&part));
+                    step.name = name;
+                    self.diagnostics.extend(blank);
                 }
                 Rule::quorum => self.quorum(part, &mut step.gate),
                 Rule::approval_from => {
@@ -360,12 +316,7 @@ impl<'t> Builder<'t> {
             .find(|p| p.as_rule() == Rule::band_close && p.as_str() == "]");
         let mut numbers = pair.into_inner().filter(|p| p.as_rule() == Rule::number);
         let (lo, hi) = (numbers.next()?, numbers.next()?);
-        let number = |p: &Pair<'_, Rule>| {
-            p.as_str()
-                .parse::<f64>()
-                .ok()
-                .map(|v| Spanned::new(v, self.span_of(p)))
-        };
+        let number = |p: &Pair<'_, Rule>| words::number(p.as_str(), self.span_of(p));
         match (number(&lo), number(&hi)) {
             (Some(lo), Some(hi)) => {
                 let closed_below_one = close.filter(|_| hi.node < 1.0).map(|c| self.span_of(&c));
@@ -398,16 +349,8 @@ impl<'t> Builder<'t> {
             match part.as_rule() {
                 Rule::integer => {
                     let span = self.span_of(&part);
-                    match part.as_str().parse::<i64>() {
-                        Ok(n) => gate.min_approvals = Some(Spanned::new(n, span)),
-                        Err(_) => self.error(
-                            ErrorKind::WrongType {
-                                key: "minApprovals".into(),
-                                expected: "a whole number",
-                                found: part.as_str().to_owned(),
-                            },
-                            span,
-                        ),
+                    if let Some(n) = self.read(words::min_approvals(part.as_str(), span)) {
+                        gate.min_approvals = Some(n);
                     }
                 }
                 Rule::approver_list => gate.approvers = Some(self.approvers(part)),
@@ -456,72 +399,21 @@ impl<'t> Builder<'t> {
     fn priority(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Priority>> {
         let word = pair.into_inner().next()?;
         let span = self.span_of(&word);
-        match word.as_str().parse::<Priority>() {
-            Ok(p) => Some(Spanned::new(p, span)),
-            Err(()) => {
-                self.error(
-                    ErrorKind::UnknownWord {
-                        what: "priority",
-                        found: word.as_str().to_owned(),
-                        allowed: &Priority::NAMES,
-                        suggestion: suggest::closest(word.as_str(), Priority::NAMES),
-                    },
-                    span,
-                );
-                None
-            }
-        }
+        self.read(words::priority(word.as_str(), span))
     }
 
     fn outcome(&mut self, pair: &Pair<'_, Rule>) -> Option<Spanned<Outcome>> {
-        // The grammar admits only the five names.
-        pair.as_str()
-            .parse::<Outcome>()
-            .ok()
-            .map(|o| Spanned::new(o, self.span_of(pair)))
+        words::outcome(pair.as_str(), self.span_of(pair))
     }
 
     fn duration(&mut self, pair: &Pair<'_, Rule>) -> Option<Spanned<Duration>> {
         let span = self.span_of(pair);
-        match Duration::parse(pair.as_str()) {
-            Ok(d) => Some(Spanned::new(d, span)),
-            Err(reason) => {
-                self.error(
-                    ErrorKind::MalformedDuration {
-                        text: pair.as_str().to_owned(),
-                        reason,
-                    },
-                    span,
-                );
-                None
-            }
-        }
+        self.read(words::duration(pair.as_str(), span))
     }
 
     fn glob(&mut self, pair: &Pair<'_, Rule>) -> Option<Spanned<Glob>> {
         let span = self.span_of(pair);
-        let text = text_of(pair);
-        match Glob::new(&text) {
-            Ok(g) => Some(Spanned::new(g, span)),
-            Err(e) => {
-                let quoted = pair.as_str().starts_with('"');
-                // Columns inside a quoted glob shift by one per escape before the problem;
-                // point at the glob's start when there are escapes.
-                let col = if pair.as_str().contains("\\\\") || pair.as_str().contains("\\\"") {
-                    span.col
-                } else {
-                    span.col + u32::from(quoted) + u32::try_from(e.offset).unwrap_or(0)
-                };
-                self.error(
-                    ErrorKind::MalformedGlob {
-                        glob: text,
-                        reason: e.reason,
-                    },
-                    Span::at(span.line, col, 1),
-                );
-                None
-            }
-        }
+        self.read(words::glob(pair.as_str(), span))
     }
 
     fn approvers(&mut self, list: Pair<'_, Rule>) -> Spanned<Vec<Spanned<crate::ir::Approver>>> {
@@ -530,14 +422,7 @@ impl<'t> Builder<'t> {
             .into_inner()
             .filter_map(|item| {
                 let item_span = self.span_of(&item);
-                let text = text_of(&item);
-                match Approver::parse(&text) {
-                    Some(a) => Some(Spanned::new(a, item_span)),
-                    None => {
-                        self.error(ErrorKind::BadPrincipal { text }, item_span);
-                        None
-                    }
-                }
+                self.read(words::approver(item.as_str(), item_span))
             })
             .collect();
         Spanned::new(items, span)
