@@ -220,7 +220,7 @@ fn escalation_rule() -> impl Strategy<Value = EscalationRule> {
         )
 }
 
-fn policy() -> impl Strategy<Value = PolicyDoc> {
+pub(super) fn policy() -> impl Strategy<Value = PolicyDoc> {
     let groups =
         prop::collection::vec(("[a-z][a-z0-9_-]{0,5}", approvers()), 0..3).prop_map(|gs| {
             gs.into_iter()

@@ -10,3 +10,4 @@ mod glob_props;
 mod no_panic;
 mod rng;
 mod scaling;
+mod yaml_scanner;

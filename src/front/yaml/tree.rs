@@ -11,13 +11,13 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 use crate::diagnostic::{Diagnostic, ErrorKind};
 use crate::source::Span;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub kind: NodeKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
     /// A scalar and whether it was quoted (a quoted scalar is always a string).
     Scalar {
@@ -114,8 +114,18 @@ impl Open {
     }
 }
 
-/// Parses the text into one document tree, or the syntax error with its position.
+/// Parses the text into one document tree, or the syntax error with its position. The
+/// policy scanner ([`super::fast`]) reads the ordinary policy; saphyr-parser reads whatever
+/// it leaves, and so reports every error.
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
+    match super::fast::parse(text) {
+        Some(root) => Ok(root),
+        None => parse_events(text),
+    }
+}
+
+/// [`parse`] by saphyr-parser's events alone.
+pub fn parse_events(text: &str) -> Result<Node, Diagnostic> {
     let mut stack: Vec<Open> = Vec::new();
     // Each anchored node with its size.
     let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
