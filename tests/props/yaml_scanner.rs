@@ -187,7 +187,11 @@ fn flow(rng: &mut Rng, tree: &Tree) -> Option<String> {
             let mut parts = Vec::new();
             for (k, v) in entries {
                 let Tree::Scalar(s) = v else { return None };
-                parts.push(format!("{}: {}", scalar(rng, k, true), scalar(rng, s, true)));
+                parts.push(format!(
+                    "{}: {}",
+                    scalar(rng, k, true),
+                    scalar(rng, s, true)
+                ));
             }
             Some(format!("{{{}}}", parts.join(", ")))
         }
@@ -248,7 +252,11 @@ fn write(rng: &mut Rng, tree: &Tree, col: usize, inline: bool, layout: &Layout, 
                     }
                     Tree::Seq(items) if !items.is_empty() => {
                         out.push('\n');
-                        let inner = if layout.indentless { col } else { col + layout.width };
+                        let inner = if layout.indentless {
+                            col
+                        } else {
+                            col + layout.width
+                        };
                         write(rng, value, inner, false, layout, out);
                     }
                     Tree::Map(entries) if !entries.is_empty() => {
@@ -298,10 +306,54 @@ fn decorate(rng: &mut Rng, text: &str) -> String {
 }
 
 const TOKENS: &[&str] = &[
-    ":", ": ", "- ", "-", "#", " #", "'", "\"", "''", "[", "]", "{", "}", ",", ", ", "&a ", "*a",
-    "!t ", "!!str ", "|", "|\n  x", ">-", "\t", "\r", "\n", "\n  ", "---\n", "--- ", "...\n",
-    "%YAML 1.2\n", "\\", "\\u00e9", "\\x4", "\\q", "?", "? ", "é", "日", "  ", "\u{feff}",
-    "\u{85}", "\u{2028}", "\0", "~", "@", "`", "%", ">",
+    ":",
+    ": ",
+    "- ",
+    "-",
+    "#",
+    " #",
+    "'",
+    "\"",
+    "''",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ", ",
+    "&a ",
+    "*a",
+    "!t ",
+    "!!str ",
+    "|",
+    "|\n  x",
+    ">-",
+    "\t",
+    "\r",
+    "\n",
+    "\n  ",
+    "---\n",
+    "--- ",
+    "...\n",
+    "%YAML 1.2\n",
+    "\\",
+    "\\u00e9",
+    "\\x4",
+    "\\q",
+    "?",
+    "? ",
+    "é",
+    "日",
+    "  ",
+    "\u{feff}",
+    "\u{85}",
+    "\u{2028}",
+    "\0",
+    "~",
+    "@",
+    "`",
+    "%",
+    ">",
 ];
 
 /// Applies one to three random edits: a token inserted, a run of bytes deleted, a line
@@ -498,13 +550,19 @@ fn the_scanner_reads_most_written_trees() {
             read += 1;
         }
     }
-    assert!(read * 2 > total, "the scanner read {read} of {total} written trees");
+    assert!(
+        read * 2 > total,
+        "the scanner read {read} of {total} written trees"
+    );
 }
 
 #[test]
 #[ignore]
 fn zz_stress() {
-    let n: u64 = std::env::var("ZZ_N").ok().and_then(|v| v.parse().ok()).unwrap_or(10000);
+    let n: u64 = std::env::var("ZZ_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10000);
     let (mut read, mut mread, mut bad) = (0, 0, 0);
     for seed in 0..n {
         let text = written(seed);

@@ -8,6 +8,8 @@
 //! gives up on, and saphyr-parser reads the text as before: every error message and every
 //! refusal stays the parser's, word for word.
 
+use std::borrow::Cow;
+
 use super::tree::{Node, NodeKind};
 use crate::source::Span;
 
@@ -20,7 +22,7 @@ const DEPTH: usize = 64;
 const MAX_KEY: usize = 1000;
 
 /// The tree of `text`, or `None` when it is outside the subset this scanner reads.
-pub(crate) fn parse(text: &str) -> Option<Node> {
+pub(crate) fn parse(text: &str) -> Option<Node<'_>> {
     // saphyr-parser skips a leading byte-order mark without counting it as a column.
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     if !readable(body) {
@@ -61,7 +63,8 @@ fn readable(text: &str) -> bool {
         || !text.chars().any(|c| {
             matches!(
                 c,
-                '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                '\u{80}'
+                    ..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
             )
         })
 }
@@ -94,6 +97,10 @@ struct Scanner<'t> {
     /// The last column asked for on this line (byte offset, 1-based column), so that columns
     /// on a long non-ASCII line are counted from there rather than from the line's start.
     mark: (usize, u32),
+    /// The items and entries of the collections being read, innermost last: each collection
+    /// is copied out once, at its exact size, when it ends.
+    items: Vec<Node<'t>>,
+    entries: Vec<(Node<'t>, Node<'t>)>,
 }
 
 impl<'t> Scanner<'t> {
@@ -109,6 +116,8 @@ impl<'t> Scanner<'t> {
             next: 0,
             done: false,
             mark: (0, 1),
+            items: Vec::new(),
+            entries: Vec::new(),
         }
     }
 
@@ -200,7 +209,12 @@ impl<'t> Scanner<'t> {
     /// A node in block context starting at `p` on the current line, which the scanner leaves
     /// behind it. `scalar_limit` is the indentation a scalar's next line must not exceed, when
     /// a scalar (or a flow collection) may stand here at all.
-    fn block_node(&mut self, p: usize, depth: usize, scalar_limit: Option<usize>) -> Option<Node> {
+    fn block_node(
+        &mut self,
+        p: usize,
+        depth: usize,
+        scalar_limit: Option<usize>,
+    ) -> Option<Node<'t>> {
         if self.entry_at(p) {
             return self.block_seq(p, depth, false);
         }
@@ -232,17 +246,28 @@ impl<'t> Scanner<'t> {
 
     /// A block mapping whose first key (already read) starts at `p`; its value starts at
     /// `after`, just past the key's `:`.
-    fn block_map(&mut self, p: usize, first: Node, after: usize, depth: usize) -> Option<Node> {
+    fn block_map(
+        &mut self,
+        p: usize,
+        first: Node<'t>,
+        after: usize,
+        depth: usize,
+    ) -> Option<Node<'t>> {
         if depth >= DEPTH {
             return None;
         }
         let n = p - self.start;
-        let start = Span::new(first.span.line, first.span.col, first.span.line, first.span.col);
-        let mut entries = Vec::new();
+        let start = Span::new(
+            first.span.line,
+            first.span.col,
+            first.span.line,
+            first.span.col,
+        );
+        let base = self.entries.len();
         let (mut key, mut after) = (first, after);
         loop {
             let value = self.map_value(n, after, depth + 1)?;
-            entries.push((key, value));
+            self.entries.push((key, value));
             if self.done || self.indent < n {
                 break;
             }
@@ -259,6 +284,7 @@ impl<'t> Scanner<'t> {
             }
             (key, after) = (next, end + 1);
         }
+        let entries: Vec<_> = self.entries.drain(base..).collect();
         let end = entries.last().map_or(start, |(_, v)| v.span);
         Some(Node {
             kind: NodeKind::Map(entries),
@@ -267,7 +293,7 @@ impl<'t> Scanner<'t> {
     }
 
     /// The value of a key of a mapping indented `n`, starting just past its `:` at `after`.
-    fn map_value(&mut self, n: usize, after: usize, depth: usize) -> Option<Node> {
+    fn map_value(&mut self, n: usize, after: usize, depth: usize) -> Option<Node<'t>> {
         let rest = self.skip_spaces(after);
         if rest < self.end && self.text[rest] != b'#' {
             let (node, end) = match self.at(rest) {
@@ -283,7 +309,7 @@ impl<'t> Scanner<'t> {
         let colon = self.col(after - 1);
         let empty = Node {
             kind: NodeKind::Scalar {
-                value: String::new(),
+                value: Cow::Borrowed(""),
                 plain: true,
             },
             span: Span::new(self.line, colon, self.line, colon),
@@ -304,7 +330,7 @@ impl<'t> Scanner<'t> {
 
     /// A block sequence whose first `-` is at `p`. An indentless one (the value of a key at
     /// the key's own indentation) starts where its first item does, as saphyr-parser says.
-    fn block_seq(&mut self, p: usize, depth: usize, indentless: bool) -> Option<Node> {
+    fn block_seq(&mut self, p: usize, depth: usize, indentless: bool) -> Option<Node<'t>> {
         if depth >= DEPTH {
             return None;
         }
@@ -315,7 +341,7 @@ impl<'t> Scanner<'t> {
             let col = self.col(p);
             Some(Span::new(self.line, col, self.line, col))
         };
-        let mut items = Vec::new();
+        let base = self.items.len();
         let mut p = p;
         loop {
             let content = self.skip_spaces(p + 1);
@@ -336,7 +362,7 @@ impl<'t> Scanner<'t> {
                 }
                 self.block_node(content, depth + 1, Some(n))?
             };
-            items.push(item);
+            self.items.push(item);
             if self.done || self.indent < n {
                 break;
             }
@@ -353,6 +379,7 @@ impl<'t> Scanner<'t> {
             }
         }
         let start = start?;
+        let items: Vec<_> = self.items.drain(base..).collect();
         let end = items.last().map_or(start, |n| n.span);
         Some(Node {
             kind: NodeKind::Seq(items),
@@ -361,7 +388,7 @@ impl<'t> Scanner<'t> {
     }
 
     /// A flow list `[a, b]` of scalars, on one line.
-    fn flow_seq(&mut self, p: usize, depth: usize) -> Option<(Node, usize)> {
+    fn flow_seq(&mut self, p: usize, depth: usize) -> Option<(Node<'t>, usize)> {
         if depth >= DEPTH {
             return None;
         }
@@ -397,7 +424,7 @@ impl<'t> Scanner<'t> {
     }
 
     /// A flow mapping `{k: v, k: v}` of scalars, on one line.
-    fn flow_map(&mut self, p: usize, depth: usize) -> Option<(Node, usize)> {
+    fn flow_map(&mut self, p: usize, depth: usize) -> Option<(Node<'t>, usize)> {
         if depth >= DEPTH {
             return None;
         }
@@ -439,7 +466,7 @@ impl<'t> Scanner<'t> {
     }
 
     /// A scalar starting at `p`, and where it ends.
-    fn scalar(&mut self, p: usize, flow: bool) -> Option<(Node, usize)> {
+    fn scalar(&mut self, p: usize, flow: bool) -> Option<(Node<'t>, usize)> {
         match self.at(p) {
             b'"' => self.double_quoted(p),
             b'\'' => self.single_quoted(p),
@@ -447,44 +474,40 @@ impl<'t> Scanner<'t> {
         }
     }
 
-    fn plain(&mut self, p: usize, flow: bool) -> Option<(Node, usize)> {
+    fn plain(&mut self, p: usize, flow: bool) -> Option<(Node<'t>, usize)> {
         let first = self.at(p);
         let indicator = matches!(
             first,
-            b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
-                | b'"' | b'%' | b'@' | b'`' | b'?' | b':' | b'\n' | b' '
+            b',' | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'#'
+                | b'&'
+                | b'*'
+                | b'!'
+                | b'|'
+                | b'>'
+                | b'\''
+                | b'"'
+                | b'%'
+                | b'@'
+                | b'`'
+                | b'?'
+                | b':'
+                | b'\n'
+                | b' '
         );
         let next = self.at(p + 1);
         if indicator || (first == b'-' && (blank(next) || flow_indicator(next))) {
             return None;
         }
-        let (mut i, mut last) = (p, p);
-        while i < self.end {
-            let b = self.text[i];
-            if b == b' ' {
-                i += 1;
-                // saphyr-parser refuses a word of a flow scalar that starts with `-` and a
-                // flow indicator.
-                if flow && self.at(i) == b'-' && flow_indicator(self.at(i + 1)) {
-                    return None;
-                }
-                continue;
-            }
-            let ends = match b {
-                b'#' => self.text[i - 1] == b' ',
-                b':' => {
-                    let next = self.at(i + 1);
-                    blank(next) || (flow && flow_indicator(next))
-                }
-                _ => flow && flow_indicator(b),
-            };
-            if ends {
-                break;
-            }
-            i += 1;
-            last = i;
-        }
-        let value = self.src[p..last].to_owned();
+        let last = if flow {
+            self.flow_plain_end(p)?
+        } else {
+            self.block_plain_end(p)
+        };
+        let value = Cow::Borrowed(&self.src[p..last]);
         let span = self.span(p, last);
         let node = Node {
             kind: NodeKind::Scalar { value, plain: true },
@@ -493,32 +516,95 @@ impl<'t> Scanner<'t> {
         Some((node, last))
     }
 
-    fn single_quoted(&mut self, p: usize) -> Option<(Node, usize)> {
-        let mut value = String::new();
-        let (mut i, mut run) = (p + 1, p + 1);
-        loop {
-            let close = i + memchr::memchr(b'\'', &self.text[i..self.end])?;
-            value.push_str(&self.src[run..close]);
-            if self.at(close + 1) == b'\'' {
-                value.push('\'');
-                i = close + 2;
-                run = i;
+    /// Where a plain scalar starting at `p` in block context ends, trailing spaces left out:
+    /// at `: `, at a `:` ending the line, at ` #`, or at the end of the line.
+    fn block_plain_end(&self, p: usize) -> usize {
+        let mut i = p;
+        let stop = loop {
+            let Some(k) = memchr::memchr2(b':', b'#', &self.text[i..self.end]) else {
+                break self.end;
+            };
+            let j = i + k;
+            let ends = if self.text[j] == b'#' {
+                self.text[j - 1] == b' '
             } else {
-                i = close + 1;
-                break;
+                blank(self.at(j + 1))
+            };
+            if ends {
+                break j;
             }
+            i = j + 1;
+        };
+        let mut last = stop;
+        while last > p && self.text[last - 1] == b' ' {
+            last -= 1;
         }
-        self.quoted(p, i, value)
+        last
     }
 
-    fn double_quoted(&mut self, p: usize) -> Option<(Node, usize)> {
+    /// The same in a flow collection, where `,[]{}` end it too; `None` where saphyr-parser
+    /// would refuse it.
+    fn flow_plain_end(&self, p: usize) -> Option<usize> {
+        let (mut i, mut last) = (p, p);
+        while i < self.end {
+            let b = self.text[i];
+            if b == b' ' {
+                i += 1;
+                // saphyr-parser refuses a word of a flow scalar that starts with `-` and a
+                // flow indicator.
+                if self.at(i) == b'-' && flow_indicator(self.at(i + 1)) {
+                    return None;
+                }
+                continue;
+            }
+            let ends = match b {
+                b'#' => self.text[i - 1] == b' ',
+                b':' => {
+                    let next = self.at(i + 1);
+                    blank(next) || flow_indicator(next)
+                }
+                _ => flow_indicator(b),
+            };
+            if ends {
+                break;
+            }
+            i += 1;
+            last = i;
+        }
+        Some(last)
+    }
+
+    fn single_quoted(&mut self, p: usize) -> Option<(Node<'t>, usize)> {
+        let close = p + 1 + memchr::memchr(b'\'', &self.text[p + 1..self.end])?;
+        if self.at(close + 1) != b'\'' {
+            return self.quoted(p, close + 1, Cow::Borrowed(&self.src[p + 1..close]));
+        }
+        // `''` stands for a quote.
+        let mut value = String::new();
+        let mut run = p + 1;
+        loop {
+            let close = run + memchr::memchr(b'\'', &self.text[run..self.end])?;
+            value.push_str(&self.src[run..close]);
+            if self.at(close + 1) != b'\'' {
+                return self.quoted(p, close + 1, Cow::Owned(value));
+            }
+            value.push('\'');
+            run = close + 2;
+        }
+    }
+
+    fn double_quoted(&mut self, p: usize) -> Option<(Node<'t>, usize)> {
+        let first = p + 1 + memchr::memchr2(b'"', b'\\', &self.text[p + 1..self.end])?;
+        if self.text[first] == b'"' {
+            return self.quoted(p, first + 1, Cow::Borrowed(&self.src[p + 1..first]));
+        }
         let mut value = String::new();
         let mut run = p + 1;
         loop {
             let i = run + memchr::memchr2(b'"', b'\\', &self.text[run..self.end])?;
             value.push_str(&self.src[run..i]);
             if self.text[i] == b'"' {
-                return self.quoted(p, i + 1, value);
+                return self.quoted(p, i + 1, Cow::Owned(value));
             }
             let (c, len) = self.escape(i + 1)?;
             value.push(c);
@@ -556,7 +642,10 @@ impl<'t> Scanner<'t> {
     }
 
     fn hex(&self, i: usize, digits: usize) -> Option<(char, usize)> {
-        let text = self.src.get(i..i + digits).filter(|_| i + digits <= self.end)?;
+        let text = self
+            .src
+            .get(i..i + digits)
+            .filter(|_| i + digits <= self.end)?;
         if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
@@ -567,11 +656,15 @@ impl<'t> Scanner<'t> {
     /// A quoted scalar from its opening quote at `p` to past its closing one at `end`. As
     /// saphyr-parser has it, the scalar's span runs on over the spaces after it, and over a
     /// comment to the end of the line.
-    fn quoted(&mut self, p: usize, end: usize, value: String) -> Option<(Node, usize)> {
+    fn quoted(&mut self, p: usize, end: usize, value: Cow<'t, str>) -> Option<(Node<'t>, usize)> {
         let mut end = end;
         let spaces = self.skip_spaces(end);
         if spaces > end {
-            end = if self.at(spaces) == b'#' { self.end } else { spaces };
+            end = if self.at(spaces) == b'#' {
+                self.end
+            } else {
+                spaces
+            };
         }
         let span = self.span(p, end);
         let node = Node {
