@@ -170,12 +170,12 @@ impl GroupTable {
 
     /// The distinct principals a list stands for, sorted.
     pub fn expand(&self, list: &[Spanned<Approver>]) -> Vec<Principal> {
-        let mut out = BTreeSet::new();
+        // A sorted vector, not a set: most lists name one or two principals, and a set would
+        // allocate a node for them and a vector again to hand them out.
+        let mut out: Vec<Principal> = Vec::with_capacity(list.len());
         for item in list {
             match &item.node {
-                Approver::Principal(p) => {
-                    out.insert(p.clone());
-                }
+                Approver::Principal(p) => out.push(p.clone()),
                 Approver::Group(name) => {
                     if let Some(members) = self.expanded.get(name) {
                         out.extend(members.iter().cloned());
@@ -183,7 +183,28 @@ impl GroupTable {
                 }
             }
         }
-        out.into_iter().collect()
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// How many distinct principals a list stands for: [`GroupTable::expand`]'s length,
+    /// without copying them.
+    pub fn distinct(&self, list: &[Spanned<Approver>]) -> usize {
+        let mut all: Vec<&Principal> = Vec::with_capacity(list.len());
+        for item in list {
+            match &item.node {
+                Approver::Principal(p) => all.push(p),
+                Approver::Group(name) => {
+                    if let Some(members) = self.expanded.get(name) {
+                        all.extend(members.iter());
+                    }
+                }
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        all.len()
     }
 }
 

@@ -210,7 +210,7 @@ impl Validator {
             && approvers_known
         {
             let listed = gate.approvers.as_ref().map_or(&[][..], |l| &l.node[..]);
-            let distinct = self.groups.expand(listed).len();
+            let distinct = self.groups.distinct(listed);
             if distinct == 0 {
                 let span = gate.approvers.as_ref().map_or(at, |l| l.span);
                 let what = what.to_owned();
@@ -256,7 +256,7 @@ impl Validator {
             && has_target
             && escalate_to_known
             && let Some(to) = &gate.escalate_to
-            && self.groups.expand(&to.node).is_empty()
+            && self.groups.distinct(&to.node) == 0
             && to.node.iter().all(|a| matches!(a.node, Approver::Group(_)))
         {
             self.error(

@@ -76,11 +76,11 @@ pub fn default_policy(path: &Path) -> PathBuf {
 }
 
 fn entries<'n>(
-    node: &'n tree::Node,
+    node: &'n tree::Node<'n>,
     place: &'static str,
     allowed: &'static [&'static str],
     diags: &mut Vec<Diagnostic>,
-) -> Option<Vec<(&'n str, &'n tree::Node)>> {
+) -> Option<Vec<(&'n str, &'n tree::Node<'n>)>> {
     let tree::NodeKind::Map(map) = &node.kind else {
         diags.push(Diagnostic::new(
             ErrorKind::WrongType {
@@ -105,7 +105,7 @@ fn entries<'n>(
                     .map_or(key.span, |(_, v)| v.span);
                 diags.push(Diagnostic::new(
                     ErrorKind::DuplicateKey {
-                        key: name.clone(),
+                        key: name.to_string(),
                         place,
                         first,
                     },
@@ -115,7 +115,7 @@ fn entries<'n>(
             Some(k) => out.push((*k, value)),
             None => diags.push(Diagnostic::new(
                 ErrorKind::UnknownKey {
-                    key: name.clone(),
+                    key: name.to_string(),
                     place,
                     suggestion: suggest::closest(name, allowed.iter().copied()),
                     allowed,

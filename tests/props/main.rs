@@ -12,3 +12,4 @@ mod learn;
 mod no_panic;
 mod rng;
 mod scaling;
+mod yaml_scanner;

@@ -6,32 +6,32 @@ use super::tree::{Node, NodeKind, PlainType, plain_type};
 
 /// Converts a tree by the YAML 1.2 core schema: plain scalars become null, booleans and
 /// numbers where they read as such, everything else a string.
-pub(crate) fn to_json(node: &Node) -> Value {
+pub(crate) fn to_json(node: &Node<'_>) -> Value {
     match &node.kind {
         NodeKind::Scalar {
             value,
             plain: false,
-        } => Value::String(value.clone()),
+        } => Value::String(value.to_string()),
         NodeKind::Scalar { value, plain: true } => match plain_type(value) {
             PlainType::Null => Value::Null,
             PlainType::Bool => Value::Bool(value.eq_ignore_ascii_case("true")),
             PlainType::Int => value.parse::<i64>().map_or_else(
-                |_| Value::String(value.clone()),
+                |_| Value::String(value.to_string()),
                 |n| Value::Number(n.into()),
             ),
             PlainType::Float => value
                 .parse::<f64>()
                 .ok()
                 .and_then(Number::from_f64)
-                .map_or_else(|| Value::String(value.clone()), Value::Number),
-            PlainType::Str => Value::String(value.clone()),
+                .map_or_else(|| Value::String(value.to_string()), Value::Number),
+            PlainType::Str => Value::String(value.to_string()),
         },
         NodeKind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
         NodeKind::Map(entries) => {
             let mut map = Map::new();
             for (key, value) in entries {
                 let key = match &key.kind {
-                    NodeKind::Scalar { value, .. } => value.clone(),
+                    NodeKind::Scalar { value, .. } => value.to_string(),
                     _ => key.describe(),
                 };
                 map.insert(key, to_json(value));
@@ -44,7 +44,7 @@ pub(crate) fn to_json(node: &Node) -> Value {
 /// Reports every key given twice in one mapping anywhere in `node`, as [`to_json`] would
 /// keep only the last one: what a file says must be read one way only.
 pub(crate) fn duplicate_keys(
-    node: &Node,
+    node: &Node<'_>,
     place: &'static str,
     diagnostics: &mut Vec<crate::diagnostic::Diagnostic>,
 ) {
@@ -58,14 +58,14 @@ pub(crate) fn duplicate_keys(
                 let mut seen = std::collections::HashMap::new();
                 for (key, value) in entries {
                     if let NodeKind::Scalar { value: name, .. } = &key.kind
-                        && let Some(first) = seen.insert(name.as_str(), key.span)
+                        && let Some(first) = seen.insert(&**name, key.span)
                     {
                         // Point at the first: the later one is where the reader stopped, the
                         // first is often what the author meant to change.
-                        seen.insert(name.as_str(), first);
+                        seen.insert(&**name, first);
                         diagnostics.push(Diagnostic::new(
                             ErrorKind::DuplicateKey {
-                                key: name.clone(),
+                                key: name.to_string(),
                                 place,
                                 first,
                             },

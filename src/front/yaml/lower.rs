@@ -65,19 +65,31 @@ const ESCALATION_RULE_KEYS: &[&str] = &[
 ];
 const MATCH_KEYS: &[&str] = &["action", "resource"];
 
-/// The keys of a mapping that passed the unknown/duplicate checks. A mapping has a dozen
-/// keys at most, so a list is quicker than hashing each.
+/// The most keys a mapping of the policy may have (the longest list above).
+const MAX_FIELDS: usize = 16;
+
+const _: () = assert!(
+    TOP_KEYS.len() <= MAX_FIELDS
+        && DEFAULTS_KEYS.len() <= MAX_FIELDS
+        && SECTION_KEYS.len() <= MAX_FIELDS
+        && HITL_RULE_KEYS.len() <= MAX_FIELDS
+        && STEP_KEYS.len() <= MAX_FIELDS
+        && ESCALATION_RULE_KEYS.len() <= MAX_FIELDS
+        && MATCH_KEYS.len() <= MAX_FIELDS
+);
+
+/// The values of a mapping's known keys, each in the slot of its key in the allowed list: a
+/// mapping is read once per rule, so it costs no allocation and no hashing.
 struct Fields<'n> {
-    entries: Vec<(&'static str, &'n Node)>,
+    allowed: &'static [&'static str],
+    values: [Option<&'n Node<'n>>; MAX_FIELDS],
     span: Span,
 }
 
 impl<'n> Fields<'n> {
-    fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|&(_, node)| node)
+    fn get(&self, key: &str) -> Option<&'n Node<'n>> {
+        let slot = self.allowed.iter().position(|k| *k == key)?;
+        self.values.get(slot).copied().flatten()
     }
 }
 
@@ -161,7 +173,7 @@ impl Lowering {
 
     fn version(&mut self, node: &Node) -> Option<Spanned<u64>> {
         let text = match &node.kind {
-            NodeKind::Scalar { value, .. } => value.clone(),
+            NodeKind::Scalar { value, .. } => value.to_string(),
             _ => node.describe(),
         };
         match text.parse::<u64>() {
@@ -175,7 +187,7 @@ impl Lowering {
 
     fn fields<'n>(
         &mut self,
-        node: &'n Node,
+        node: &'n Node<'n>,
         place: &'static str,
         allowed: &'static [&'static str],
     ) -> Option<Fields<'n>> {
@@ -189,9 +201,9 @@ impl Lowering {
             );
             return None;
         };
-        let mut out: Vec<(&'static str, &'n Node)> = Vec::with_capacity(entries.len());
+        let mut values = [None; MAX_FIELDS];
         // Where each kept key was first written, for the duplicate's error.
-        let mut key_at: Vec<Span> = Vec::with_capacity(entries.len());
+        let mut first_at: [Option<Span>; MAX_FIELDS] = [None; MAX_FIELDS];
         for (key, value) in entries {
             let NodeKind::Scalar { value: name, .. } = &key.kind else {
                 self.error(
@@ -204,10 +216,10 @@ impl Lowering {
                 );
                 continue;
             };
-            let Some(known) = allowed.iter().copied().find(|k| *k == name) else {
+            let Some(slot) = allowed.iter().position(|k| *k == name) else {
                 self.error(
                     ErrorKind::UnknownKey {
-                        key: name.clone(),
+                        key: name.to_string(),
                         place,
                         suggestion: suggest::closest(name, allowed.iter().copied()),
                         allowed,
@@ -216,27 +228,26 @@ impl Lowering {
                 );
                 continue;
             };
-            if let Some(i) = out.iter().position(|(k, _)| *k == known) {
-                let first = key_at.get(i).copied().unwrap_or(key.span);
-                // The last one stands, as a map's insert would keep it.
-                if let Some(entry) = out.get_mut(i) {
-                    entry.1 = value;
-                }
-                self.error(
+            let (Some(kept), Some(first)) = (values.get_mut(slot), first_at.get_mut(slot)) else {
+                continue;
+            };
+            // The last one stands, as a map's insert would keep it.
+            *kept = Some(value);
+            match first {
+                Some(first) => self.error(
                     ErrorKind::DuplicateKey {
-                        key: name.clone(),
+                        key: name.to_string(),
                         place,
-                        first,
+                        first: *first,
                     },
                     key.span,
-                );
-            } else {
-                out.push((known, value));
-                key_at.push(key.span);
+                ),
+                None => *first = Some(key.span),
             }
         }
         Some(Fields {
-            entries: out,
+            allowed,
+            values,
             span: node.span,
         })
     }
@@ -246,7 +257,7 @@ impl Lowering {
         fields: &Fields<'n>,
         key: &'static str,
         place: &'static str,
-    ) -> Option<&'n Node> {
+    ) -> Option<&'n Node<'n>> {
         let node = fields.get(key);
         if node.is_none() {
             self.error(
@@ -275,7 +286,7 @@ impl Lowering {
             NodeKind::Scalar { value, plain }
                 if !*plain || !matches!(plain_type(value), PlainType::Null | PlainType::Bool) =>
             {
-                Some(Spanned::new(value.clone(), node.span))
+                Some(Spanned::new(value.to_string(), node.span))
             }
             _ => {
                 self.wrong_type(node, key, "a string");
@@ -295,7 +306,7 @@ impl Lowering {
 
     fn plain_scalar<'n>(
         &mut self,
-        node: &'n Node,
+        node: &'n Node<'n>,
         key: &str,
         expected: &'static str,
         want: &[PlainType],
@@ -389,7 +400,7 @@ impl Lowering {
                 };
                 self.error(
                     ErrorKind::MalformedDuration {
-                        text: value.clone(),
+                        text: value.to_string(),
                         reason,
                     },
                     node.span,
@@ -445,10 +456,10 @@ impl Lowering {
 
     fn list<'n>(
         &mut self,
-        node: &'n Node,
+        node: &'n Node<'n>,
         key: &str,
         expected: &'static str,
-    ) -> Option<&'n [Node]> {
+    ) -> Option<&'n [Node<'n>]> {
         match &node.kind {
             NodeKind::Seq(items) => Some(items),
             _ => {

@@ -1,5 +1,6 @@
 //! The YAML front end: text -> spanned YAML tree -> [`crate::ir::PolicyDoc`].
 
+mod fast;
 mod json;
 mod lower;
 pub(crate) mod tree;
@@ -21,4 +22,16 @@ pub fn parse(text: &str) -> Parsed {
         diagnostics: lowering.diagnostics,
         tainted: lowering.tainted,
     }
+}
+
+/// For the differential tests: the tree the policy scanner builds from `text` (`None` where it
+/// leaves the text to saphyr-parser) and the one saphyr-parser builds (or its error), each
+/// printed with every value, style and span.
+#[doc(hidden)]
+pub fn both_trees(text: &str) -> (Option<String>, Result<String, String>) {
+    let fast = fast::parse(text).map(|root| format!("{root:#?}"));
+    let events = tree::parse_events(text)
+        .map(|root| format!("{root:#?}"))
+        .map_err(|d| format!("{d:?}"));
+    (fast, events)
 }

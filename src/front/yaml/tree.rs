@@ -4,6 +4,7 @@
 //! keep their order and duplicates, so the lowering can report a duplicate key instead of
 //! silently keeping one.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
@@ -11,24 +12,25 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 use crate::diagnostic::{Diagnostic, ErrorKind};
 use crate::source::Span;
 
-#[derive(Debug, Clone)]
-pub struct Node {
-    pub kind: NodeKind,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node<'t> {
+    pub kind: NodeKind<'t>,
     pub span: Span,
 }
 
-#[derive(Debug, Clone)]
-pub enum NodeKind {
-    /// A scalar and whether it was quoted (a quoted scalar is always a string).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind<'t> {
+    /// A scalar and whether it was quoted (a quoted scalar is always a string). Its text is
+    /// borrowed from the document where it is written there as it reads.
     Scalar {
-        value: String,
+        value: Cow<'t, str>,
         plain: bool,
     },
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
+    Seq(Vec<Node<'t>>),
+    Map(Vec<(Node<'t>, Node<'t>)>),
 }
 
-impl Node {
+impl Node<'_> {
     /// How the node would be described to a person ("a list", "the string `x`").
     pub fn describe(&self) -> String {
         match &self.kind {
@@ -101,12 +103,18 @@ pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// A collection being read: its items so far, where it starts, its anchor, and its size
 /// (nodes and scalar bytes, itself included).
-enum Open {
-    Seq(Vec<Node>, Span, usize, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, Span, usize, usize),
+enum Open<'t> {
+    Seq(Vec<Node<'t>>, Span, usize, usize),
+    Map(
+        Vec<(Node<'t>, Node<'t>)>,
+        Option<Node<'t>>,
+        Span,
+        usize,
+        usize,
+    ),
 }
 
-impl Open {
+impl Open<'_> {
     fn add_size(&mut self, nodes: usize) {
         match self {
             Open::Seq(.., size) | Open::Map(.., size) => *size = size.saturating_add(nodes),
@@ -114,8 +122,18 @@ impl Open {
     }
 }
 
-/// Parses the text into one document tree, or the syntax error with its position.
-pub fn parse(text: &str) -> Result<Node, Diagnostic> {
+/// Parses the text into one document tree, or the syntax error with its position. The
+/// policy scanner ([`super::fast`]) reads the ordinary policy; saphyr-parser reads whatever
+/// it leaves, and so reports every error.
+pub fn parse(text: &str) -> Result<Node<'_>, Diagnostic> {
+    match super::fast::parse(text) {
+        Some(root) => Ok(root),
+        None => parse_events(text),
+    }
+}
+
+/// [`parse`] by saphyr-parser's events alone.
+pub fn parse_events(text: &str) -> Result<Node<'_>, Diagnostic> {
     let mut stack: Vec<Open> = Vec::new();
     // Each anchored node with its size.
     let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
@@ -156,7 +174,7 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
                 Some((
                     Node {
                         kind: NodeKind::Scalar {
-                            value: value.into_owned(),
+                            value,
                             plain: style == ScalarStyle::Plain,
                         },
                         span,
@@ -272,7 +290,7 @@ mod tests {
     use super::*;
 
     /// Nodes plus scalar bytes, as the alias budget counts them.
-    fn size(node: &Node) -> usize {
+    fn size(node: &Node<'_>) -> usize {
         let mut total = 0;
         let mut todo = vec![node];
         while let Some(n) = todo.pop() {
