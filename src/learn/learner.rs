@@ -442,7 +442,7 @@ mod tests {
             (a.tests[1].region.sample, a.tests[1].region.sample_bad),
             (200, 0)
         );
-        assert!((a.tests[1].bound - (1.0 - 0.1f64.powf(1.0 / 200.0))).abs() < 1e-12);
+        assert!((a.tests[1].bound - (1.0 - (0.1 * TEST_SHARE).powf(1.0 / 200.0))).abs() < 1e-12);
         assert_eq!(l.threshold(), 0.8);
     }
 
