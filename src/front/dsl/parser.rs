@@ -362,44 +362,45 @@ impl<'t> Parser<'t> {
             at = self.skip(end);
         }
         let at = self.skip(self.lit(at, b"->")?);
-        let mut rule = HitlRule {
-            id,
-            action: Spanned::new(Glob::any(), Span::default()),
-            resource,
-            require_approval: None,
-            chain: None,
-            priority: None,
-            gate: Gate::default(),
-            span: Span::default().into(),
-        };
         let (body, body_end) = self.attempt(|p| p.hitl_body(at))?;
+        let (mut require_approval, mut chain, mut gate) = (None, None, Gate::default());
         match body {
-            Body::RequireChain(span, chain) => {
-                rule.require_approval = Some(Spanned::new(true, span));
-                rule.chain = Some(chain);
+            Body::RequireChain(span, steps) => {
+                require_approval = Some(Spanned::new(true, span));
+                chain = Some(steps);
             }
-            Body::Chain(chain) => rule.chain = Some(chain),
-            Body::RequireQuorum(span, gate) => {
-                rule.require_approval = Some(Spanned::new(true, span));
-                rule.gate = gate;
+            Body::Chain(steps) => chain = Some(steps),
+            Body::RequireQuorum(span, quorum) => {
+                require_approval = Some(Spanned::new(true, span));
+                gate = quorum;
             }
             Body::RequireFrom(span, list) => {
-                rule.require_approval = Some(Spanned::new(true, span));
-                rule.gate.approvers = Some(list);
+                require_approval = Some(Spanned::new(true, span));
+                gate.approvers = Some(list);
             }
             Body::RequireBare(span) => {
                 self.diagnostics.push(words::bare_require(span));
-                rule.require_approval = Some(Spanned::new(true, span));
+                require_approval = Some(Spanned::new(true, span));
             }
-            Body::Allow(span) => rule.require_approval = Some(Spanned::new(false, span)),
+            Body::Allow(span) => require_approval = Some(Spanned::new(false, span)),
             Body::AutoApprove => {}
         }
+        let mut priority = None;
         let end = self.options(self.skip(body_end), true, |opt| {
-            opt.apply(&mut rule.gate, Some(&mut rule.priority));
+            opt.apply(&mut gate, Some(&mut priority));
         });
         let span = self.span_from(first, end);
-        rule.span = span.into();
-        rule.action = action.unwrap_or_else(|| Spanned::new(Glob::any(), span));
+        let rule = HitlRule {
+            id,
+            // A glob that does not read stands in as one that matches everything, at the rule.
+            action: action.unwrap_or_else(|| Spanned::new(Glob::any(), span)),
+            resource,
+            require_approval,
+            chain,
+            priority,
+            gate,
+            span: span.into(),
+        };
         Some((rule, end, span))
     }
 

@@ -18,10 +18,41 @@ pub(super) struct Positions<'t> {
     index: OnceCell<LineIndex>,
 }
 
-/// Characters in `bytes`: the bytes that do not continue a character (UTF-8).
+/// Counts `bytes` on from a 0-based line and column: a line break starts the next line, and
+/// every other byte that does not continue a character (UTF-8) is a column.
+fn advance(bytes: &[u8], mut line: u32, mut col: u32) -> (u32, u32) {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const BREAKS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_ne_bytes(word.try_into().unwrap_or_default());
+        let x = w ^ BREAKS;
+        // Eight ASCII bytes, none a line break (no byte of `x` zero): eight columns.
+        if (w | (x.wrapping_sub(ONES) & !x)) & HIGH == 0 {
+            col = col.saturating_add(8);
+        } else {
+            (line, col) = advance_bytes(word, line, col);
+        }
+    }
+    advance_bytes(words.remainder(), line, col)
+}
+
+fn advance_bytes(bytes: &[u8], mut line: u32, mut col: u32) -> (u32, u32) {
+    for &b in bytes {
+        if b == b'\n' {
+            line = line.saturating_add(1);
+            col = 0;
+        } else if b & 0xC0 != 0x80 {
+            col = col.saturating_add(1);
+        }
+    }
+    (line, col)
+}
+
+/// Characters in `bytes`, which hold no line break.
 fn chars(bytes: &[u8]) -> u32 {
-    let n = bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count();
-    u32::try_from(n).unwrap_or(u32::MAX)
+    advance(bytes, 0, 0).1
 }
 
 impl<'t> Positions<'t> {
@@ -43,14 +74,7 @@ impl<'t> Positions<'t> {
             let stretch = &b[at..offset];
             #[cfg(test)]
             crate::source::scanned::add(stretch.len());
-            match memchr::memrchr(b'\n', stretch) {
-                None => (line, col.saturating_add(chars(stretch))),
-                Some(last) => {
-                    let breaks = memchr::memchr_iter(b'\n', stretch).count();
-                    let breaks = u32::try_from(breaks).unwrap_or(u32::MAX);
-                    (line.saturating_add(breaks), chars(&stretch[last + 1..]))
-                }
-            }
+            advance(stretch, line, col)
         } else {
             let stretch = &b[offset..at];
             #[cfg(test)]
