@@ -66,26 +66,43 @@ impl<'t> Positions<'t> {
 
     /// The position of a byte offset on a character boundary (one past the end is the
     /// position after the last character).
+    #[inline]
     pub fn of(&self, offset: usize) -> Position {
+        let (at, line, col) = self.last.get();
+        // Forward, the usual case, is counted here; anything else out of line.
+        let Some(stretch) = self.text.as_bytes().get(at..offset) else {
+            return self.back(offset);
+        };
+        #[cfg(test)]
+        crate::source::scanned::add(stretch.len());
+        // Most stretches are a token or the gap before one: shorter than a word of eight.
+        let (line, col) = if stretch.len() < 8 {
+            advance_bytes(stretch, line, col)
+        } else {
+            advance(stretch, line, col)
+        };
+        self.last.set((offset, line, col));
+        (line.saturating_add(1), col.saturating_add(1))
+    }
+
+    /// A position before the last one asked for, or past the end.
+    #[cold]
+    fn back(&self, offset: usize) -> Position {
         let b = self.text.as_bytes();
         let offset = offset.min(b.len());
         let (at, line, col) = self.last.get();
-        let (line, col) = if offset >= at {
-            let stretch = &b[at..offset];
-            #[cfg(test)]
-            crate::source::scanned::add(stretch.len());
-            advance(stretch, line, col)
+        if offset >= at {
+            return self.of(offset);
+        }
+        let stretch = &b[offset..at];
+        #[cfg(test)]
+        crate::source::scanned::add(stretch.len());
+        let (line, col) = if memchr::memchr(b'\n', stretch).is_none() {
+            (line, col.saturating_sub(chars(stretch)))
         } else {
-            let stretch = &b[offset..at];
-            #[cfg(test)]
-            crate::source::scanned::add(stretch.len());
-            if memchr::memchr(b'\n', stretch).is_none() {
-                (line, col.saturating_sub(chars(stretch)))
-            } else {
-                let index = self.index.get_or_init(|| LineIndex::new(self.text));
-                let (line, col) = index.position(self.text, offset);
-                (line - 1, col - 1)
-            }
+            let index = self.index.get_or_init(|| LineIndex::new(self.text));
+            let (line, col) = index.position(self.text, offset);
+            (line - 1, col - 1)
         };
         self.last.set((offset, line, col));
         (line.saturating_add(1), col.saturating_add(1))
@@ -115,7 +132,11 @@ mod tests {
                 .filter(|&i| text.is_char_boundary(i))
                 .collect();
             for pick in picks {
-                let offset = boundaries[pick % boundaries.len()];
+                // A few past the end, which is the position after the last character.
+                let offset = match pick {
+                    60.. => text.len() + pick,
+                    _ => boundaries[pick % boundaries.len()],
+                };
                 prop_assert_eq!(positions.of(offset), index.position(&text, offset), "{}", offset);
             }
         }
