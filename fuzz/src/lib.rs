@@ -39,7 +39,29 @@ pub fn yaml_policy(data: &[u8]) {
 
 /// A DSL (`.rkl`) policy file.
 pub fn dsl_policy(data: &[u8]) {
-    policy_text(Language::Dsl, &text(data));
+    let text = text(data);
+    dsl_parsers_agree(&text);
+    policy_text(Language::Dsl, &text);
+}
+
+/// The hand-written DSL parser accepts exactly what the pest grammar accepts, and reads it
+/// into the same IR, spans and diagnostics.
+fn dsl_parsers_agree(text: &str) {
+    let grammar = front::dsl::parse_by_grammar(text);
+    match front::dsl::parse_fast(text) {
+        None => assert!(
+            grammar.doc.is_none(),
+            "the grammar accepts what the hand-written parser refuses"
+        ),
+        Some(fast) => {
+            assert!(
+                grammar.doc.is_some(),
+                "the hand-written parser accepts what the grammar refuses: {:?}",
+                grammar.diagnostics
+            );
+            assert_eq!(format!("{fast:?}"), format!("{grammar:?}"));
+        }
+    }
 }
 
 fn policy_text(language: Language, text: &str) {

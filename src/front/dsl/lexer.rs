@@ -3,6 +3,9 @@
 //! grammar's rule does not match. None of them looks for a word boundary the grammar does not
 //! ask for (`policy` matches the start of `policyx`, as pest's literal does).
 
+/// A token's matcher: where the token that starts at an offset ends, if one does.
+pub(super) type Token = fn(&[u8], usize) -> Option<usize>;
+
 /// The characters of a bare glob: any but whitespace and `"#,:()[]{}>\`.
 const GLOB: [bool; 256] = table(b" \t\r\n\"#,:()[]{}>\\");
 /// The characters of a bare principal: any but whitespace and `,[]#"`.
@@ -105,11 +108,7 @@ pub(super) fn bare_glob(b: &[u8], at: usize) -> Option<usize> {
 }
 
 /// `glob`, and also `channel`, `rule_id` and the group name when `bare` is `word`.
-pub(super) fn string_or(
-    b: &[u8],
-    at: usize,
-    bare: fn(&[u8], usize) -> Option<usize>,
-) -> Option<usize> {
+pub(super) fn string_or(b: &[u8], at: usize, bare: Token) -> Option<usize> {
     if b.get(at) == Some(&b'"') {
         string(b, at)
     } else {

@@ -175,11 +175,7 @@ mod tests {
 
     /// Where `token` ends when it matches the start of `text`, as the lexer says and as the
     /// grammar's `rule` says.
-    fn both_ends(
-        rule: Rule,
-        token: fn(&[u8], usize) -> Option<usize>,
-        text: &str,
-    ) -> (Option<usize>, Option<usize>) {
+    fn both_ends(rule: Rule, token: lexer::Token, text: &str) -> (Option<usize>, Option<usize>) {
         let grammar = PolicyParser::parse(rule, text)
             .ok()
             .and_then(|mut pairs| pairs.next())
@@ -209,7 +205,7 @@ mod tests {
                 format!("version{c}"),
                 format!("on{c}x"),
             ] {
-                let classes: [(Rule, fn(&[u8], usize) -> Option<usize>); 10] = [
+                let classes: [(Rule, lexer::Token); 10] = [
                     (Rule::bare_glob, lexer::bare_glob),
                     (Rule::principal, lexer::principal),
                     (Rule::word, lexer::word),

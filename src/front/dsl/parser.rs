@@ -20,6 +20,9 @@ use crate::source::{Cosmetic, Span, Spanned};
 
 type Approvers = Spanned<Vec<Spanned<Approver>>>;
 
+/// A section's rule read at an offset: the rule, where it ends and its span.
+type RuleReader<'t, R> = fn(&mut Parser<'t>, usize) -> Option<(R, usize, Span)>;
+
 /// The IR of `text`, or `None` when the grammar does not accept it.
 pub(super) fn parse(text: &str) -> Option<Parsed> {
     let mut parser = Parser::new(text);
@@ -296,7 +299,7 @@ impl<'t> Parser<'t> {
         start: usize,
         keyword: &[u8],
         rule_keyword: &[u8],
-        rule: fn(&mut Self, usize) -> Option<(R, usize, Span)>,
+        rule: RuleReader<'t, R>,
     ) -> Option<(Section<R>, usize)> {
         let at = self.skip(self.lit(start, keyword)?);
         let mut at = self.skip(lexer::byte(self.b, at, b'{')?);
@@ -362,44 +365,45 @@ impl<'t> Parser<'t> {
             at = self.skip(end);
         }
         let at = self.skip(self.lit(at, b"->")?);
-        let mut rule = HitlRule {
-            id,
-            action: Spanned::new(Glob::any(), Span::default()),
-            resource,
-            require_approval: None,
-            chain: None,
-            priority: None,
-            gate: Gate::default(),
-            span: Span::default().into(),
-        };
         let (body, body_end) = self.attempt(|p| p.hitl_body(at))?;
+        let (mut require_approval, mut chain, mut gate) = (None, None, Gate::default());
         match body {
-            Body::RequireChain(span, chain) => {
-                rule.require_approval = Some(Spanned::new(true, span));
-                rule.chain = Some(chain);
+            Body::RequireChain(span, steps) => {
+                require_approval = Some(Spanned::new(true, span));
+                chain = Some(steps);
             }
-            Body::Chain(chain) => rule.chain = Some(chain),
-            Body::RequireQuorum(span, gate) => {
-                rule.require_approval = Some(Spanned::new(true, span));
-                rule.gate = gate;
+            Body::Chain(steps) => chain = Some(steps),
+            Body::RequireQuorum(span, quorum) => {
+                require_approval = Some(Spanned::new(true, span));
+                gate = quorum;
             }
             Body::RequireFrom(span, list) => {
-                rule.require_approval = Some(Spanned::new(true, span));
-                rule.gate.approvers = Some(list);
+                require_approval = Some(Spanned::new(true, span));
+                gate.approvers = Some(list);
             }
             Body::RequireBare(span) => {
                 self.diagnostics.push(words::bare_require(span));
-                rule.require_approval = Some(Spanned::new(true, span));
+                require_approval = Some(Spanned::new(true, span));
             }
-            Body::Allow(span) => rule.require_approval = Some(Spanned::new(false, span)),
+            Body::Allow(span) => require_approval = Some(Spanned::new(false, span)),
             Body::AutoApprove => {}
         }
+        let mut priority = None;
         let end = self.options(self.skip(body_end), true, |opt| {
-            opt.apply(&mut rule.gate, Some(&mut rule.priority));
+            opt.apply(&mut gate, Some(&mut priority));
         });
         let span = self.span_from(first, end);
-        rule.span = span.into();
-        rule.action = action.unwrap_or_else(|| Spanned::new(Glob::any(), span));
+        let rule = HitlRule {
+            id,
+            // A glob that does not read stands in as one that matches everything, at the rule.
+            action: action.unwrap_or_else(|| Spanned::new(Glob::any(), span)),
+            resource,
+            require_approval,
+            chain,
+            priority,
+            gate,
+            span: span.into(),
+        };
         Some((rule, end, span))
     }
 
@@ -694,7 +698,7 @@ impl<'t> Parser<'t> {
     fn list(
         &mut self,
         start: usize,
-        token: fn(&[u8], usize) -> Option<usize>,
+        token: lexer::Token,
         mut item: impl FnMut(&mut Self, usize, usize),
     ) -> Option<(Position, usize)> {
         let mut at = self.skip(lexer::byte(self.b, start, b'[')?);
@@ -702,14 +706,10 @@ impl<'t> Parser<'t> {
         if let Some(end) = token(self.b, at) {
             item(self, at, end);
             at = end;
-            loop {
-                let Some(next) = lexer::byte(self.b, self.skip(at), b',').map(|c| self.skip(c))
-                else {
-                    break;
-                };
-                let Some(end) = token(self.b, next) else {
-                    break;
-                };
+            while let Some((next, end)) = lexer::byte(self.b, self.skip(at), b',')
+                .map(|comma| self.skip(comma))
+                .and_then(|next| Some((next, token(self.b, next)?)))
+            {
                 item(self, next, end);
                 at = end;
             }
@@ -789,7 +789,7 @@ mod tests {
         assert!(!parser.positions.went_back_a_line());
         // One asked for out of order is still right, from the index of lines.
         let text = "policy version 1\nhitl {\n  rule a -> allow\n}\n";
-        let mut parser = Parser::new(text);
+        let parser = Parser::new(text);
         parser.at(text.len());
         assert_eq!(parser.span(0, 6), Span::new(1, 1, 1, 7));
         assert!(parser.positions.went_back_a_line());

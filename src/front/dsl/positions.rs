@@ -18,10 +18,41 @@ pub(super) struct Positions<'t> {
     index: OnceCell<LineIndex>,
 }
 
-/// Characters in `bytes`: the bytes that do not continue a character (UTF-8).
+/// Counts `bytes` on from a 0-based line and column: a line break starts the next line, and
+/// every other byte that does not continue a character (UTF-8) is a column.
+fn advance(bytes: &[u8], mut line: u32, mut col: u32) -> (u32, u32) {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const BREAKS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_ne_bytes(word.try_into().unwrap_or_default());
+        let x = w ^ BREAKS;
+        // Eight ASCII bytes, none a line break (no byte of `x` zero): eight columns.
+        if (w | (x.wrapping_sub(ONES) & !x)) & HIGH == 0 {
+            col = col.saturating_add(8);
+        } else {
+            (line, col) = advance_bytes(word, line, col);
+        }
+    }
+    advance_bytes(words.remainder(), line, col)
+}
+
+fn advance_bytes(bytes: &[u8], mut line: u32, mut col: u32) -> (u32, u32) {
+    for &b in bytes {
+        if b == b'\n' {
+            line = line.saturating_add(1);
+            col = 0;
+        } else if b & 0xC0 != 0x80 {
+            col = col.saturating_add(1);
+        }
+    }
+    (line, col)
+}
+
+/// Characters in `bytes`, which hold no line break.
 fn chars(bytes: &[u8]) -> u32 {
-    let n = bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count();
-    u32::try_from(n).unwrap_or(u32::MAX)
+    advance(bytes, 0, 0).1
 }
 
 impl<'t> Positions<'t> {
@@ -35,33 +66,43 @@ impl<'t> Positions<'t> {
 
     /// The position of a byte offset on a character boundary (one past the end is the
     /// position after the last character).
+    #[inline]
     pub fn of(&self, offset: usize) -> Position {
+        let (at, line, col) = self.last.get();
+        // Forward, the usual case, is counted here; anything else out of line.
+        let Some(stretch) = self.text.as_bytes().get(at..offset) else {
+            return self.back(offset);
+        };
+        #[cfg(test)]
+        crate::source::scanned::add(stretch.len());
+        // Most stretches are a token or the gap before one: shorter than a word of eight.
+        let (line, col) = if stretch.len() < 8 {
+            advance_bytes(stretch, line, col)
+        } else {
+            advance(stretch, line, col)
+        };
+        self.last.set((offset, line, col));
+        (line.saturating_add(1), col.saturating_add(1))
+    }
+
+    /// A position before the last one asked for, or past the end.
+    #[cold]
+    fn back(&self, offset: usize) -> Position {
         let b = self.text.as_bytes();
         let offset = offset.min(b.len());
         let (at, line, col) = self.last.get();
-        let (line, col) = if offset >= at {
-            let stretch = &b[at..offset];
-            #[cfg(test)]
-            crate::source::scanned::add(stretch.len());
-            match memchr::memrchr(b'\n', stretch) {
-                None => (line, col.saturating_add(chars(stretch))),
-                Some(last) => {
-                    let breaks = memchr::memchr_iter(b'\n', stretch).count();
-                    let breaks = u32::try_from(breaks).unwrap_or(u32::MAX);
-                    (line.saturating_add(breaks), chars(&stretch[last + 1..]))
-                }
-            }
+        if offset >= at {
+            return self.of(offset);
+        }
+        let stretch = &b[offset..at];
+        #[cfg(test)]
+        crate::source::scanned::add(stretch.len());
+        let (line, col) = if memchr::memchr(b'\n', stretch).is_none() {
+            (line, col.saturating_sub(chars(stretch)))
         } else {
-            let stretch = &b[offset..at];
-            #[cfg(test)]
-            crate::source::scanned::add(stretch.len());
-            if memchr::memchr(b'\n', stretch).is_none() {
-                (line, col.saturating_sub(chars(stretch)))
-            } else {
-                let index = self.index.get_or_init(|| LineIndex::new(self.text));
-                let (line, col) = index.position(self.text, offset);
-                (line - 1, col - 1)
-            }
+            let index = self.index.get_or_init(|| LineIndex::new(self.text));
+            let (line, col) = index.position(self.text, offset);
+            (line - 1, col - 1)
         };
         self.last.set((offset, line, col));
         (line.saturating_add(1), col.saturating_add(1))
@@ -91,7 +132,11 @@ mod tests {
                 .filter(|&i| text.is_char_boundary(i))
                 .collect();
             for pick in picks {
-                let offset = boundaries[pick % boundaries.len()];
+                // A few past the end, which is the position after the last character.
+                let offset = match pick {
+                    60.. => text.len() + pick,
+                    _ => boundaries[pick % boundaries.len()],
+                };
                 prop_assert_eq!(positions.of(offset), index.position(&text, offset), "{}", offset);
             }
         }
