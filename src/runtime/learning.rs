@@ -385,33 +385,7 @@ impl Thresholds<'_> {
         let overlays = self.rt.store().overlays().await?;
         let policy = self.rt.policy();
         let rules = policy.as_ref().map_or(&[][..], |p| p.adaptive_rules());
-        let mut out: Vec<ThresholdState> = rules
-            .iter()
-            .map(|r| {
-                let o = overlay_of(&overlays, &r.class).map(|v| &v.record);
-                ThresholdState {
-                    class: r.class.clone(),
-                    policy: r.threshold,
-                    effective: effective_of(r, o),
-                    mode: Some(r.settings.mode.name()),
-                    proposal: o
-                        .filter(|o| o.policy == r.threshold)
-                        .and_then(|o| o.proposal.clone()),
-                }
-            })
-            .collect();
-        for o in &overlays {
-            if !rules.iter().any(|r| r.class == o.record.class) {
-                out.push(ThresholdState {
-                    class: o.record.class.clone(),
-                    policy: o.record.policy,
-                    effective: o.record.effective,
-                    mode: None,
-                    proposal: o.record.proposal.clone(),
-                });
-            }
-        }
-        Ok(out)
+        Ok(states(rules, &overlays))
     }
 
     /// The proposals waiting for a person.
@@ -549,23 +523,61 @@ impl Thresholds<'_> {
     /// Every move, proposal, acceptance, rejection and reset, oldest first; of one class when
     /// given.
     pub async fn history(&self, class: Option<&str>) -> Result<Vec<AuditEntry>, RuntimeError> {
-        let mut out = Vec::new();
-        for kind in HISTORY {
-            let entries = self
-                .rt
-                .store()
-                .audit(AuditFilter {
-                    kind: Some(kind.as_str().to_owned()),
-                    ..AuditFilter::default()
-                })
-                .await?;
-            out.extend(
-                entries
-                    .into_iter()
-                    .filter(|e| class.is_none_or(|c| e.detail["class"] == c)),
-            );
-        }
-        out.sort_by_key(|e| e.seq);
-        Ok(out)
+        history(self.rt.store().as_ref(), class).await
     }
+}
+
+/// The classes' thresholds from the store's overlays: those of `rules` (the policy's adaptive
+/// rules) first, in file order, then any other class the store holds an overlay for.
+pub fn states(rules: &[AdaptiveRule], overlays: &[Versioned<Overlay>]) -> Vec<ThresholdState> {
+    let mut out: Vec<ThresholdState> = rules
+        .iter()
+        .map(|r| {
+            let o = overlay_of(overlays, &r.class).map(|v| &v.record);
+            ThresholdState {
+                class: r.class.clone(),
+                policy: r.threshold,
+                effective: effective_of(r, o),
+                mode: Some(r.settings.mode.name()),
+                proposal: o
+                    .filter(|o| o.policy == r.threshold)
+                    .and_then(|o| o.proposal.clone()),
+            }
+        })
+        .collect();
+    for o in overlays {
+        if !rules.iter().any(|r| r.class == o.record.class) {
+            out.push(ThresholdState {
+                class: o.record.class.clone(),
+                policy: o.record.policy,
+                effective: o.record.effective,
+                mode: None,
+                proposal: o.record.proposal.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The audit entries of the thresholds' history, oldest first; of one class when given.
+pub async fn history(
+    store: &dyn crate::store::Store,
+    class: Option<&str>,
+) -> Result<Vec<AuditEntry>, RuntimeError> {
+    let mut out = Vec::new();
+    for kind in HISTORY {
+        let entries = store
+            .audit(AuditFilter {
+                kind: Some(kind.as_str().to_owned()),
+                ..AuditFilter::default()
+            })
+            .await?;
+        out.extend(
+            entries
+                .into_iter()
+                .filter(|e| class.is_none_or(|c| e.detail["class"] == c)),
+        );
+    }
+    out.sort_by_key(|e| e.seq);
+    Ok(out)
 }

@@ -63,7 +63,10 @@ pub use error::RuntimeError;
 pub use escalation::EscalationDecision;
 pub use execution::{Executions, NewExecution, Waiting};
 pub use feedback::{Feedback, FeedbackHandle, FeedbackOutcome, FeedbackSpec};
-pub use learning::{ThresholdReport, ThresholdState, Thresholds};
+pub use learning::{
+    ThresholdReport, ThresholdState, Thresholds, history as threshold_history,
+    states as threshold_states,
+};
 pub use memory::Memories;
 pub use notify::{LogNotifier, Notifier, NotifyError, RecordingNotifier};
 pub use policy::{Decide, LoadedPolicy};

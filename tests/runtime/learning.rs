@@ -17,10 +17,15 @@ use crate::common::{T0, p, running};
 /// Deploys auto-approve from 0.9 (the rule that adapts), below that adam decides. Labels
 /// within a few dozen: alpha 0.2 and a grid of 0.1, checkpoint at 40 labels.
 fn policy(adapt: &str) -> LoadedPolicy {
-    let text = format!(
+    LoadedPolicy::new(
+        &Policy::from_yaml_str(&policy_text(adapt), "learning.yaml").expect("a valid policy"),
+    )
+}
+
+fn policy_text(adapt: &str) -> String {
+    format!(
         "version: 1\nescalation:\n  rules:\n    - id: fast-deploys\n      match: {{action: deploy}}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n{adapt}    - match: {{action: deploy}}\n      confidenceRange: [0.0, 0.9]\n      action: request-approval\n      approvers: [user:adam]\n    - id: migrations\n      match: {{action: migrate}}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n      adapt: {{auditRate: 1.0, approvers: [user:sre], minLabels: 1000, window: 1000}}\n    - match: {{action: migrate}}\n      confidenceRange: [0.0, 0.9]\n      action: request-approval\n      approvers: [user:adam]\n"
-    );
-    LoadedPolicy::new(&Policy::from_yaml_str(&text, "learning.yaml").expect("a valid policy"))
+    )
 }
 
 fn adapt(mode: &str, audit_rate: f64, min_labels: u64) -> String {
@@ -404,4 +409,126 @@ async fn reset_restores_the_policy_threshold_and_is_audited() {
             .await
             .is_err()
     );
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rekall-policy"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_thresholds_verb_shows_accepts_and_records_proposals() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let rt = runtime(&url, policy(&adapt("propose", 1.0, 40))).await;
+    let e = running(&rt, "deploys").await;
+    forty_good_labels(&rt, &e.id).await;
+    drop(rt);
+
+    let out = cli(&[
+        "thresholds",
+        "proposals",
+        "--store",
+        &url,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let listed: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let id = listed["proposals"][0]["proposal"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(listed["proposals"][0]["proposal"]["to"], 0.8);
+    let out = cli(&[
+        "thresholds",
+        "accept",
+        &id,
+        "--store",
+        &url,
+        "--as",
+        "user:lead",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = cli(&[
+        "thresholds",
+        "accept",
+        &id,
+        "--store",
+        &url,
+        "--as",
+        "user:lead",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "accepted twice: {out:?}");
+    let out = cli(&["thresholds", "show", "--store", &url, "--format", "json"]);
+    let shown: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let fast = &shown["thresholds"][0];
+    assert_eq!(
+        (&fast["class"], &fast["policy"], &fast["effective"]),
+        (&json!("fast-deploys"), &json!(0.9), &json!(0.8))
+    );
+    let out = cli(&["thresholds", "history", "fast-deploys", "--store", &url]);
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains("threshold_proposed")
+            && lines[1].contains("proposal_accepted fast-deploys: 0.9 -> 0.8 by user:lead"),
+        "{lines:?}"
+    );
+
+    // Reset through the CLI, then a report raises the class from the command line.
+    let policy_file = dir.path().join("learning.yaml");
+    std::fs::write(&policy_file, policy_text(&adapt("propose", 1.0, 40))).unwrap();
+    let policy_arg = policy_file.display().to_string();
+    let out = cli(&["thresholds", "reset", "--store", &url, "--as", "user:lead"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout(&out).contains("fast-deploys: back at 0.9"),
+        "{}",
+        stdout(&out)
+    );
+    let out = cli(&[
+        "executions",
+        "report-outcome",
+        e.id.as_str(),
+        "--store",
+        &url,
+        "--policy",
+        &policy_arg,
+        "--action",
+        "deploy",
+        "--resource",
+        "prod",
+        "--context",
+        r#"{"n": 19}"#,
+        "--outcome",
+        "bad",
+        "--note",
+        "rolled back",
+        "--as",
+        "user:ops",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = cli(&[
+        "executions",
+        "report-outcome",
+        e.id.as_str(),
+        "--store",
+        &url,
+        "--policy",
+        &policy_arg,
+        "--action",
+        "deploy",
+        "--resource",
+        "nowhere",
+        "--outcome",
+        "bad",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "no such call: {out:?}");
 }
