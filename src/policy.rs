@@ -53,8 +53,11 @@ pub struct AdaptiveRule {
     pub settings: Settings,
     /// Who receives the audit sample, groups expanded.
     pub approvers: Vec<Principal>,
-    /// The policy's threshold: the `lo` of the rule's band.
+    /// The policy's threshold: the `lo` of the rule's band as written.
     pub threshold: f64,
+    /// The threshold in force in this policy: the policy's, or the overlay's after
+    /// [`Policy::with_thresholds`].
+    pub effective: f64,
     pub action: Glob,
     pub resource: Glob,
 }
@@ -156,6 +159,7 @@ impl Policy {
                         .as_ref()
                         .map_or_else(Vec::new, |l| groups.expand(&l.node)),
                     threshold: r.band().0,
+                    effective: r.band().0,
                     action: r.action_glob(),
                     resource: r.resource_glob(),
                 })
@@ -190,7 +194,7 @@ impl Policy {
                     continue;
                 };
                 let new = value.clamp(a.settings.floor, a.settings.ceiling);
-                let old = a.threshold;
+                let old = a.effective;
                 if new == old {
                     continue;
                 }
@@ -209,7 +213,19 @@ impl Policy {
                 }
             }
         }
-        Policy::from_doc(doc, self.source.clone())
+        let mut effective = Policy::from_doc(doc, self.source.clone())?;
+        // The bands moved, but the policy's thresholds are still those it was written with.
+        let adaptive: Vec<AdaptiveRule> = effective
+            .adaptive
+            .iter()
+            .zip(self.adaptive.iter())
+            .map(|(now, written)| AdaptiveRule {
+                threshold: written.threshold,
+                ..now.clone()
+            })
+            .collect();
+        effective.adaptive = adaptive.into();
+        Ok(effective)
     }
 
     pub fn doc(&self) -> &PolicyDoc {

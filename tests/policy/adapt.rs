@@ -135,3 +135,98 @@ fn the_yaml_printer_round_trips_adapt_and_the_dsl_printer_refuses_it() {
         p.doc()
     );
 }
+
+mod overlay {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use rekall_policy::eval::explain::explain;
+    use rekall_policy::{Policy, Request};
+
+    fn bands(lo: f64, adapt: bool) -> String {
+        let adapt = if adapt {
+            "      adapt: {auditRate: 0, floor: 0.5}\n"
+        } else {
+            ""
+        };
+        format!(
+            "version: 1\nescalation:\n  rules:\n    - id: fast\n      match: {{action: deploy}}\n      confidenceRange: [{lo:?}, 1.0]\n      action: auto-approve\n{adapt}    - match: {{action: deploy}}\n      confidenceRange: [0.0, {lo:?}]\n      action: request-approval\n      approvers: [user:adam]\n    - match: {{action: migrate}}\n      confidenceRange: [0.0, {lo:?}]\n      action: deny\n"
+        )
+    }
+
+    proptest! {
+        /// The effective policy decides exactly as the policy written with the moved boundary
+        /// (differential: two policies, one answer), and a rule of another match keeps its band.
+        #[test]
+        fn the_overlay_moves_the_boundary_between_the_bands(
+            step in 0u32..=5,
+            confidences in prop::collection::vec(0.0f64..=1.0, 1..20),
+        ) {
+            let t = 0.5 + f64::from(step) * 0.1;
+            let base = Policy::from_yaml_str(&bands(0.9, true), "p.yaml").unwrap();
+            let map = BTreeMap::from([("fast".to_owned(), t)]);
+            let effective = base.with_thresholds(&map).unwrap();
+            let written = Policy::from_yaml_str(&bands(t, true), "p.yaml").unwrap();
+            let untouched = Policy::from_yaml_str(&bands(0.9, false), "p.yaml").unwrap();
+            for c in confidences.iter().copied().chain([t, 0.9, 1.0]) {
+                let deploy = Request::new("deploy").confidence(c);
+                prop_assert_eq!(
+                    effective.decide(&deploy).unwrap().outcome(),
+                    written.decide(&deploy).unwrap().outcome(),
+                    "deploy at {}", c
+                );
+                let migrate = Request::new("migrate").confidence(c);
+                prop_assert_eq!(
+                    effective.decide(&migrate).unwrap().outcome(),
+                    untouched.decide(&migrate).unwrap().outcome(),
+                    "migrate at {}", c
+                );
+            }
+            prop_assert_eq!(effective.adaptive_rules()[0].threshold, 0.9);
+            prop_assert_eq!(effective.adaptive_rules()[0].effective, t);
+        }
+    }
+
+    #[test]
+    fn explain_says_why_the_threshold_in_force_differs() {
+        let base = Policy::from_yaml_str(&bands(0.9, true), "p.yaml").unwrap();
+        let deploy = Request::new("deploy").confidence(0.85);
+        assert!(explain(&base, &deploy).unwrap().thresholds.is_empty());
+        let lowered = base
+            .with_thresholds(&BTreeMap::from([("fast".to_owned(), 0.8)]))
+            .unwrap();
+        let trace = explain(&lowered, &deploy).unwrap();
+        assert_eq!(
+            trace.decision.as_decision().outcome().as_str(),
+            "auto-approve"
+        );
+        let t = &trace.thresholds[0];
+        assert_eq!(
+            (t.class.as_str(), t.policy, t.effective),
+            ("fast", 0.9, 0.8)
+        );
+        assert!(
+            t.message.contains("lowered by the learning loop"),
+            "{}",
+            t.message
+        );
+        let raised = base
+            .with_thresholds(&BTreeMap::from([("fast".to_owned(), 1.0)]))
+            .unwrap();
+        let trace = explain(&raised, &Request::new("deploy").confidence(0.95)).unwrap();
+        assert_eq!(
+            trace.decision.as_decision().outcome().as_str(),
+            "request-approval"
+        );
+        assert!(
+            trace.thresholds[0].message.contains("raised"),
+            "{}",
+            trace.thresholds[0].message
+        );
+        // Clamped to the rule's limits: never below its floor.
+        let floor = base
+            .with_thresholds(&BTreeMap::from([("fast".to_owned(), 0.1)]))
+            .unwrap();
+        assert_eq!(floor.adaptive_rules()[0].effective, 0.5);
+    }
+}
