@@ -140,6 +140,26 @@ async fn adaptation_off_changes_nothing() {
     // The other class adapts; this one does not, so nothing is shown for it.
     let shown = rt.thresholds().show().await.unwrap();
     assert!(shown.iter().all(|s| s.class != "fast-deploys"), "{shown:?}");
+
+    // A policy with no `adapt` at all: nothing recorded, nothing shown, nothing added.
+    let none = LoadedPolicy::new(&reference);
+    let rt = runtime("sqlite::memory:", none).await;
+    let e = running(&rt, "deploys").await;
+    for c in [0.95, 0.5] {
+        let d = rt
+            .execution()
+            .check_escalation(&e.id, deploy(c).context(json!({"c": c})))
+            .await
+            .unwrap();
+        let expected =
+            serde_json::to_value(reference.decide(&deploy(c).to_request()).unwrap()).unwrap();
+        assert_eq!(d.decision, expected);
+        assert!(d.threshold.is_none() && !d.audit);
+    }
+    assert!(calls(&rt, "fast-deploys").await.is_empty());
+    assert!(calls(&rt, "migrations").await.is_empty());
+    assert!(rt.thresholds().show().await.unwrap().is_empty());
+    assert!(rt.store().overlays().await.unwrap().is_empty());
 }
 
 fn policy_text_without_adapt() -> String {

@@ -318,6 +318,38 @@ mod tests {
     }
 
     #[test]
+    fn a_first_schema_store_gains_the_learning_tables_and_keeps_its_records() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO schema_migrations VALUES (1, 0);
+             INSERT INTO executions VALUES ('exe_1', 'running', 0, 0, 3, '{}');",
+        )
+        .unwrap();
+        assert_eq!(inspect(&conn, "m").unwrap(), Found::Store { version: 1 });
+        assert_eq!(migrate(&mut conn).unwrap(), 2);
+        let version: i64 = conn
+            .query_row(
+                "SELECT version FROM executions WHERE id = 'exe_1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, 3);
+        for table in ["learned_calls", "thresholds"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+        assert_eq!(inspect(&conn, "m").unwrap(), Found::Store { version: 2 });
+    }
+
+    #[test]
     fn other_databases_are_told_apart() {
         let conn = Connection::open_in_memory().unwrap();
         assert_eq!(inspect(&conn, "m").unwrap(), Found::Empty);
