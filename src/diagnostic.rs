@@ -161,6 +161,19 @@ pub enum ErrorKind {
     /// A name that must not be empty.
     #[error("`{key}` must not be empty")]
     Empty { key: &'static str },
+    /// A learning setting out of its range.
+    #[error("`adapt.{key}` {message}")]
+    AdaptSetting { key: &'static str, message: String },
+    /// `adapt` on a rule that does not auto-approve: only an auto-approve threshold can learn.
+    #[error("only an `auto-approve` rule may adapt; this rule says `{outcome}`")]
+    AdaptNotAutoApprove { outcome: crate::ir::Outcome },
+    /// An adapting rule whose band does not reach 1.0: its `lo` is the threshold that moves,
+    /// and what is above it must be what it auto-approves.
+    #[error("a rule that adapts needs a `confidenceRange` ending at 1.0, {found}")]
+    AdaptBand { found: String },
+    /// The policy's threshold outside the limits the learner may move it within.
+    #[error("the threshold {lo} is outside the adapt limits [{floor}, {ceiling}]")]
+    AdaptThresholdOutside { lo: f64, floor: f64, ceiling: f64 },
 }
 
 impl ErrorKind {
@@ -220,6 +233,16 @@ impl ErrorKind {
                 "remove `{key}`, or make the rule ask someone (`requireApproval: true`, or an outcome of `request-approval` or `escalate`)"
             )),
             Empty { .. } => None,
+            AdaptSetting { .. } => Some(
+                "alpha and delta are strictly between 0 and 1; floor, ceiling and auditRate within [0, 1] with floor <= ceiling; step within (0, 1]; minLabels at least 1; window between minLabels and 1000000".into(),
+            ),
+            AdaptNotAutoApprove { .. } => Some(
+                "move `adapt` to the rule whose action is `auto-approve`, or remove it".into(),
+            ),
+            AdaptBand { .. } => Some("write `confidenceRange: [LO, 1.0]`; LO is the threshold that adapts".into()),
+            AdaptThresholdOutside { floor, ceiling, .. } => Some(format!(
+                "start the band within [{floor}, {ceiling}], or widen `floor`/`ceiling`"
+            )),
         }
     }
 
@@ -280,6 +303,10 @@ impl ErrorKind {
             UnusedApprovers { .. } => "unused-approvers",
             InertGateKey { .. } => "inert-gate-key",
             Empty { .. } => "empty",
+            AdaptSetting { .. } => "adapt-setting",
+            AdaptNotAutoApprove { .. } => "adapt-not-auto-approve",
+            AdaptBand { .. } => "adapt-band",
+            AdaptThresholdOutside { .. } => "adapt-threshold-outside",
         }
     }
 }

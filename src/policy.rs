@@ -13,7 +13,9 @@ use crate::check;
 use crate::decision::Verdict;
 use crate::diagnostic::PolicyError;
 use crate::front::{self, Language};
-use crate::ir::PolicyDoc;
+use crate::glob::Glob;
+use crate::ir::{PolicyDoc, Principal};
+use crate::learn::Settings;
 use crate::source::{Source, Span};
 
 /// A validated policy.
@@ -36,6 +38,35 @@ pub struct Policy {
     source: Source,
     /// Shared with the policies compiled from this one, which hand the same verdicts out.
     verdicts: Arc<Verdicts>,
+    /// The escalation rules that adapt, in file order.
+    adaptive: Arc<[AdaptiveRule]>,
+}
+
+/// An escalation rule whose auto-approve threshold learns from resolutions: its class, what
+/// it declares, and the threshold the policy gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveRule {
+    /// The class its calls are counted in: the rule's id, or `escalation[i]`.
+    pub class: String,
+    /// Its index in `escalation.rules`.
+    pub rule: usize,
+    pub settings: Settings,
+    /// Who receives the audit sample, groups expanded.
+    pub approvers: Vec<Principal>,
+    /// The policy's threshold: the `lo` of the rule's band as written.
+    pub threshold: f64,
+    /// The threshold in force in this policy: the policy's, or the overlay's after
+    /// [`Policy::with_thresholds`].
+    pub effective: f64,
+    pub action: Glob,
+    pub resource: Glob,
+}
+
+impl AdaptiveRule {
+    /// Whether a call is of this rule's class: its globs match, whatever the confidence.
+    pub fn matches(&self, action: &str, resource: &str) -> bool {
+        self.action.is_match(action) && self.resource.is_match(resource)
+    }
 }
 
 /// Every rule's verdict, precomputed so that deciding only has to find the rule.
@@ -110,11 +141,91 @@ impl Policy {
                 .collect(),
             no_match: Verdict::for_no_match(doc.defaults.as_ref(), &groups),
         };
+        let adaptive: Vec<AdaptiveRule> = doc
+            .escalation
+            .iter()
+            .flat_map(|s| s.rules.iter().enumerate())
+            .filter_map(|(i, r)| {
+                let a = r.adapt.as_ref()?;
+                Some(AdaptiveRule {
+                    class: r
+                        .id
+                        .as_ref()
+                        .map_or_else(|| format!("escalation[{i}]"), |id| id.node.clone()),
+                    rule: i,
+                    settings: a.settings.clone(),
+                    approvers: a
+                        .approvers
+                        .as_ref()
+                        .map_or_else(Vec::new, |l| groups.expand(&l.node)),
+                    threshold: r.band().0,
+                    effective: r.band().0,
+                    action: r.action_glob(),
+                    resource: r.resource_glob(),
+                })
+            })
+            .collect();
         Ok(Policy {
             doc,
             source,
             verdicts: Arc::new(verdicts),
+            adaptive: adaptive.into(),
         })
+    }
+
+    /// The escalation rules that adapt, in file order.
+    pub fn adaptive_rules(&self) -> &[AdaptiveRule] {
+        &self.adaptive
+    }
+
+    /// The policy in effect under an overlay: each adaptive rule's band starts at its class's
+    /// threshold in `thresholds` (clamped to the rule's floor and ceiling) instead of its own
+    /// `lo`, and the band of the same match that ended at the old `lo` now ends at the new one,
+    /// so the boundary between them moves and nothing falls between. Classes not in
+    /// `thresholds` keep the policy's value; the text, and so the version, is unchanged.
+    pub fn with_thresholds(
+        &self,
+        thresholds: &std::collections::BTreeMap<String, f64>,
+    ) -> Result<Policy, PolicyError> {
+        let mut doc = self.doc.clone();
+        if let Some(section) = doc.escalation.as_mut() {
+            for a in self.adaptive.iter() {
+                let Some(&value) = thresholds.get(&a.class) else {
+                    continue;
+                };
+                let new = value.clamp(a.settings.floor, a.settings.ceiling);
+                let old = a.effective;
+                if new == old {
+                    continue;
+                }
+                let (action, resource) = (a.action.as_str(), a.resource.as_str());
+                for (j, rule) in section.rules.iter_mut().enumerate() {
+                    let same_match = rule.action_glob().as_str() == action
+                        && rule.resource_glob().as_str() == resource;
+                    let Some(range) = rule.confidence_range.as_mut() else {
+                        continue;
+                    };
+                    if j == a.rule {
+                        range.node.lo.node = new;
+                    } else if same_match && range.node.hi.node == old {
+                        range.node.hi.node = new.max(range.node.lo.node);
+                    }
+                }
+            }
+        }
+        let mut effective = Policy::from_doc(doc, self.source.clone())?;
+        // The bands moved, but the policy's thresholds are still those it was written with.
+        let adaptive: Vec<AdaptiveRule> = effective
+            .adaptive
+            .iter()
+            .zip(self.adaptive.iter())
+            .map(|(now, written)| AdaptiveRule {
+                threshold: written.threshold,
+                ..now.clone()
+            })
+            .collect();
+        effective.adaptive = adaptive.into();
+        Ok(effective)
     }
 
     pub fn doc(&self) -> &PolicyDoc {

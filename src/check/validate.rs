@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::GroupTable;
 use crate::diagnostic::{Diagnostic, ErrorKind};
-use crate::ir::{Approver, EscalationRule, Gate, HitlRule, OnTimeout, PolicyDoc};
+use crate::ir::{Adapt, Approver, EscalationRule, Gate, HitlRule, OnTimeout, Outcome, PolicyDoc};
 use crate::source::{Span, Spanned};
 
 /// Validates a lowered policy, returning its expanded groups or every error found.
@@ -152,6 +152,76 @@ impl Validator {
                 &why,
                 "use `request-approval` or `escalate` to ask them, or remove `approvers`",
             );
+        }
+        if let Some(adapt) = &rule.adapt {
+            self.adapt(rule, adapt);
+        }
+    }
+
+    /// `adapt`: only an auto-approve band reaching 1.0 may learn, its `lo` within the limits
+    /// the learner may move it in, and the audit sample needs someone to go to.
+    fn adapt(&mut self, rule: &EscalationRule, adapt: &Adapt) {
+        let s = &adapt.settings;
+        if let Err(e) = s.check() {
+            self.error(
+                ErrorKind::AdaptSetting {
+                    key: e.key,
+                    message: e.message,
+                },
+                adapt.span_of(e.key),
+            );
+        }
+        let outcome = rule.outcome.node;
+        if outcome != Outcome::AutoApprove {
+            self.error(ErrorKind::AdaptNotAutoApprove { outcome }, *adapt.span);
+        }
+        match &rule.confidence_range {
+            None => self.error(
+                ErrorKind::AdaptBand {
+                    found: "and this rule has none".into(),
+                },
+                *adapt.span,
+            ),
+            Some(range) if range.node.hi.node != 1.0 => self.error(
+                ErrorKind::AdaptBand {
+                    found: format!("not at {}", range.node.hi.node),
+                },
+                range.node.hi.span,
+            ),
+            Some(range) => {
+                let lo = range.node.lo.node;
+                if !(s.floor..=s.ceiling).contains(&lo) {
+                    self.error(
+                        ErrorKind::AdaptThresholdOutside {
+                            lo,
+                            floor: s.floor,
+                            ceiling: s.ceiling,
+                        },
+                        range.node.lo.span,
+                    );
+                }
+            }
+        }
+        let known = adapt
+            .approvers
+            .as_ref()
+            .is_none_or(|l| self.groups.check_refs(&l.node, &mut self.diagnostics));
+        let listed = adapt.approvers.as_ref().map_or(&[][..], |l| &l.node[..]);
+        if s.audit_rate > 0.0 && known && self.groups.expand(listed).is_empty() {
+            let what = format!(
+                "`auditRate: {}` sends a sample of the calls it auto-approves to a human",
+                s.audit_rate
+            );
+            let span = adapt.approvers.as_ref().map_or(*adapt.span, |l| l.span);
+            let kind = if listed.is_empty() {
+                ErrorKind::MissingApprovers { what }
+            } else {
+                ErrorKind::OnlyEmptyGroups {
+                    what,
+                    list: "adapt.approvers",
+                }
+            };
+            self.error(kind, span);
         }
     }
 

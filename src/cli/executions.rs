@@ -9,8 +9,14 @@ use std::sync::Arc;
 
 use super::runtime_cli::{Format, block_on, found, print_json, read};
 use super::untrusted::printable;
-use crate::model::{ExecutionId, ExecutionStatus};
-use crate::runtime::RuntimeError;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::ir::Principal;
+use crate::learn::Label;
+use crate::model::{Call, ExecutionId, ExecutionStatus};
+use crate::runtime::{LoadedPolicy, RuntimeError};
 use crate::store::{ApprovalFilter, AuditFilter, ExecutionFilter, FeedbackFilter, Store};
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +74,45 @@ enum Sub {
         #[arg(long, value_name = "URL")]
         store: String,
     },
+    /// Say how a call of an adaptive rule turned out after the fact: the latest such call of
+    /// the execution is labelled, and a bad outcome of an auto-approved call can raise its
+    /// class's threshold at once.
+    ReportOutcome {
+        /// The execution's id (exe_...).
+        id: String,
+        /// The store: sqlite://PATH.
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// The policy in force, whose learner takes the label (the same file the agent's
+        /// runtime loaded).
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// The call's action, as given to check_escalation.
+        #[arg(long)]
+        action: String,
+        /// The call's resource, as given to check_escalation.
+        #[arg(long, default_value = "")]
+        resource: String,
+        /// The call's context as JSON, as given to check_escalation (it tells calls apart).
+        #[arg(long, value_name = "JSON")]
+        context: Option<String>,
+        /// How it went: ok or bad.
+        #[arg(long, value_enum)]
+        outcome: Reported,
+        /// What happened; kept with the label.
+        #[arg(long)]
+        note: Option<String>,
+        /// Who reports, such as user:ops. Not authenticated: taken on trust, and audited.
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: Option<String>,
+    },
+}
+
+/// A reported outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Reported {
+    Ok,
+    Bad,
 }
 
 pub fn run(args: &Args) -> u8 {
@@ -99,6 +144,72 @@ pub fn run(args: &Args) -> u8 {
                 Err(e) => refused(e),
             }
         }),
+        Sub::ReportOutcome {
+            id,
+            store,
+            policy,
+            action,
+            resource,
+            context,
+            outcome,
+            note,
+            principal,
+        } => {
+            let policy = match super::load_policy(policy) {
+                Ok(p) => LoadedPolicy::new(&p),
+                Err(code) => return code,
+            };
+            let context: Value = match context.as_deref().map(serde_json::from_str) {
+                None => Value::Null,
+                Some(Ok(v)) => v,
+                Some(Err(e)) => {
+                    eprintln!("error: --context: not JSON: {e}");
+                    return exit::TOOL;
+                }
+            };
+            let by = match principal.as_deref().map(|t| (t, Principal::parse(t))) {
+                None => None,
+                Some((_, Some(p))) => Some(p),
+                Some((t, None)) => {
+                    eprintln!(
+                        "error: --as: `{t}` is not a principal; write kind:name, such as user:ops"
+                    );
+                    return exit::TOOL;
+                }
+            };
+            let call = Call::new(action.as_str())
+                .resource(resource.as_str())
+                .context(context);
+            let label = match outcome {
+                Reported::Ok => Label::Good,
+                Reported::Bad => Label::Bad,
+            };
+            block_on(store, |rt| async move {
+                rt.set_policy(policy).await?;
+                let id = ExecutionId::from(id.as_str());
+                match rt
+                    .execution()
+                    .report_outcome(&id, &call, label, note.as_deref(), by.as_ref())
+                    .await
+                {
+                    Ok(c) => {
+                        println!(
+                            "{}: call {} of {} labelled {}",
+                            id,
+                            c.seq,
+                            c.class,
+                            crate::model::label_name(label)
+                        );
+                        Ok(exit::OK)
+                    }
+                    Err(RuntimeError::NotFound { what, id }) => {
+                        eprintln!("refused: no {what} matches {id}");
+                        Ok(exit::FOUND)
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+        }
         Sub::Resume { id, store } => block_on(store, |rt| async move {
             let id = ExecutionId::from(id.as_str());
             match rt.execution().resume(&id).await {

@@ -27,12 +27,23 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// A runtime store (sqlite://PATH): decide with the thresholds the learning loop keeps
+    /// there, and say where they differ from the policy's.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 pub fn run(args: &Args) -> u8 {
     let policy = match super::load_policy(&args.file) {
         Ok(p) => p,
         Err(code) => return code,
+    };
+    let policy = match &args.store {
+        None => policy,
+        Some(url) => match effective(&policy, url) {
+            Ok(p) => p,
+            Err(code) => return code,
+        },
     };
     match super::request_from_flags(
         &args.action,
@@ -65,6 +76,28 @@ pub fn run(args: &Args) -> u8 {
     }
 }
 
+/// The policy under the store's overlay of thresholds.
+fn effective(policy: &crate::Policy, url: &str) -> Result<crate::Policy, u8> {
+    let mut out = None;
+    let code = super::runtime_cli::read(url, |store| {
+        let out = &mut out;
+        async move {
+            let overlays = store.overlays().await?;
+            let map: std::collections::BTreeMap<String, f64> =
+                crate::runtime::threshold_states(policy.adaptive_rules(), &overlays)
+                    .into_iter()
+                    .map(|s| (s.class, s.effective))
+                    .collect();
+            *out =
+                Some(policy.with_thresholds(&map).map_err(|e| {
+                    crate::runtime::RuntimeError::invalid("--store", e.to_string())
+                })?);
+            Ok(exit::OK)
+        }
+    });
+    out.ok_or(code)
+}
+
 /// The human-readable trace.
 fn text(file: &str, trace: &Trace) -> String {
     let mut out = String::new();
@@ -87,6 +120,9 @@ fn text(file: &str, trace: &Trace) -> String {
     for stage in [&trace.hitl, &trace.escalation].into_iter().flatten() {
         out.push('\n');
         stage_text(&mut out, stage);
+    }
+    for t in &trace.thresholds {
+        let _ = writeln!(out, "threshold:  {}", t.message);
     }
     out.push('\n');
     let _ = writeln!(out, "combined: {}", trace.combination.message);

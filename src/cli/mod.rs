@@ -38,6 +38,7 @@ mod runtime_cli;
 mod simulate;
 mod store;
 mod test;
+mod thresholds;
 mod untrusted;
 
 use std::process::ExitCode;
@@ -96,6 +97,9 @@ enum Command {
     Store(store::Args),
     /// Run policy unit tests (`*.test.yaml`).
     Test(test::Args),
+    /// The thresholds adaptive rules learned: show them, accept or reject proposals, reset
+    /// them, read their history.
+    Thresholds(thresholds::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard
     /// output.
     Completions(docs::CompletionsArgs),
@@ -141,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args),
         Command::Store(args) => store::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Thresholds(args) => thresholds::run(&args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),
     };

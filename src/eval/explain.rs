@@ -46,6 +46,57 @@ pub struct Trace {
     pub combination: Combination,
     /// The decision, the same as [`Policy::decide`] gives.
     pub decision: OwnedDecision,
+    /// The adaptive rules whose threshold in force is not the policy's, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdTrace>,
+}
+
+/// An adaptive rule whose band starts elsewhere than the policy says: the learning loop
+/// moved it (an overlay kept in the store).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThresholdTrace {
+    pub class: String,
+    /// Its index in `escalation.rules`.
+    pub rule: usize,
+    pub policy: f64,
+    pub effective: f64,
+    pub message: String,
+}
+
+fn threshold_traces(policy: &Policy) -> Vec<ThresholdTrace> {
+    policy
+        .adaptive_rules()
+        .iter()
+        .filter(|a| a.effective != a.threshold)
+        .map(|a| {
+            let why = if a.effective < a.threshold {
+                format!(
+                    "lowered by the learning loop: with probability at least {} the bad rate of what it auto-approves from {} is at most {}",
+                    number(1.0 - a.settings.delta),
+                    number(a.effective),
+                    number(a.settings.alpha)
+                )
+            } else {
+                "raised by the learning loop: the labels no longer support the policy's threshold"
+                    .to_owned()
+            };
+            ThresholdTrace {
+                class: a.class.clone(),
+                rule: a.rule,
+                policy: a.threshold,
+                effective: a.effective,
+                message: format!(
+                    "escalation rule {} (`{}`) auto-approves from {}, not the policy's {}: {why} (`rekall-policy thresholds history {}`)",
+                    a.rule,
+                    a.class,
+                    number(a.effective),
+                    number(a.threshold),
+                    a.class
+                ),
+            }
+        })
+        .collect()
 }
 
 /// One stage: its rules in file order, the one that matched or the default that applied, and
@@ -227,6 +278,7 @@ pub fn explain(policy: &Policy, request: &Request) -> Result<Trace, RequestError
         escalation,
         combination,
         decision,
+        thresholds: threshold_traces(policy),
     })
 }
 

@@ -146,7 +146,36 @@ pub struct EscalationRule {
     pub outcome: Spanned<Outcome>,
     pub priority: Option<Spanned<Priority>>,
     pub gate: Gate,
+    /// `adapt`: the rule's auto-approve threshold may learn from resolutions.
+    pub adapt: Option<Adapt>,
     pub span: NodeSpan,
+}
+
+/// What an escalation rule's `adapt` declares: the learning settings (defaults for the keys
+/// not written), who receives the audit sample, and where each key was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adapt {
+    pub settings: crate::learn::Settings,
+    pub approvers: Option<Spanned<Vec<Spanned<Approver>>>>,
+    /// The settings the author wrote, by their policy name, in the order written: printing
+    /// gives back only these, and an error about one points at it.
+    pub written: Vec<Spanned<&'static str>>,
+    pub span: NodeSpan,
+}
+
+impl Adapt {
+    /// Where a setting was written, or the whole `adapt` when it was left to its default.
+    pub fn span_of(&self, key: &str) -> Span {
+        self.written
+            .iter()
+            .find(|k| k.node == key)
+            .map_or(*self.span, |k| k.span)
+    }
+
+    /// Whether the author wrote this setting.
+    pub fn wrote(&self, key: &str) -> bool {
+        self.written.iter().any(|k| k.node == key)
+    }
 }
 
 /// `[lo, hi]` as written; see [`ConfidenceRange::holds`] for what it means.

@@ -45,6 +45,19 @@ pub enum AuditKind {
     NotificationFailed,
     PolicySwap,
     Correction,
+    /// A class's threshold in force changed by itself: a rise, a shift, or a lower value in
+    /// `auto` mode; the detail holds the evidence.
+    ThresholdMoved,
+    /// A lower threshold was proposed, waiting for a person.
+    ThresholdProposed,
+    /// A person accepted a proposal, which is now in force.
+    ProposalAccepted,
+    /// A person rejected a proposal.
+    ProposalRejected,
+    /// A person put a class back at the policy's threshold.
+    ThresholdReset,
+    /// `report_outcome`: the agent or an operator said how a call turned out.
+    OutcomeReported,
 }
 
 impl AuditKind {
@@ -73,6 +86,12 @@ impl AuditKind {
             AuditKind::NotificationFailed => "notification_failed",
             AuditKind::PolicySwap => "policy_swap",
             AuditKind::Correction => "correction",
+            AuditKind::ThresholdMoved => "threshold_moved",
+            AuditKind::ThresholdProposed => "threshold_proposed",
+            AuditKind::ProposalAccepted => "proposal_accepted",
+            AuditKind::ProposalRejected => "proposal_rejected",
+            AuditKind::ThresholdReset => "threshold_reset",
+            AuditKind::OutcomeReported => "outcome_reported",
         }
     }
 }

@@ -16,6 +16,7 @@ mod execution;
 mod feedback;
 mod form;
 mod ids;
+mod learning;
 mod memory;
 mod notification;
 mod serde_words;
@@ -35,6 +36,10 @@ pub use execution::{
 pub use feedback::{FeedbackRequest, FeedbackStatus};
 pub use form::{Artifact, Field, FieldError, FieldKind, FieldProblem, Form, MAX_ANSWER_BYTES};
 pub use ids::{ApprovalId, ExecutionId, FeedbackId, GrantId, MemoryId, NotificationId};
+pub use learning::{
+    LabelSource, LabelTarget, LabelUpdate, LearnedCall, Overlay, Proposal, label_name, parse_label,
+    parse_route, route_name,
+};
 pub use memory::{Correction, Memory, MemoryKind, MemoryQuery, NewMemory};
 pub use notification::{Notification, NotificationKind};
 pub use time::{BoxFuture, Timestamp};

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::front::yaml::tree::{PlainType, plain_type};
-use crate::ir::{Approver, ChainStep, Comments, EscalationRule, Gate, HitlRule, PolicyDoc};
+use crate::ir::{Adapt, Approver, ChainStep, Comments, EscalationRule, Gate, HitlRule, PolicyDoc};
 use crate::source::Spanned;
 
 pub fn to_yaml(doc: &PolicyDoc) -> String {
@@ -183,6 +183,43 @@ fn escalation_rule(out: &mut String, rule: &EscalationRule, all: &Comments) {
     gate(&mut item, &rule.gate);
     if let Some(p) = &rule.priority {
         item.field("priority", p.node);
+    }
+    if let Some(a) = &rule.adapt {
+        adapt(&mut item, a);
+    }
+}
+
+/// `adapt` as a block under the rule, with only the settings the author wrote.
+fn adapt(item: &mut Item<'_>, a: &Adapt) {
+    if a.written.is_empty() && a.approvers.is_none() {
+        item.field("adapt", "{}");
+        return;
+    }
+    item.field("adapt", "");
+    trim_trailing_space(item.out);
+    let s = &a.settings;
+    for key in &a.written {
+        let value = match key.node {
+            "alpha" => super::number(s.alpha),
+            "delta" => super::number(s.delta),
+            "floor" => super::number(s.floor),
+            "ceiling" => super::number(s.ceiling),
+            "step" => super::number(s.step),
+            "auditRate" => super::number(s.audit_rate),
+            "minLabels" => s.min_labels.to_string(),
+            "window" => s.window.to_string(),
+            "mode" => s.mode.name().to_owned(),
+            _ => continue,
+        };
+        let _ = writeln!(item.out, "{}    {}: {value}", item.indent, key.node);
+    }
+    if let Some(list) = &a.approvers {
+        let _ = writeln!(
+            item.out,
+            "{}    approvers: {}",
+            item.indent,
+            approvers(&list.node)
+        );
     }
 }
 

@@ -12,13 +12,16 @@ use super::Retry;
 use super::approval::{ApprovalSpec, grant_used_entry};
 use super::error::RuntimeError;
 use super::execution::Executions;
+use super::learning::ThresholdReport;
 use crate::decision::Decision;
 use crate::ir::{OnTimeout, Outcome, Priority};
+use crate::learn::Route;
 use crate::model::{
     ApprovalId, AuditEntry, AuditKind, Binding, Call, ExecutionError, ExecutionId, ExecutionStatus,
-    GrantError, GrantId, MemoryKind, NewMemory, Notification, NotificationKind, Operation,
-    StepSpec, hash_json, transition,
+    GrantError, GrantId, LearnedCall, MemoryKind, NewMemory, Notification, NotificationKind,
+    Operation, StepSpec, hash_json, transition,
 };
+use crate::policy::AdaptiveRule;
 use crate::store::{Expected, Transaction, Write};
 
 /// The answer to `check_escalation`.
@@ -35,8 +38,15 @@ pub struct EscalationDecision {
     /// The grant used, when an earlier approval of this exact call let it go ahead.
     pub grant: Option<GrantId>,
     pub policy_version: String,
-    /// The policy's decision, in the JSON form of `rekall-policy eval`.
+    /// The policy's decision, in the JSON form of `rekall-policy eval` (with `threshold` when
+    /// the call is of an adaptive class).
     pub decision: Value,
+    /// For a call of an adaptive class: the policy's threshold and the one in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<ThresholdReport>,
+    /// Whether the audit sample sent a call the policy auto-approves to a person.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub audit: bool,
 }
 
 /// A hash of what a decision asks for (outcome, approvers, gate): a policy swap that leaves
@@ -52,13 +62,62 @@ impl Executions<'_> {
         execution: &ExecutionId,
         call: Call,
     ) -> Result<EscalationDecision, RuntimeError> {
+        // Another process may have moved a threshold (a person accepted a proposal).
+        if self
+            .rt
+            .policy()
+            .is_some_and(|p| !p.adaptive_rules().is_empty())
+        {
+            self.rt.refresh_thresholds().await?;
+        }
         let policy = self.rt.policy().ok_or(RuntimeError::NoPolicy)?;
         let request = call.to_request();
         let decision = policy.decide(&request)?;
         let outcome = decision.outcome();
         let fingerprint = fingerprint(&decision);
-        let decision_json = serde_json::to_value(decision).unwrap_or(Value::Null);
+        let mut decision_json = serde_json::to_value(decision).unwrap_or(Value::Null);
         let version = policy.version().to_owned();
+        let adaptive = policy
+            .adaptive_rules()
+            .iter()
+            .find(|r| r.matches(&call.action, &call.resource));
+        let threshold = adaptive.map(|r| ThresholdReport {
+            class: r.class.clone(),
+            policy: r.threshold,
+            effective: policy.threshold(r),
+        });
+        if let (Some(t), Some(map)) = (&threshold, decision_json.as_object_mut()) {
+            map.insert(
+                "threshold".into(),
+                json!({"class": t.class, "policy": t.policy, "effective": t.effective}),
+            );
+        }
+        // The adaptive rule itself auto-approves this call: it is above the threshold in
+        // force, and the audit sample may still send it to a person.
+        let auto_by_rule = adaptive.filter(|r| {
+            outcome == Outcome::AutoApprove && decision.escalation_rule() == Some(r.rule)
+        });
+        let audited = auto_by_rule.filter(|r| {
+            r.settings.audit_rate > 0.0 && self.rt.audit_draw() < r.settings.audit_rate
+        });
+        let confidence = call.confidence.unwrap_or(0.0);
+        let learned = |route: Route, e: &ExecutionId, now| {
+            adaptive.map(|r| LearnedCall {
+                seq: 0,
+                class: r.class.clone(),
+                execution_id: e.clone(),
+                action: call.action.clone(),
+                resource: call.resource.clone(),
+                context_hash: call.context_hash(),
+                request_id: None,
+                confidence,
+                route,
+                label: None,
+                source: None,
+                note: None,
+                at: now,
+            })
+        };
         let answer = |approved: bool, reason: String| EscalationDecision {
             approved,
             outcome,
@@ -67,6 +126,8 @@ impl Executions<'_> {
             grant: None,
             policy_version: version.clone(),
             decision: decision_json.clone(),
+            threshold: threshold.clone(),
+            audit: false,
         };
 
         let mut retry = Retry::new("execution", execution);
@@ -102,8 +163,31 @@ impl Executions<'_> {
                 audit: vec![decided],
                 ..Transaction::default()
             };
+            if let Some(rule) = audited {
+                tx.calls.extend(learned(Route::Audit, &e.id, now));
+                let spec = audit_gate(rule, &call, &decision, confidence);
+                let names: Vec<&str> = rule.approvers.iter().map(|p| p.as_str()).collect();
+                let reason = format!(
+                    "audit sample: waiting for approval by {} ({} of the calls the policy auto-approves at or above {} go to a person): {}",
+                    names.join(", "),
+                    rule.settings.audit_rate,
+                    policy.threshold(rule),
+                    decision.reason()
+                );
+                let id = self.rt.open_approval(loaded, spec, tx).await?;
+                let mut d = answer(false, reason);
+                d.outcome = Outcome::RequestApproval;
+                d.request = Some(id);
+                d.audit = true;
+                return Ok(d);
+            }
             let result = match outcome {
-                Outcome::AutoApprove => answer(true, decision.reason()),
+                Outcome::AutoApprove => {
+                    if auto_by_rule.is_some() {
+                        tx.calls.extend(learned(Route::Auto, &e.id, now));
+                    }
+                    answer(true, decision.reason())
+                }
                 Outcome::NotifyAndProceed => {
                     let v = decision.verdict();
                     tx.notifications.push(Notification::new(
@@ -184,6 +268,7 @@ impl Executions<'_> {
                         d
                     } else {
                         let spec = gate_for(&decision, &call, &version, &fingerprint);
+                        tx.calls.extend(learned(Route::Human, &e.id, now));
                         tx.memories
                             .push(escalation_memory(&call, &decision, &e.id).into_memory(now)?);
                         let approvers: Vec<&str> =
@@ -257,6 +342,31 @@ fn gate_for(
         outcome,
     });
     spec
+}
+
+/// The approval an audit-sampled call asks for: the adapt approvers, one of whom suffices,
+/// with no grant (the call goes ahead when the request is approved).
+fn audit_gate(
+    rule: &AdaptiveRule,
+    call: &Call,
+    decision: &Decision<'_>,
+    confidence: f64,
+) -> ApprovalSpec {
+    let step = StepSpec::new("audit", rule.approvers.clone());
+    ApprovalSpec::gate(
+        format!("audit: {} on `{}`", call.action, call.resource),
+        step,
+    )
+    .description(format!(
+        "The policy auto-approves this call ({}); it was drawn for the audit sample of `{}`, \
+         so that the threshold learns from calls no one would otherwise see. Approve if the call \
+         is right, reject if it is not.\n\nAction: {}\nResource: {}\nConfidence: {confidence}\nContext: {}",
+        decision.reason(),
+        rule.class,
+        call.action,
+        call.resource,
+        serde_json::to_string_pretty(&call.context).unwrap_or_default()
+    ))
 }
 
 fn escalation_memory(call: &Call, decision: &Decision<'_>, execution: &ExecutionId) -> NewMemory {

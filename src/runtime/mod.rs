@@ -39,6 +39,7 @@ mod error;
 mod escalation;
 mod execution;
 mod feedback;
+mod learning;
 mod memory;
 mod notify;
 mod policy;
@@ -62,6 +63,10 @@ pub use error::RuntimeError;
 pub use escalation::EscalationDecision;
 pub use execution::{Executions, NewExecution, Waiting};
 pub use feedback::{Feedback, FeedbackHandle, FeedbackOutcome, FeedbackSpec};
+pub use learning::{
+    ThresholdReport, ThresholdState, Thresholds, history as threshold_history,
+    states as threshold_states,
+};
 pub use memory::Memories;
 pub use notify::{LogNotifier, Notifier, NotifyError, RecordingNotifier};
 pub use policy::{Decide, LoadedPolicy};
@@ -88,6 +93,8 @@ struct Inner {
     /// Whether notifications are delivered right after the change that queues them (with
     /// the background loop), or only when [`Runtime::deliver_notifications`] is called.
     eager_delivery: bool,
+    /// The audit sample's draws, seeded from the operating system.
+    rng: std::sync::Mutex<crate::learn::random::Rng>,
 }
 
 /// Builds a [`Runtime`].
@@ -101,6 +108,7 @@ pub struct RuntimeBuilder {
     agent: Principal,
     poll: std::time::Duration,
     background: bool,
+    audit_seed: Option<u64>,
 }
 
 impl Runtime {
@@ -114,6 +122,7 @@ impl Runtime {
             agent: default_agent(),
             poll: std::time::Duration::from_millis(500),
             background: true,
+            audit_seed: None,
         }
     }
 
@@ -180,6 +189,15 @@ impl Runtime {
     }
 }
 
+/// A seed the process cannot predict: the standard library's hasher keys come from the
+/// operating system's random source.
+fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish()
+}
+
 fn default_agent() -> Principal {
     Principal::parse("agent:default").unwrap_or_else(|| unreachable!("a valid principal"))
 }
@@ -233,6 +251,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Seeds the audit sample's draws, for a reproducible run (by default the seed comes from
+    /// the operating system, so that an agent cannot predict which calls are audited).
+    pub fn audit_seed(mut self, seed: u64) -> Self {
+        self.audit_seed = Some(seed);
+        self
+    }
+
     /// Opens the store, handles every deadline that passed while no runtime was running
     /// (waiters will find those requests timed out), and starts the background loop.
     pub async fn build(self) -> Result<Runtime, RuntimeError> {
@@ -251,6 +276,9 @@ impl RuntimeBuilder {
                 changes: watch::Sender::new(0),
                 poll: self.poll,
                 eager_delivery: self.background,
+                rng: std::sync::Mutex::new(crate::learn::random::Rng::new(
+                    self.audit_seed.unwrap_or_else(os_seed),
+                )),
             }),
         };
         if let Some(policy) = self.policy {

@@ -5,6 +5,7 @@
 //! The runtime keeps its own atomic holder rather than a [`crate::compile::LivePolicy`]
 //! because it needs the version swapped together with the compiled policy, in one pointer.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -14,8 +15,9 @@ use super::Runtime;
 use super::error::RuntimeError;
 use crate::compile::CompiledPolicy;
 use crate::decision::Decision;
+use crate::diagnostic::PolicyError;
 use crate::model::{AuditEntry, AuditKind, hash_text};
-use crate::policy::Policy;
+use crate::policy::{AdaptiveRule, Policy};
 use crate::request::{Request, RequestError};
 
 /// Anything that decides requests: the compiled policy (what the runtime uses) or the
@@ -43,6 +45,11 @@ pub struct LoadedPolicy {
     decide: Arc<dyn Decide>,
     version: String,
     name: Option<String>,
+    /// The policy as written, when it is known: the effective policy is rebuilt from it when
+    /// a class's threshold moves.
+    base: Option<Arc<Policy>>,
+    /// The thresholds in force of the adaptive classes that differ from the policy's.
+    thresholds: BTreeMap<String, f64>,
 }
 
 impl fmt::Debug for LoadedPolicy {
@@ -50,6 +57,7 @@ impl fmt::Debug for LoadedPolicy {
         f.debug_struct("LoadedPolicy")
             .field("version", &self.version)
             .field("name", &self.name)
+            .field("thresholds", &self.thresholds)
             .finish()
     }
 }
@@ -64,6 +72,51 @@ impl LoadedPolicy {
             decide: Arc::new(policy.compile()),
             version,
             name,
+            base: Some(Arc::new(policy.clone())),
+            thresholds: BTreeMap::new(),
+        }
+    }
+
+    /// The same policy under an overlay of thresholds, compiled; its version is the
+    /// policy's, as its text is.
+    pub(crate) fn with_thresholds(
+        &self,
+        thresholds: BTreeMap<String, f64>,
+    ) -> Result<LoadedPolicy, PolicyError> {
+        let Some(base) = &self.base else {
+            return Ok(self.clone());
+        };
+        let effective = base.with_thresholds(&thresholds)?;
+        Ok(LoadedPolicy {
+            decide: Arc::new(effective.compile()),
+            version: self.version.clone(),
+            name: self.name.clone(),
+            base: Some(Arc::clone(base)),
+            thresholds,
+        })
+    }
+
+    /// The rules that adapt (none when the policy came as a bare decider).
+    pub fn adaptive_rules(&self) -> &[AdaptiveRule] {
+        self.base.as_ref().map_or(&[], |p| p.adaptive_rules())
+    }
+
+    /// The threshold in force of a class, and the policy's.
+    pub fn threshold(&self, rule: &AdaptiveRule) -> f64 {
+        self.thresholds
+            .get(&rule.class)
+            .copied()
+            .unwrap_or(rule.threshold)
+    }
+
+    pub(crate) fn thresholds(&self) -> &BTreeMap<String, f64> {
+        &self.thresholds
+    }
+
+    pub(crate) fn same_base(&self, other: &LoadedPolicy) -> bool {
+        match (&self.base, &other.base) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 
@@ -73,6 +126,8 @@ impl LoadedPolicy {
             decide,
             version,
             name,
+            base: None,
+            thresholds: BTreeMap::new(),
         }
     }
 
@@ -106,6 +161,7 @@ impl Runtime {
             }),
         );
         self.store().append_audit(vec![entry]).await?;
+        self.refresh_thresholds().await?;
         Ok(())
     }
 

@@ -37,7 +37,8 @@ use std::sync::Arc;
 use crate::model::{
     ApprovalId, ApprovalRequest, ApprovalStatus, AuditEntry, BoxFuture, Checkpoint, Execution,
     ExecutionId, ExecutionStatus, FeedbackId, FeedbackRequest, FeedbackStatus, Grant, GrantId,
-    Memory, MemoryQuery, Notification, NotificationId, Timestamp,
+    LabelTarget, LabelUpdate, LearnedCall, Memory, MemoryQuery, Notification, NotificationId,
+    Overlay, Timestamp,
 };
 
 pub use sqlite::Access;
@@ -69,6 +70,8 @@ pub enum Write {
     Approval(ApprovalRequest, Expected),
     Feedback(FeedbackRequest, Expected),
     Grant(Grant, Expected),
+    /// A class's threshold overlay, keyed by its class.
+    Overlay(Overlay, Expected),
 }
 
 impl Write {
@@ -79,6 +82,7 @@ impl Write {
             Write::Approval(r, _) => ("approval", r.id.to_string()),
             Write::Feedback(r, _) => ("feedback", r.id.to_string()),
             Write::Grant(r, _) => ("grant", r.id.to_string()),
+            Write::Overlay(r, _) => ("threshold", r.class.clone()),
         }
     }
 }
@@ -91,6 +95,11 @@ pub struct Transaction {
     pub audit: Vec<AuditEntry>,
     pub memories: Vec<Memory>,
     pub notifications: Vec<Notification>,
+    /// Calls of adaptive classes to append (their `seq` is given by the store).
+    pub calls: Vec<LearnedCall>,
+    /// Labels for calls already stored, in the transaction of the resolution or report that
+    /// gives them.
+    pub labels: Vec<LabelUpdate>,
 }
 
 impl Transaction {
@@ -100,7 +109,18 @@ impl Transaction {
             && self.audit.is_empty()
             && self.memories.is_empty()
             && self.notifications.is_empty()
+            && self.calls.is_empty()
+            && self.labels.is_empty()
     }
+}
+
+/// Which calls of a class to read: the window of its latest `labels` labels, and never more
+/// than `max_calls` calls, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallWindow {
+    pub class: String,
+    pub labels: u64,
+    pub max_calls: u64,
 }
 
 /// A request whose deadline or reminder is due.
@@ -285,6 +305,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreFuture<'_, ()>;
     /// The earliest time an undelivered notification is due, for the background loop.
     fn next_notification(&self) -> StoreFuture<'_, Option<Timestamp>>;
+
+    /// A class's calls in its label window, oldest first.
+    fn learned_calls(&self, window: CallWindow) -> StoreFuture<'_, Vec<LearnedCall>>;
+    /// One stored call: the one an approval was opened for, or by its sequence number.
+    fn learned_call(&self, target: LabelTarget) -> StoreFuture<'_, Option<LearnedCall>>;
+    /// The latest stored call of an execution with this action, resource and context hash.
+    fn latest_learned_call(
+        &self,
+        execution: &ExecutionId,
+        action: &str,
+        resource: &str,
+        context_hash: &str,
+    ) -> StoreFuture<'_, Option<LearnedCall>>;
+    /// Every class's threshold overlay, by class.
+    fn overlays(&self) -> StoreFuture<'_, Vec<Versioned<Overlay>>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing or empty) or

@@ -3,6 +3,7 @@
 //! lint, live policies, requests and numbers, hostile files; and the crate's import layers.
 //! One test binary per area, so that each links the crate once.
 
+mod adapt;
 mod diff;
 mod dsl_errors;
 mod dsl_twins;

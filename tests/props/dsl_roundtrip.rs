@@ -215,6 +215,7 @@ fn escalation_rule() -> impl Strategy<Value = EscalationRule> {
                 outcome: s(outcome),
                 priority: priority.map(s),
                 gate,
+                adapt: None,
                 span: NodeSpan::default(),
             },
         )

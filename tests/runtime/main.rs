@@ -12,6 +12,7 @@ mod executions;
 mod feedback;
 mod gate_model;
 mod grants;
+mod learning;
 mod memory_audit;
 mod sigkill;
 mod store;

@@ -271,6 +271,7 @@ impl<'t> Builder<'t> {
             outcome: Spanned::new(Outcome::Deny, span),
             priority: None,
             gate: Gate::default(),
+            adapt: None,
             span: span.into(),
         };
         for part in pair.into_inner() {

@@ -14,6 +14,8 @@ use crate::ir::{
 use crate::source::{Cosmetic, Span, Spanned};
 use crate::suggest;
 
+mod adapt;
+
 const TOP_KEYS: &[&str] = &[
     "version",
     "name",
@@ -62,6 +64,7 @@ const ESCALATION_RULE_KEYS: &[&str] = &[
     "escalateTo",
     "remindEvery",
     "notifyVia",
+    "adapt",
 ];
 const MATCH_KEYS: &[&str] = &["action", "resource"];
 
@@ -646,6 +649,7 @@ impl Lowering {
             .and_then(|n| self.outcome(n, "action"));
         let priority = self.priority(&f);
         let gate = self.gate(&f);
+        let adapt = f.get("adapt").and_then(|n| self.adapt(n));
         Some(EscalationRule {
             id,
             match_action,
@@ -654,6 +658,7 @@ impl Lowering {
             outcome: outcome.unwrap_or(Spanned::new(Outcome::Deny, node.span)),
             priority,
             gate,
+            adapt,
             span: node.span.into(),
         })
     }

@@ -17,8 +17,8 @@ use super::{Retry, Runtime};
 use crate::ir::{OnTimeout, Principal, Priority};
 use crate::model::{
     ApprovalId, ApprovalRequest, ApprovalStatus, AuditEntry, AuditKind, Binding, Call, Choice,
-    Execution, ExecutionId, Grant, GrantId, MemoryKind, NewMemory, Notification, NotificationKind,
-    StepSpec, Timestamp, VoteEffect,
+    Execution, ExecutionId, Grant, GrantId, LabelSource, LabelTarget, LabelUpdate, MemoryKind,
+    NewMemory, Notification, NotificationKind, StepSpec, Timestamp, VoteEffect,
 };
 use crate::store::{ApprovalFilter, Expected, Transaction, Versioned, Write};
 
@@ -193,6 +193,10 @@ impl Runtime {
             let mut e = loaded.record.clone();
             e.wait_on(req.id.as_str(), now)?;
             let mut tx = extra.clone();
+            // The calls recorded for learning with this request are the ones it asks about.
+            for call in &mut tx.calls {
+                call.request_id.get_or_insert_with(|| req.id.to_string());
+            }
             let first = req.current_step().map(|s| s.spec.clone());
             tx.audit.push(
                 AuditEntry::new(
@@ -393,13 +397,27 @@ impl Approvals<'_> {
                 VoteEffect::Resolved(_) => {
                     let exec = self.rt.store().execution(&req.execution_id).await?;
                     resolution_effects(&mut tx, &mut req, exec, now);
+                    if let Some(label) = super::learning::resolution_label(req.status) {
+                        tx.labels.push(LabelUpdate {
+                            target: LabelTarget::Request(id.to_string()),
+                            label,
+                            source: LabelSource::Resolution,
+                            note: note.clone(),
+                        });
+                    }
                 }
                 VoteEffect::Counted | VoteEffect::Ignored => {}
             }
+            let labelled = !tx.labels.is_empty();
             tx.writes
                 .push(Write::Approval(req, Expected::Version(loaded.version)));
             match self.rt.commit(tx).await {
-                Ok(()) => return Ok(receipt),
+                Ok(()) => {
+                    if labelled {
+                        self.rt.learn_from_request(id).await?;
+                    }
+                    return Ok(receipt);
+                }
                 Err(err) => retry.again(err).await?,
             }
         }

@@ -5,6 +5,7 @@
 //! connection per store is enough: SQLite has one writer at a time anyway, and several
 //! processes sharing a file are serialized by its locks (with a busy timeout).
 
+mod learning;
 mod ops;
 pub mod schema;
 
@@ -16,12 +17,13 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::{
-    ApprovalFilter, AuditFilter, Claimed, Delivery, Due, ExecutionFilter, FeedbackFilter, Store,
-    StoreError, StoreFuture, Transaction, Versioned,
+    ApprovalFilter, AuditFilter, CallWindow, Claimed, Delivery, Due, ExecutionFilter,
+    FeedbackFilter, Store, StoreError, StoreFuture, Transaction, Versioned,
 };
 use crate::model::{
     ApprovalId, ApprovalRequest, AuditEntry, Checkpoint, Execution, ExecutionId, FeedbackId,
-    FeedbackRequest, Grant, GrantId, Memory, MemoryQuery, NotificationId, Timestamp,
+    FeedbackRequest, Grant, GrantId, LabelTarget, LearnedCall, Memory, MemoryQuery, NotificationId,
+    Overlay, Timestamp,
 };
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -397,5 +399,33 @@ impl Store for SqliteStore {
 
     fn next_notification(&self) -> StoreFuture<'_, Option<Timestamp>> {
         Box::pin(self.call(ops::next_notification))
+    }
+
+    fn learned_calls(&self, window: CallWindow) -> StoreFuture<'_, Vec<LearnedCall>> {
+        Box::pin(self.call(move |c| ops::learned_calls(c, &window)))
+    }
+
+    fn learned_call(&self, target: LabelTarget) -> StoreFuture<'_, Option<LearnedCall>> {
+        Box::pin(self.call(move |c| ops::learned_call(c, &target)))
+    }
+
+    fn latest_learned_call(
+        &self,
+        execution: &ExecutionId,
+        action: &str,
+        resource: &str,
+        context_hash: &str,
+    ) -> StoreFuture<'_, Option<LearnedCall>> {
+        let key = [
+            execution.to_string(),
+            action.to_owned(),
+            resource.to_owned(),
+            context_hash.to_owned(),
+        ];
+        Box::pin(self.call(move |c| ops::latest_learned_call(c, &key)))
+    }
+
+    fn overlays(&self) -> StoreFuture<'_, Vec<Versioned<Overlay>>> {
+        Box::pin(self.call(ops::overlays))
     }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::backend;
+pub use super::learning::{latest_learned_call, learned_call, learned_calls, overlays};
 use crate::model::{AuditEntry, Checkpoint, Memory, MemoryQuery, Notification, Timestamp};
 use crate::store::{
     AuditFilter, Claimed, Delivery, Due, Expected, StoreError, Transaction, Versioned, Write,
@@ -21,6 +22,7 @@ pub enum Table {
     Approvals,
     Feedback,
     Grants,
+    Thresholds,
 }
 
 impl Table {
@@ -30,6 +32,7 @@ impl Table {
             Table::Approvals => "approvals",
             Table::Feedback => "feedback",
             Table::Grants => "grants",
+            Table::Thresholds => "thresholds",
         }
     }
 
@@ -40,6 +43,7 @@ impl Table {
             Table::Approvals => "approval",
             Table::Feedback => "feedback",
             Table::Grants => "grant",
+            Table::Thresholds => "threshold",
         }
     }
 
@@ -214,6 +218,12 @@ pub fn commit(c: &mut Connection, tx: Transaction) -> Result<(), StoreError> {
     for n in &tx.notifications {
         insert_notification(&t, n)?;
     }
+    for call in &tx.calls {
+        super::learning::insert_call(&t, call)?;
+    }
+    for label in &tx.labels {
+        super::learning::set_label(&t, label)?;
+    }
     t.commit().map_err(backend("commit a transaction"))
 }
 
@@ -257,6 +267,12 @@ fn put(t: &rusqlite::Transaction<'_>, write: &Write) -> Result<(), StoreError> {
                 ),
                 ("created_at", Sql::Integer(f.created_at.0)),
             ],
+        ),
+        Write::Overlay(o, x) => (
+            Table::Thresholds,
+            *x,
+            encode(record, &id, o)?,
+            vec![("updated_at", Sql::Integer(o.updated_at.0))],
         ),
         Write::Grant(g, x) => (
             Table::Grants,

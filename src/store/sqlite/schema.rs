@@ -12,7 +12,7 @@ use super::super::StoreError;
 use super::backend;
 
 /// The migrations, in order. Append; never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
 
 const V1: &str = r#"
 CREATE TABLE executions (
@@ -114,6 +114,39 @@ CREATE TABLE outbox (
     body        TEXT NOT NULL
 );
 CREATE INDEX outbox_due ON outbox (due_at) WHERE due_at IS NOT NULL;
+"#;
+
+/// The learning loop: every call of an adaptive class with its route and label, and each
+/// class's threshold overlay.
+const V2: &str = r#"
+CREATE TABLE learned_calls (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    class        TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    resource     TEXT NOT NULL,
+    context_hash TEXT NOT NULL,
+    request_id   TEXT,
+    confidence   REAL NOT NULL,
+    route        TEXT NOT NULL,
+    label        TEXT,
+    source       TEXT,
+    note         TEXT,
+    at           INTEGER NOT NULL
+);
+CREATE INDEX learned_calls_by_class ON learned_calls (class, seq);
+CREATE INDEX learned_calls_labelled ON learned_calls (class, seq)
+    WHERE label IS NOT NULL AND route != 'auto';
+CREATE INDEX learned_calls_by_request ON learned_calls (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX learned_calls_by_call
+    ON learned_calls (execution_id, action, resource, context_hash, seq);
+
+CREATE TABLE thresholds (
+    id          TEXT PRIMARY KEY,
+    updated_at  INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    body        TEXT NOT NULL
+);
 "#;
 
 /// The newest schema version this program knows.
@@ -282,6 +315,38 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(created.len(), known.len(), "{created:?} vs {known:?}");
+    }
+
+    #[test]
+    fn a_first_schema_store_gains_the_learning_tables_and_keeps_its_records() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO schema_migrations VALUES (1, 0);
+             INSERT INTO executions VALUES ('exe_1', 'running', 0, 0, 3, '{}');",
+        )
+        .unwrap();
+        assert_eq!(inspect(&conn, "m").unwrap(), Found::Store { version: 1 });
+        assert_eq!(migrate(&mut conn).unwrap(), 2);
+        let version: i64 = conn
+            .query_row(
+                "SELECT version FROM executions WHERE id = 'exe_1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, 3);
+        for table in ["learned_calls", "thresholds"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+        assert_eq!(inspect(&conn, "m").unwrap(), Found::Store { version: 2 });
     }
 
     #[test]

@@ -1,0 +1,232 @@
+//! `adapt` on an escalation rule: what it declares, the errors that refuse it (each at its
+//! key), and its canonical YAML; the DSL printer refuses it rather than drop it.
+
+use rekall_policy::front::Language;
+use rekall_policy::learn::Mode;
+use rekall_policy::{Policy, print};
+
+fn policy(adapt: &str) -> String {
+    format!(
+        "version: 1\nescalation:\n  rules:\n    - id: fast\n      match: {{action: deploy}}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n{adapt}    - confidenceRange: [0.0, 0.9]\n      action: request-approval\n      approvers: [user:adam]\n"
+    )
+}
+
+/// The codes of the errors, with the text under each one's span.
+fn refused(yaml: &str) -> Vec<(String, String)> {
+    let err = Policy::from_yaml_str(yaml, "p.yaml").expect_err("refused");
+    err.diagnostics
+        .iter()
+        .map(|d| {
+            let line = err.source.line(d.span.line).unwrap_or_default();
+            let under: String = line
+                .chars()
+                .skip(d.span.col.saturating_sub(1) as usize)
+                .take(d.span.width_on_first_line() as usize)
+                .collect();
+            (d.kind.code().to_owned(), under)
+        })
+        .collect()
+}
+
+#[test]
+fn adapt_declares_settings_with_defaults_for_the_rest() {
+    let yaml = policy(
+        "      adapt:\n        alpha: 0.02\n        minLabels: 50\n        window: 400\n        mode: auto\n        approvers: [user:sre]\n",
+    );
+    let p = Policy::from_yaml_str(&yaml, "p.yaml").unwrap();
+    let rule = &p.doc().escalation.as_ref().unwrap().rules[0];
+    let a = rule.adapt.as_ref().expect("adapt");
+    assert_eq!(a.settings.alpha, 0.02);
+    assert_eq!(a.settings.min_labels, 50);
+    assert_eq!(a.settings.window, 400);
+    assert_eq!(a.settings.mode, Mode::Auto);
+    assert_eq!(a.settings.delta, 0.1, "the default");
+    assert_eq!(a.approvers.as_ref().unwrap().node.len(), 1);
+    assert!(
+        p.doc().escalation.as_ref().unwrap().rules[1]
+            .adapt
+            .is_none()
+    );
+}
+
+#[test]
+fn each_bad_value_is_refused_at_its_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("alpha: 1.5", "adapt-setting", "1.5"),
+        ("delta: 0", "adapt-setting", "0"),
+        ("minLabels: -3", "adapt-setting", "-3"),
+        ("window: 10", "adapt-setting", "10"),
+        ("step: 0.000001", "adapt-setting", "0.000001"),
+        ("mode: automatic", "unknown-word", "automatic"),
+        ("alpah: 0.1", "unknown-key", "alpah"),
+        ("alpha: lots", "wrong-type", "lots"),
+    ];
+    for (line, code, under) in cases {
+        let yaml = policy(&format!(
+            "      adapt:\n        approvers: [user:sre]\n        {line}\n"
+        ));
+        assert_eq!(
+            refused(&yaml),
+            vec![(code.to_string(), under.to_string())],
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn only_an_auto_approve_band_up_to_one_within_the_limits_adapts() {
+    let notify = "version: 1\nescalation:\n  rules:\n    - confidenceRange: [0.9, 1.0]\n      action: notify-and-proceed\n      adapt: {auditRate: 0}\n";
+    assert_eq!(refused(notify)[0].0, "adapt-not-auto-approve");
+    let no_band = "version: 1\nescalation:\n  rules:\n    - action: auto-approve\n      adapt: {auditRate: 0}\n";
+    assert_eq!(refused(no_band)[0].0, "adapt-band");
+    let short = "version: 1\nescalation:\n  rules:\n    - confidenceRange: [0.9, 0.99]\n      action: auto-approve\n      adapt: {auditRate: 0}\n";
+    assert_eq!(
+        refused(short),
+        vec![("adapt-band".to_owned(), "0.99".to_owned())]
+    );
+    let low = policy("      adapt:\n        floor: 0.95\n        auditRate: 0\n");
+    assert_eq!(
+        refused(&low),
+        vec![("adapt-threshold-outside".to_owned(), "0.9".to_owned())]
+    );
+}
+
+#[test]
+fn an_audit_sample_needs_approvers() {
+    let yaml = policy("      adapt:\n        auditRate: 0.1\n");
+    assert_eq!(refused(&yaml)[0].0, "missing-approvers");
+    let off = policy("      adapt:\n        auditRate: 0\n");
+    assert!(Policy::from_yaml_str(&off, "p.yaml").is_ok());
+}
+
+#[test]
+fn hitl_rules_never_adapt() {
+    let yaml = "version: 1\nhitl:\n  rules:\n    - action: delete\n      requireApproval: true\n      approvers: [user:adam]\n      adapt: {auditRate: 0}\n";
+    assert_eq!(
+        refused(yaml),
+        vec![("unknown-key".to_owned(), "adapt".to_owned())]
+    );
+}
+
+#[test]
+fn the_yaml_printer_round_trips_adapt_and_the_dsl_printer_refuses_it() {
+    let yaml = policy(
+        "      adapt:\n        mode: auto\n        alpha: 0.02\n        minLabels: 50\n        approvers: [user:sre, group:ops]\n",
+    )
+    .replace("version: 1\n", "version: 1\n\ngroups:\n  ops: [user:bo]\n");
+    let p = Policy::from_yaml_str(&yaml, "p.yaml").unwrap();
+    let printed = print::try_print(p.doc(), Language::Yaml).unwrap();
+    assert!(printed.contains("      adapt:\n        mode: auto\n        alpha: 0.02\n        minLabels: 50\n        approvers: [user:sre, group:ops]\n"), "{printed}");
+    let again = Policy::from_yaml_str(&printed, "p.yaml").unwrap();
+    assert_eq!(again.doc(), p.doc());
+    assert_eq!(print::to_yaml(again.doc()), printed, "canonical");
+    let err = print::try_print(p.doc(), Language::Dsl).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`adapt` on escalation rule `fast`"),
+        "{err}"
+    );
+    assert_eq!(err.span.line, 12, "the settings under `adapt`");
+    let empty = policy("      adapt: {}\n").replace("adapt: {}", "adapt: {auditRate: 0}");
+    let p = Policy::from_yaml_str(&empty, "p.yaml").unwrap();
+    let printed = print::to_yaml(p.doc());
+    assert_eq!(
+        Policy::from_yaml_str(&printed, "p.yaml").unwrap().doc(),
+        p.doc()
+    );
+}
+
+mod overlay {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use rekall_policy::eval::explain::explain;
+    use rekall_policy::{Policy, Request};
+
+    fn bands(lo: f64, adapt: bool) -> String {
+        let adapt = if adapt {
+            "      adapt: {auditRate: 0, floor: 0.5}\n"
+        } else {
+            ""
+        };
+        format!(
+            "version: 1\nescalation:\n  rules:\n    - id: fast\n      match: {{action: deploy}}\n      confidenceRange: [{lo:?}, 1.0]\n      action: auto-approve\n{adapt}    - match: {{action: deploy}}\n      confidenceRange: [0.0, {lo:?}]\n      action: request-approval\n      approvers: [user:adam]\n    - match: {{action: migrate}}\n      confidenceRange: [0.0, {lo:?}]\n      action: deny\n"
+        )
+    }
+
+    proptest! {
+        /// The effective policy decides exactly as the policy written with the moved boundary
+        /// (differential: two policies, one answer), and a rule of another match keeps its band.
+        #[test]
+        fn the_overlay_moves_the_boundary_between_the_bands(
+            step in 0u32..=5,
+            confidences in prop::collection::vec(0.0f64..=1.0, 1..20),
+        ) {
+            let t = 0.5 + f64::from(step) * 0.1;
+            let base = Policy::from_yaml_str(&bands(0.9, true), "p.yaml").unwrap();
+            let map = BTreeMap::from([("fast".to_owned(), t)]);
+            let effective = base.with_thresholds(&map).unwrap();
+            let written = Policy::from_yaml_str(&bands(t, true), "p.yaml").unwrap();
+            let untouched = Policy::from_yaml_str(&bands(0.9, false), "p.yaml").unwrap();
+            for c in confidences.iter().copied().chain([t, 0.9, 1.0]) {
+                let deploy = Request::new("deploy").confidence(c);
+                prop_assert_eq!(
+                    effective.decide(&deploy).unwrap().outcome(),
+                    written.decide(&deploy).unwrap().outcome(),
+                    "deploy at {}", c
+                );
+                let migrate = Request::new("migrate").confidence(c);
+                prop_assert_eq!(
+                    effective.decide(&migrate).unwrap().outcome(),
+                    untouched.decide(&migrate).unwrap().outcome(),
+                    "migrate at {}", c
+                );
+            }
+            prop_assert_eq!(effective.adaptive_rules()[0].threshold, 0.9);
+            prop_assert_eq!(effective.adaptive_rules()[0].effective, t);
+        }
+    }
+
+    #[test]
+    fn explain_says_why_the_threshold_in_force_differs() {
+        let base = Policy::from_yaml_str(&bands(0.9, true), "p.yaml").unwrap();
+        let deploy = Request::new("deploy").confidence(0.85);
+        assert!(explain(&base, &deploy).unwrap().thresholds.is_empty());
+        let lowered = base
+            .with_thresholds(&BTreeMap::from([("fast".to_owned(), 0.8)]))
+            .unwrap();
+        let trace = explain(&lowered, &deploy).unwrap();
+        assert_eq!(
+            trace.decision.as_decision().outcome().as_str(),
+            "auto-approve"
+        );
+        let t = &trace.thresholds[0];
+        assert_eq!(
+            (t.class.as_str(), t.policy, t.effective),
+            ("fast", 0.9, 0.8)
+        );
+        assert!(
+            t.message.contains("lowered by the learning loop"),
+            "{}",
+            t.message
+        );
+        let raised = base
+            .with_thresholds(&BTreeMap::from([("fast".to_owned(), 1.0)]))
+            .unwrap();
+        let trace = explain(&raised, &Request::new("deploy").confidence(0.95)).unwrap();
+        assert_eq!(
+            trace.decision.as_decision().outcome().as_str(),
+            "request-approval"
+        );
+        assert!(
+            trace.thresholds[0].message.contains("raised"),
+            "{}",
+            trace.thresholds[0].message
+        );
+        // Clamped to the rule's limits: never below its floor.
+        let floor = base
+            .with_thresholds(&BTreeMap::from([("fast".to_owned(), 0.1)]))
+            .unwrap();
+        assert_eq!(floor.adaptive_rules()[0].effective, 0.5);
+    }
+}

@@ -1,0 +1,554 @@
+//! The learning loop end to end: calls of an adaptive rule recorded with their route, labels
+//! from resolutions, reports and the audit sample, thresholds moved (or proposed) by the
+//! learner, the effective policy swapped in, and every move and decision of a person audited.
+
+use std::sync::Arc;
+
+use rekall_policy::Policy;
+use rekall_policy::learn::{Label, Route};
+use rekall_policy::model::{AuditKind, Call, ExecutionId, LabelSource};
+use rekall_policy::runtime::{EscalationDecision, LoadedPolicy, ManualClock, Runtime};
+use rekall_policy::store::{AuditFilter, CallWindow};
+use rekall_policy::{Outcome, Principal};
+use serde_json::json;
+
+use crate::common::{T0, p, running};
+
+/// Deploys auto-approve from 0.9 (the rule that adapts), below that adam decides. Labels
+/// within a few dozen: alpha 0.2 and a grid of 0.1, checkpoint at 40 labels.
+fn policy(adapt: &str) -> LoadedPolicy {
+    LoadedPolicy::new(
+        &Policy::from_yaml_str(&policy_text(adapt), "learning.yaml").expect("a valid policy"),
+    )
+}
+
+fn policy_text(adapt: &str) -> String {
+    format!(
+        "version: 1\nescalation:\n  rules:\n    - id: fast-deploys\n      match: {{action: deploy}}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n{adapt}    - match: {{action: deploy}}\n      confidenceRange: [0.0, 0.9]\n      action: request-approval\n      approvers: [user:adam]\n    - id: migrations\n      match: {{action: migrate}}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n      adapt: {{auditRate: 1.0, approvers: [user:sre], minLabels: 1000, window: 1000}}\n    - match: {{action: migrate}}\n      confidenceRange: [0.0, 0.9]\n      action: request-approval\n      approvers: [user:adam]\n"
+    )
+}
+
+fn adapt(mode: &str, audit_rate: f64, min_labels: u64) -> String {
+    format!(
+        "      adapt:\n        alpha: 0.2\n        step: 0.1\n        minLabels: {min_labels}\n        window: 1000\n        mode: {mode}\n        auditRate: {audit_rate}\n        approvers: [user:sre]\n"
+    )
+}
+
+async fn runtime(url: &str, policy: LoadedPolicy) -> Runtime {
+    let rt = Runtime::builder()
+        .store_url(url)
+        .clock(Arc::new(ManualClock::at(T0)))
+        .background(false)
+        .audit_seed(7)
+        .build()
+        .await
+        .expect("a runtime");
+    rt.set_policy(policy).await.expect("the policy");
+    rt
+}
+
+fn deploy(confidence: f64) -> Call {
+    Call::new("deploy").resource("prod").confidence(confidence)
+}
+
+/// Checks a call and, when a person is asked, has them resolve it as `good` says.
+async fn resolve(rt: &Runtime, e: &ExecutionId, call: Call, good: bool) -> EscalationDecision {
+    let d = rt.execution().check_escalation(e, call).await.unwrap();
+    if let Some(req) = &d.request {
+        let who = if d.audit {
+            p("user:sre")
+        } else {
+            p("user:adam")
+        };
+        if good {
+            rt.approvals()
+                .approve(req, &who, Some("fine"))
+                .await
+                .unwrap();
+        } else {
+            rt.approvals()
+                .reject(req, &who, "wrong target")
+                .await
+                .unwrap();
+        }
+    }
+    d
+}
+
+/// Twenty good labels above the policy's threshold (the audit sample, at rate 1) and twenty
+/// just below it: at the checkpoint of 40 labels the learner certifies 0.8. Each call is a
+/// new one (an approved call repeated would use its grant instead of asking again).
+async fn forty_good_labels(rt: &Runtime, e: &ExecutionId) {
+    for i in 0..20 {
+        let d = resolve(rt, e, deploy(0.95).context(json!({"n": i})), true).await;
+        assert!(d.request.is_some(), "{d:?}");
+        let d = resolve(rt, e, deploy(0.85).context(json!({"n": i})), true).await;
+        assert!(d.request.is_some(), "{d:?}");
+    }
+}
+
+fn effective(d: &EscalationDecision) -> f64 {
+    d.threshold
+        .as_ref()
+        .expect("a call of an adaptive class")
+        .effective
+}
+
+async fn kinds(rt: &Runtime, kind: AuditKind) -> Vec<rekall_policy::model::AuditEntry> {
+    rt.store()
+        .audit(AuditFilter {
+            kind: Some(kind.as_str().to_owned()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn calls(rt: &Runtime, class: &str) -> Vec<rekall_policy::model::LearnedCall> {
+    rt.store()
+        .learned_calls(CallWindow {
+            class: class.into(),
+            labels: 10_000,
+            max_calls: 10_000,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn adaptation_off_changes_nothing() {
+    let plain = policy("");
+    let rt = runtime("sqlite::memory:", plain.clone()).await;
+    let e = running(&rt, "deploys").await;
+    let d = rt
+        .execution()
+        .check_escalation(&e.id, deploy(0.95))
+        .await
+        .unwrap();
+    // The decision is the policy's, in the form of `eval`, and carries nothing more.
+    let reference = Policy::from_yaml_str(&policy_text_without_adapt(), "learning.yaml").unwrap();
+    let expected =
+        serde_json::to_value(reference.decide(&deploy(0.95).to_request()).unwrap()).unwrap();
+    assert_eq!(d.decision, expected);
+    assert!(d.threshold.is_none() && !d.audit);
+    let json = serde_json::to_value(&d).unwrap();
+    assert!(
+        json.get("threshold").is_none() && json.get("audit").is_none(),
+        "{json}"
+    );
+    assert!(calls(&rt, "fast-deploys").await.is_empty());
+    // The other class adapts; this one does not, so nothing is shown for it.
+    let shown = rt.thresholds().show().await.unwrap();
+    assert!(shown.iter().all(|s| s.class != "fast-deploys"), "{shown:?}");
+
+    // A policy with no `adapt` at all: nothing recorded, nothing shown, nothing added.
+    let none = LoadedPolicy::new(&reference);
+    let rt = runtime("sqlite::memory:", none).await;
+    let e = running(&rt, "deploys").await;
+    for c in [0.95, 0.5] {
+        let d = rt
+            .execution()
+            .check_escalation(&e.id, deploy(c).context(json!({"c": c})))
+            .await
+            .unwrap();
+        let expected =
+            serde_json::to_value(reference.decide(&deploy(c).to_request()).unwrap()).unwrap();
+        assert_eq!(d.decision, expected);
+        assert!(d.threshold.is_none() && !d.audit);
+    }
+    assert!(calls(&rt, "fast-deploys").await.is_empty());
+    assert!(calls(&rt, "migrations").await.is_empty());
+    assert!(rt.thresholds().show().await.unwrap().is_empty());
+    assert!(rt.store().overlays().await.unwrap().is_empty());
+}
+
+fn policy_text_without_adapt() -> String {
+    // The same policy as `policy("")`, for the reference evaluator.
+    "version: 1\nescalation:\n  rules:\n    - id: fast-deploys\n      match: {action: deploy}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n    - match: {action: deploy}\n      confidenceRange: [0.0, 0.9]\n      action: request-approval\n      approvers: [user:adam]\n    - id: migrations\n      match: {action: migrate}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n    - match: {action: migrate}\n      confidenceRange: [0.0, 0.9]\n      action: request-approval\n      approvers: [user:adam]\n".into()
+}
+
+#[tokio::test]
+async fn audit_sampled_calls_really_reach_a_human() {
+    let rt = runtime("sqlite::memory:", policy(&adapt("propose", 1.0, 1000))).await;
+    let e = running(&rt, "deploys").await;
+    let d = rt
+        .execution()
+        .check_escalation(&e.id, deploy(0.97))
+        .await
+        .unwrap();
+    assert!(d.audit && !d.approved, "{d:?}");
+    assert_eq!(d.outcome, Outcome::RequestApproval);
+    assert_eq!(
+        d.decision["outcome"], "auto-approve",
+        "the policy's own decision"
+    );
+    let id = d.request.clone().expect("an approval request");
+    let req = rt.approvals().get(&id).await.unwrap();
+    assert_eq!(req.steps[0].spec.approvers, vec![p("user:sre")]);
+    // A real approval: the agent waits, and adam (not an adapt approver) cannot answer it.
+    assert!(
+        rt.approvals()
+            .approve(&id, &p("user:adam"), None)
+            .await
+            .is_err()
+    );
+    let handle = rt.approvals().handle(&id);
+    rt.approvals()
+        .approve(&id, &p("user:sre"), Some("looked right"))
+        .await
+        .unwrap();
+    assert_eq!(
+        handle.wait().await.unwrap().status,
+        rekall_policy::model::ApprovalStatus::Approved
+    );
+    let stored = calls(&rt, "fast-deploys").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].route, Route::Audit);
+    assert_eq!(stored[0].label, Some(Label::Good));
+    assert_eq!(stored[0].source, Some(LabelSource::Audit));
+    assert_eq!(stored[0].note.as_deref(), Some("looked right"));
+    // Every call above the threshold is sampled at rate 1.
+    for c in [0.9, 0.99, 1.0] {
+        let d = resolve(&rt, &e.id, deploy(c), true).await;
+        assert!(d.audit, "{c}: {d:?}");
+    }
+}
+
+#[tokio::test]
+async fn labels_from_resolutions_and_reports_land_on_their_class() {
+    let rt = runtime("sqlite::memory:", policy(&adapt("propose", 1.0, 1000))).await;
+    let e = running(&rt, "work").await;
+    resolve(&rt, &e.id, deploy(0.85), false).await;
+    let migrate = Call::new("migrate").resource("db").confidence(0.5);
+    resolve(&rt, &e.id, migrate.clone(), true).await;
+    rt.execution()
+        .report_outcome(&e.id, &migrate, Label::Bad, Some("lost a column"), None)
+        .await
+        .unwrap();
+    let deploys = calls(&rt, "fast-deploys").await;
+    assert_eq!(deploys.len(), 1);
+    assert_eq!(
+        (deploys[0].route, deploys[0].label, deploys[0].source),
+        (
+            Route::Human,
+            Some(Label::Bad),
+            Some(LabelSource::Resolution)
+        )
+    );
+    assert_eq!(deploys[0].note.as_deref(), Some("wrong target"));
+    let migrations = calls(&rt, "migrations").await;
+    assert_eq!(migrations.len(), 1);
+    assert_eq!(
+        (migrations[0].label, migrations[0].source),
+        (Some(Label::Bad), Some(LabelSource::Report))
+    );
+    assert_eq!(migrations[0].note.as_deref(), Some("lost a column"));
+    assert_eq!(kinds(&rt, AuditKind::OutcomeReported).await.len(), 1);
+    // A call no class recorded cannot be reported on.
+    let other = Call::new("deploy").resource("elsewhere");
+    assert!(
+        rt.execution()
+            .report_outcome(&e.id, &other, Label::Bad, None, None)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn propose_never_changes_a_decision_until_accepted() {
+    let rt = runtime("sqlite::memory:", policy(&adapt("propose", 1.0, 40))).await;
+    let e = running(&rt, "deploys").await;
+    forty_good_labels(&rt, &e.id).await;
+    let proposals = rt.thresholds().proposals().await.unwrap();
+    assert_eq!(proposals.len(), 1, "{proposals:?}");
+    let (class, proposal) = &proposals[0];
+    assert_eq!(
+        (class.as_str(), proposal.from, proposal.to),
+        ("fast-deploys", 0.9, 0.8)
+    );
+    assert_eq!(proposal.evidence["alpha"], 0.2);
+    assert_eq!(kinds(&rt, AuditKind::ThresholdProposed).await.len(), 1);
+    // Still the policy's threshold: 0.85 goes to adam as the policy says.
+    let d = resolve(&rt, &e.id, deploy(0.85), true).await;
+    assert_eq!(d.decision["outcome"], "request-approval");
+    assert!(!d.audit);
+    assert_eq!(effective(&d), 0.9);
+    assert!(kinds(&rt, AuditKind::ThresholdMoved).await.is_empty());
+
+    let accepted = rt
+        .thresholds()
+        .accept(&proposal.id, &p("user:lead"))
+        .await
+        .unwrap();
+    assert_eq!(accepted.effective, 0.8);
+    let d = resolve(&rt, &e.id, deploy(0.85), true).await;
+    assert_eq!(d.decision["outcome"], "auto-approve", "{d:?}");
+    assert_eq!(d.decision["threshold"]["policy"], 0.9);
+    assert_eq!(effective(&d), 0.8);
+    let acceptances = kinds(&rt, AuditKind::ProposalAccepted).await;
+    assert_eq!(acceptances.len(), 1);
+    assert_eq!(acceptances[0].principal, Some(p("user:lead")));
+    assert!(rt.thresholds().proposals().await.unwrap().is_empty());
+    // Accepting twice is refused.
+    assert!(
+        rt.thresholds()
+            .accept(&proposal.id, &p("user:lead"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn auto_mode_moves_by_itself_and_audits_the_move() {
+    let rt = runtime("sqlite::memory:", policy(&adapt("auto", 1.0, 40))).await;
+    let e = running(&rt, "deploys").await;
+    forty_good_labels(&rt, &e.id).await;
+    let moved = kinds(&rt, AuditKind::ThresholdMoved).await;
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].detail["move"], "lower");
+    assert_eq!(
+        (
+            moved[0].detail["from"].as_f64(),
+            moved[0].detail["to"].as_f64()
+        ),
+        (Some(0.9), Some(0.8))
+    );
+    assert!(
+        moved[0].detail["evidence"]["tests"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
+    let d = resolve(&rt, &e.id, deploy(0.85), true).await;
+    assert_eq!(effective(&d), 0.8);
+    assert_eq!(d.decision["outcome"], "auto-approve");
+}
+
+/// Auto-approved calls seen by no one (no audit sample), and no checkpoint within reach.
+fn unaudited() -> LoadedPolicy {
+    policy("      adapt: {alpha: 0.2, auditRate: 0, minLabels: 1000, window: 1000, mode: auto}\n")
+}
+
+async fn five_unseen_deploys(rt: &Runtime) -> ExecutionId {
+    let e = running(rt, "deploys").await;
+    for _ in 0..5 {
+        let d = rt
+            .execution()
+            .check_escalation(&e.id, deploy(0.95))
+            .await
+            .unwrap();
+        assert!(d.approved && !d.audit, "{d:?}");
+    }
+    e.id
+}
+
+#[tokio::test]
+async fn a_bad_report_raises_the_threshold_at_once_and_the_rise_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let rt = runtime(&url, unaudited()).await;
+    let e = five_unseen_deploys(&rt).await;
+    let x = rt.execution();
+    let x = &x;
+    // One bad outcome in five is alpha exactly (known bad, not above it); two break it.
+    x.report_outcome(&e, &deploy(0.95), Label::Bad, Some("rolled back"), None)
+        .await
+        .unwrap();
+    let d = x.check_escalation(&e, deploy(0.95)).await.unwrap();
+    assert!(d.approved);
+    x.report_outcome(
+        &e,
+        &deploy(0.95),
+        Label::Bad,
+        Some("rolled back again"),
+        None,
+    )
+    .await
+    .unwrap();
+    let moved = kinds(&rt, AuditKind::ThresholdMoved).await;
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].detail["move"], "rise");
+    let d = x.check_escalation(&e, deploy(0.95)).await.unwrap();
+    assert_eq!(effective(&d), 1.0);
+    assert_eq!(d.outcome, Outcome::RequestApproval, "{d:?}");
+    assert_eq!(d.decision["approvers"], serde_json::json!(["user:adam"]));
+    drop(rt);
+
+    // A new process on the same file decides with the raised threshold.
+    let rt = runtime(&url, unaudited()).await;
+    let shown = rt.thresholds().show().await.unwrap();
+    let fast = shown.iter().find(|s| s.class == "fast-deploys").unwrap();
+    assert_eq!((fast.policy, fast.effective), (0.9, 1.0));
+    let e2 = running(&rt, "more deploys").await;
+    let d = rt
+        .execution()
+        .check_escalation(&e2.id, deploy(0.95))
+        .await
+        .unwrap();
+    assert_eq!(d.outcome, Outcome::RequestApproval);
+}
+
+#[tokio::test]
+async fn reset_restores_the_policy_threshold_and_is_audited() {
+    let rt = runtime("sqlite::memory:", unaudited()).await;
+    let e = five_unseen_deploys(&rt).await;
+    for _ in 0..2 {
+        // Each report is on the latest such call: a new one each time.
+        rt.execution()
+            .check_escalation(&e, deploy(0.95))
+            .await
+            .unwrap();
+        rt.execution()
+            .report_outcome(&e, &deploy(0.95), Label::Bad, None, Some(&p("user:ops")))
+            .await
+            .unwrap();
+    }
+    let lead: Principal = p("user:lead");
+    let reset = rt
+        .thresholds()
+        .reset(Some("fast-deploys"), &lead)
+        .await
+        .unwrap();
+    assert_eq!(reset.len(), 1);
+    assert_eq!(reset[0].effective, 0.9);
+    let d = rt
+        .execution()
+        .check_escalation(&e, deploy(0.95))
+        .await
+        .unwrap();
+    assert!(d.approved && effective(&d) == 0.9, "{d:?}");
+    let history = rt.thresholds().history(Some("fast-deploys")).await.unwrap();
+    let names: Vec<AuditKind> = history.iter().map(|h| h.kind).collect();
+    assert_eq!(
+        names,
+        [AuditKind::ThresholdMoved, AuditKind::ThresholdReset]
+    );
+    assert_eq!(history[1].principal, Some(lead.clone()));
+    assert!(
+        rt.thresholds()
+            .reset(Some("no-such-class"), &lead)
+            .await
+            .is_err()
+    );
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rekall-policy"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_thresholds_verb_shows_accepts_and_records_proposals() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let rt = runtime(&url, policy(&adapt("propose", 1.0, 40))).await;
+    let e = running(&rt, "deploys").await;
+    forty_good_labels(&rt, &e.id).await;
+    drop(rt);
+
+    let out = cli(&[
+        "thresholds",
+        "proposals",
+        "--store",
+        &url,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let listed: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let id = listed["proposals"][0]["proposal"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(listed["proposals"][0]["proposal"]["to"], 0.8);
+    let out = cli(&[
+        "thresholds",
+        "accept",
+        &id,
+        "--store",
+        &url,
+        "--as",
+        "user:lead",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = cli(&[
+        "thresholds",
+        "accept",
+        &id,
+        "--store",
+        &url,
+        "--as",
+        "user:lead",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "accepted twice: {out:?}");
+    let out = cli(&["thresholds", "show", "--store", &url, "--format", "json"]);
+    let shown: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let fast = &shown["thresholds"][0];
+    assert_eq!(
+        (&fast["class"], &fast["policy"], &fast["effective"]),
+        (&json!("fast-deploys"), &json!(0.9), &json!(0.8))
+    );
+    let out = cli(&["thresholds", "history", "fast-deploys", "--store", &url]);
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains("threshold_proposed")
+            && lines[1].contains("proposal_accepted fast-deploys: 0.9 -> 0.8 by user:lead"),
+        "{lines:?}"
+    );
+
+    // Reset through the CLI, then a report raises the class from the command line.
+    let policy_file = dir.path().join("learning.yaml");
+    std::fs::write(&policy_file, policy_text(&adapt("propose", 1.0, 40))).unwrap();
+    let policy_arg = policy_file.display().to_string();
+    let out = cli(&["thresholds", "reset", "--store", &url, "--as", "user:lead"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout(&out).contains("fast-deploys: back at 0.9"),
+        "{}",
+        stdout(&out)
+    );
+    let out = cli(&[
+        "executions",
+        "report-outcome",
+        e.id.as_str(),
+        "--store",
+        &url,
+        "--policy",
+        &policy_arg,
+        "--action",
+        "deploy",
+        "--resource",
+        "prod",
+        "--context",
+        r#"{"n": 19}"#,
+        "--outcome",
+        "bad",
+        "--note",
+        "rolled back",
+        "--as",
+        "user:ops",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = cli(&[
+        "executions",
+        "report-outcome",
+        e.id.as_str(),
+        "--store",
+        &url,
+        "--policy",
+        &policy_arg,
+        "--action",
+        "deploy",
+        "--resource",
+        "nowhere",
+        "--outcome",
+        "bad",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "no such call: {out:?}");
+}
