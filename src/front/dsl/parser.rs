@@ -532,6 +532,7 @@ impl<'t> Parser<'t> {
             outcome: outcome.unwrap_or_else(|| Spanned::new(Outcome::Deny, span)),
             priority,
             gate,
+            adapt: None,
             span: span.into(),
         };
         Some((rule, end, span))

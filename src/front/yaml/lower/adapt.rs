@@ -29,7 +29,8 @@ impl Lowering {
         let mut settings = Settings::default();
         let mut written = Vec::new();
         let mut approvers = None;
-        for &(key, value) in &f.entries {
+        for &key in ADAPT_KEYS {
+            let Some(value) = f.get(key) else { continue };
             let ok = match key {
                 "alpha" => self.number(value, key).map(|v| settings.alpha = v.node),
                 "delta" => self.number(value, key).map(|v| settings.delta = v.node),
