@@ -413,8 +413,7 @@ pub(crate) struct FieldScratch {
 struct StateMark {
     /// The text's stamp when it reached the state at an end.
     stamp: u32,
-    /// The first and last ends at which it did.
-    first: u32,
+    /// The last end at which it did.
     last: u32,
     /// The stamp when `fill_lasts` listed it.
     back: u32,
@@ -522,28 +521,31 @@ impl FieldSet {
         }
         grow(fresh, count);
         let (marks, list) = (&mut states[..], &mut fresh[..]);
+        let log = log.get(..n).unwrap_or_default();
+        // Each state's first visit is kept as its place in the log, which gives its end:
+        // nothing here depends on whether the state is new but the list's length.
         let mut k = 0usize;
-        for &entry in log.get(..n).unwrap_or_default() {
+        for (j, &entry) in log.iter().enumerate() {
             let state = searcher.state_of(entry);
-            let end = super::anchors::end_of(entry);
             let mut new = false;
             if let Some(m) = marks.get_mut(state as usize) {
                 new = m.stamp != stamp;
                 m.stamp = stamp;
-                // A select without a branch: `new` is as unpredictable as the text.
-                let keep = u32::from(new).wrapping_sub(1);
-                m.first = (m.first & keep) | (end & !keep);
-                m.last = end;
+                m.last = super::anchors::end_of(entry);
             }
             // `k` counts distinct states: never past the list.
             if let Some(slot) = list.get_mut(k) {
-                *slot = state;
+                *slot = j as u32;
             }
             k += usize::from(new);
         }
         let (stamps, anchor_firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
-        for &state in list.get(..k).unwrap_or_default() {
-            let end = marks.get(state as usize).map_or(0, |m| m.first);
+        for slot in list.get_mut(..k).unwrap_or_default() {
+            let entry = log.get(*slot as usize).copied().unwrap_or(0);
+            let state = searcher.state_of(entry);
+            let end = super::anchors::end_of(entry);
+            // From here on the list names states, as `fill_lasts` reads it.
+            *slot = state;
             let mut a = searcher.longest(state);
             while let (Some(s), Some(f)) = (
                 stamps.get_mut(a as usize),
