@@ -53,6 +53,8 @@ struct SegmentInfo {
     anchor_len: usize,
     /// The segment is its anchor: its occurrences are the anchor's.
     literal: bool,
+    /// The anchor's bytes (empty without one), for the search without the automaton.
+    anchor_bytes: Box<[u8]>,
     /// For a segment without an anchor, the bytes its occurrences can start with
     /// ([`Segment::first_bytes`]): it is tried only there.
     first_bytes: [u64; 4],
@@ -193,9 +195,11 @@ impl FieldSetBuilder {
         if let Some(&id) = self.segment_ids.get(segment) {
             return id;
         }
+        let mut anchor_bytes: Box<[u8]> = Box::default();
         let (anchor, before, anchor_len) = match segment.anchor() {
             Some(a) => {
                 let len = a.text.len();
+                anchor_bytes = a.text.as_bytes().into();
                 let next = self.anchors.len() as u32;
                 let id = *self.anchor_ids.entry(a.text.clone()).or_insert(next);
                 if id == next {
@@ -217,6 +221,7 @@ impl FieldSetBuilder {
             anchor,
             before,
             anchor_len,
+            anchor_bytes,
         });
         self.segment_ids.insert(segment.clone(), id);
         id
@@ -1073,7 +1078,10 @@ impl FieldSet {
             + self
                 .segments
                 .iter()
-                .map(|s| s.segment.items.capacity() * size_of::<super::segment::Item>())
+                .map(|s| {
+                    s.segment.items.capacity() * size_of::<super::segment::Item>()
+                        + s.anchor_bytes.len()
+                })
                 .sum::<usize>()
             + self.searcher.as_ref().map_or(0, Anchors::heap_bytes)
             + self.forms.capacity() * size_of::<FormRef>()
@@ -1085,6 +1093,168 @@ impl FieldSet {
             + self.group_rules.capacity() * 4
             + (self.unkeyed.capacity() + self.any.capacity()) * 8
             + self.bounds.as_ref().map_or(0, |b| b.capacity() * 4)
+    }
+}
+
+/// What [`FieldSet::rule_matches_directly`] may still spend, in steps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget(pub(crate) u64);
+
+impl Budget {
+    /// Takes `steps` from the budget, counting them as work; false when they were not there.
+    #[inline]
+    fn spend(&mut self, steps: u64, work: &mut u64) -> bool {
+        *work += steps;
+        match self.0.checked_sub(steps) {
+            Some(left) => {
+                self.0 = left;
+                true
+            }
+            None => {
+                self.0 = 0;
+                false
+            }
+        }
+    }
+}
+
+impl FieldSet {
+    /// Whether rule `rule`'s glob matches `text`, found without the search of step 1: each
+    /// form's last segment is compared at the end, then its segments are placed leftmost,
+    /// one after the other, each found by `memchr`'s search for its anchor (or, without
+    /// one, by the bytes that can start it). For the few rules a decision asks about in the
+    /// resource this reads a fraction of the text, at memory speed, where the automaton
+    /// would read all of it a byte at a time. `None` when `budget` runs out first: then
+    /// nothing is decided, and the caller searches the usual way.
+    pub(crate) fn rule_matches_directly(
+        &self,
+        rule: usize,
+        text: &str,
+        sc: &mut FieldScratch,
+        budget: &mut Budget,
+    ) -> Option<bool> {
+        if get(&self.any, rule) {
+            return Some(true);
+        }
+        let (start, end) = self.rule_forms.get(rule).copied()?;
+        for form in start..end {
+            if self.form_matches_directly(form as usize, text, &mut sc.work, budget)? {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+
+    fn form_matches_directly(
+        &self,
+        form: usize,
+        text: &str,
+        work: &mut u64,
+        budget: &mut Budget,
+    ) -> Option<bool> {
+        let segment = |id: u32| self.segments.get(id as usize);
+        let (mut at, tail) = match *self.forms.get(form)? {
+            FormRef::Exact(id) => {
+                let info = segment(id)?;
+                let steps = info.segment.chars() as u64;
+                if !budget.spend(steps, work) {
+                    return None;
+                }
+                return Some(info.segment.match_at(text, 0, work) == Some(text.len()));
+            }
+            FormRef::Starred { head, tail } => {
+                let info = segment(head)?;
+                if !budget.spend(info.segment.chars() as u64, work) {
+                    return None;
+                }
+                match info.segment.match_at(text, 0, work) {
+                    Some(end) => (end, tail),
+                    None => return Some(false),
+                }
+            }
+            FormRef::Floating { tail } => (0, tail),
+        };
+        // The last segment first: one comparison at the end, which most texts fail.
+        let mut last = tail;
+        let mut links = 0u64;
+        while let Some(&Node { parent, .. }) = self.nodes.get(last as usize) {
+            if parent == NONE {
+                break;
+            }
+            last = parent;
+            links += 1;
+        }
+        let info = segment(self.nodes.get(last as usize)?.segment)?;
+        if !budget.spend(links + info.segment.chars() as u64, work) {
+            return None;
+        }
+        let Some(suffix) = info.segment.match_suffix(text, work) else {
+            return Some(false);
+        };
+        let mut node = tail;
+        while node != last {
+            let &Node {
+                segment: id,
+                parent,
+            } = self.nodes.get(node as usize)?;
+            match leftmost(segment(id)?, text, at, work, budget)? {
+                Some(end) => at = end,
+                None => return Some(false),
+            }
+            node = parent;
+        }
+        Some(suffix >= at)
+    }
+}
+
+/// Where the leftmost occurrence of a segment starting at byte `from` or later ends:
+/// `Some(None)` when there is none, `None` when the budget runs out before that is known.
+fn leftmost(
+    info: &SegmentInfo,
+    text: &str,
+    from: usize,
+    work: &mut u64,
+    budget: &mut Budget,
+) -> Option<Option<usize>> {
+    let bytes = text.as_bytes();
+    let chars = info.segment.chars() as u64;
+    let mut from_byte = from;
+    loop {
+        // No more of the text than the budget pays for.
+        let stop = from_byte
+            .saturating_add(usize::try_from(budget.0).unwrap_or(usize::MAX))
+            .min(bytes.len());
+        let hay = bytes.get(from_byte..stop).unwrap_or_default();
+        let found = match info.anchor_bytes.as_ref() {
+            [] => {
+                let starts = &info.first_bytes;
+                hay.iter().position(|&b| {
+                    starts
+                        .get(usize::from(b >> 6))
+                        .is_some_and(|w| w & (1 << (b & 63)) != 0)
+                })
+            }
+            [b] => memchr::memchr(*b, hay),
+            needle => memchr::memmem::find(hay, needle),
+        };
+        let read = found.map_or(hay.len(), |i| i + info.anchor_len.max(1));
+        if !budget.spend(read as u64, work) {
+            return None;
+        }
+        let Some(i) = found else {
+            return if stop < bytes.len() { None } else { Some(None) };
+        };
+        let hit = from_byte + i;
+        if !budget.spend(chars, work) {
+            return None;
+        }
+        if let Some(start) = super::segment::back(text, hit, info.before)
+            && start >= from
+            && let Some(end) = info.segment.match_at(text, start, work)
+        {
+            return Some(Some(end));
+        }
+        from_byte = hit + 1;
     }
 }
 
@@ -1121,4 +1291,75 @@ impl FieldScratch {
 #[inline]
 fn probes(n: usize) -> u64 {
     u64::from(usize::BITS - n.leading_zeros()) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::segment::forms;
+    use crate::glob::Glob;
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    const PIECES: [&str; 12] = [
+        "*", "*", "a", "b", "ab", "ba", "é", "?", "[ab]", "[!a]", "{a,bé}", "[a-c]?",
+    ];
+    const LETTERS: [&str; 5] = ["a", "b", "b", "é", "c"];
+
+    fn random(rng: &mut Rng, from: &[&str], most: usize) -> String {
+        (0..rng.below(most + 1))
+            .map(|_| from[rng.below(from.len())])
+            .collect()
+    }
+
+    /// Matching a rule without the search agrees with matching its forms the plain way,
+    /// whatever the budget: either the same answer, or none when the budget runs out.
+    #[test]
+    fn direct_matching_agrees_with_the_forms() {
+        let mut rng = Rng(99);
+        let mut ran_out = 0;
+        let mut decided = 0;
+        for _ in 0..300 {
+            let globs: Vec<Glob> = (0..6)
+                .map(|_| Glob::new(&random(&mut rng, &PIECES, 6)).expect("valid glob"))
+                .collect();
+            let rule_forms: Vec<Vec<Form>> = globs
+                .iter()
+                .map(|g| forms(g, 64).expect("few forms"))
+                .collect();
+            let mut builder = FieldSetBuilder::default();
+            for (g, f) in globs.iter().zip(&rule_forms) {
+                builder.add(f, g.is_any());
+            }
+            let (field, _) = builder.build(usize::MAX);
+            let mut sc = FieldScratch::default();
+            for _ in 0..20 {
+                let text = random(&mut rng, &LETTERS, 12);
+                for (rule, f) in rule_forms.iter().enumerate() {
+                    let want = f.iter().any(|form| form.is_match(&text));
+                    let mut budget = Budget(u64::MAX);
+                    let got = field.rule_matches_directly(rule, &text, &mut sc, &mut budget);
+                    assert_eq!(got, Some(want), "{} on {text:?}", globs[rule]);
+                    let mut budget = Budget(rng.below(text.len() + 4) as u64);
+                    match field.rule_matches_directly(rule, &text, &mut sc, &mut budget) {
+                        Some(got) => {
+                            assert_eq!(got, want, "{} on {text:?}", globs[rule]);
+                            decided += 1;
+                        }
+                        None => ran_out += 1,
+                    }
+                }
+            }
+        }
+        // Both ways out of a small budget were taken.
+        assert!(ran_out > 100 && decided > 100, "{ran_out} {decided}");
+    }
 }
