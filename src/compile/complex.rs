@@ -205,13 +205,14 @@ impl ComplexMatcher {
     /// The most work [`ComplexMatcher::first_match`] can take on texts of these lengths:
     /// per field, each byte searched once and the anchors and segments around it (the
     /// field's byte weight), each distinct segment and chain once with a binary search, each
-    /// form once; then each rule verified once; and the resource's direct matching (at
+    /// form once, and the bounds' chains placed backwards; then each rule verified once;
+    /// and the resource's direct matching (at
     /// most its budget, each step counted at most three times, and one search past it).
     pub(crate) fn work_bound(&self, action_len: usize, resource_len: usize) -> u64 {
         let field = |f: &FieldSet, len: usize| {
             let (len, weight, size) = (len as u64, f.byte_weight() as u64, f.size() as u64);
             let probes = u64::from(64 - (len * (weight + 1) + 1).leading_zeros()) + 1;
-            (len + 1) * (weight + 1) + size * (probes + 4) + f.rules() as u64
+            (len + 1) * (weight + 1 + f.horizon_weight()) + size * (probes + 4) + f.rules() as u64
         };
         let direct =
             3 * direct_budget(resource_len) + resource_len as u64 + self.resource.size() as u64;

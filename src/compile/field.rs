@@ -117,6 +117,13 @@ pub(crate) struct FieldSet {
     /// candidate, and `mark` stops at the first such in `seen` (which is in the order of
     /// first ends).
     bounds: Option<Vec<u32>>,
+    /// When `bounds` is known and every segment of their chains has an anchor (the last
+    /// one aside, compared at the end): what one byte costs, at most, to place those chains
+    /// without the search of step 1, a step per byte searched backwards and one per
+    /// character compared at each anchor met, summed over their distinct links. Then a
+    /// text is searched by the automaton only up to the latest bound's start (see
+    /// [`FieldSet::scan`]).
+    horizon: Option<u64>,
     /// Rules whose glob matches every text (`*`): never verified.
     any: Vec<u64>,
     /// What one byte of text can cost at most (see [`FieldSet::byte_weight`]).
@@ -291,6 +298,9 @@ impl FieldSetBuilder {
         bounds.sort_unstable();
         bounds.dedup();
         let bounds = (bounds.len() <= FEW_BOUNDS && !bounds.contains(&NONE)).then_some(bounds);
+        let horizon = bounds
+            .as_ref()
+            .and_then(|b| horizon_weight(b, &self.nodes, &self.segments));
         let mut key_groups = Vec::with_capacity(keyed.len());
         let mut groups = Vec::new();
         let mut group_rules = Vec::new();
@@ -336,6 +346,7 @@ impl FieldSetBuilder {
             group_rules,
             unkeyed,
             bounds,
+            horizon,
             any,
             byte_weight: 0,
         };
@@ -352,6 +363,29 @@ impl FieldSetBuilder {
         }
         (field, blamed)
     }
+}
+
+/// The work per byte of placing the chains `bounds` backwards (see [`FieldSet::horizon`]),
+/// or `None` when one of their segments, the last aside, has no anchor to search for.
+fn horizon_weight(bounds: &[u32], nodes: &[Node], segments: &[SegmentInfo]) -> Option<u64> {
+    let mut links: Vec<u32> = Vec::new();
+    for &bound in bounds {
+        let mut node = bound;
+        while let Some(&Node { segment, parent }) = nodes.get(node as usize) {
+            links.push(node);
+            let info = segments.get(segment as usize)?;
+            if parent != NONE && info.anchor == NONE {
+                return None;
+            }
+            node = parent;
+        }
+    }
+    links.sort_unstable();
+    links.dedup();
+    links.iter().try_fold(0u64, |sum, &node| {
+        let info = segments.get(nodes.get(node as usize)?.segment as usize)?;
+        Some(sum + 2 + 2 * info.segment.chars() as u64)
+    })
 }
 
 fn set(bits: &mut [u64], i: usize) {
@@ -509,6 +543,14 @@ impl FieldSet {
             return Err(SearchFailed);
         }
         let stamp = sc.stamp;
+        // With the bounds placed first, no anchor ending after the latest of them can
+        // matter: no key makes a candidate there, and every other occurrence a verification
+        // asks for ends before its chain's bound.
+        let searched = match self.horizon {
+            Some(_) => self.place_bounds(text, sc),
+            None => text.len(),
+        };
+        let text = text.get(..searched).unwrap_or(text);
         let n = searcher.log_ends(text.as_bytes(), &mut sc.log);
         sc.logged = n;
         let FieldScratch {
@@ -1056,6 +1098,12 @@ impl FieldSet {
         }
     }
 
+    /// The most work one byte of text can cost in placing the bounds first (see
+    /// [`FieldSet::horizon`]): 0 when they are not.
+    pub(crate) fn horizon_weight(&self) -> u64 {
+        self.horizon.unwrap_or(0)
+    }
+
     /// The most work one byte of text can cost (see `compute_byte_weight`).
     pub(crate) fn byte_weight(&self) -> usize {
         self.byte_weight
@@ -1204,6 +1252,91 @@ impl FieldSet {
             node = parent;
         }
         Some(suffix >= at)
+    }
+}
+
+impl FieldSet {
+    /// Places every link of the bounds' chains (see [`FieldSet::horizon`]) without the log,
+    /// each searched backwards from the latest start of the chain after it; returns the
+    /// latest start of a bound (0 when none has a place): the prefix that is searched.
+    fn place_bounds(&self, text: &str, sc: &mut FieldScratch) -> usize {
+        let stamp = sc.stamp;
+        let mut horizon = 0;
+        for &bound in self.bounds.as_deref().unwrap_or_default() {
+            let mut stack = std::mem::take(&mut sc.stack);
+            stack.clear();
+            let mut node = bound;
+            while node != NONE && sc.node_stamp.get(node as usize) != Some(&stamp) {
+                stack.push(node);
+                node = self.nodes.get(node as usize).map_or(NONE, |n| n.parent);
+            }
+            while let Some(node) = stack.pop() {
+                let Some(&Node { segment, parent }) = self.nodes.get(node as usize) else {
+                    continue;
+                };
+                let info = self.segments.get(segment as usize);
+                let value = match (info, parent) {
+                    (None, _) => NO,
+                    (Some(info), NONE) => {
+                        info.segment.match_suffix(text, &mut sc.work).unwrap_or(NO)
+                    }
+                    (Some(info), parent) => match sc.latest.get(parent as usize).copied() {
+                        Some(by) if by != NO => latest_backwards(info, text, by, &mut sc.work),
+                        _ => NO,
+                    },
+                };
+                if let (Some(s), Some(l)) = (
+                    sc.node_stamp.get_mut(node as usize),
+                    sc.latest.get_mut(node as usize),
+                ) {
+                    *s = stamp;
+                    *l = value;
+                }
+            }
+            sc.stack = stack;
+            match sc.latest.get(bound as usize).copied() {
+                Some(at) if at != NO => horizon = horizon.max(at),
+                _ => {}
+            }
+        }
+        horizon
+    }
+}
+
+/// The latest start of an occurrence of segment `info` (which has an anchor) ending by
+/// byte `by`, or `NO`: its anchor searched backwards, the segment tried around each
+/// occurrence, latest first.
+fn latest_backwards(info: &SegmentInfo, text: &str, by: usize, work: &mut u64) -> usize {
+    let bytes = text.as_bytes();
+    let needle = info.anchor_bytes.as_ref();
+    let finder = memchr::memmem::FinderRev::new(needle);
+    // The anchor ends by `limit`: the segment ends no earlier than its anchor.
+    let mut limit = by.min(bytes.len());
+    loop {
+        let hay = bytes.get(..limit).unwrap_or_default();
+        let found = match needle {
+            [] => None,
+            [b] => memchr::memrchr(*b, hay),
+            _ => finder.rfind(hay),
+        };
+        *work += (limit - found.unwrap_or(0)) as u64;
+        let Some(hit) = found else {
+            return NO;
+        };
+        if info.literal {
+            return hit;
+        }
+        *work += 1;
+        if let Some(at) = super::segment::back(text, hit, info.before)
+            && info
+                .segment
+                .match_at(text, at, work)
+                .is_some_and(|end| end <= by)
+        {
+            return at;
+        }
+        // Next, the occurrences that start before this one.
+        limit = hit + needle.len() - 1;
     }
 }
 
@@ -1361,5 +1494,52 @@ mod tests {
         }
         // Both ways out of a small budget were taken.
         assert!(ran_out > 100 && decided > 100, "{ran_out} {decided}");
+    }
+
+    /// With the bounds placed first and the text searched only up to them, the candidates
+    /// and their verification still give every rule's answer.
+    #[test]
+    fn searching_up_to_the_bounds_decides_as_the_forms() {
+        let tails = ["y*z*", "y*[!a]z*", "y?*z*", "z?y*", "y*z", "?y*z*"];
+        let keys = ["a", "b", "é", "c", "ab", "?a"];
+        let letters = ["a", "b", "c", "y", "z", "é", "y", "z"];
+        let mut rng = Rng(5);
+        let mut placed = 0;
+        for _ in 0..200 {
+            let globs: Vec<Glob> = (0..8)
+                .map(|_| {
+                    let key = random(&mut rng, &keys, 2);
+                    let glob = format!(
+                        "*{key}{}*{}",
+                        keys[rng.below(4)],
+                        tails[rng.below(3) * 2 + rng.below(2)]
+                    );
+                    Glob::new(&glob).expect("valid glob")
+                })
+                .collect();
+            let rule_forms: Vec<Vec<Form>> = globs
+                .iter()
+                .map(|g| forms(g, 64).expect("few forms"))
+                .collect();
+            let mut builder = FieldSetBuilder::default();
+            for (g, f) in globs.iter().zip(&rule_forms) {
+                builder.add(f, g.is_any());
+            }
+            let (field, _) = builder.build(usize::MAX);
+            placed += usize::from(field.horizon.is_some());
+            let mut sc = FieldScratch::default();
+            for _ in 0..30 {
+                let text = random(&mut rng, &letters, 14);
+                field.scan(&text, &mut sc).expect("short text");
+                let mut bits = vec![0u64; 1];
+                field.mark(&text, &mut sc, globs.len(), &mut bits);
+                for (rule, f) in rule_forms.iter().enumerate() {
+                    let want = f.iter().any(|form| form.is_match(&text));
+                    let got = get(&bits, rule) && field.rule_matches(rule, &text, &mut sc);
+                    assert_eq!(got, want, "{} on {text:?}", globs[rule]);
+                }
+            }
+        }
+        assert!(placed > 100, "{placed}");
     }
 }
