@@ -27,8 +27,7 @@ const NONE: u32 = u32::MAX;
 const ENDS: u32 = 1 << 31;
 
 /// A place of the log of [`Anchors::log_ends`]: the end (one past the byte where the
-/// anchors end) in the high 32 bits; the state's number in the low ones
-/// ([`Anchors::state_of`]).
+/// anchors end) in the high 32 bits; the state in the low ones ([`Anchors::state_of`]).
 pub(crate) fn end_of(entry: u64) -> u32 {
     (entry >> 32) as u32
 }
@@ -70,7 +69,6 @@ fn lanes(text: &[u8], part: usize) -> Option<([&[u8]; LANES], &[u8])> {
 struct Dfa<'a> {
     rows: &'a [u32],
     classes: &'a [u8; 256],
-    shift: u32,
 }
 
 impl<'a> Dfa<'a> {
@@ -78,7 +76,6 @@ impl<'a> Dfa<'a> {
         Dfa {
             rows: &anchors.rows,
             classes: &anchors.classes,
-            shift: anchors.shift,
         }
     }
 
@@ -103,7 +100,7 @@ impl<'a> Dfa<'a> {
             state = entry & !ENDS;
             // Written whether or not an anchor ends here: kept only if one does.
             if let Some(slot) = log.get_mut(n) {
-                *slot = end | u64::from(state >> self.shift);
+                *slot = end | u64::from(state);
             }
             n += (entry >> 31) as usize;
             end += 1 << 32;
@@ -133,10 +130,10 @@ impl<'a> Dfa<'a> {
             s0 = e0 & !ENDS;
             s1 = e1 & !ENDS;
             if let Some(slot) = log.get_mut(n0) {
-                *slot = end | u64::from(s0 >> self.shift);
+                *slot = end | u64::from(s0);
             }
             if let Some(slot) = log.get_mut(n1) {
-                *slot = (end + second) | u64::from(s1 >> self.shift);
+                *slot = (end + second) | u64::from(s1);
             }
             n0 += (e0 >> 31) as usize;
             n1 += (e1 >> 31) as usize;
@@ -267,7 +264,11 @@ impl Anchors {
     /// piece's first state comes from reading the `depth` bytes before it from the start
     /// state: the automaton's state is the longest suffix of the text read that is a prefix
     /// of an anchor, never longer than the longest anchor, so those bytes fix it.
-    #[inline]
+    ///
+    /// Never inlined: in a function of its own the lanes' states and counts stay in
+    /// registers, where inlined into the scan they were spilled to memory, which puts a
+    /// store and a load on each lane's chain.
+    #[inline(never)]
     pub(crate) fn log_ends(&self, text: &[u8], log: &mut Vec<u64>) -> usize {
         let len = text.len();
         if log.len() < len {
@@ -324,10 +325,11 @@ impl Anchors {
         self.longest.get(state as usize).copied().unwrap_or(NONE)
     }
 
-    /// The state number of a log entry.
+    /// The state number of a log entry (which holds its row's offset: the search loop
+    /// then needs no shift, whose count would take a register there).
     #[inline]
     pub(crate) fn state_of(&self, entry: u64) -> u32 {
-        entry as u32
+        (entry as u32) >> self.shift
     }
 
     /// The next shorter anchor that is a suffix of `anchor`, or `u32::MAX`.
