@@ -1,9 +1,10 @@
 //! The first matching complex rule of a stage, in time linear in the rules and the text.
 //!
 //! The action's [`FieldSet`] marks its candidate rules in a bitset. They are verified in
-//! rule order (the band first, then the action); the resource is searched only when one
-//! passes, and then the rule must be a candidate there too (one of its keys occurs) and match
-//! it. Only rules that can beat the best rule found so far (by the
+//! rule order (the band first, then the action); the resource is read only when one passes:
+//! the first such rules are matched against it directly, within a budget, and after that
+//! it is searched once, and a rule must be a candidate there too (one of its keys occurs)
+//! and match it. Only rules that can beat the best rule found so far (by the
 //! index) are looked at. A decision's work is bounded by a constant times the rules' forms
 //! and segments plus the text's length times the fields' byte weights; [`Work`] counts it, so
 //! that tests can hold the bound as numbers rather than times.

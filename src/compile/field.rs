@@ -11,12 +11,19 @@
 //!    automaton's state, whose longest anchor and its chain of suffixes end there. The
 //!    anchors seen, and each one's first and last end, follow from the states reached; a
 //!    list of every occurrence of every anchor (overlapping ones included) is made only when
-//!    a search needs more.
+//!    a search needs more. When the keys' bounds (see [`KeyGroup`]) are few and every
+//!    segment of their chains has an anchor, those chains are placed first, searching
+//!    backwards with `memchr` ([`FieldSet::horizon`]), and the automaton reads the text only
+//!    up to the latest bound: after it no key makes a candidate, and no verification asks
+//!    for an occurrence there. Keys before a tail that comes first in the text cost nothing.
 //! 2. Each form has a *key*: its rarest anchor. A rule is a candidate when the key of one of
 //!    its forms occurs, early enough for the chain after the key's segment (see
 //!    [`KeyGroup`]), or one of its forms has no anchor at all. The action's candidates
-//!    become a bitset; the resource is asked rule by rule, for the rules whose action
-//!    matched ([`FieldSet::may_match`]).
+//!    become a bitset. The resource is asked rule by rule, for the rules whose action
+//!    matched: the first ones directly, without step 1, each form's segments placed
+//!    leftmost by `memchr` within a budget of about two readings of the text
+//!    ([`FieldSet::rule_matches_directly`]); past the budget, after step 1, whether a key
+//!    occurs ([`FieldSet::may_match`]), then step 3.
 //! 3. A candidate's form is checked from its last segment backwards. For the chain of
 //!    segments from `i` to the end, let `latest(i)` be the latest start at which that chain
 //!    can be placed: the last segment sits at the end, and `latest(i)` is the latest
@@ -28,7 +35,8 @@
 //!
 //! Occurrences of a segment with `?` or classes are its anchor's occurrences that the rest
 //! of the segment fits around, computed when first needed; a segment with no literal at all
-//! is tried at every byte that can start a character its first item accepts. Everything per text lives in a [`FieldScratch`], reset by
+//! is tried at every byte that can start a character its first item accepts. Everything
+//! per text lives in a [`FieldScratch`], reset by
 //! stamping rather than clearing, so a decision allocates nothing once the scratch has grown.
 
 use std::collections::HashMap;
