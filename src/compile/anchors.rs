@@ -265,9 +265,9 @@ impl Anchors {
     /// state: the automaton's state is the longest suffix of the text read that is a prefix
     /// of an anchor, never longer than the longest anchor, so those bytes fix it.
     ///
-    /// Never inlined: in a function of its own the lanes' states and counts stay in
-    /// registers, where inlined into the scan they were spilled to memory, which puts a
-    /// store and a load on each lane's chain.
+    /// Never inlined: inlined into the scan, with the scan's values live around it, more of
+    /// the lanes' states and counts were spilled to memory, which puts a store and a load
+    /// on a lane's chain.
     #[inline(never)]
     pub(crate) fn log_ends(&self, text: &[u8], log: &mut Vec<u64>) -> usize {
         let len = text.len();
