@@ -27,8 +27,7 @@ const NONE: u32 = u32::MAX;
 const ENDS: u32 = 1 << 31;
 
 /// A place of the log of [`Anchors::log_ends`]: the end (one past the byte where the
-/// anchors end) in the high 32 bits; the state's number in the low ones
-/// ([`Anchors::state_of`]).
+/// anchors end) in the high 32 bits; the state in the low ones ([`Anchors::state_of`]).
 pub(crate) fn end_of(entry: u64) -> u32 {
     (entry >> 32) as u32
 }
@@ -49,6 +48,100 @@ pub(crate) struct Anchors {
     lens: Vec<u32>,
     /// The most anchors that end at one place: the longest chain.
     longest_chain: usize,
+    /// The longest anchor's length in bytes: the most bytes a state remembers.
+    depth: usize,
+}
+
+/// How many pieces of a long text are read side by side.
+const LANES: usize = 2;
+/// The shortest piece worth a lane of its own.
+const LANE_MIN: usize = 64;
+
+/// The text cut into [`LANES`] pieces of `part` bytes, and the rest (`part` is at least 1).
+fn lanes(text: &[u8], part: usize) -> Option<([&[u8]; LANES], &[u8])> {
+    let (a, rest) = text.split_at_checked(part)?;
+    let (b, rest) = rest.split_at_checked(part)?;
+    Some(([a, b], rest))
+}
+
+/// The automaton's tables as the search loop reads them.
+#[derive(Clone, Copy)]
+struct Dfa<'a> {
+    rows: &'a [u32],
+    classes: &'a [u8; 256],
+}
+
+impl<'a> Dfa<'a> {
+    fn of(anchors: &'a Anchors) -> Dfa<'a> {
+        Dfa {
+            rows: &anchors.rows,
+            classes: &anchors.classes,
+        }
+    }
+
+    /// The entry for byte `b` in state `state` (a row offset).
+    #[inline(always)]
+    fn next(self, state: u32, b: u8) -> u32 {
+        let class = u32::from(self.classes[usize::from(b)]);
+        self.rows
+            .get((state + class) as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Reads `text`, which starts at byte `base` of the whole, from `state`, logging from
+    /// `log[n]`; the state reached and the log's new length.
+    #[inline(always)]
+    fn log(self, text: &[u8], base: usize, state: u32, log: &mut [u64], n: usize) -> (u32, usize) {
+        let (mut state, mut n) = (state, n);
+        let mut end = (base as u64 + 1) << 32;
+        for &b in text {
+            let entry = self.next(state, b);
+            state = entry & !ENDS;
+            // Written whether or not an anchor ends here: kept only if one does.
+            if let Some(slot) = log.get_mut(n) {
+                *slot = end | u64::from(state);
+            }
+            n += (entry >> 31) as usize;
+            end += 1 << 32;
+        }
+        (state, n)
+    }
+
+    /// Reads the pieces side by side, piece `k` (of `part` bytes, from byte `k * part`)
+    /// from `states[k]`, logging from `log[k * part]`; `counts[k]` says how many it logged.
+    #[inline(always)]
+    fn log_lanes(
+        self,
+        pieces: [&[u8]; LANES],
+        part: usize,
+        states: &mut [u32; LANES],
+        counts: &mut [usize; LANES],
+        log: &mut [u64],
+    ) {
+        let [a, b] = pieces;
+        let [mut s0, mut s1] = *states;
+        let (mut n0, mut n1) = (0, part);
+        let mut end = 1u64 << 32;
+        let second = (part as u64) << 32;
+        for (&x0, &x1) in a.iter().zip(b) {
+            let e0 = self.next(s0, x0);
+            let e1 = self.next(s1, x1);
+            s0 = e0 & !ENDS;
+            s1 = e1 & !ENDS;
+            if let Some(slot) = log.get_mut(n0) {
+                *slot = end | u64::from(s0);
+            }
+            if let Some(slot) = log.get_mut(n1) {
+                *slot = (end + second) | u64::from(s1);
+            }
+            n0 += (e0 >> 31) as usize;
+            n1 += (e1 >> 31) as usize;
+            end += 1 << 32;
+        }
+        *states = [s0, s1];
+        *counts = [n0, n1 - part];
+    }
 }
 
 impl Anchors {
@@ -158,30 +251,65 @@ impl Anchors {
             shorter,
             lens: anchors.iter().map(|a| a.len() as u32).collect(),
             longest_chain: chain.into_iter().max().unwrap_or(0),
+            depth: anchors.iter().map(String::len).max().unwrap_or(0),
         }
     }
 
     /// Logs every place where some anchor ends: `log[..n]`, ascending, with `n` returned,
-    /// each entry read by [`end_of`] and [`Anchors::state_of`]. `log` is grown to the text's length and its rest is left
-    /// as it was.
-    #[inline]
+    /// each entry read by [`end_of`] and [`Anchors::state_of`]. `log` is grown to at least
+    /// the text's length and its rest is left as it was.
+    ///
+    /// A long text is read in [`LANES`] pieces at once: each step is a load that depends on
+    /// the one before, so one lane waits on memory while two keep the processor busy. A
+    /// piece's first state comes from reading the `depth` bytes before it from the start
+    /// state: the automaton's state is the longest suffix of the text read that is a prefix
+    /// of an anchor, never longer than the longest anchor, so those bytes fix it.
+    ///
+    /// Never inlined: inlined into the scan, with the scan's values live around it, more of
+    /// the lanes' states and counts were spilled to memory, which puts a store and a load
+    /// on a lane's chain.
+    #[inline(never)]
     pub(crate) fn log_ends(&self, text: &[u8], log: &mut Vec<u64>) -> usize {
-        if log.len() < text.len() {
-            log.resize(text.len(), 0);
+        let len = text.len();
+        if log.len() < len {
+            log.resize(len, 0);
         }
-        let (rows, classes, shift) = (&self.rows[..], &self.classes, self.shift);
-        let slots = &mut log[..];
-        let mut n = 0usize;
-        let mut state = 0u32;
-        for (i, &b) in text.iter().enumerate() {
-            let class = u32::from(classes[b as usize]);
-            let entry = rows.get((state + class) as usize).copied().unwrap_or(0);
-            state = entry & !ENDS;
-            // Written whether or not an anchor ends here: kept only if one does.
-            if let Some(slot) = slots.get_mut(n) {
-                *slot = ((i as u64 + 1) << 32) | u64::from(state >> shift);
+        let dfa = Dfa::of(self);
+        let part = len / LANES;
+        let split = (part >= LANE_MIN && part >= 4 * self.depth)
+            .then(|| lanes(text, part))
+            .flatten();
+        let Some((pieces, rest)) = split else {
+            return dfa.log(text, 0, 0, log, 0).1;
+        };
+        // Lane k writes its entries from `k * part`: at most one per byte, so the lanes'
+        // entries never overlap, and they are moved together afterwards.
+        let mut states = [0u32; LANES];
+        for (k, state) in states.iter_mut().enumerate().skip(1) {
+            let at = k * part;
+            let warm = text
+                .get(at.saturating_sub(self.depth)..at)
+                .unwrap_or_default();
+            *state = warm.iter().fold(0, |s, &b| dfa.next(s, b) & !ENDS);
+        }
+        let mut counts = [0usize; LANES];
+        dfa.log_lanes(pieces, part, &mut states, &mut counts, log);
+        let last = LANES - 1;
+        let (_, more) = dfa.log(
+            rest,
+            len - rest.len(),
+            states[last],
+            log,
+            last * part + counts[last],
+        );
+        counts[last] = more - last * part;
+        let mut n = counts[0];
+        for (k, &count) in counts.iter().enumerate().skip(1) {
+            let from = k * part;
+            if from + count <= log.len() {
+                log.copy_within(from..from + count, n);
             }
-            n += (entry >> 31) as usize;
+            n += count;
         }
         n
     }
@@ -197,10 +325,11 @@ impl Anchors {
         self.longest.get(state as usize).copied().unwrap_or(NONE)
     }
 
-    /// The state number of a log entry.
+    /// The state number of a log entry (which holds its row's offset: the search loop
+    /// then needs no shift, whose count would take a register there).
     #[inline]
     pub(crate) fn state_of(&self, entry: u64) -> u32 {
-        entry as u32
+        (entry as u32) >> self.shift
     }
 
     /// The next shorter anchor that is a suffix of `anchor`, or `u32::MAX`.
@@ -284,6 +413,44 @@ mod tests {
                 naive(anchors, text),
                 "{anchors:?} in {text}"
             );
+        }
+    }
+
+    #[test]
+    fn long_texts_read_in_lanes_find_what_one_lane_finds() {
+        // Texts long enough for lanes, with anchors crossing the lanes' borders, and an
+        // anchor longer than a quarter of some texts (those are read in one lane), whose
+        // runs a lane's start must remember.
+        let anchors: [&str; 6] = ["ab", "b", "bab", "aab", "é", "ba".repeat(10).leak()];
+        let owned: Vec<String> = anchors.iter().map(|s| s.to_string()).collect();
+        let automaton = Anchors::new(&owned);
+        let mut seed = 7u64;
+        for len in [79, 255, 256, 257, 259, 300, 321, 330, 640, 1023, 1025, 4096] {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let mut text = String::new();
+            let mut x = seed;
+            while text.len() < len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                match x % 7 {
+                    6 => text.push_str(&"ba".repeat(8 + (x >> 8) as usize % 6)),
+                    k => text.push(['a', 'b', 'b', 'é', 'z', 'a'][k as usize]),
+                }
+            }
+            assert_eq!(
+                occurrences(&anchors, &text),
+                naive(&anchors, &text),
+                "length {len}"
+            );
+            // A log longer than the text keeps its rest.
+            let mut log = vec![u64::MAX; text.len() + 3];
+            let n = automaton.log_ends(text.as_bytes(), &mut log);
+            assert!(n <= text.len());
+            assert!(log[text.len()..].iter().all(|&e| e == u64::MAX));
+            assert!(log[..n].windows(2).all(|w| end_of(w[0]) < end_of(w[1])));
         }
     }
 

@@ -1,15 +1,16 @@
 //! The first matching complex rule of a stage, in time linear in the rules and the text.
 //!
 //! The action's [`FieldSet`] marks its candidate rules in a bitset. They are verified in
-//! rule order (the band first, then the action); the resource is searched only when one
-//! passes, and then the rule must be a candidate there too (one of its keys occurs) and match
-//! it. Only rules that can beat the best rule found so far (by the
+//! rule order (the band first, then the action); the resource is read only when one passes:
+//! the first such rules are matched against it directly, within a budget, and after that
+//! it is searched once, and a rule must be a candidate there too (one of its keys occurs)
+//! and match it. Only rules that can beat the best rule found so far (by the
 //! index) are looked at. A decision's work is bounded by a constant times the rules' forms
 //! and segments plus the text's length times the fields' byte weights; [`Work`] counts it, so
 //! that tests can hold the bound as numbers rather than times.
 
 use super::confidence::ClassRange;
-use super::field::{FieldScratch, FieldSet, FieldSetBuilder, SearchFailed};
+use super::field::{Budget, FieldScratch, FieldSet, FieldSetBuilder, SearchFailed};
 use super::index::NONE;
 use super::segment::{Form, forms};
 use crate::glob::Glob;
@@ -156,9 +157,12 @@ impl ComplexMatcher {
         self.action
             .mark(action, &mut sc.action, limit, &mut sc.action_bits);
         // The resource is searched only once a candidate's band and action match: a
-        // request whose action no candidate fits costs nothing in its resource. There, only
-        // the rules that got that far are asked whether they are candidates.
+        // request whose action no candidate fits costs nothing in its resource. The first
+        // rules that get that far are matched against it directly, within a budget of about
+        // two readings of it; past that, it is searched once, and the rules are asked
+        // whether they are candidates there.
         let mut resource_scanned = false;
+        let mut direct = Some(Budget(direct_budget(resource.len())));
         for w in 0..sc.action_bits.len() {
             let mut bits = sc.action_bits.get(w).copied().unwrap_or(0);
             while bits != 0 {
@@ -174,6 +178,16 @@ impl ComplexMatcher {
                 }
                 if !self.action.rule_matches(i, action, &mut sc.action) {
                     continue;
+                }
+                if let Some(budget) = direct.as_mut() {
+                    match self
+                        .resource
+                        .rule_matches_directly(i, resource, &mut sc.resource, budget)
+                    {
+                        Some(true) => return Ok(self.rules.get(i).copied().unwrap_or(NONE)),
+                        Some(false) => continue,
+                        None => direct = None,
+                    }
                 }
                 if !resource_scanned {
                     self.resource.scan(resource, &mut sc.resource)?;
@@ -192,15 +206,20 @@ impl ComplexMatcher {
     /// The most work [`ComplexMatcher::first_match`] can take on texts of these lengths:
     /// per field, each byte searched once and the anchors and segments around it (the
     /// field's byte weight), each distinct segment and chain once with a binary search, each
-    /// form once; then each rule verified once.
+    /// form once, and the bounds' chains placed backwards; then each rule verified once;
+    /// and the resource's direct matching (at
+    /// most its budget, each step counted at most three times, and one search past it).
     pub(crate) fn work_bound(&self, action_len: usize, resource_len: usize) -> u64 {
         let field = |f: &FieldSet, len: usize| {
             let (len, weight, size) = (len as u64, f.byte_weight() as u64, f.size() as u64);
             let probes = u64::from(64 - (len * (weight + 1) + 1).leading_zeros()) + 1;
-            (len + 1) * (weight + 1) + size * (probes + 4) + f.rules() as u64
+            (len + 1) * (weight + 1 + f.horizon_weight()) + size * (probes + 4) + f.rules() as u64
         };
+        let direct =
+            3 * direct_budget(resource_len) + resource_len as u64 + self.resource.size() as u64;
         field(&self.action, action_len)
             + field(&self.resource, resource_len)
+            + direct
             + self.rules.len() as u64
     }
 
@@ -224,6 +243,12 @@ impl ComplexScratch {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.action.heap_bytes() + self.resource.heap_bytes() + self.action_bits.capacity() * 8
     }
+}
+
+/// The steps the resource's direct matching may take before it is searched instead: about
+/// two readings of it, a small cost next to one reading through the automaton.
+fn direct_budget(len: usize) -> u64 {
+    2 * (len as u64 + 1)
 }
 
 fn reset(bits: &mut Vec<u64>, words: usize) {

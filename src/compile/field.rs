@@ -11,12 +11,19 @@
 //!    automaton's state, whose longest anchor and its chain of suffixes end there. The
 //!    anchors seen, and each one's first and last end, follow from the states reached; a
 //!    list of every occurrence of every anchor (overlapping ones included) is made only when
-//!    a search needs more.
+//!    a search needs more. When the keys' bounds (see [`KeyGroup`]) are few and every
+//!    segment of their chains has an anchor, those chains are placed first, searching
+//!    backwards with `memchr` ([`FieldSet::horizon`]), and the automaton reads the text only
+//!    up to the latest bound: after it no key makes a candidate, and no verification asks
+//!    for an occurrence there. Keys before a tail that comes first in the text cost nothing.
 //! 2. Each form has a *key*: its rarest anchor. A rule is a candidate when the key of one of
 //!    its forms occurs, early enough for the chain after the key's segment (see
 //!    [`KeyGroup`]), or one of its forms has no anchor at all. The action's candidates
-//!    become a bitset; the resource is asked rule by rule, for the rules whose action
-//!    matched ([`FieldSet::may_match`]).
+//!    become a bitset. The resource is asked rule by rule, for the rules whose action
+//!    matched: the first ones directly, without step 1, each form's segments placed
+//!    leftmost by `memchr` within a budget of about two readings of the text
+//!    ([`FieldSet::rule_matches_directly`]); past the budget, after step 1, whether a key
+//!    occurs ([`FieldSet::may_match`]), then step 3.
 //! 3. A candidate's form is checked from its last segment backwards. For the chain of
 //!    segments from `i` to the end, let `latest(i)` be the latest start at which that chain
 //!    can be placed: the last segment sits at the end, and `latest(i)` is the latest
@@ -28,7 +35,8 @@
 //!
 //! Occurrences of a segment with `?` or classes are its anchor's occurrences that the rest
 //! of the segment fits around, computed when first needed; a segment with no literal at all
-//! is tried at every byte that can start a character its first item accepts. Everything per text lives in a [`FieldScratch`], reset by
+//! is tried at every byte that can start a character its first item accepts. Everything
+//! per text lives in a [`FieldScratch`], reset by
 //! stamping rather than clearing, so a decision allocates nothing once the scratch has grown.
 
 use std::collections::HashMap;
@@ -53,6 +61,8 @@ struct SegmentInfo {
     anchor_len: usize,
     /// The segment is its anchor: its occurrences are the anchor's.
     literal: bool,
+    /// The anchor's bytes (empty without one), for the search without the automaton.
+    anchor_bytes: Box<[u8]>,
     /// For a segment without an anchor, the bytes its occurrences can start with
     /// ([`Segment::first_bytes`]): it is tried only there.
     first_bytes: [u64; 4],
@@ -115,6 +125,13 @@ pub(crate) struct FieldSet {
     /// candidate, and `mark` stops at the first such in `seen` (which is in the order of
     /// first ends).
     bounds: Option<Vec<u32>>,
+    /// When `bounds` is known and every segment of their chains has an anchor (the last
+    /// one aside, compared at the end): what one byte costs, at most, to place those chains
+    /// without the search of step 1, a step per byte searched backwards and one per
+    /// character compared at each anchor met, summed over their distinct links. Then a
+    /// text is searched by the automaton only up to the latest bound's start (see
+    /// [`FieldSet::scan`]).
+    horizon: Option<u64>,
     /// Rules whose glob matches every text (`*`): never verified.
     any: Vec<u64>,
     /// What one byte of text can cost at most (see [`FieldSet::byte_weight`]).
@@ -193,9 +210,11 @@ impl FieldSetBuilder {
         if let Some(&id) = self.segment_ids.get(segment) {
             return id;
         }
+        let mut anchor_bytes: Box<[u8]> = Box::default();
         let (anchor, before, anchor_len) = match segment.anchor() {
             Some(a) => {
                 let len = a.text.len();
+                anchor_bytes = a.text.as_bytes().into();
                 let next = self.anchors.len() as u32;
                 let id = *self.anchor_ids.entry(a.text.clone()).or_insert(next);
                 if id == next {
@@ -217,6 +236,7 @@ impl FieldSetBuilder {
             anchor,
             before,
             anchor_len,
+            anchor_bytes,
         });
         self.segment_ids.insert(segment.clone(), id);
         id
@@ -286,6 +306,9 @@ impl FieldSetBuilder {
         bounds.sort_unstable();
         bounds.dedup();
         let bounds = (bounds.len() <= FEW_BOUNDS && !bounds.contains(&NONE)).then_some(bounds);
+        let horizon = bounds
+            .as_ref()
+            .and_then(|b| horizon_weight(b, &self.nodes, &self.segments));
         let mut key_groups = Vec::with_capacity(keyed.len());
         let mut groups = Vec::new();
         let mut group_rules = Vec::new();
@@ -331,6 +354,7 @@ impl FieldSetBuilder {
             group_rules,
             unkeyed,
             bounds,
+            horizon,
             any,
             byte_weight: 0,
         };
@@ -347,6 +371,29 @@ impl FieldSetBuilder {
         }
         (field, blamed)
     }
+}
+
+/// The work per byte of placing the chains `bounds` backwards (see [`FieldSet::horizon`]),
+/// or `None` when one of their segments, the last aside, has no anchor to search for.
+fn horizon_weight(bounds: &[u32], nodes: &[Node], segments: &[SegmentInfo]) -> Option<u64> {
+    let mut links: Vec<u32> = Vec::new();
+    for &bound in bounds {
+        let mut node = bound;
+        while let Some(&Node { segment, parent }) = nodes.get(node as usize) {
+            links.push(node);
+            let info = segments.get(segment as usize)?;
+            if parent != NONE && info.anchor == NONE {
+                return None;
+            }
+            node = parent;
+        }
+    }
+    links.sort_unstable();
+    links.dedup();
+    links.iter().try_fold(0u64, |sum, &node| {
+        let info = segments.get(nodes.get(node as usize)?.segment as usize)?;
+        Some(sum + 2 + 2 * info.segment.chars() as u64)
+    })
 }
 
 fn set(bits: &mut [u64], i: usize) {
@@ -413,8 +460,7 @@ pub(crate) struct FieldScratch {
 struct StateMark {
     /// The text's stamp when it reached the state at an end.
     stamp: u32,
-    /// The first and last ends at which it did.
-    first: u32,
+    /// The last end at which it did.
     last: u32,
     /// The stamp when `fill_lasts` listed it.
     back: u32,
@@ -505,6 +551,14 @@ impl FieldSet {
             return Err(SearchFailed);
         }
         let stamp = sc.stamp;
+        // With the bounds placed first, no anchor ending after the latest of them can
+        // matter: no key makes a candidate there, and every other occurrence a verification
+        // asks for ends before its chain's bound.
+        let searched = match self.horizon {
+            Some(_) => self.place_bounds(text, sc),
+            None => text.len(),
+        };
+        let text = text.get(..searched).unwrap_or(text);
         let n = searcher.log_ends(text.as_bytes(), &mut sc.log);
         sc.logged = n;
         let FieldScratch {
@@ -522,28 +576,31 @@ impl FieldSet {
         }
         grow(fresh, count);
         let (marks, list) = (&mut states[..], &mut fresh[..]);
+        let log = log.get(..n).unwrap_or_default();
+        // Each state's first visit is kept as its place in the log, which gives its end:
+        // nothing here depends on whether the state is new but the list's length.
         let mut k = 0usize;
-        for &entry in log.get(..n).unwrap_or_default() {
+        for (j, &entry) in log.iter().enumerate() {
             let state = searcher.state_of(entry);
-            let end = super::anchors::end_of(entry);
             let mut new = false;
             if let Some(m) = marks.get_mut(state as usize) {
                 new = m.stamp != stamp;
                 m.stamp = stamp;
-                // A select without a branch: `new` is as unpredictable as the text.
-                let keep = u32::from(new).wrapping_sub(1);
-                m.first = (m.first & keep) | (end & !keep);
-                m.last = end;
+                m.last = super::anchors::end_of(entry);
             }
             // `k` counts distinct states: never past the list.
             if let Some(slot) = list.get_mut(k) {
-                *slot = state;
+                *slot = j as u32;
             }
             k += usize::from(new);
         }
         let (stamps, anchor_firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
-        for &state in list.get(..k).unwrap_or_default() {
-            let end = marks.get(state as usize).map_or(0, |m| m.first);
+        for slot in list.get_mut(..k).unwrap_or_default() {
+            let entry = log.get(*slot as usize).copied().unwrap_or(0);
+            let state = searcher.state_of(entry);
+            let end = super::anchors::end_of(entry);
+            // From here on the list names states, as `fill_lasts` reads it.
+            *slot = state;
             let mut a = searcher.longest(state);
             while let (Some(s), Some(f)) = (
                 stamps.get_mut(a as usize),
@@ -1049,6 +1106,12 @@ impl FieldSet {
         }
     }
 
+    /// The most work one byte of text can cost in placing the bounds first (see
+    /// [`FieldSet::horizon`]): 0 when they are not.
+    pub(crate) fn horizon_weight(&self) -> u64 {
+        self.horizon.unwrap_or(0)
+    }
+
     /// The most work one byte of text can cost (see `compute_byte_weight`).
     pub(crate) fn byte_weight(&self) -> usize {
         self.byte_weight
@@ -1071,7 +1134,10 @@ impl FieldSet {
             + self
                 .segments
                 .iter()
-                .map(|s| s.segment.items.capacity() * size_of::<super::segment::Item>())
+                .map(|s| {
+                    s.segment.items.capacity() * size_of::<super::segment::Item>()
+                        + s.anchor_bytes.len()
+                })
                 .sum::<usize>()
             + self.searcher.as_ref().map_or(0, Anchors::heap_bytes)
             + self.forms.capacity() * size_of::<FormRef>()
@@ -1083,6 +1149,253 @@ impl FieldSet {
             + self.group_rules.capacity() * 4
             + (self.unkeyed.capacity() + self.any.capacity()) * 8
             + self.bounds.as_ref().map_or(0, |b| b.capacity() * 4)
+    }
+}
+
+/// What [`FieldSet::rule_matches_directly`] may still spend, in steps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget(pub(crate) u64);
+
+impl Budget {
+    /// Takes `steps` from the budget, counting them as work; false when they were not there.
+    #[inline]
+    fn spend(&mut self, steps: u64, work: &mut u64) -> bool {
+        *work += steps;
+        match self.0.checked_sub(steps) {
+            Some(left) => {
+                self.0 = left;
+                true
+            }
+            None => {
+                self.0 = 0;
+                false
+            }
+        }
+    }
+}
+
+impl FieldSet {
+    /// Whether rule `rule`'s glob matches `text`, found without the search of step 1: each
+    /// form's last segment is compared at the end, then its segments are placed leftmost,
+    /// one after the other, each found by `memchr`'s search for its anchor (or, without
+    /// one, by the bytes that can start it). For the few rules a decision asks about in the
+    /// resource this reads a fraction of the text, at memory speed, where the automaton
+    /// would read all of it a byte at a time. `None` when `budget` runs out first: then
+    /// nothing is decided, and the caller searches the usual way.
+    pub(crate) fn rule_matches_directly(
+        &self,
+        rule: usize,
+        text: &str,
+        sc: &mut FieldScratch,
+        budget: &mut Budget,
+    ) -> Option<bool> {
+        if get(&self.any, rule) {
+            return Some(true);
+        }
+        let (start, end) = self.rule_forms.get(rule).copied()?;
+        for form in start..end {
+            if self.form_matches_directly(form as usize, text, &mut sc.work, budget)? {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+
+    fn form_matches_directly(
+        &self,
+        form: usize,
+        text: &str,
+        work: &mut u64,
+        budget: &mut Budget,
+    ) -> Option<bool> {
+        let segment = |id: u32| self.segments.get(id as usize);
+        let (mut at, tail) = match *self.forms.get(form)? {
+            FormRef::Exact(id) => {
+                let info = segment(id)?;
+                let steps = info.segment.chars() as u64;
+                if !budget.spend(steps, work) {
+                    return None;
+                }
+                return Some(info.segment.match_at(text, 0, work) == Some(text.len()));
+            }
+            FormRef::Starred { head, tail } => {
+                let info = segment(head)?;
+                if !budget.spend(info.segment.chars() as u64, work) {
+                    return None;
+                }
+                match info.segment.match_at(text, 0, work) {
+                    Some(end) => (end, tail),
+                    None => return Some(false),
+                }
+            }
+            FormRef::Floating { tail } => (0, tail),
+        };
+        // The last segment first: one comparison at the end, which most texts fail.
+        let mut last = tail;
+        let mut links = 0u64;
+        while let Some(&Node { parent, .. }) = self.nodes.get(last as usize) {
+            if parent == NONE {
+                break;
+            }
+            last = parent;
+            links += 1;
+        }
+        let info = segment(self.nodes.get(last as usize)?.segment)?;
+        if !budget.spend(links + info.segment.chars() as u64, work) {
+            return None;
+        }
+        let Some(suffix) = info.segment.match_suffix(text, work) else {
+            return Some(false);
+        };
+        let mut node = tail;
+        while node != last {
+            let &Node {
+                segment: id,
+                parent,
+            } = self.nodes.get(node as usize)?;
+            match leftmost(segment(id)?, text, at, work, budget)? {
+                Some(end) => at = end,
+                None => return Some(false),
+            }
+            node = parent;
+        }
+        Some(suffix >= at)
+    }
+}
+
+impl FieldSet {
+    /// Places every link of the bounds' chains (see [`FieldSet::horizon`]) without the log,
+    /// each searched backwards from the latest start of the chain after it; returns the
+    /// latest start of a bound (0 when none has a place): the prefix that is searched.
+    fn place_bounds(&self, text: &str, sc: &mut FieldScratch) -> usize {
+        let stamp = sc.stamp;
+        let mut horizon = 0;
+        for &bound in self.bounds.as_deref().unwrap_or_default() {
+            let mut stack = std::mem::take(&mut sc.stack);
+            stack.clear();
+            let mut node = bound;
+            while node != NONE && sc.node_stamp.get(node as usize) != Some(&stamp) {
+                stack.push(node);
+                node = self.nodes.get(node as usize).map_or(NONE, |n| n.parent);
+            }
+            while let Some(node) = stack.pop() {
+                let Some(&Node { segment, parent }) = self.nodes.get(node as usize) else {
+                    continue;
+                };
+                let info = self.segments.get(segment as usize);
+                let value = match (info, parent) {
+                    (None, _) => NO,
+                    (Some(info), NONE) => {
+                        info.segment.match_suffix(text, &mut sc.work).unwrap_or(NO)
+                    }
+                    (Some(info), parent) => match sc.latest.get(parent as usize).copied() {
+                        Some(by) if by != NO => latest_backwards(info, text, by, &mut sc.work),
+                        _ => NO,
+                    },
+                };
+                if let (Some(s), Some(l)) = (
+                    sc.node_stamp.get_mut(node as usize),
+                    sc.latest.get_mut(node as usize),
+                ) {
+                    *s = stamp;
+                    *l = value;
+                }
+            }
+            sc.stack = stack;
+            match sc.latest.get(bound as usize).copied() {
+                Some(at) if at != NO => horizon = horizon.max(at),
+                _ => {}
+            }
+        }
+        horizon
+    }
+}
+
+/// The latest start of an occurrence of segment `info` (which has an anchor) ending by
+/// byte `by`, or `NO`: its anchor searched backwards, the segment tried around each
+/// occurrence, latest first.
+fn latest_backwards(info: &SegmentInfo, text: &str, by: usize, work: &mut u64) -> usize {
+    let bytes = text.as_bytes();
+    let needle = info.anchor_bytes.as_ref();
+    let finder = memchr::memmem::FinderRev::new(needle);
+    // The anchor ends by `limit`: the segment ends no earlier than its anchor.
+    let mut limit = by.min(bytes.len());
+    loop {
+        let hay = bytes.get(..limit).unwrap_or_default();
+        let found = match needle {
+            [] => None,
+            [b] => memchr::memrchr(*b, hay),
+            _ => finder.rfind(hay),
+        };
+        *work += (limit - found.unwrap_or(0)) as u64;
+        let Some(hit) = found else {
+            return NO;
+        };
+        if info.literal {
+            return hit;
+        }
+        *work += 1;
+        if let Some(at) = super::segment::back(text, hit, info.before)
+            && info
+                .segment
+                .match_at(text, at, work)
+                .is_some_and(|end| end <= by)
+        {
+            return at;
+        }
+        // Next, the occurrences that start before this one.
+        limit = hit + needle.len() - 1;
+    }
+}
+
+/// Where the leftmost occurrence of a segment starting at byte `from` or later ends:
+/// `Some(None)` when there is none, `None` when the budget runs out before that is known.
+fn leftmost(
+    info: &SegmentInfo,
+    text: &str,
+    from: usize,
+    work: &mut u64,
+    budget: &mut Budget,
+) -> Option<Option<usize>> {
+    let bytes = text.as_bytes();
+    let chars = info.segment.chars() as u64;
+    let mut from_byte = from;
+    loop {
+        // No more of the text than the budget pays for.
+        let stop = from_byte
+            .saturating_add(usize::try_from(budget.0).unwrap_or(usize::MAX))
+            .min(bytes.len());
+        let hay = bytes.get(from_byte..stop).unwrap_or_default();
+        let found = match info.anchor_bytes.as_ref() {
+            [] => {
+                let starts = &info.first_bytes;
+                hay.iter().position(|&b| {
+                    starts
+                        .get(usize::from(b >> 6))
+                        .is_some_and(|w| w & (1 << (b & 63)) != 0)
+                })
+            }
+            [b] => memchr::memchr(*b, hay),
+            needle => memchr::memmem::find(hay, needle),
+        };
+        let read = found.map_or(hay.len(), |i| i + info.anchor_len.max(1));
+        if !budget.spend(read as u64, work) {
+            return None;
+        }
+        let Some(i) = found else {
+            return if stop < bytes.len() { None } else { Some(None) };
+        };
+        let hit = from_byte + i;
+        if !budget.spend(chars, work) {
+            return None;
+        }
+        if let Some(start) = super::segment::back(text, hit, info.before)
+            && start >= from
+            && let Some(end) = info.segment.match_at(text, start, work)
+        {
+            return Some(Some(end));
+        }
+        from_byte = hit + 1;
     }
 }
 
@@ -1119,4 +1432,122 @@ impl FieldScratch {
 #[inline]
 fn probes(n: usize) -> u64 {
     u64::from(usize::BITS - n.leading_zeros()) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::segment::forms;
+    use crate::glob::Glob;
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    const PIECES: [&str; 12] = [
+        "*", "*", "a", "b", "ab", "ba", "é", "?", "[ab]", "[!a]", "{a,bé}", "[a-c]?",
+    ];
+    const LETTERS: [&str; 5] = ["a", "b", "b", "é", "c"];
+
+    fn random(rng: &mut Rng, from: &[&str], most: usize) -> String {
+        (0..rng.below(most + 1))
+            .map(|_| from[rng.below(from.len())])
+            .collect()
+    }
+
+    /// Matching a rule without the search agrees with matching its forms the plain way,
+    /// whatever the budget: either the same answer, or none when the budget runs out.
+    #[test]
+    fn direct_matching_agrees_with_the_forms() {
+        let mut rng = Rng(99);
+        let mut ran_out = 0;
+        let mut decided = 0;
+        for _ in 0..300 {
+            let globs: Vec<Glob> = (0..6)
+                .map(|_| Glob::new(&random(&mut rng, &PIECES, 6)).expect("valid glob"))
+                .collect();
+            let rule_forms: Vec<Vec<Form>> = globs
+                .iter()
+                .map(|g| forms(g, 64).expect("few forms"))
+                .collect();
+            let mut builder = FieldSetBuilder::default();
+            for (g, f) in globs.iter().zip(&rule_forms) {
+                builder.add(f, g.is_any());
+            }
+            let (field, _) = builder.build(usize::MAX);
+            let mut sc = FieldScratch::default();
+            for _ in 0..20 {
+                let text = random(&mut rng, &LETTERS, 12);
+                for (rule, f) in rule_forms.iter().enumerate() {
+                    let want = f.iter().any(|form| form.is_match(&text));
+                    let mut budget = Budget(u64::MAX);
+                    let got = field.rule_matches_directly(rule, &text, &mut sc, &mut budget);
+                    assert_eq!(got, Some(want), "{} on {text:?}", globs[rule]);
+                    let mut budget = Budget(rng.below(text.len() + 4) as u64);
+                    match field.rule_matches_directly(rule, &text, &mut sc, &mut budget) {
+                        Some(got) => {
+                            assert_eq!(got, want, "{} on {text:?}", globs[rule]);
+                            decided += 1;
+                        }
+                        None => ran_out += 1,
+                    }
+                }
+            }
+        }
+        // Both ways out of a small budget were taken.
+        assert!(ran_out > 100 && decided > 100, "{ran_out} {decided}");
+    }
+
+    /// With the bounds placed first and the text searched only up to them, the candidates
+    /// and their verification still give every rule's answer.
+    #[test]
+    fn searching_up_to_the_bounds_decides_as_the_forms() {
+        let tails = ["y*z*", "y*[!a]z*", "y?*z*", "z?y*", "y*z", "?y*z*"];
+        let keys = ["a", "b", "é", "c", "ab", "?a"];
+        let letters = ["a", "b", "c", "y", "z", "é", "y", "z"];
+        let mut rng = Rng(5);
+        let mut placed = 0;
+        for _ in 0..200 {
+            let globs: Vec<Glob> = (0..8)
+                .map(|_| {
+                    let key = random(&mut rng, &keys, 2);
+                    let glob = format!(
+                        "*{key}{}*{}",
+                        keys[rng.below(4)],
+                        tails[rng.below(3) * 2 + rng.below(2)]
+                    );
+                    Glob::new(&glob).expect("valid glob")
+                })
+                .collect();
+            let rule_forms: Vec<Vec<Form>> = globs
+                .iter()
+                .map(|g| forms(g, 64).expect("few forms"))
+                .collect();
+            let mut builder = FieldSetBuilder::default();
+            for (g, f) in globs.iter().zip(&rule_forms) {
+                builder.add(f, g.is_any());
+            }
+            let (field, _) = builder.build(usize::MAX);
+            placed += usize::from(field.horizon.is_some());
+            let mut sc = FieldScratch::default();
+            for _ in 0..30 {
+                let text = random(&mut rng, &letters, 14);
+                field.scan(&text, &mut sc).expect("short text");
+                let mut bits = vec![0u64; 1];
+                field.mark(&text, &mut sc, globs.len(), &mut bits);
+                for (rule, f) in rule_forms.iter().enumerate() {
+                    let want = f.iter().any(|form| form.is_match(&text));
+                    let got = get(&bits, rule) && field.rule_matches(rule, &text, &mut sc);
+                    assert_eq!(got, want, "{} on {text:?}", globs[rule]);
+                }
+            }
+        }
+        assert!(placed > 100, "{placed}");
+    }
 }

@@ -22,6 +22,7 @@
 //! number of rules.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry as Slot;
 use std::collections::{BinaryHeap, HashMap};
 
 use super::confidence::ClassRange;
@@ -333,8 +334,8 @@ enum Home {
 pub(crate) struct IndexBuilder {
     /// Each entry's rules, in rule order, with their class ranges.
     entries: Vec<Vec<(u32, ClassRange)>>,
+    /// Each pair of forms' entry.
     by_forms: HashMap<(Simple, Simple), u32, FastHash>,
-    homes: Vec<(Home, Simple)>,
 }
 
 impl IndexBuilder {
@@ -356,24 +357,19 @@ impl IndexBuilder {
             return false;
         }
         for action in actions {
+            // Refused above.
+            if matches!(action, Simple::Affix(..)) {
+                continue;
+            }
             for resource in resources {
-                let key = (action.clone(), resource.clone());
-                let entry = match self.by_forms.get(&key) {
-                    Some(&e) => e,
-                    None => {
+                // The forms are copied once, into the map, which gives each entry its home
+                // when the index is built.
+                let entry = match self.by_forms.entry((action.clone(), resource.clone())) {
+                    Slot::Occupied(found) => *found.get(),
+                    Slot::Vacant(slot) => {
                         let e = self.entries.len() as u32;
                         self.entries.push(Vec::new());
-                        let home = match (action, resource) {
-                            (Simple::Exact(a), Simple::Exact(_)) => Home::Pair(a.clone()),
-                            (Simple::Exact(a), _) => Home::Action(a.clone()),
-                            (Simple::Prefix(p), _) if p.is_empty() => Home::AnyAction,
-                            (Simple::Prefix(p), _) => Home::ActionPrefix(p.clone()),
-                            // Refused above.
-                            (Simple::Affix(..), _) => continue,
-                        };
-                        self.homes.push((home, resource.clone()));
-                        self.by_forms.insert(key.clone(), e);
-                        e
+                        *slot.insert(e)
                     }
                 };
                 if let Some(rules) = self.entries.get_mut(entry as usize)
@@ -388,12 +384,30 @@ impl IndexBuilder {
 
     /// Builds the index for `classes` confidence classes (1 for a HITL stage).
     pub(crate) fn build(self, classes: u32) -> Index {
+        let IndexBuilder {
+            entries: entry_rules,
+            by_forms,
+        } = self;
+        // Each entry's home and resource form, by entry, moved out of the map.
+        let mut homes: Vec<Option<(Home, Simple)>> = (0..entry_rules.len()).map(|_| None).collect();
+        for ((action, resource), e) in by_forms {
+            let home = match (action, &resource) {
+                (Simple::Exact(a), Simple::Exact(_)) => Home::Pair(a),
+                (Simple::Exact(a), _) => Home::Action(a),
+                (Simple::Prefix(p), _) if p.is_empty() => Home::AnyAction,
+                (Simple::Prefix(p), _) => Home::ActionPrefix(p),
+                (Simple::Affix(..), _) => continue,
+            };
+            if let Some(slot) = homes.get_mut(e as usize) {
+                *slot = Some((home, resource));
+            }
+        }
         let mut table = KeyTableBuilder::default();
-        let mut entries = Vec::with_capacity(self.entries.len());
+        let mut entries = Vec::with_capacity(entry_rules.len());
         let mut runs = Vec::new();
-        let mut answers = Vec::with_capacity(self.entries.len());
-        let mut first_rules = Vec::with_capacity(self.entries.len());
-        for rules in &self.entries {
+        let mut answers = Vec::with_capacity(entry_rules.len());
+        let mut first_rules = Vec::with_capacity(entry_rules.len());
+        for rules in &entry_rules {
             let start = runs.len();
             band_runs(rules, &mut runs);
             let first_rule = rules.first().map_or(NONE, |(r, _)| *r);
@@ -429,7 +443,11 @@ impl IndexBuilder {
         // Bucket lists, by home; then laid out flat.
         let mut lists: Vec<(&Home, Vec<Listed<'_>>)> = Vec::new();
         let mut list_of: HashMap<&Home, usize, FastHash> = HashMap::default();
-        for (e, (home, resource)) in self.homes.iter().enumerate() {
+        for (e, (home, resource)) in homes
+            .iter()
+            .enumerate()
+            .filter_map(|(e, h)| h.as_ref().map(|h| (e, h)))
+        {
             let (answer, first_rule) = (
                 answers.get(e).copied().unwrap_or(NONE),
                 first_rules.get(e).copied().unwrap_or(NONE),
