@@ -119,6 +119,22 @@ impl Lowering {
         out
     }
 
+    /// Lowers each item, keeping those that lower, in a vector sized for all of them: a
+    /// section's rules are large, and growing their vector would copy each several times.
+    fn each<T>(
+        &mut self,
+        items: &[Node<'_>],
+        mut lower: impl FnMut(&mut Self, &Node<'_>) -> Option<T>,
+    ) -> Vec<T> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(lowered) = lower(self, item) {
+                out.push(lowered);
+            }
+        }
+        out
+    }
+
     fn error(&mut self, kind: ErrorKind, span: Span) {
         self.diagnostics.push(Diagnostic::new(kind, span));
     }
@@ -282,11 +298,18 @@ impl Lowering {
     /// A string. Plain scalars that YAML would read as numbers are taken as their text (an id
     /// `1` is the string "1"), but nulls and booleans are refused: `action: yes` is a mistake.
     fn string(&mut self, node: &Node, key: &str) -> Option<Spanned<String>> {
+        let text = self.text(node, key)?;
+        Some(Spanned::new(text.to_owned(), node.span))
+    }
+
+    /// [`Lowering::string`]'s text, borrowed from the tree, for what is parsed further and
+    /// need not be copied first.
+    fn text<'n>(&mut self, node: &'n Node<'_>, key: &str) -> Option<&'n str> {
         match &node.kind {
             NodeKind::Scalar { value, plain }
                 if !*plain || !matches!(plain_type(value), PlainType::Null | PlainType::Bool) =>
             {
-                Some(Spanned::new(value.to_string(), node.span))
+                Some(value)
             }
             _ => {
                 self.wrong_type(node, key, "a string");
@@ -344,8 +367,8 @@ impl Lowering {
     }
 
     fn glob(&mut self, node: &Node, key: &str) -> Option<Spanned<Glob>> {
-        let text = self.string(node, key)?;
-        match Glob::new(&text.node) {
+        let text = self.text(node, key)?;
+        match Glob::new(text) {
             Ok(glob) => Some(Spanned::new(glob, node.span)),
             Err(e) => {
                 // Point at the offending character when the glob is written verbatim on one
@@ -353,7 +376,7 @@ impl Lowering {
                 // source longer than the value, and then the offset means nothing in the
                 // source: point at the whole value instead.
                 let quoted = matches!(node.kind, NodeKind::Scalar { plain: false, .. });
-                let written = u32::try_from(text.node.chars().count()).unwrap_or(u32::MAX);
+                let written = u32::try_from(text.chars().count()).unwrap_or(u32::MAX);
                 let verbatim = node.span.end_line == node.span.line
                     && node.span.end_col.checked_sub(node.span.col)
                         == written.checked_add(2 * u32::from(quoted));
@@ -369,7 +392,7 @@ impl Lowering {
                 };
                 self.error(
                     ErrorKind::MalformedGlob {
-                        glob: text.node,
+                        glob: text.to_owned(),
                         reason: e.reason,
                     },
                     span,
@@ -417,15 +440,15 @@ impl Lowering {
         what: &'static str,
         allowed: &'static [&'static str],
     ) -> Option<Spanned<T>> {
-        let text = self.string(node, key)?;
-        match text.node.parse::<T>() {
+        let text = self.text(node, key)?;
+        match text.parse::<T>() {
             Ok(v) => Some(Spanned::new(v, node.span)),
             Err(_) => {
-                let suggestion = suggest::closest(&text.node, allowed.iter().copied());
+                let suggestion = suggest::closest(text, allowed.iter().copied());
                 self.error(
                     ErrorKind::UnknownWord {
                         what,
-                        found: text.node,
+                        found: text.to_owned(),
                         allowed,
                         suggestion,
                     },
@@ -437,14 +460,14 @@ impl Lowering {
     }
 
     fn outcome(&mut self, node: &Node, key: &str) -> Option<Spanned<Outcome>> {
-        let text = self.string(node, key)?;
-        match text.node.parse::<Outcome>() {
+        let text = self.text(node, key)?;
+        match text.parse::<Outcome>() {
             Ok(v) => Some(Spanned::new(v, node.span)),
             Err(()) => {
-                let suggestion = crate::suggest::outcome(&text.node);
+                let suggestion = crate::suggest::outcome(text);
                 self.error(
                     ErrorKind::UnknownOutcome {
-                        found: text.node,
+                        found: text.to_owned(),
                         suggestion,
                     },
                     node.span,
@@ -470,35 +493,34 @@ impl Lowering {
     }
 
     fn approver(&mut self, node: &Node, key: &str) -> Option<Spanned<Approver>> {
-        let text = self.string(node, key)?;
-        let approver = match text.node.strip_prefix("group:") {
+        let text = self.text(node, key)?;
+        let approver = match text.strip_prefix("group:") {
             Some(name) if !name.is_empty() && !name.contains(char::is_whitespace) => {
                 Some(Approver::Group(name.to_owned()))
             }
             Some(_) => None,
-            None => Principal::parse(&text.node).map(Approver::Principal),
+            None => Principal::parse(text).map(Approver::Principal),
         };
         if approver.is_none() {
-            self.error(ErrorKind::BadPrincipal { text: text.node }, node.span);
+            self.error(
+                ErrorKind::BadPrincipal {
+                    text: text.to_owned(),
+                },
+                node.span,
+            );
         }
         approver.map(|a| Spanned::new(a, node.span))
     }
 
     fn approvers(&mut self, node: &Node, key: &str) -> Option<Spanned<Vec<Spanned<Approver>>>> {
         let items = self.list(node, key, "a list of principals such as [user:adam]")?;
-        let list = items
-            .iter()
-            .filter_map(|item| self.approver(item, key))
-            .collect();
+        let list = self.each(items, |this, item| this.approver(item, key));
         Some(Spanned::new(list, node.span))
     }
 
     fn channels(&mut self, node: &Node, key: &str) -> Option<Spanned<Vec<Spanned<String>>>> {
         let items = self.list(node, key, "a list of channels such as [email, slack]")?;
-        let list = items
-            .iter()
-            .filter_map(|item| self.nonempty_string(item, "notifyVia"))
-            .collect();
+        let list = self.each(items, |this, item| this.nonempty_string(item, "notifyVia"));
         Some(Spanned::new(list, node.span))
     }
 
@@ -515,10 +537,7 @@ impl Lowering {
             let Some(items) = self.list(value, &name.node, "a list of members") else {
                 continue;
             };
-            let members = items
-                .iter()
-                .filter_map(|m| self.approver(m, &name.node))
-                .collect();
+            let members = self.each(items, |this, m| this.approver(m, &name.node));
             out.push(GroupDef { name, members });
         }
         out
@@ -544,10 +563,9 @@ impl Lowering {
         let f = self.fields(node, place, SECTION_KEYS)?;
         let rules_node = self.require(&f, "rules", place)?;
         let items = self.list(rules_node, "rules", "a list of rules")?;
-        let rules = items
-            .iter()
-            .filter_map(|item| self.watch(item.span, |this| rule(this, item)))
-            .collect();
+        let rules = self.each(items, |this, item| {
+            this.watch(item.span, |this| rule(this, item))
+        });
         Some(Section {
             rules,
             span: node.span.into(),
@@ -610,10 +628,9 @@ impl Lowering {
 
     fn chain(&mut self, node: &Node) -> Option<Spanned<Vec<ChainStep>>> {
         let items = self.list(node, "chain", "a list of steps")?;
-        let steps = items
-            .iter()
-            .filter_map(|item| self.watch(item.span, |this| this.step(item)))
-            .collect();
+        let steps = self.each(items, |this, item| {
+            this.watch(item.span, |this| this.step(item))
+        });
         Some(Spanned::new(steps, node.span))
     }
 
