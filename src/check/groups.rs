@@ -230,7 +230,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn approver(i: u8) -> Spanned<Approver> {
-        let node = if i % 3 == 0 {
+        let node = if i.is_multiple_of(3) {
             Approver::Group(format!("g{}", i % 4))
         } else {
             Approver::Principal(Principal::parse(&format!("user:u{}", i % 5)).unwrap())

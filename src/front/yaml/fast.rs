@@ -34,7 +34,7 @@ pub(crate) fn parse(text: &str) -> Option<Node<'_>> {
     if s.starts_with(b"---") {
         // The one document's start marker, alone on its line (a comment may follow).
         let rest = s.skip_spaces(s.start + 3);
-        if rest == s.start + 3 && rest < s.end || rest < s.end && s.at(rest) != b'#' {
+        if rest < s.end && (rest == s.start + 3 || s.at(rest) != b'#') {
             return None;
         }
         s.advance(false)?;
@@ -181,6 +181,7 @@ impl<'t> Scanner<'t> {
     }
 
     /// The 1-based column of byte `i` on the current line, in characters.
+    #[inline]
     fn col(&mut self, i: usize) -> u32 {
         let col = if self.ascii {
             i - self.start + 1
@@ -352,9 +353,7 @@ impl<'t> Scanner<'t> {
         loop {
             let content = self.skip_spaces(p + 1);
             let item = if content >= self.end || self.text[content] == b'#' {
-                if start.is_none() {
-                    return None;
-                }
+                start?;
                 self.advance(false)?;
                 if self.done || self.indent <= n {
                     // An empty item.

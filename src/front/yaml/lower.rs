@@ -65,6 +65,50 @@ const ESCALATION_RULE_KEYS: &[&str] = &[
 ];
 const MATCH_KEYS: &[&str] = &["action", "resource"];
 
+/// The keys of a gate, in the order the lists above hold them.
+const GATE_KEYS: [&str; 7] = [
+    "approvers",
+    "minApprovals",
+    "timeout",
+    "onTimeout",
+    "escalateTo",
+    "remindEvery",
+    "notifyVia",
+];
+/// Where [`GATE_KEYS`] start in the lists of keys with a gate.
+const HITL_GATE: usize = 6;
+const STEP_GATE: usize = 1;
+const ESCALATION_GATE: usize = 5;
+
+/// Whether `list` holds [`GATE_KEYS`] from `at` on.
+const fn gate_keys_at(list: &[&str], at: usize) -> bool {
+    let mut k = 0;
+    while k < GATE_KEYS.len() {
+        if at + k >= list.len() {
+            return false;
+        }
+        let (a, b) = (list[at + k].as_bytes(), GATE_KEYS[k].as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        k += 1;
+    }
+    true
+}
+
+const _: () = assert!(
+    gate_keys_at(HITL_RULE_KEYS, HITL_GATE)
+        && gate_keys_at(STEP_KEYS, STEP_GATE)
+        && gate_keys_at(ESCALATION_RULE_KEYS, ESCALATION_GATE)
+);
+
 /// The most keys a mapping of the policy may have (the longest list above).
 const MAX_FIELDS: usize = 16;
 
@@ -572,27 +616,20 @@ impl Lowering {
         })
     }
 
-    fn gate(&mut self, f: &Fields<'_>) -> Gate {
+    /// The gate's keys, which every list of keys with a gate holds in [`GATE_KEYS`]' order
+    /// from the slot `at`: found by slot, not by name, as rules are many.
+    fn gate(&mut self, f: &Fields<'_>, at: usize) -> Gate {
+        let key = |i: usize| f.values.get(at + i).copied().flatten();
         Gate {
-            approvers: f
-                .get("approvers")
-                .and_then(|n| self.approvers(n, "approvers")),
-            min_approvals: f
-                .get("minApprovals")
-                .and_then(|n| self.int(n, "minApprovals")),
-            timeout: f.get("timeout").and_then(|n| self.duration(n, "timeout")),
-            on_timeout: f.get("onTimeout").and_then(|n| {
+            approvers: key(0).and_then(|n| self.approvers(n, "approvers")),
+            min_approvals: key(1).and_then(|n| self.int(n, "minApprovals")),
+            timeout: key(2).and_then(|n| self.duration(n, "timeout")),
+            on_timeout: key(3).and_then(|n| {
                 self.word::<OnTimeout>(n, "onTimeout", "onTimeout", &OnTimeout::NAMES)
             }),
-            escalate_to: f
-                .get("escalateTo")
-                .and_then(|n| self.approvers(n, "escalateTo")),
-            remind_every: f
-                .get("remindEvery")
-                .and_then(|n| self.duration(n, "remindEvery")),
-            notify_via: f
-                .get("notifyVia")
-                .and_then(|n| self.channels(n, "notifyVia")),
+            escalate_to: key(4).and_then(|n| self.approvers(n, "escalateTo")),
+            remind_every: key(5).and_then(|n| self.duration(n, "remindEvery")),
+            notify_via: key(6).and_then(|n| self.channels(n, "notifyVia")),
         }
     }
 
@@ -613,7 +650,7 @@ impl Lowering {
             .and_then(|n| self.bool(n, "requireApproval"));
         let chain = f.get("chain").and_then(|n| self.chain(n));
         let priority = self.priority(&f);
-        let gate = self.gate(&f);
+        let gate = self.gate(&f, HITL_GATE);
         Some(HitlRule {
             id,
             action: action.unwrap_or_else(|| Spanned::new(Glob::any(), node.span)),
@@ -639,7 +676,7 @@ impl Lowering {
         let name = self
             .require(&f, "step", "a chain step")
             .and_then(|n| self.nonempty_string(n, "step"));
-        let gate = self.gate(&f);
+        let gate = self.gate(&f, STEP_GATE);
         Some(ChainStep {
             name: name.unwrap_or_else(|| Spanned::new(String::new(), node.span)),
             gate,
@@ -662,7 +699,7 @@ impl Lowering {
             .require(&f, "action", "an escalation rule")
             .and_then(|n| self.outcome(n, "action"));
         let priority = self.priority(&f);
-        let gate = self.gate(&f);
+        let gate = self.gate(&f, ESCALATION_GATE);
         Some(EscalationRule {
             id,
             match_action,
