@@ -191,6 +191,13 @@ impl GroupTable {
     /// How many distinct principals a list stands for: [`GroupTable::expand`]'s length,
     /// without copying them.
     pub fn distinct(&self, list: &[Spanned<Approver>]) -> usize {
+        // Most gates name one principal or one group: counted without a vector.
+        if let [one] = list {
+            return match &one.node {
+                Approver::Principal(_) => 1,
+                Approver::Group(name) => self.expanded.get(name).map_or(0, BTreeSet::len),
+            };
+        }
         let mut all: Vec<&Principal> = Vec::with_capacity(list.len());
         for item in list {
             match &item.node {
