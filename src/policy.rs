@@ -126,17 +126,13 @@ impl Policy {
     /// Validates an IR (from any front end) and prepares it for deciding.
     pub fn from_doc(doc: PolicyDoc, source: Source) -> Result<Policy, PolicyError> {
         let groups = check::validate(&doc).map_err(|d| PolicyError::new(source.clone(), d))?;
+        // From slices, so that each vector is allocated once at its size.
+        let hitl = doc.hitl.as_ref().map_or(&[][..], |s| &s.rules[..]);
+        let escalation = doc.escalation.as_ref().map_or(&[][..], |s| &s.rules[..]);
         let verdicts = Verdicts {
-            hitl: doc
-                .hitl
+            hitl: hitl.iter().map(|r| Verdict::for_hitl(r, &groups)).collect(),
+            escalation: escalation
                 .iter()
-                .flat_map(|s| &s.rules)
-                .map(|r| Verdict::for_hitl(r, &groups))
-                .collect(),
-            escalation: doc
-                .escalation
-                .iter()
-                .flat_map(|s| &s.rules)
                 .map(|r| Verdict::for_escalation(r, &groups))
                 .collect(),
             no_match: Verdict::for_no_match(doc.defaults.as_ref(), &groups),

@@ -51,6 +51,25 @@ pub fn validate(doc: &PolicyDoc) -> Result<GroupTable, Vec<Diagnostic>> {
     }
 }
 
+/// What requires a gate's approvers, named only when an error says it: most gates have
+/// none to report, and their rules are many.
+#[derive(Clone, Copy)]
+enum Needs<'a> {
+    Flag,
+    Step(&'a str),
+    Outcome(Outcome),
+}
+
+impl Needs<'_> {
+    fn describe(self) -> String {
+        match self {
+            Needs::Flag => "`requireApproval: true`".into(),
+            Needs::Step(name) => format!("chain step `{name}` requires approval"),
+            Needs::Outcome(outcome) => format!("the outcome `{outcome}` waits for a human"),
+        }
+    }
+}
+
 struct Validator {
     diagnostics: Vec<Diagnostic>,
     groups: GroupTable,
@@ -72,7 +91,10 @@ impl Validator {
             .iter()
             .flat_map(|s| &s.rules)
             .filter_map(|r| r.id.as_ref());
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: HashMap<&str, Span> = HashMap::with_capacity(
+            doc.hitl.as_ref().map_or(0, |s| s.rules.len())
+                + doc.escalation.as_ref().map_or(0, |s| s.rules.len()),
+        );
         for id in hitl_ids.chain(escalation_ids) {
             if let Some(first) = seen.get(id.node.as_str()) {
                 self.error(
@@ -100,13 +122,12 @@ impl Validator {
             }
             self.no_gate_keys_beside_chain(&rule.gate);
             for step in &chain.node {
-                let what = format!("chain step `{}` requires approval", step.name.node);
-                self.gate(&step.gate, Some(&what), *step.span);
+                self.gate(&step.gate, Some(Needs::Step(&step.name.node)), *step.span);
             }
             return;
         }
         if let Some(flag) = rule.require_approval.as_ref().filter(|f| f.node) {
-            self.gate(&rule.gate, Some("`requireApproval: true`"), flag.span);
+            self.gate(&rule.gate, Some(Needs::Flag), flag.span);
         } else {
             let why = match &rule.require_approval {
                 Some(_) => "the rule says `requireApproval: false`",
@@ -143,8 +164,7 @@ impl Validator {
         }
         let outcome = rule.outcome.node;
         if outcome.needs_approvers() {
-            let what = format!("the outcome `{outcome}` waits for a human");
-            self.gate(&rule.gate, Some(&what), rule.outcome.span);
+            self.gate(&rule.gate, Some(Needs::Outcome(outcome)), rule.outcome.span);
         } else {
             let why = format!("the outcome `{outcome}` asks no one");
             self.inert_gate(
@@ -262,7 +282,7 @@ impl Validator {
 
     /// Checks a gate. `needs` names what requires approvers when the gate is live (its
     /// approvers must then be present and enough for its quorum).
-    fn gate(&mut self, gate: &Gate, needs: Option<&str>, at: Span) {
+    fn gate(&mut self, gate: &Gate, needs: Option<Needs<'_>>, at: Span) {
         // A list naming an unknown group is already reported; counting what it stands for
         // would only echo that error as missing approvers or a quorum too high.
         let mut known = |list: &Option<Spanned<Vec<Spanned<Approver>>>>| {
@@ -283,7 +303,7 @@ impl Validator {
             let distinct = self.groups.distinct(listed);
             if distinct == 0 {
                 let span = gate.approvers.as_ref().map_or(at, |l| l.span);
-                let what = what.to_owned();
+                let what = what.describe();
                 let kind = if listed.is_empty() {
                     ErrorKind::MissingApprovers { what }
                 } else {

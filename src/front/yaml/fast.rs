@@ -25,15 +25,16 @@ const MAX_KEY: usize = 1000;
 pub(crate) fn parse(text: &str) -> Option<Node<'_>> {
     // saphyr-parser skips a leading byte-order mark without counting it as a column.
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if !readable(body) {
+    let ascii = body.is_ascii();
+    if !readable(body, ascii) {
         return None;
     }
-    let mut s = Scanner::new(body);
+    let mut s = Scanner::new(body, ascii);
     s.advance(true)?;
     if s.starts_with(b"---") {
         // The one document's start marker, alone on its line (a comment may follow).
         let rest = s.skip_spaces(s.start + 3);
-        if rest == s.start + 3 && rest < s.end || rest < s.end && s.at(rest) != b'#' {
+        if rest < s.end && (rest == s.start + 3 || s.at(rest) != b'#') {
             return None;
         }
         s.advance(false)?;
@@ -48,25 +49,27 @@ pub(crate) fn parse(text: &str) -> Option<Node<'_>> {
 /// Whether every character is one YAML reads without question: no control character but
 /// line breaks (`\r` only before `\n`), no tab, and none of the Unicode characters YAML refuses
 /// or treats specially (C1 controls, a byte-order mark, U+2028/9, non-characters).
-fn readable(text: &str) -> bool {
+fn readable(text: &str, ascii: bool) -> bool {
     let bytes = text.as_bytes();
-    if !bytes
-        .iter()
-        .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\n' || b == b'\r')
+    // Block by block without stopping early, which the compiler turns into vector code: this
+    // pass reads every byte of the policy.
+    let control = |b: u8| (b < 0x20 && b != b'\n' && b != b'\r') || b == 0x7f;
+    if bytes
+        .chunks(256)
+        .any(|block| block.iter().fold(false, |seen, &b| seen | control(b)))
     {
         return false;
     }
     if memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n')) {
         return false;
     }
-    text.is_ascii()
-        || !text.chars().any(|c| {
-            matches!(
-                c,
-                '\u{80}'
-                    ..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
-            )
-        })
+    ascii || !text.chars().any(special)
+}
+
+/// The characters beyond ASCII that YAML refuses or reads as more than text.
+fn special(c: char) -> bool {
+    let c = u32::from(c);
+    (0x80..=0x9f).contains(&c) || matches!(c, 0x2028 | 0x2029 | 0xfeff | 0xfffe | 0xffff)
 }
 
 /// The characters that end a plain scalar in a flow collection, or may not start one.
@@ -90,6 +93,8 @@ struct Scanner<'t> {
     line: u32,
     indent: usize,
     ascii: bool,
+    /// Whether the whole text is ASCII, when no line need be checked.
+    all_ascii: bool,
     /// Where the next line starts.
     next: usize,
     /// No content line is left.
@@ -104,8 +109,9 @@ struct Scanner<'t> {
 }
 
 impl<'t> Scanner<'t> {
-    fn new(src: &'t str) -> Self {
+    fn new(src: &'t str, ascii: bool) -> Self {
         Scanner {
+            all_ascii: ascii,
             src,
             text: src.as_bytes(),
             start: 0,
@@ -168,13 +174,14 @@ impl<'t> Scanner<'t> {
             {
                 return None;
             }
-            self.ascii = self.text[self.start..self.end].is_ascii();
+            self.ascii = self.all_ascii || self.text[self.start..self.end].is_ascii();
             self.mark = (self.start, 1);
             return Some(());
         }
     }
 
     /// The 1-based column of byte `i` on the current line, in characters.
+    #[inline]
     fn col(&mut self, i: usize) -> u32 {
         let col = if self.ascii {
             i - self.start + 1
@@ -346,9 +353,7 @@ impl<'t> Scanner<'t> {
         loop {
             let content = self.skip_spaces(p + 1);
             let item = if content >= self.end || self.text[content] == b'#' {
-                if start.is_none() {
-                    return None;
-                }
+                start?;
                 self.advance(false)?;
                 if self.done || self.indent <= n {
                     // An empty item.

@@ -68,6 +68,50 @@ const ESCALATION_RULE_KEYS: &[&str] = &[
 ];
 const MATCH_KEYS: &[&str] = &["action", "resource"];
 
+/// The keys of a gate, in the order the lists above hold them.
+const GATE_KEYS: [&str; 7] = [
+    "approvers",
+    "minApprovals",
+    "timeout",
+    "onTimeout",
+    "escalateTo",
+    "remindEvery",
+    "notifyVia",
+];
+/// Where [`GATE_KEYS`] start in the lists of keys with a gate.
+const HITL_GATE: usize = 6;
+const STEP_GATE: usize = 1;
+const ESCALATION_GATE: usize = 5;
+
+/// Whether `list` holds [`GATE_KEYS`] from `at` on.
+const fn gate_keys_at(list: &[&str], at: usize) -> bool {
+    let mut k = 0;
+    while k < GATE_KEYS.len() {
+        if at + k >= list.len() {
+            return false;
+        }
+        let (a, b) = (list[at + k].as_bytes(), GATE_KEYS[k].as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        k += 1;
+    }
+    true
+}
+
+const _: () = assert!(
+    gate_keys_at(HITL_RULE_KEYS, HITL_GATE)
+        && gate_keys_at(STEP_KEYS, STEP_GATE)
+        && gate_keys_at(ESCALATION_RULE_KEYS, ESCALATION_GATE)
+);
+
 /// The most keys a mapping of the policy may have (the longest list above).
 const MAX_FIELDS: usize = 16;
 
@@ -118,6 +162,22 @@ impl Lowering {
         let out = lower(self);
         if self.diagnostics.len() > before {
             self.tainted.push(span);
+        }
+        out
+    }
+
+    /// Lowers each item, keeping those that lower, in a vector sized for all of them: a
+    /// section's rules are large, and growing their vector would copy each several times.
+    fn each<T>(
+        &mut self,
+        items: &[Node<'_>],
+        mut lower: impl FnMut(&mut Self, &Node<'_>) -> Option<T>,
+    ) -> Vec<T> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(lowered) = lower(self, item) {
+                out.push(lowered);
+            }
         }
         out
     }
@@ -285,11 +345,18 @@ impl Lowering {
     /// A string. Plain scalars that YAML would read as numbers are taken as their text (an id
     /// `1` is the string "1"), but nulls and booleans are refused: `action: yes` is a mistake.
     fn string(&mut self, node: &Node, key: &str) -> Option<Spanned<String>> {
+        let text = self.text(node, key)?;
+        Some(Spanned::new(text.to_owned(), node.span))
+    }
+
+    /// [`Lowering::string`]'s text, borrowed from the tree, for what is parsed further and
+    /// need not be copied first.
+    fn text<'n>(&mut self, node: &'n Node<'_>, key: &str) -> Option<&'n str> {
         match &node.kind {
             NodeKind::Scalar { value, plain }
                 if !*plain || !matches!(plain_type(value), PlainType::Null | PlainType::Bool) =>
             {
-                Some(Spanned::new(value.to_string(), node.span))
+                Some(value)
             }
             _ => {
                 self.wrong_type(node, key, "a string");
@@ -347,8 +414,8 @@ impl Lowering {
     }
 
     fn glob(&mut self, node: &Node, key: &str) -> Option<Spanned<Glob>> {
-        let text = self.string(node, key)?;
-        match Glob::new(&text.node) {
+        let text = self.text(node, key)?;
+        match Glob::new(text) {
             Ok(glob) => Some(Spanned::new(glob, node.span)),
             Err(e) => {
                 // Point at the offending character when the glob is written verbatim on one
@@ -356,7 +423,7 @@ impl Lowering {
                 // source longer than the value, and then the offset means nothing in the
                 // source: point at the whole value instead.
                 let quoted = matches!(node.kind, NodeKind::Scalar { plain: false, .. });
-                let written = u32::try_from(text.node.chars().count()).unwrap_or(u32::MAX);
+                let written = u32::try_from(text.chars().count()).unwrap_or(u32::MAX);
                 let verbatim = node.span.end_line == node.span.line
                     && node.span.end_col.checked_sub(node.span.col)
                         == written.checked_add(2 * u32::from(quoted));
@@ -372,7 +439,7 @@ impl Lowering {
                 };
                 self.error(
                     ErrorKind::MalformedGlob {
-                        glob: text.node,
+                        glob: text.to_owned(),
                         reason: e.reason,
                     },
                     span,
@@ -420,15 +487,15 @@ impl Lowering {
         what: &'static str,
         allowed: &'static [&'static str],
     ) -> Option<Spanned<T>> {
-        let text = self.string(node, key)?;
-        match text.node.parse::<T>() {
+        let text = self.text(node, key)?;
+        match text.parse::<T>() {
             Ok(v) => Some(Spanned::new(v, node.span)),
             Err(_) => {
-                let suggestion = suggest::closest(&text.node, allowed.iter().copied());
+                let suggestion = suggest::closest(text, allowed.iter().copied());
                 self.error(
                     ErrorKind::UnknownWord {
                         what,
-                        found: text.node,
+                        found: text.to_owned(),
                         allowed,
                         suggestion,
                     },
@@ -440,14 +507,14 @@ impl Lowering {
     }
 
     fn outcome(&mut self, node: &Node, key: &str) -> Option<Spanned<Outcome>> {
-        let text = self.string(node, key)?;
-        match text.node.parse::<Outcome>() {
+        let text = self.text(node, key)?;
+        match text.parse::<Outcome>() {
             Ok(v) => Some(Spanned::new(v, node.span)),
             Err(()) => {
-                let suggestion = crate::suggest::outcome(&text.node);
+                let suggestion = crate::suggest::outcome(text);
                 self.error(
                     ErrorKind::UnknownOutcome {
-                        found: text.node,
+                        found: text.to_owned(),
                         suggestion,
                     },
                     node.span,
@@ -473,35 +540,34 @@ impl Lowering {
     }
 
     fn approver(&mut self, node: &Node, key: &str) -> Option<Spanned<Approver>> {
-        let text = self.string(node, key)?;
-        let approver = match text.node.strip_prefix("group:") {
+        let text = self.text(node, key)?;
+        let approver = match text.strip_prefix("group:") {
             Some(name) if !name.is_empty() && !name.contains(char::is_whitespace) => {
                 Some(Approver::Group(name.to_owned()))
             }
             Some(_) => None,
-            None => Principal::parse(&text.node).map(Approver::Principal),
+            None => Principal::parse(text).map(Approver::Principal),
         };
         if approver.is_none() {
-            self.error(ErrorKind::BadPrincipal { text: text.node }, node.span);
+            self.error(
+                ErrorKind::BadPrincipal {
+                    text: text.to_owned(),
+                },
+                node.span,
+            );
         }
         approver.map(|a| Spanned::new(a, node.span))
     }
 
     fn approvers(&mut self, node: &Node, key: &str) -> Option<Spanned<Vec<Spanned<Approver>>>> {
         let items = self.list(node, key, "a list of principals such as [user:adam]")?;
-        let list = items
-            .iter()
-            .filter_map(|item| self.approver(item, key))
-            .collect();
+        let list = self.each(items, |this, item| this.approver(item, key));
         Some(Spanned::new(list, node.span))
     }
 
     fn channels(&mut self, node: &Node, key: &str) -> Option<Spanned<Vec<Spanned<String>>>> {
         let items = self.list(node, key, "a list of channels such as [email, slack]")?;
-        let list = items
-            .iter()
-            .filter_map(|item| self.nonempty_string(item, "notifyVia"))
-            .collect();
+        let list = self.each(items, |this, item| this.nonempty_string(item, "notifyVia"));
         Some(Spanned::new(list, node.span))
     }
 
@@ -518,10 +584,7 @@ impl Lowering {
             let Some(items) = self.list(value, &name.node, "a list of members") else {
                 continue;
             };
-            let members = items
-                .iter()
-                .filter_map(|m| self.approver(m, &name.node))
-                .collect();
+            let members = self.each(items, |this, m| this.approver(m, &name.node));
             out.push(GroupDef { name, members });
         }
         out
@@ -547,37 +610,29 @@ impl Lowering {
         let f = self.fields(node, place, SECTION_KEYS)?;
         let rules_node = self.require(&f, "rules", place)?;
         let items = self.list(rules_node, "rules", "a list of rules")?;
-        let rules = items
-            .iter()
-            .filter_map(|item| self.watch(item.span, |this| rule(this, item)))
-            .collect();
+        let rules = self.each(items, |this, item| {
+            this.watch(item.span, |this| rule(this, item))
+        });
         Some(Section {
             rules,
             span: node.span.into(),
         })
     }
 
-    fn gate(&mut self, f: &Fields<'_>) -> Gate {
+    /// The gate's keys, which every list of keys with a gate holds in [`GATE_KEYS`]' order
+    /// from the slot `at`: found by slot, not by name, as rules are many.
+    fn gate(&mut self, f: &Fields<'_>, at: usize) -> Gate {
+        let key = |i: usize| f.values.get(at + i).copied().flatten();
         Gate {
-            approvers: f
-                .get("approvers")
-                .and_then(|n| self.approvers(n, "approvers")),
-            min_approvals: f
-                .get("minApprovals")
-                .and_then(|n| self.int(n, "minApprovals")),
-            timeout: f.get("timeout").and_then(|n| self.duration(n, "timeout")),
-            on_timeout: f.get("onTimeout").and_then(|n| {
+            approvers: key(0).and_then(|n| self.approvers(n, "approvers")),
+            min_approvals: key(1).and_then(|n| self.int(n, "minApprovals")),
+            timeout: key(2).and_then(|n| self.duration(n, "timeout")),
+            on_timeout: key(3).and_then(|n| {
                 self.word::<OnTimeout>(n, "onTimeout", "onTimeout", &OnTimeout::NAMES)
             }),
-            escalate_to: f
-                .get("escalateTo")
-                .and_then(|n| self.approvers(n, "escalateTo")),
-            remind_every: f
-                .get("remindEvery")
-                .and_then(|n| self.duration(n, "remindEvery")),
-            notify_via: f
-                .get("notifyVia")
-                .and_then(|n| self.channels(n, "notifyVia")),
+            escalate_to: key(4).and_then(|n| self.approvers(n, "escalateTo")),
+            remind_every: key(5).and_then(|n| self.duration(n, "remindEvery")),
+            notify_via: key(6).and_then(|n| self.channels(n, "notifyVia")),
         }
     }
 
@@ -598,7 +653,7 @@ impl Lowering {
             .and_then(|n| self.bool(n, "requireApproval"));
         let chain = f.get("chain").and_then(|n| self.chain(n));
         let priority = self.priority(&f);
-        let gate = self.gate(&f);
+        let gate = self.gate(&f, HITL_GATE);
         Some(HitlRule {
             id,
             action: action.unwrap_or_else(|| Spanned::new(Glob::any(), node.span)),
@@ -613,10 +668,9 @@ impl Lowering {
 
     fn chain(&mut self, node: &Node) -> Option<Spanned<Vec<ChainStep>>> {
         let items = self.list(node, "chain", "a list of steps")?;
-        let steps = items
-            .iter()
-            .filter_map(|item| self.watch(item.span, |this| this.step(item)))
-            .collect();
+        let steps = self.each(items, |this, item| {
+            this.watch(item.span, |this| this.step(item))
+        });
         Some(Spanned::new(steps, node.span))
     }
 
@@ -625,7 +679,7 @@ impl Lowering {
         let name = self
             .require(&f, "step", "a chain step")
             .and_then(|n| self.nonempty_string(n, "step"));
-        let gate = self.gate(&f);
+        let gate = self.gate(&f, STEP_GATE);
         Some(ChainStep {
             name: name.unwrap_or_else(|| Spanned::new(String::new(), node.span)),
             gate,
@@ -648,7 +702,7 @@ impl Lowering {
             .require(&f, "action", "an escalation rule")
             .and_then(|n| self.outcome(n, "action"));
         let priority = self.priority(&f);
-        let gate = self.gate(&f);
+        let gate = self.gate(&f, ESCALATION_GATE);
         let adapt = f.get("adapt").and_then(|n| self.adapt(n));
         Some(EscalationRule {
             id,
