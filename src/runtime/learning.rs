@@ -21,7 +21,7 @@ use super::error::RuntimeError;
 use super::execution::Executions;
 use super::{Retry, Runtime};
 use crate::ir::Principal;
-use crate::learn::{Label, Learner, Move, Observation};
+use crate::learn::{Label, Learner, Move, Observation, Route};
 use crate::model::{
     ApprovalStatus, AuditEntry, AuditKind, Call, ExecutionId, LabelSource, LabelTarget,
     LabelUpdate, LearnedCall, Overlay, Proposal, label_name,
@@ -138,6 +138,16 @@ fn evidence(learner: &Learner, mv: &Move, trigger: &LearnedCall) -> Value {
     out
 }
 
+/// Whether a label count is one of the learner's checkpoints: `minLabels`, then growing by
+/// [`crate::learn::learner::CHECKPOINT_GROWTH`] each.
+fn is_checkpoint(labels: u64, min_labels: u64) -> bool {
+    let mut at = min_labels.max(1);
+    while at < labels {
+        at = ((at as f64 * crate::learn::learner::CHECKPOINT_GROWTH).ceil() as u64).max(at + 1);
+    }
+    at == labels
+}
+
 fn move_name(mv: &Move) -> &'static str {
     match mv {
         Move::Rise { .. } => "rise",
@@ -225,9 +235,30 @@ impl Runtime {
                     max_calls: s.window.saturating_mul(CALLS_PER_LABEL),
                 })
                 .await?;
+            // The learner tests the grid when its count of labels reaches a checkpoint
+            // (minLabels, then doubling). It counts those it is given, the window's, which
+            // is the class's count until the window is full; after that, the oldest label is
+            // left out wherever the window's count would be a checkpoint the class's is not,
+            // and the class's count keeps the schedule.
+            let total = self.store().learned_labels(&rule.class).await?;
+            let is_label = |c: &LearnedCall| c.label.is_some() && c.route != Route::Auto;
+            let mut start = 0;
+            let mut given = calls.iter().filter(|c| is_label(c)).count() as u64;
+            while given > s.min_labels && given < total && is_checkpoint(given, s.min_labels) {
+                match calls[start..]
+                    .iter()
+                    .position(|c| is_label(c) && c.seq != labelled.seq)
+                {
+                    Some(i) => {
+                        start += i + 1;
+                        given -= 1;
+                    }
+                    None => break,
+                }
+            }
             let mut learner = Learner::new(s.clone(), rule.threshold);
             let mut latest = None;
-            for c in &calls {
+            for c in &calls[start..] {
                 if c.seq == labelled.seq {
                     latest = Some(c);
                 } else {
@@ -238,7 +269,25 @@ impl Runtime {
                 return Ok(());
             };
             learner.set_threshold(in_force);
-            let Some(mv) = learner.record(observation(latest)) else {
+            let mut mv = learner.record(observation(latest));
+            // A window no larger than `minLabels` cannot leave a label out: a lower value its
+            // count alone would test for is not acted on (a rise is, as it only asks less).
+            if is_label(latest)
+                && given < total
+                && is_checkpoint(given, s.min_labels)
+                && matches!(mv, Some(Move::Lower { .. }))
+            {
+                learner.set_threshold(in_force);
+                mv = None;
+            }
+            if mv.is_none()
+                && is_label(latest)
+                && given < total
+                && is_checkpoint(total, s.min_labels)
+            {
+                mv = learner.evaluate();
+            }
+            let Some(mv) = mv else {
                 return Ok(());
             };
             let now = self.now();
@@ -580,4 +629,16 @@ pub async fn history(
     }
     out.sort_by_key(|e| e.seq);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_checkpoint;
+
+    #[test]
+    fn checkpoints_start_at_min_labels_and_double() {
+        let found: Vec<u64> = (1..=2_000).filter(|&n| is_checkpoint(n, 125)).collect();
+        assert_eq!(found, [125, 250, 500, 1000, 2000]);
+        assert!(is_checkpoint(1, 1) && is_checkpoint(2, 1) && !is_checkpoint(3, 1));
+    }
 }

@@ -308,6 +308,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// A class's calls in its label window, oldest first.
     fn learned_calls(&self, window: CallWindow) -> StoreFuture<'_, Vec<LearnedCall>>;
+    /// How many labels a class's calls have ever had (not only those in a window).
+    fn learned_labels(&self, class: &str) -> StoreFuture<'_, u64>;
     /// One stored call: the one an approval was opened for, or by its sequence number.
     fn learned_call(&self, target: LabelTarget) -> StoreFuture<'_, Option<LearnedCall>>;
     /// The latest stored call of an execution with this action, resource and context hash.

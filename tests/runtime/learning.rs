@@ -552,3 +552,44 @@ async fn the_thresholds_verb_shows_accepts_and_records_proposals() {
     ]);
     assert_eq!(out.status.code(), Some(1), "no such call: {out:?}");
 }
+
+/// Twenty good labels above the threshold, then twenty more, half just below it, under a
+/// window of `window` labels: the class's checkpoints are its 20th and 40th labels.
+async fn checkpoints_with_a_full_window(window: u64) -> Vec<rekall_policy::model::AuditEntry> {
+    let adapt = format!(
+        "      adapt: {{alpha: 0.3, step: 0.1, minLabels: 20, window: {window}, mode: auto, auditRate: 1.0, approvers: [user:sre]}}\n"
+    );
+    let rt = runtime("sqlite::memory:", policy(&adapt)).await;
+    let e = running(&rt, "deploys").await;
+    // At the first checkpoint 0.9 holds and nothing below it was seen: nothing moves.
+    for i in 0..20 {
+        resolve(&rt, &e.id, deploy(0.95).context(json!({"a": i})), true).await;
+    }
+    assert!(kinds(&rt, AuditKind::ThresholdMoved).await.is_empty());
+    for i in 0..10 {
+        resolve(&rt, &e.id, deploy(0.95).context(json!({"b": i})), true).await;
+        resolve(&rt, &e.id, deploy(0.85).context(json!({"b": i})), true).await;
+        if i < 9 {
+            let moved = kinds(&rt, AuditKind::ThresholdMoved).await;
+            assert!(
+                moved.is_empty(),
+                "window {window}, before the checkpoint, at {i}: {moved:?}"
+            );
+        }
+    }
+    kinds(&rt, AuditKind::ThresholdMoved).await
+}
+
+#[tokio::test]
+async fn the_grid_is_still_tested_at_its_checkpoints_once_the_window_is_full() {
+    // The window keeps 21 labels: the learner alone would never count to 40.
+    let moved = checkpoints_with_a_full_window(21).await;
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].detail["to"], 0.8, "{:#}", moved[0].detail);
+    assert_eq!(moved[0].detail["evidence"]["labels"], 21);
+    // A window of exactly `minLabels` counts to a checkpoint at every label once full; only
+    // the class's own checkpoint (the 40th) tests the grid.
+    let moved = checkpoints_with_a_full_window(20).await;
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].detail["to"], 0.8, "{:#}", moved[0].detail);
+}

@@ -176,6 +176,18 @@ pub fn learned_calls(c: &mut Connection, w: &CallWindow) -> Result<Vec<LearnedCa
     collect(&mut stmt, params![w.class, from])
 }
 
+pub fn learned_labels(c: &mut Connection, class: &str) -> Result<u64, StoreError> {
+    let n: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM learned_calls
+             WHERE class = ?1 AND label IS NOT NULL AND route != 'auto'",
+            params![class],
+            |r| r.get(0),
+        )
+        .map_err(backend("count labels"))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 pub fn learned_call(
     c: &mut Connection,
     target: &LabelTarget,

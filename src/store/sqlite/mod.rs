@@ -405,6 +405,11 @@ impl Store for SqliteStore {
         Box::pin(self.call(move |c| ops::learned_calls(c, &window)))
     }
 
+    fn learned_labels(&self, class: &str) -> StoreFuture<'_, u64> {
+        let class = class.to_owned();
+        Box::pin(self.call(move |c| ops::learned_labels(c, &class)))
+    }
+
     fn learned_call(&self, target: LabelTarget) -> StoreFuture<'_, Option<LearnedCall>> {
         Box::pin(self.call(move |c| ops::learned_call(c, &target)))
     }

@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::backend;
-pub use super::learning::{latest_learned_call, learned_call, learned_calls, overlays};
+pub use super::learning::{
+    latest_learned_call, learned_call, learned_calls, learned_labels, overlays,
+};
 use crate::model::{AuditEntry, Checkpoint, Memory, MemoryQuery, Notification, Timestamp};
 use crate::store::{
     AuditFilter, Claimed, Delivery, Due, Expected, StoreError, Transaction, Versioned, Write,
