@@ -94,14 +94,7 @@ pub fn run(args: &Args) -> u8 {
             }
         };
         let language = args.to.map_or(own, Target::language);
-        let canonical = match print::try_print(policy.doc(), language) {
-            Ok(text) => text,
-            Err(e) => {
-                eprintln!("error: {}: {e}; not formatted", policy.source().origin);
-                invalid += 1;
-                continue;
-            }
-        };
+        let canonical = print::print(policy.doc(), language);
         let target = destination(path, own, language);
         if args.check {
             // The file as it is on disk: a byte-order mark, which reading skips, is not

@@ -157,8 +157,9 @@ pub struct EscalationRule {
 pub struct Adapt {
     pub settings: crate::learn::Settings,
     pub approvers: Option<Spanned<Vec<Spanned<Approver>>>>,
-    /// The settings the author wrote, by their policy name, in the order written: printing
-    /// gives back only these, and an error about one points at it.
+    /// The settings the author wrote, by their policy name, in the keys' canonical order (both
+    /// front ends give them so): printing gives back only these, and an error about one points at
+    /// it.
     pub written: Vec<Spanned<&'static str>>,
     pub span: NodeSpan,
 }

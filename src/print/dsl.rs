@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use crate::glob::Glob;
 use crate::ir::{
-    Approver, ChainStep, Comments, EscalationRule, Gate, HitlRule, OnTimeout, Outcome, PolicyDoc,
+    Adapt, Approver, ChainStep, Comments, EscalationRule, Gate, HitlRule, OnTimeout, Outcome,
+    PolicyDoc,
 };
 use crate::source::Spanned;
 
@@ -212,7 +213,35 @@ fn escalation_rule(out: &mut String, rule: &EscalationRule, all: &Comments) {
     if let Some(p) = &rule.priority {
         let _ = write!(out, " priority {}", p.node);
     }
+    if let Some(a) = &rule.adapt {
+        adapt(out, a);
+    }
     out.push('\n');
+}
+
+/// `adapt { ... }` with the settings the author wrote, in their canonical order.
+fn adapt(out: &mut String, a: &Adapt) {
+    let s = &a.settings;
+    out.push_str(" adapt {");
+    for key in &a.written {
+        let (word, value) = match key.node {
+            "alpha" => ("alpha", super::number(s.alpha)),
+            "delta" => ("delta", super::number(s.delta)),
+            "floor" => ("floor", super::number(s.floor)),
+            "ceiling" => ("ceiling", super::number(s.ceiling)),
+            "step" => ("step", super::number(s.step)),
+            "minLabels" => ("min-labels", s.min_labels.to_string()),
+            "auditRate" => ("audit-rate", super::number(s.audit_rate)),
+            "window" => ("window", s.window.to_string()),
+            "mode" => ("mode", s.mode.name().to_owned()),
+            _ => continue,
+        };
+        let _ = write!(out, " {word} {value}");
+    }
+    if let Some(list) = &a.approvers {
+        let _ = write!(out, " approvers {}", approvers(&list.node));
+    }
+    out.push_str(" }");
 }
 
 /// The gate's options after the decision, in a fixed order.

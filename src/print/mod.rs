@@ -9,46 +9,13 @@ pub use yaml::to_yaml;
 
 use crate::front::Language;
 use crate::ir::PolicyDoc;
-use crate::source::Span;
 
-/// The canonical text of a policy in a language. Prefer [`try_print`]: the DSL has no syntax
-/// for `adapt` yet, and this prints such a policy to the DSL without it.
+/// The canonical text of a policy in a language.
 pub fn print(doc: &PolicyDoc, language: Language) -> String {
     match language {
         Language::Yaml => to_yaml(doc),
         Language::Dsl => to_dsl(doc),
     }
-}
-
-/// A policy that a language cannot express, and where.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("line {}: {what} cannot be written in the DSL yet; keep this policy in YAML", span.line)]
-pub struct Unprintable {
-    pub what: String,
-    pub span: Span,
-}
-
-/// The canonical text of a policy in a language, or what the language cannot express: a
-/// policy is never printed with a part of it silently left out.
-pub fn try_print(doc: &PolicyDoc, language: Language) -> Result<String, Unprintable> {
-    if language == Language::Dsl
-        && let Some((i, rule)) = doc
-            .escalation
-            .iter()
-            .flat_map(|s| s.rules.iter().enumerate())
-            .find(|(_, r)| r.adapt.is_some())
-    {
-        return Err(Unprintable {
-            what: format!(
-                "`adapt` on escalation rule {}",
-                rule.id
-                    .as_ref()
-                    .map_or_else(|| i.to_string(), |id| format!("`{}`", id.node))
-            ),
-            span: rule.adapt.as_ref().map_or(*rule.span, |a| *a.span),
-        });
-    }
-    Ok(print(doc, language))
 }
 
 /// A confidence bound, written so that it reads back as the same `f64`.

@@ -109,25 +109,30 @@ fn hitl_rules_never_adapt() {
 }
 
 #[test]
-fn the_yaml_printer_round_trips_adapt_and_the_dsl_printer_refuses_it() {
+fn both_printers_round_trip_adapt_in_the_canonical_order() {
     let yaml = policy(
         "      adapt:\n        mode: auto\n        alpha: 0.02\n        minLabels: 50\n        approvers: [user:sre, group:ops]\n",
     )
     .replace("version: 1\n", "version: 1\n\ngroups:\n  ops: [user:bo]\n");
     let p = Policy::from_yaml_str(&yaml, "p.yaml").unwrap();
-    let printed = print::try_print(p.doc(), Language::Yaml).unwrap();
+    let printed = print::print(p.doc(), Language::Yaml);
     // Printed in the canonical order of the keys, whatever order they were written in.
     assert!(printed.contains("      adapt:\n        alpha: 0.02\n        minLabels: 50\n        mode: auto\n        approvers: [user:sre, group:ops]\n"), "{printed}");
     let again = Policy::from_yaml_str(&printed, "p.yaml").unwrap();
     assert_eq!(again.doc(), p.doc());
     assert_eq!(print::to_yaml(again.doc()), printed, "canonical");
-    let err = print::try_print(p.doc(), Language::Dsl).unwrap_err();
+    let dsl = print::print(p.doc(), Language::Dsl);
     assert!(
-        err.to_string()
-            .contains("`adapt` on escalation rule `fast`"),
-        "{err}"
+        dsl.contains(" -> auto-approve adapt { alpha 0.02 min-labels 50 mode auto approvers [user:sre, group:ops] }\n"),
+        "{dsl}"
     );
-    assert_eq!(err.span.line, 12, "the settings under `adapt`");
+    let twin = Policy::from_str_in(Language::Dsl, &dsl, "p.rkl").unwrap();
+    assert_eq!(
+        rekall_policy::print::to_yaml(twin.doc()),
+        printed,
+        "the DSL twin is the same policy"
+    );
+    assert_eq!(print::print(twin.doc(), Language::Dsl), dsl, "canonical");
     let empty = policy("      adapt: {}\n").replace("adapt: {}", "adapt: {auditRate: 0}");
     let p = Policy::from_yaml_str(&empty, "p.yaml").unwrap();
     let printed = print::to_yaml(p.doc());
@@ -229,5 +234,75 @@ mod overlay {
             .with_thresholds(&BTreeMap::from([("fast".to_owned(), 0.1)]))
             .unwrap();
         assert_eq!(floor.adaptive_rules()[0].effective, 0.5);
+    }
+}
+
+mod dsl {
+    use rekall_policy::Policy;
+    use rekall_policy::front::Language;
+
+    fn rkl(adapt: &str) -> String {
+        format!(
+            "policy version 1\nescalation {{\n  when fast: deploy and confidence in [0.9, 1.0] -> auto-approve {adapt}\n}}\n"
+        )
+    }
+
+    fn refused(text: &str) -> Vec<(String, u32, u32)> {
+        let e = Policy::from_str_in(Language::Dsl, text, "p.rkl").unwrap_err();
+        e.diagnostics
+            .iter()
+            .map(|d| (d.kind.code().to_owned(), d.span.line, d.span.col))
+            .collect()
+    }
+
+    #[test]
+    fn the_dsl_declares_what_yaml_declares() {
+        let p = Policy::from_str_in(
+            Language::Dsl,
+            &rkl("adapt { mode auto alpha 0.02 min-labels 50 approvers [user:sre] }"),
+            "p.rkl",
+        )
+        .unwrap();
+        let a = p.doc().escalation.as_ref().unwrap().rules[0]
+            .adapt
+            .as_ref()
+            .unwrap();
+        assert_eq!(a.settings.alpha, 0.02);
+        assert_eq!(a.settings.min_labels, 50);
+        assert_eq!(a.settings.mode, rekall_policy::learn::Mode::Auto);
+        assert_eq!(a.settings.delta, 0.1, "the rest keep their defaults");
+        let yaml = rekall_policy::print::to_yaml(p.doc());
+        let twin = Policy::from_yaml_str(&yaml, "p.yaml").unwrap();
+        assert_eq!(twin.doc(), p.doc());
+    }
+
+    #[test]
+    fn bad_settings_are_located_at_their_value() {
+        // Line 3, after `... -> auto-approve adapt { `.
+        let at = "  when fast: deploy and confidence in [0.9, 1.0] -> auto-approve adapt { "
+            .chars()
+            .count() as u32
+            + 1;
+        let found = refused(&rkl("adapt { alpha 1.5 approvers [user:a] }"));
+        assert_eq!(found, vec![("adapt-setting".into(), 3, at + 6)]);
+        let found = refused(&rkl("adapt { min-labels -3 approvers [user:a] }"));
+        assert_eq!(found, vec![("adapt-setting".into(), 3, at + 11)]);
+        let found = refused(&rkl("adapt { mode automatic approvers [user:a] }"));
+        assert_eq!(found[0].0, "unknown-word");
+        let found = refused(&rkl("adapt { alpha 0.1 alpha 0.2 approvers [user:a] }"));
+        assert_eq!(found, vec![("duplicate-key".into(), 3, at + 16)]);
+        let found = refused(&rkl("adapt { auditRate 0 } adapt { audit-rate 0 }"));
+        assert_eq!(
+            found[0].0, "syntax",
+            "the YAML spelling is not the DSL's: {found:?}"
+        );
+        let found = refused(&rkl("adapt { audit-rate 0 } adapt { audit-rate 0 }"));
+        assert_eq!(found[0].0, "duplicate-key");
+    }
+
+    #[test]
+    fn hitl_rules_have_no_adapt_in_the_dsl_either() {
+        let text = "policy version 1\nhitl {\n  rule delete -> require approval from [user:a] adapt { audit-rate 0 }\n}\n";
+        assert_eq!(refused(text)[0].0, "syntax");
     }
 }

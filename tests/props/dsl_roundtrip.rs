@@ -6,9 +6,10 @@ use proptest::prelude::*;
 use rekall_policy::front::{self, Language};
 use rekall_policy::glob::Glob;
 use rekall_policy::ir::{
-    Approver, ChainStep, Comments, ConfidenceRange, Defaults, Duration, EscalationRule, Gate,
-    GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Principal, Priority, Section,
+    Adapt, Approver, ChainStep, Comments, ConfidenceRange, Defaults, Duration, EscalationRule,
+    Gate, GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Principal, Priority, Section,
 };
+use rekall_policy::learn::{Mode, Settings};
 use rekall_policy::print;
 use rekall_policy::source::{Cosmetic, NodeSpan, Span, Spanned};
 
@@ -189,6 +190,74 @@ fn band() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// An `adapt` block: any subset of the settings (in their canonical order, as both front ends
+/// give them), values in and out of range (ranges are validation's business, not the
+/// parsers'), with or without approvers.
+fn adapt() -> impl Strategy<Value = Adapt> {
+    (
+        prop::collection::vec(prop::bool::ANY, 9),
+        (band(), band(), band(), band(), band(), band()),
+        (0u64..100_000, 0u64..100_000, prop::bool::ANY),
+        prop::option::of(approvers()),
+    )
+        .prop_map(
+            |(
+                keep,
+                (alpha, delta, floor, ceiling, step, audit),
+                (min, window, auto),
+                approvers,
+            )| {
+                let names = [
+                    "alpha",
+                    "delta",
+                    "floor",
+                    "ceiling",
+                    "step",
+                    "minLabels",
+                    "auditRate",
+                    "window",
+                    "mode",
+                ];
+                let settings = Settings {
+                    alpha,
+                    delta,
+                    floor,
+                    ceiling,
+                    step,
+                    audit_rate: audit,
+                    min_labels: min,
+                    window,
+                    mode: if auto { Mode::Auto } else { Mode::Propose },
+                };
+                let mut chosen = Settings::default();
+                let mut written = Vec::new();
+                for (name, keep) in names.iter().zip(keep) {
+                    if !keep {
+                        continue;
+                    }
+                    match *name {
+                        "alpha" => chosen.alpha = settings.alpha,
+                        "delta" => chosen.delta = settings.delta,
+                        "floor" => chosen.floor = settings.floor,
+                        "ceiling" => chosen.ceiling = settings.ceiling,
+                        "step" => chosen.step = settings.step,
+                        "minLabels" => chosen.min_labels = settings.min_labels,
+                        "auditRate" => chosen.audit_rate = settings.audit_rate,
+                        "window" => chosen.window = settings.window,
+                        _ => chosen.mode = settings.mode,
+                    }
+                    written.push(s(*name));
+                }
+                Adapt {
+                    settings: chosen,
+                    approvers,
+                    written,
+                    span: NodeSpan::default(),
+                }
+            },
+        )
+}
+
 fn escalation_rule() -> impl Strategy<Value = EscalationRule> {
     let gate = prop_oneof![asking_gate(), quiet_gate()];
     (
@@ -199,9 +268,10 @@ fn escalation_rule() -> impl Strategy<Value = EscalationRule> {
         outcome(),
         prop::option::of(priority()),
         gate,
+        prop::option::weighted(0.3, adapt()),
     )
         .prop_map(
-            |(id, a, r, range, outcome, priority, gate)| EscalationRule {
+            |(id, a, r, range, outcome, priority, gate, adapt)| EscalationRule {
                 id: id.map(s),
                 match_action: a.map(s),
                 match_resource: r.map(s),
@@ -215,7 +285,7 @@ fn escalation_rule() -> impl Strategy<Value = EscalationRule> {
                 outcome: s(outcome),
                 priority: priority.map(s),
                 gate,
-                adapt: None,
+                adapt,
                 span: NodeSpan::default(),
             },
         )

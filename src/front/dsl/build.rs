@@ -303,10 +303,47 @@ impl<'t> Builder<'t> {
                 }
                 Rule::approver_clause => self.approver_clause(part, &mut rule.gate),
                 Rule::priority => rule.priority = self.priority(part),
+                Rule::adapt => {
+                    let block = self.adapt(part);
+                    if let Some(earlier) = &rule.adapt {
+                        self.diagnostics
+                            .push(words::duplicate_adapt(*earlier.span, *block.span));
+                    }
+                    rule.adapt = Some(block);
+                }
                 _ => self.option(part, &mut rule.gate),
             }
         }
         rule
+    }
+
+    fn adapt(&mut self, pair: Pair<'_, Rule>) -> crate::ir::Adapt {
+        let span = self.span_of(&pair);
+        let mut reader = words::AdaptReader::new();
+        for item in pair.into_inner() {
+            match item.as_rule() {
+                Rule::adapt_approvers => {
+                    if let Some(list) = item
+                        .into_inner()
+                        .find(|p| p.as_rule() == Rule::approver_list)
+                    {
+                        let list = self.approvers(list);
+                        reader.approvers(list);
+                    }
+                }
+                Rule::adapt_setting => {
+                    let mut parts = item.into_inner();
+                    if let (Some(key), Some(value)) = (parts.next(), parts.next()) {
+                        let value_span = self.span_of(&value);
+                        if let Some(d) = reader.setting(key.as_str(), value.as_str(), value_span) {
+                            self.diagnostics.push(d);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        reader.finish(span)
     }
 
     fn band(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<ConfidenceRange>> {

@@ -190,3 +190,18 @@ pub(super) fn kw_on(b: &[u8], at: usize) -> Option<usize> {
     literal(b, at, b"on")
         .filter(|&end| matches!(b.get(end), Some(b' ' | b'\t' | b'\r' | b'\n' | b'"')))
 }
+
+/// `adapt_key`: one of the `adapt` settings' names, and no word character after.
+pub(super) fn adapt_key(b: &[u8], at: usize) -> Option<usize> {
+    super::words::ADAPT_KEYS
+        .iter()
+        .find_map(|(key, _)| literal(b, at, key.as_bytes()))
+        .filter(|&end| !word_char_at(b, end))
+}
+
+/// `adapt_value`: a number with no word character after, or else a word.
+pub(super) fn adapt_value(b: &[u8], at: usize) -> Option<usize> {
+    number(b, at)
+        .filter(|&end| !word_char_at(b, end))
+        .or_else(|| word(b, at))
+}

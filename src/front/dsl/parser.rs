@@ -13,8 +13,8 @@ use crate::diagnostic::Diagnostic;
 use crate::front::Parsed;
 use crate::glob::Glob;
 use crate::ir::{
-    Approver, ChainStep, Comments, ConfidenceRange, Defaults, EscalationRule, Gate, GroupDef,
-    HitlRule, OnTimeout, Outcome, PolicyDoc, Priority, Section,
+    Adapt, Approver, ChainStep, Comments, ConfidenceRange, Defaults, EscalationRule, Gate,
+    GroupDef, HitlRule, OnTimeout, Outcome, PolicyDoc, Priority, Section,
 };
 use crate::source::{Cosmetic, Span, Spanned};
 
@@ -522,7 +522,24 @@ impl<'t> Parser<'t> {
             at = self.skip(end);
         }
         let mut priority = None;
-        let end = self.options(at, true, |opt| opt.apply(&mut gate, Some(&mut priority)));
+        // `(option | adapt)*`, as `options` reads `option*`.
+        let mut end = at;
+        let mut adapt: Option<Adapt> = None;
+        loop {
+            if let Some((opt, opt_end)) = self.attempt(|p| p.option(p.skip(end), true)) {
+                opt.apply(&mut gate, Some(&mut priority));
+                end = opt_end;
+            } else if let Some((block, block_end)) = self.attempt(|p| p.adapt(p.skip(end))) {
+                if let Some(earlier) = &adapt {
+                    self.diagnostics
+                        .push(words::duplicate_adapt(*earlier.span, *block.span));
+                }
+                adapt = Some(block);
+                end = block_end;
+            } else {
+                break;
+            }
+        }
         let span = self.span_from(first, end);
         let rule = EscalationRule {
             id,
@@ -532,10 +549,42 @@ impl<'t> Parser<'t> {
             outcome: outcome.unwrap_or_else(|| Spanned::new(Outcome::Deny, span)),
             priority,
             gate,
-            adapt: None,
+            adapt,
             span: span.into(),
         };
         Some((rule, end, span))
+    }
+
+    /// `"adapt" ~ "{" ~ (adapt_approvers | adapt_setting)* ~ "}"`.
+    fn adapt(&mut self, start: usize) -> Option<(Adapt, usize)> {
+        let open = self.skip(self.lit(start, b"adapt")?);
+        let first = self.at(start);
+        let mut at = self.skip(lexer::byte(self.b, open, b'{')?);
+        let mut reader = words::AdaptReader::new();
+        loop {
+            if let Some(after) = self.lit(at, b"approvers")
+                && let Some((list, end)) = self.attempt(|p| p.approver_list(p.skip(after)))
+            {
+                reader.approvers(list);
+                at = self.skip(end);
+                continue;
+            }
+            if let Some(key_end) = lexer::adapt_key(self.b, at) {
+                let value = self.skip(key_end);
+                if let Some(value_end) = lexer::adapt_value(self.b, value) {
+                    let key = self.token(at, key_end);
+                    let span = self.span(value, value_end);
+                    if let Some(d) = reader.setting(key, self.token(value, value_end), span) {
+                        self.diagnostics.push(d);
+                    }
+                    at = self.skip(value_end);
+                    continue;
+                }
+            }
+            break;
+        }
+        let end = lexer::byte(self.b, at, b'}')?;
+        Some((reader.finish(self.span_from(first, end)), end))
     }
 
     /// `band | match_clause ~ ("and" ~ band)?`, where `match_clause` is

@@ -178,3 +178,131 @@ pub(super) fn approver(raw: &str, span: Span) -> Result<Spanned<Approver>, Diagn
         )),
     }
 }
+
+/// The DSL's `adapt` settings, each with the name the policy gives it (as YAML writes it, and
+/// as errors and `thresholds` name it), in the order both languages print them.
+pub(super) const ADAPT_KEYS: [(&str, &str); 9] = [
+    ("alpha", "alpha"),
+    ("delta", "delta"),
+    ("floor", "floor"),
+    ("ceiling", "ceiling"),
+    ("step", "step"),
+    ("min-labels", "minLabels"),
+    ("audit-rate", "auditRate"),
+    ("window", "window"),
+    ("mode", "mode"),
+];
+
+/// A second `adapt` block on one rule.
+pub(super) fn duplicate_adapt(first: Span, again: Span) -> Diagnostic {
+    Diagnostic::new(
+        ErrorKind::DuplicateKey {
+            key: "adapt".to_owned(),
+            place: "an escalation rule",
+            first,
+        },
+        again,
+    )
+}
+
+/// An `adapt { ... }` block read one item at a time, by either parser.
+pub(super) struct AdaptReader {
+    settings: crate::learn::Settings,
+    approvers: Option<Spanned<Vec<Spanned<Approver>>>>,
+    written: Vec<Spanned<&'static str>>,
+}
+
+impl AdaptReader {
+    pub(super) fn new() -> AdaptReader {
+        AdaptReader {
+            settings: crate::learn::Settings::default(),
+            approvers: None,
+            written: Vec::new(),
+        }
+    }
+
+    /// One `KEY VALUE` item; `key` is one of [`ADAPT_KEYS`] (the grammar admits no other).
+    pub(super) fn setting(&mut self, key: &str, value: &str, span: Span) -> Option<Diagnostic> {
+        let Some(&(_, name)) = ADAPT_KEYS.iter().find(|(k, _)| *k == key) else {
+            return Some(Diagnostic::new(
+                ErrorKind::AdaptSetting {
+                    key: "adapt",
+                    message: format!("has no setting `{key}`"),
+                },
+                span,
+            ));
+        };
+        if let Some(first) = self.written.iter().find(|w| w.node == name) {
+            return Some(Diagnostic::new(
+                ErrorKind::DuplicateKey {
+                    key: key.to_owned(),
+                    place: "`adapt`",
+                    first: first.span,
+                },
+                span,
+            ));
+        }
+        let s = &mut self.settings;
+        let bad = |message: String| {
+            Some(Diagnostic::new(
+                ErrorKind::AdaptSetting { key: name, message },
+                span,
+            ))
+        };
+        match name {
+            "minLabels" | "window" => match value.parse::<u64>() {
+                Ok(n) if name == "window" => s.window = n,
+                Ok(n) => s.min_labels = n,
+                Err(_) => return bad(format!("must be a count of labels, not {value}")),
+            },
+            "mode" => match crate::learn::Mode::parse(value) {
+                Some(m) => s.mode = m,
+                None => {
+                    const MODES: &[&str] = &["propose", "auto"];
+                    return Some(Diagnostic::new(
+                        ErrorKind::UnknownWord {
+                            what: "mode",
+                            suggestion: suggest::closest(value, MODES.iter().copied()),
+                            found: value.to_owned(),
+                            allowed: MODES,
+                        },
+                        span,
+                    ));
+                }
+            },
+            _ => {
+                let Some(v) = number(value, span) else {
+                    return bad(format!("must be a number, not `{value}`"));
+                };
+                let slot = match name {
+                    "alpha" => &mut s.alpha,
+                    "delta" => &mut s.delta,
+                    "floor" => &mut s.floor,
+                    "ceiling" => &mut s.ceiling,
+                    "step" => &mut s.step,
+                    _ => &mut s.audit_rate,
+                };
+                *slot = v.node;
+            }
+        }
+        self.written.push(Spanned::new(name, span));
+        None
+    }
+
+    pub(super) fn approvers(&mut self, list: Spanned<Vec<Spanned<Approver>>>) {
+        self.approvers = Some(list);
+    }
+
+    /// The block, its settings in the canonical order (as YAML's lowering gives them), so
+    /// that the same settings make the same IR in either language and in any order.
+    pub(super) fn finish(mut self, span: Span) -> crate::ir::Adapt {
+        self.written
+            .sort_by_key(|w| ADAPT_KEYS.iter().position(|(_, name)| *name == w.node));
+        crate::ir::Adapt {
+            settings: self.settings,
+            approvers: self.approvers,
+            written: self.written,
+            span: span.into(),
+        }
+    }
+}
