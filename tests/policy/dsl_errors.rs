@@ -84,3 +84,51 @@ broken!(
     several_errors_at_once,
     "policy version 1\ngroup a = [group:b]\ngroup b = [group:a]\nhitl {\n  rule x: delete -> require 3 of [user:a, user:b]\n  rule x: deploy -> require approval from [adam]\n}\n"
 );
+
+/// An option given twice, and a priority on a chain step, are refused by both parsers alike
+/// (YAML refuses the same as a duplicate key and an unknown step key); before, the last one
+/// was silently kept and a step's priority silently dropped.
+mod twice {
+    use rekall_policy::front::dsl;
+
+    fn codes(text: &str) -> Vec<(String, u32, u32)> {
+        let fast = dsl::parse_fast(text).expect("the grammar accepts it");
+        let grammar = dsl::parse_by_grammar(text);
+        assert_eq!(
+            format!("{:?}", fast.diagnostics),
+            format!("{:?}", grammar.diagnostics),
+            "both parsers report alike"
+        );
+        fast.diagnostics
+            .iter()
+            .map(|d| (d.kind.code().to_owned(), d.span.line, d.span.col))
+            .collect()
+    }
+
+    #[test]
+    fn an_option_given_twice_points_at_the_second_and_names_the_first() {
+        let text = "policy version 1\nhitl {\n  rule deploy -> require approval from [user:a] timeout 1h timeout 2h\n}\n";
+        assert_eq!(codes(text), vec![("duplicate-key".into(), 3, 68)]);
+        for option in [
+            "notify [slack] notify [email]",
+            "remind every 5m remind every 6m",
+            "on timeout reject on timeout reject",
+            "priority high priority low",
+        ] {
+            let text = format!(
+                "policy version 1\nescalation {{\n  when deploy -> escalate to [user:a] {option}\n}}\n"
+            );
+            let found = codes(&text);
+            assert_eq!(found.len(), 1, "{option}: {found:?}");
+            assert_eq!(found[0].0, "duplicate-key", "{option}");
+        }
+        let once = "policy version 1\nhitl {\n  rule deploy -> require approval from [user:a] timeout 1h remind every 5m\n}\n";
+        assert!(codes(once).is_empty());
+    }
+
+    #[test]
+    fn a_chain_step_has_no_priority() {
+        let text = "policy version 1\nhitl {\n  rule migrate -> require chain {\n    step \"review\": approval from [user:a] priority high\n  }\n}\n";
+        assert_eq!(codes(text), vec![("unknown-key".into(), 4, 52)]);
+    }
+}

@@ -216,7 +216,14 @@ impl<'t> Builder<'t> {
                 }
                 Rule::allow => rule.require_approval = Some(Spanned::new(false, part_span)),
                 Rule::auto_approve => {}
-                Rule::priority => rule.priority = self.priority(part),
+                Rule::priority => {
+                    let p = self.priority(part);
+                    if let Some(p) = &p {
+                        self.diagnostics
+                            .extend(words::once(&rule.priority, "priority", p.span));
+                    }
+                    rule.priority = p;
+                }
                 _ => self.option(part, &mut rule.gate),
             }
         }
@@ -253,6 +260,12 @@ impl<'t> Builder<'t> {
                 Rule::approval_from => {
                     if let Some(list) = part.into_inner().next() {
                         step.gate.approvers = Some(self.approvers(list));
+                    }
+                }
+                Rule::priority => {
+                    if let Some(word) = part.into_inner().next() {
+                        let span = self.span_of(&word);
+                        self.diagnostics.push(words::priority_on_step(span));
                     }
                 }
                 _ => self.option(part, &mut step.gate),
@@ -302,7 +315,14 @@ impl<'t> Builder<'t> {
                     }
                 }
                 Rule::approver_clause => self.approver_clause(part, &mut rule.gate),
-                Rule::priority => rule.priority = self.priority(part),
+                Rule::priority => {
+                    let p = self.priority(part);
+                    if let Some(p) = &p {
+                        self.diagnostics
+                            .extend(words::once(&rule.priority, "priority", p.span));
+                    }
+                    rule.priority = p;
+                }
                 Rule::adapt => {
                     let block = self.adapt(part);
                     if let Some(earlier) = &rule.adapt {
@@ -406,20 +426,37 @@ impl<'t> Builder<'t> {
                         .into_inner()
                         .map(|c| Spanned::new(text_of(&c), self.span_of(&c)))
                         .collect();
+                    self.diagnostics
+                        .extend(words::once(&gate.notify_via, "notify", span));
                     gate.notify_via = Some(Spanned::new(channels, span));
                 }
             }
             Rule::timeout => {
-                gate.timeout = pair.into_inner().next().and_then(|d| self.duration(&d))
+                let d = pair.into_inner().next().and_then(|d| self.duration(&d));
+                if let Some(d) = &d {
+                    self.diagnostics
+                        .extend(words::once(&gate.timeout, "timeout", d.span));
+                }
+                gate.timeout = d;
             }
             Rule::remind_every => {
-                gate.remind_every = pair.into_inner().next().and_then(|d| self.duration(&d))
+                let d = pair.into_inner().next().and_then(|d| self.duration(&d));
+                if let Some(d) = &d {
+                    self.diagnostics.extend(words::once(
+                        &gate.remind_every,
+                        "remind every",
+                        d.span,
+                    ));
+                }
+                gate.remind_every = d;
             }
             Rule::on_timeout => {
                 let Some(choice) = pair.into_inner().next() else {
                     return;
                 };
                 let choice_span = self.span_of(&choice);
+                self.diagnostics
+                    .extend(words::once(&gate.on_timeout, "on timeout", choice_span));
                 match choice.as_rule() {
                     Rule::on_timeout_escalate => {
                         gate.on_timeout = Some(Spanned::new(OnTimeout::Escalate, choice_span));

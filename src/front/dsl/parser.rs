@@ -50,27 +50,56 @@ enum Opt {
     Timeout(Option<Spanned<crate::ir::Duration>>),
     RemindEvery(Option<Spanned<crate::ir::Duration>>),
     OnTimeout(Spanned<OnTimeout>, Option<Approvers>),
-    Priority(Option<Spanned<Priority>>),
+    /// The value where the rule has a priority, and the word's span.
+    Priority(Option<Spanned<Priority>>, Span),
 }
 
 impl Opt {
-    /// Sets the option on `gate`, or on `priority` for the rules that have one.
-    fn apply(self, gate: &mut Gate, priority: Option<&mut Option<Spanned<Priority>>>) {
+    /// Sets the option on `gate`, or on `priority` for the rules that have one; an option
+    /// given twice, or a priority where there is none, is reported.
+    fn apply(
+        self,
+        gate: &mut Gate,
+        priority: Option<&mut Option<Spanned<Priority>>>,
+    ) -> Option<Diagnostic> {
         match self {
-            Opt::Notify(n) => gate.notify_via = Some(n),
-            Opt::Timeout(d) => gate.timeout = d,
-            Opt::RemindEvery(d) => gate.remind_every = d,
+            Opt::Notify(n) => {
+                let twice = words::once(&gate.notify_via, "notify", n.span);
+                gate.notify_via = Some(n);
+                twice
+            }
+            Opt::Timeout(d) => {
+                let twice = d
+                    .as_ref()
+                    .and_then(|d| words::once(&gate.timeout, "timeout", d.span));
+                gate.timeout = d;
+                twice
+            }
+            Opt::RemindEvery(d) => {
+                let twice = d
+                    .as_ref()
+                    .and_then(|d| words::once(&gate.remind_every, "remind every", d.span));
+                gate.remind_every = d;
+                twice
+            }
             Opt::OnTimeout(on, to) => {
+                let twice = words::once(&gate.on_timeout, "on timeout", on.span);
                 gate.on_timeout = Some(on);
                 if to.is_some() {
                     gate.escalate_to = to;
                 }
+                twice
             }
-            Opt::Priority(p) => {
-                if let Some(slot) = priority {
+            Opt::Priority(p, span) => match priority {
+                Some(slot) => {
+                    let twice = p
+                        .as_ref()
+                        .and_then(|p| words::once(slot, "priority", p.span));
                     *slot = p;
+                    twice
                 }
-            }
+                None => Some(words::priority_on_step(span)),
+            },
         }
     }
 }
@@ -390,7 +419,7 @@ impl<'t> Parser<'t> {
         }
         let mut priority = None;
         let end = self.options(self.skip(body_end), true, |opt| {
-            opt.apply(&mut gate, Some(&mut priority));
+            opt.apply(&mut gate, Some(&mut priority))
         });
         let span = self.span_from(first, end);
         let rule = HitlRule {
@@ -408,12 +437,17 @@ impl<'t> Parser<'t> {
     }
 
     /// `option*` from `at`, each handed to `apply`: where the repetition ends.
-    fn options(&mut self, at: usize, priority: bool, mut apply: impl FnMut(Opt)) -> usize {
+    fn options(
+        &mut self,
+        at: usize,
+        priority: bool,
+        mut apply: impl FnMut(Opt) -> Option<Diagnostic>,
+    ) -> usize {
         // `at` is past a skip already, so skipping from the repetition's end is right for the
         // first option as for the next ones.
         let mut end = at;
         while let Some((opt, opt_end)) = self.attempt(|p| p.option(p.skip(end), priority)) {
-            apply(opt);
+            self.diagnostics.extend(apply(opt));
             end = opt_end;
         }
         end
@@ -527,7 +561,8 @@ impl<'t> Parser<'t> {
         let mut adapt: Option<Adapt> = None;
         loop {
             if let Some((opt, opt_end)) = self.attempt(|p| p.option(p.skip(end), true)) {
-                opt.apply(&mut gate, Some(&mut priority));
+                let twice = opt.apply(&mut gate, Some(&mut priority));
+                self.diagnostics.extend(twice);
                 end = opt_end;
             } else if let Some((block, block_end)) = self.attempt(|p| p.adapt(p.skip(end))) {
                 if let Some(earlier) = &adapt {
@@ -683,7 +718,7 @@ impl<'t> Parser<'t> {
     }
 
     /// `notify | timeout | on_timeout | remind_every | priority`; a priority is read only where
-    /// the rule has one (`priority`), as the tree walk ignores a step's.
+    /// the rule has one (`priority`): a step's is refused when applied.
     fn option(&mut self, at: usize, priority: bool) -> Option<(Opt, usize)> {
         match self.b.get(at)? {
             b'n' | b'v' => {
@@ -727,13 +762,13 @@ impl<'t> Parser<'t> {
             b'p' => {
                 let w = self.skip(self.lit(at, b"priority")?);
                 let end = lexer::word(self.b, w)?;
+                let span = self.span(w, end);
                 let value = if priority {
-                    let span = self.span(w, end);
                     self.read(words::priority(self.token(w, end), span))
                 } else {
                     None
                 };
-                Some((Opt::Priority(value), end))
+                Some((Opt::Priority(value, span), end))
             }
             _ => None,
         }

@@ -193,6 +193,35 @@ pub(super) const ADAPT_KEYS: [(&str, &str); 9] = [
     ("mode", "mode"),
 ];
 
+/// A second value for an option a rule (or step) already has: refused, as YAML refuses a
+/// key written twice, rather than silently keeping the last.
+pub(super) fn once<T>(slot: &Option<Spanned<T>>, key: &str, again: Span) -> Option<Diagnostic> {
+    slot.as_ref().map(|first| {
+        Diagnostic::new(
+            ErrorKind::DuplicateKey {
+                key: key.to_owned(),
+                place: "the rule's options",
+                first: first.span,
+            },
+            again,
+        )
+    })
+}
+
+/// A `priority` on a chain step, which has none (the rule's priority is the request's).
+pub(super) fn priority_on_step(span: Span) -> Diagnostic {
+    const STEP_OPTIONS: &[&str] = &["notify", "timeout", "on timeout", "remind every"];
+    Diagnostic::new(
+        ErrorKind::UnknownKey {
+            key: "priority".to_owned(),
+            place: "a chain step",
+            suggestion: None,
+            allowed: STEP_OPTIONS,
+        },
+        span,
+    )
+}
+
 /// A second `adapt` block on one rule.
 pub(super) fn duplicate_adapt(first: Span, again: Span) -> Diagnostic {
     Diagnostic::new(
