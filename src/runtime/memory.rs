@@ -40,8 +40,8 @@ impl Memories<'_> {
     }
 
     /// Records a correction as an episodic memory (tags `correction`, `learning` and its
-    /// kind; metadata with the original and corrected output, and the action when known; importance 0.85) and in the
-    /// audit log.
+    /// kind; metadata with the original and corrected output, and the action when known;
+    /// importance 0.85) and in the audit log.
     pub async fn record_correction(&self, c: Correction) -> Result<Memory, RuntimeError> {
         if c.kind.trim().is_empty() {
             return Err(RuntimeError::invalid("kind", "must not be empty"));

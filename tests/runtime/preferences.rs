@@ -228,7 +228,8 @@ proptest! {
         picks in prop::collection::vec((0usize..3, 0usize..3, 0usize..4, 0i64..50), 0..30),
         seed in any::<u64>(),
     ) {
-        let tag_sets: [&[&str]; 3] = [&["correction", "learning"], &["feedback"], &["feedback", "ui"]];
+        let tag_sets: [&[&str]; 3] =
+            [&["correction", "learning"], &["feedback"], &["feedback", "ui"]];
         let memories: Vec<Memory> = picks
             .iter()
             .enumerate()
