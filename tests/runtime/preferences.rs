@@ -281,7 +281,8 @@ fn cli_unprivileged(args: &[&str]) -> Output {
 }
 
 /// A store file with three corrections of one action from two executions, whose note is
-/// hostile: escape sequences and markup, as an agent could relay them.
+/// hostile (escape sequences and markup, as an agent could relay them), and two answered
+/// feedback requests from two executions whose title is hostile too.
 async fn seeded(dir: &Path) -> (PathBuf, String) {
     let path = dir.join("agent.db");
     let url = format!("sqlite://{}", path.display());
@@ -298,6 +299,17 @@ async fn seeded(dir: &Path) -> (PathBuf, String) {
         let note = "\u{1b}]0;owned\u{7}\u{1b}[2J<script>alert(1)</script>";
         correct(&rt, correction(&e.id, "git.commit", "commit-message", note)).await;
     }
+    for _ in 0..2 {
+        let e = running(&rt, "review").await;
+        let form = Form::new(vec![Field::rating("quality", "Code Quality", 1, 5)]);
+        let spec = FeedbackSpec::new("Review \u{1b}[31mthis\u{1b}[0m", form);
+        let h = rt.execution().request_feedback(&e.id, spec).await.unwrap();
+        let answer = json!({"quality": 1});
+        rt.feedback()
+            .submit(h.id(), &p("user:adam"), answer)
+            .await
+            .unwrap();
+    }
     drop(rt);
     // The store's thread closes the database once the last handle is gone.
     for _ in 0..200 {
@@ -310,10 +322,11 @@ async fn seeded(dir: &Path) -> (PathBuf, String) {
 }
 
 #[tokio::test]
-async fn the_verb_reads_a_read_only_store_prints_agent_text_escaped_and_changes_nothing() {
+async fn listing_a_read_only_store_in_a_read_only_folder_escapes_agent_text_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (path, url) = seeded(dir.path()).await;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
     let before = std::fs::read(&path).unwrap();
 
     let out = cli_unprivileged(&["preferences", "list", "--store", &url]);
@@ -338,6 +351,13 @@ async fn the_verb_reads_a_read_only_store_prints_agent_text_escaped_and_changes_
     assert_eq!(listed["suggestions"][0]["action"], "git.commit");
     assert!(!text(&out.stdout).contains('\u{1b}'));
 
+    let out = cli_unprivileged(&["preferences", "list", "--store", &url, "--min", "2"]);
+    let shown = text(&out.stdout);
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(
+        shown.contains("feedback on \"Review \\u{1b}[31mthis\\u{1b}[0m\", tags feedback"),
+        "two answers meet --min 2, and a hostile subject is shown escaped: {shown}"
+    );
     let out = cli_unprivileged(&["preferences", "list", "--store", &url, "--min", "4"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("no suggested preferences"));
@@ -347,4 +367,7 @@ async fn the_verb_reads_a_read_only_store_prints_agent_text_escaped_and_changes_
         before,
         "a listing changed the store"
     );
+    let listed: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(listed.len(), 1, "nothing was created beside the store");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
