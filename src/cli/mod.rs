@@ -34,6 +34,7 @@ mod fmt;
 mod input;
 mod line_diff;
 mod lint;
+mod preferences;
 mod runtime_cli;
 mod simulate;
 mod store;
@@ -87,6 +88,9 @@ enum Command {
     Explain(explain::Args),
     /// Warn about rules that can never fire, band gaps and other surprises.
     Lint(lint::Args),
+    /// Suggested preferences: corrections and feedback repeated on one action, listed for a
+    /// person to decide on; never applied.
+    Preferences(preferences::Args),
     /// Print valid policies in canonical form, in YAML or the DSL; `--check` for CI. An invalid
     /// policy is refused with the errors `check` gives (exit 1).
     Fmt(fmt::Args),
@@ -142,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::Preferences(args) => preferences::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Store(args) => store::run(&args),
         Command::Test(args) => test::run(&args),

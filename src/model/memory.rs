@@ -180,6 +180,8 @@ pub struct Correction {
     /// What kind of output it corrects (such as `commit-message`); repeated corrections of
     /// one kind are what a preference is learned from.
     pub kind: String,
+    /// The action whose output it corrects, when known: recorded so that corrections group by it.
+    pub action: Option<String>,
     pub original: Value,
     pub corrected: Value,
     pub note: Option<String>,

@@ -323,6 +323,7 @@ pub(crate) fn resolution_effects(
         .tags(&["feedback"])
         .importance(0.7)
         .meta("requestId", json!(req.id))
+        .meta("subject", json!(req.title))
         .meta("answers", Value::Object(answers.clone()))
         .meta("submittedBy", json!(req.submitted_by))
         .execution(&req.execution_id);

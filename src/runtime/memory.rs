@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::Runtime;
 use super::error::RuntimeError;
+use super::preferences::{self, Suggestion};
 use crate::model::{AuditEntry, AuditKind, Correction, Memory, MemoryKind, MemoryQuery, NewMemory};
 use crate::store::Transaction;
 
@@ -28,9 +29,19 @@ impl Memories<'_> {
         Ok(self.rt.store().memories(query).await?)
     }
 
+    /// The suggested preferences: corrections and feedback repeated on one surface at least
+    /// `min` times from at least two executions ([`preferences::suggest`]). Reads only.
+    pub async fn suggested_preferences(&self, min: usize) -> Result<Vec<Suggestion>, RuntimeError> {
+        let mut all = Vec::new();
+        for q in preferences::queries() {
+            all.extend(self.rt.store().memories(q).await?);
+        }
+        Ok(preferences::suggest(&all, min))
+    }
+
     /// Records a correction as an episodic memory (tags `correction`, `learning` and its
-    /// kind; metadata with the original and corrected output; importance 0.85) and in the
-    /// audit log.
+    /// kind; metadata with the original and corrected output, and the action when known;
+    /// importance 0.85) and in the audit log.
     pub async fn record_correction(&self, c: Correction) -> Result<Memory, RuntimeError> {
         if c.kind.trim().is_empty() {
             return Err(RuntimeError::invalid("kind", "must not be empty"));
@@ -53,6 +64,9 @@ impl Memories<'_> {
         .meta("original", c.original.clone())
         .meta("corrected", c.corrected.clone())
         .meta("correctedBy", json!(c.principal.as_str()));
+        if let Some(action) = &c.action {
+            new = new.meta("action", json!(action));
+        }
         new.execution_id = c.execution_id.clone();
         let memory = new.into_memory(now)?;
         let mut entry = AuditEntry::new(

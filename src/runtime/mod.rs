@@ -43,6 +43,7 @@ mod learning;
 mod memory;
 mod notify;
 mod policy;
+pub mod preferences;
 mod timeouts;
 
 use std::sync::Arc;

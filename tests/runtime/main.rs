@@ -14,6 +14,7 @@ mod gate_model;
 mod grants;
 mod learning;
 mod memory_audit;
+mod preferences;
 mod sigkill;
 mod store;
 mod store_cli;

@@ -109,6 +109,7 @@ async fn corrections_are_episodic_memories_and_audited() {
             execution_id: Some(e.id.clone()),
             principal: p("user:adam"),
             kind: "commit-message".into(),
+            action: None,
             original: json!("fix stuff"),
             corrected: json!("Fix the retry loop in the uploader"),
             note: Some("say what was fixed".into()),
