@@ -204,7 +204,7 @@ fn checked_work(compiled: &CompiledPolicy, request: &Request) -> Work {
 #[test]
 fn random_glob_shapes_decide_as_the_reference_within_their_bound() {
     let mut runner = TestRunner::new(Config {
-        cases: 48,
+        cases: 36,
         failure_persistence: None,
         ..Config::default()
     });
@@ -262,7 +262,9 @@ fn random_glob_shapes_decide_as_the_reference_within_their_bound() {
 fn adversarial_families_work_linearly_in_rules_and_bytes() {
     let mut rng = Rng(7);
     for family in Family::ALL {
-        for _ in 0..3 {
+        // Two sizes a family: each policy is compiled unoptimised, and this test is the
+        // longest of the suite.
+        for _ in 0..2 {
             let n = 50 + rng.below(1_500);
             let policy =
                 Policy::from_yaml_str(&generate::adversarial_policy_yaml(family, n), "family.yaml")
