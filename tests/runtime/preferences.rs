@@ -1,9 +1,8 @@
 //! Preference suggestions: corrections and feedback repeated with the same tags on the same
 //! action, from more than one execution, are listed (`preferences list`), never applied.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -15,6 +14,7 @@ use rekall_policy::runtime::{FeedbackSpec, ManualClock, Runtime};
 use serde_json::{Map, json};
 
 use crate::common::{T0, minutes, p, rig, running};
+use crate::store_cli::cli_unprivileged;
 
 fn correction(execution: &ExecutionId, action: &str, kind: &str, note: &str) -> Correction {
     Correction {
@@ -260,24 +260,6 @@ proptest! {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs the binary without the power to write what its permissions forbid: as root, with
-/// every capability dropped (root ignores file modes otherwise).
-fn cli_unprivileged(args: &[&str]) -> Output {
-    let probe = tempfile::NamedTempFile::new().unwrap();
-    let mut command = if probe.as_file().metadata().unwrap().uid() == 0 {
-        let mut c = Command::new("setpriv");
-        c.args(["--bounding-set=-all", "--inh-caps=-all"])
-            .arg(env!("CARGO_BIN_EXE_rekall-policy"));
-        c
-    } else {
-        Command::new(env!("CARGO_BIN_EXE_rekall-policy"))
-    };
-    command
-        .args(args)
-        .output()
-        .expect("the binary runs (as root, this needs util-linux's setpriv)")
 }
 
 /// A store file with three corrections of one action from two executions, whose note is

@@ -25,7 +25,7 @@ fn cli(args: &[&str]) -> Output {
 
 /// Runs the binary without the power to write what its permissions forbid: as root, with
 /// every capability dropped (root ignores file modes otherwise).
-fn cli_unprivileged(args: &[&str]) -> Output {
+pub(crate) fn cli_unprivileged(args: &[&str]) -> Output {
     let probe = tempfile::NamedTempFile::new().unwrap();
     let mut command = if probe.as_file().metadata().unwrap().uid() == 0 {
         let mut c = Command::new("setpriv");
