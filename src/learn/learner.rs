@@ -22,6 +22,11 @@ pub const CHECK_EVERY: u64 = 50;
 /// How much the label count grows from one checkpoint (a test of the grid) to the next.
 pub const CHECKPOINT_GROWTH: f64 = 2.0;
 
+/// The checkpoint that follows the one at `at` labels.
+pub fn checkpoint_after(at: u64) -> u64 {
+    ((at as f64 * CHECKPOINT_GROWTH).ceil() as u64).max(at + 1)
+}
+
 /// The share of delta each checkpoint's test is run at. A test at level delta, repeated at
 /// every checkpoint and acted on when it certifies a lower threshold than the last, still
 /// selects its luckier samples: in the calibrated simulation, tests at delta moved to a
@@ -175,9 +180,7 @@ impl Learner {
             return Some(shift);
         }
         if self.labels_seen >= self.next_checkpoint {
-            self.next_checkpoint = ((self.next_checkpoint as f64 * CHECKPOINT_GROWTH).ceil()
-                as u64)
-                .max(self.next_checkpoint + 1);
+            self.next_checkpoint = checkpoint_after(self.next_checkpoint);
             self.since_check = 0;
             return self.evaluate();
         }

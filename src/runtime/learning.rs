@@ -143,7 +143,7 @@ fn evidence(learner: &Learner, mv: &Move, trigger: &LearnedCall) -> Value {
 fn is_checkpoint(labels: u64, min_labels: u64) -> bool {
     let mut at = min_labels.max(1);
     while at < labels {
-        at = ((at as f64 * crate::learn::learner::CHECKPOINT_GROWTH).ceil() as u64).max(at + 1);
+        at = crate::learn::learner::checkpoint_after(at);
     }
     at == labels
 }
