@@ -151,6 +151,20 @@ pub struct EscalationRule {
     pub span: NodeSpan,
 }
 
+/// `adapt`'s settings: the policy's name (YAML's key, and the name errors and the runtime
+/// use) and the DSL's, in the order both languages print them.
+pub const ADAPT_SETTINGS: [(&str, &str); 9] = [
+    ("alpha", "alpha"),
+    ("delta", "delta"),
+    ("floor", "floor"),
+    ("ceiling", "ceiling"),
+    ("step", "step"),
+    ("minLabels", "min-labels"),
+    ("auditRate", "audit-rate"),
+    ("window", "window"),
+    ("mode", "mode"),
+];
+
 /// What an escalation rule's `adapt` declares: the learning settings (defaults for the keys
 /// not written), who receives the audit sample, and where each key was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +190,24 @@ impl Adapt {
     /// Whether the author wrote this setting.
     pub fn wrote(&self, key: &str) -> bool {
         self.written.iter().any(|k| k.node == key)
+    }
+
+    /// A setting's value as both languages write it, by its policy name.
+    pub fn setting_text(&self, name: &str) -> Option<String> {
+        let s = &self.settings;
+        let number = |v: f64| format!("{v:?}");
+        Some(match name {
+            "alpha" => number(s.alpha),
+            "delta" => number(s.delta),
+            "floor" => number(s.floor),
+            "ceiling" => number(s.ceiling),
+            "step" => number(s.step),
+            "minLabels" => s.min_labels.to_string(),
+            "auditRate" => number(s.audit_rate),
+            "window" => s.window.to_string(),
+            "mode" => s.mode.name().to_owned(),
+            _ => return None,
+        })
     }
 }
 

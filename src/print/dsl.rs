@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use crate::glob::Glob;
 use crate::ir::{
-    Adapt, Approver, ChainStep, Comments, EscalationRule, Gate, HitlRule, OnTimeout, Outcome,
-    PolicyDoc,
+    ADAPT_SETTINGS, Adapt, Approver, ChainStep, Comments, EscalationRule, Gate, HitlRule,
+    OnTimeout, Outcome, PolicyDoc,
 };
 use crate::source::Spanned;
 
@@ -221,22 +221,12 @@ fn escalation_rule(out: &mut String, rule: &EscalationRule, all: &Comments) {
 
 /// `adapt { ... }` with the settings the author wrote, in their canonical order.
 fn adapt(out: &mut String, a: &Adapt) {
-    let s = &a.settings;
     out.push_str(" adapt {");
     for key in &a.written {
-        let (word, value) = match key.node {
-            "alpha" => ("alpha", super::number(s.alpha)),
-            "delta" => ("delta", super::number(s.delta)),
-            "floor" => ("floor", super::number(s.floor)),
-            "ceiling" => ("ceiling", super::number(s.ceiling)),
-            "step" => ("step", super::number(s.step)),
-            "minLabels" => ("min-labels", s.min_labels.to_string()),
-            "auditRate" => ("audit-rate", super::number(s.audit_rate)),
-            "window" => ("window", s.window.to_string()),
-            "mode" => ("mode", s.mode.name().to_owned()),
-            _ => continue,
-        };
-        let _ = write!(out, " {word} {value}");
+        let word = ADAPT_SETTINGS.iter().find(|(name, _)| *name == key.node);
+        if let (Some((_, word)), Some(value)) = (word, a.setting_text(key.node)) {
+            let _ = write!(out, " {word} {value}");
+        }
     }
     if let Some(list) = &a.approvers {
         let _ = write!(out, " approvers {}", approvers(&list.node));

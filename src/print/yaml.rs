@@ -197,19 +197,9 @@ fn adapt(item: &mut Item<'_>, a: &Adapt) {
     }
     item.field("adapt", "");
     trim_trailing_space(item.out);
-    let s = &a.settings;
     for key in &a.written {
-        let value = match key.node {
-            "alpha" => super::number(s.alpha),
-            "delta" => super::number(s.delta),
-            "floor" => super::number(s.floor),
-            "ceiling" => super::number(s.ceiling),
-            "step" => super::number(s.step),
-            "auditRate" => super::number(s.audit_rate),
-            "minLabels" => s.min_labels.to_string(),
-            "window" => s.window.to_string(),
-            "mode" => s.mode.name().to_owned(),
-            _ => continue,
+        let Some(value) = a.setting_text(key.node) else {
+            continue;
         };
         let _ = writeln!(item.out, "{}    {}: {value}", item.indent, key.node);
     }

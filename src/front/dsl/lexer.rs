@@ -193,9 +193,9 @@ pub(super) fn kw_on(b: &[u8], at: usize) -> Option<usize> {
 
 /// `adapt_key`: one of the `adapt` settings' names, and no word character after.
 pub(super) fn adapt_key(b: &[u8], at: usize) -> Option<usize> {
-    super::words::ADAPT_KEYS
+    crate::ir::ADAPT_SETTINGS
         .iter()
-        .find_map(|(key, _)| literal(b, at, key.as_bytes()))
+        .find_map(|(_, word)| literal(b, at, word.as_bytes()))
         .filter(|&end| !word_char_at(b, end))
 }
 

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use crate::diagnostic::{Diagnostic, ErrorKind};
 use crate::glob::Glob;
-use crate::ir::{Approver, Duration, Outcome, Priority};
+use crate::ir::{ADAPT_SETTINGS, Approver, Duration, Outcome, Priority};
 use crate::source::{Span, Spanned};
 use crate::suggest;
 
@@ -179,20 +179,6 @@ pub(super) fn approver(raw: &str, span: Span) -> Result<Spanned<Approver>, Diagn
     }
 }
 
-/// The DSL's `adapt` settings, each with the name the policy gives it (as YAML writes it, and
-/// as errors and `thresholds` name it), in the order both languages print them.
-pub(super) const ADAPT_KEYS: [(&str, &str); 9] = [
-    ("alpha", "alpha"),
-    ("delta", "delta"),
-    ("floor", "floor"),
-    ("ceiling", "ceiling"),
-    ("step", "step"),
-    ("min-labels", "minLabels"),
-    ("audit-rate", "auditRate"),
-    ("window", "window"),
-    ("mode", "mode"),
-];
-
 /// A second value for an option a rule (or step) already has: refused, as YAML refuses a
 /// key written twice, rather than silently keeping the last.
 pub(super) fn once<T>(slot: &Option<Spanned<T>>, key: &str, again: Span) -> Option<Diagnostic> {
@@ -250,9 +236,10 @@ impl AdaptReader {
         }
     }
 
-    /// One `KEY VALUE` item; `key` is one of [`ADAPT_KEYS`] (the grammar admits no other).
+    /// One `KEY VALUE` item; `key` is the DSL's name of one of [`ADAPT_SETTINGS`] (the
+    /// grammar admits no other).
     pub(super) fn setting(&mut self, key: &str, value: &str, span: Span) -> Option<Diagnostic> {
-        let Some(&(_, name)) = ADAPT_KEYS.iter().find(|(k, _)| *k == key) else {
+        let Some(&(name, _)) = ADAPT_SETTINGS.iter().find(|(_, word)| *word == key) else {
             return Some(Diagnostic::new(
                 ErrorKind::AdaptSetting {
                     key: "adapt",
@@ -326,7 +313,7 @@ impl AdaptReader {
     /// that the same settings make the same IR in either language and in any order.
     pub(super) fn finish(mut self, span: Span) -> crate::ir::Adapt {
         self.written
-            .sort_by_key(|w| ADAPT_KEYS.iter().position(|(_, name)| *name == w.node));
+            .sort_by_key(|w| ADAPT_SETTINGS.iter().position(|(name, _)| *name == w.node));
         crate::ir::Adapt {
             settings: self.settings,
             approvers: self.approvers,
