@@ -918,6 +918,24 @@ impl FieldSet {
                 return value;
             }
         }
+        self.settle(node, text, sc, |set, segment, by, text, sc| {
+            set.latest_occurrence(segment, by, text, sc)
+        });
+        sc.latest.get(node as usize).copied().unwrap_or(NO)
+    }
+
+    /// Settles `sc.latest` for chain `node` and every link after it that this text has not
+    /// settled yet, the last link first: a chain's last link is its segment matched as a
+    /// suffix, and an earlier one the latest occurrence, found by `before(segment, by)`, that
+    /// ends by the latest start of the chain after it (`NO` when that chain has none).
+    fn settle(
+        &self,
+        node: u32,
+        text: &str,
+        sc: &mut FieldScratch,
+        mut before: impl FnMut(&Self, u32, usize, &str, &mut FieldScratch) -> usize,
+    ) {
+        let stamp = sc.stamp;
         let mut stack = std::mem::take(&mut sc.stack);
         stack.clear();
         let mut n = node;
@@ -937,7 +955,7 @@ impl FieldSet {
             } else {
                 match sc.latest.get(parent as usize).copied().unwrap_or(NO) {
                     NO => NO,
-                    by => self.latest_occurrence(segment, by, text, sc),
+                    by => before(self, segment, by, text, sc),
                 }
             };
             if let (Some(s), Some(l)) = (
@@ -949,7 +967,6 @@ impl FieldSet {
             }
         }
         sc.stack = stack;
-        sc.latest.get(node as usize).copied().unwrap_or(NO)
     }
 
     /// The latest start of an occurrence of segment `id` that ends by `by`, or `NO`.
@@ -1268,40 +1285,13 @@ impl FieldSet {
     /// each searched backwards from the latest start of the chain after it; returns the
     /// latest start of a bound (0 when none has a place): the prefix that is searched.
     fn place_bounds(&self, text: &str, sc: &mut FieldScratch) -> usize {
-        let stamp = sc.stamp;
         let mut horizon = 0;
         for &bound in self.bounds.as_deref().unwrap_or_default() {
-            let mut stack = std::mem::take(&mut sc.stack);
-            stack.clear();
-            let mut node = bound;
-            while node != NONE && sc.node_stamp.get(node as usize) != Some(&stamp) {
-                stack.push(node);
-                node = self.nodes.get(node as usize).map_or(NONE, |n| n.parent);
-            }
-            while let Some(node) = stack.pop() {
-                let Some(&Node { segment, parent }) = self.nodes.get(node as usize) else {
-                    continue;
-                };
-                let info = self.segments.get(segment as usize);
-                let value = match (info, parent) {
-                    (None, _) => NO,
-                    (Some(info), NONE) => {
-                        info.segment.match_suffix(text, &mut sc.work).unwrap_or(NO)
-                    }
-                    (Some(info), parent) => match sc.latest.get(parent as usize).copied() {
-                        Some(by) if by != NO => latest_backwards(info, text, by, &mut sc.work),
-                        _ => NO,
-                    },
-                };
-                if let (Some(s), Some(l)) = (
-                    sc.node_stamp.get_mut(node as usize),
-                    sc.latest.get_mut(node as usize),
-                ) {
-                    *s = stamp;
-                    *l = value;
-                }
-            }
-            sc.stack = stack;
+            self.settle(bound, text, sc, |set, segment, by, text, sc| {
+                set.segments
+                    .get(segment as usize)
+                    .map_or(NO, |info| latest_backwards(info, text, by, &mut sc.work))
+            });
             match sc.latest.get(bound as usize).copied() {
                 Some(at) if at != NO => horizon = horizon.max(at),
                 _ => {}
