@@ -30,6 +30,21 @@ pub enum Route {
     Auto,
 }
 
+impl Route {
+    /// How a call of this confidence is routed under `threshold`: `draw` is a uniform number
+    /// in [0, 1) drawn for the call, so that the audit sample is random and independent of
+    /// the outcome.
+    pub fn of(confidence: f64, threshold: f64, audit_rate: f64, draw: f64) -> Route {
+        if confidence < threshold {
+            Route::Human
+        } else if draw < audit_rate {
+            Route::Audit
+        } else {
+            Route::Auto
+        }
+    }
+}
+
 /// Whether an outcome was good (approved, or reported fine) or bad (rejected, or reported
 /// bad after the fact).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

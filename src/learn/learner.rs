@@ -140,13 +140,7 @@ impl Learner {
     /// How a call of this confidence is routed: `draw` is a uniform number in [0, 1) drawn for
     /// the call, so that the audit sample is random and independent of the outcome.
     pub fn route(&self, confidence: f64, draw: f64) -> Route {
-        if confidence < self.threshold {
-            Route::Human
-        } else if draw < self.settings.audit_rate {
-            Route::Audit
-        } else {
-            Route::Auto
-        }
+        Route::of(confidence, self.threshold, self.settings.audit_rate, draw)
     }
 
     /// Counts a call (with its label, if it has one), and returns the move it causes.

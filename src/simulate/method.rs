@@ -95,13 +95,7 @@ impl Method for Thumb {
     }
 
     fn route(&self, confidence: f64, draw: f64) -> Route {
-        if confidence < self.threshold() {
-            Route::Human
-        } else if draw < self.audit_rate {
-            Route::Audit
-        } else {
-            Route::Auto
-        }
+        Route::of(confidence, self.threshold(), self.audit_rate, draw)
     }
 
     fn record(&mut self, o: Observation) -> Option<f64> {
