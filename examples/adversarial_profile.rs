@@ -1,5 +1,5 @@
 //! Decides the adversarial requests of one family, for instruction counts under callgrind:
-//! `adversarial_profile FAMILY RULES REQUESTS ROUNDS [KIND]`, where KIND (0 to 3) keeps only
+//! `adversarial_profile FAMILY RULES REQUESTS ROUNDS [KIND]`, where KIND (0 to 4) keeps only
 //! the requests of one kind of `generate::adversarial_requests` (they come in turn).
 use rekall_policy::Policy;
 use rekall_policy::Request;
@@ -35,7 +35,11 @@ fn main() {
     let compiled = policy.compile();
     let mut requests = generate::adversarial_requests(family, n, count, 3);
     if let Some(kind) = a.get(5).and_then(|k| k.parse::<usize>().ok()) {
-        requests = requests.into_iter().skip(kind).step_by(4).collect();
+        requests = requests
+            .into_iter()
+            .skip(kind)
+            .step_by(generate::KINDS)
+            .collect();
     }
     black_box(decide_all(&compiled, &requests, 1));
     let t = std::time::Instant::now();

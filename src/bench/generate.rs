@@ -413,22 +413,25 @@ const ADVERSARIAL_BYTES: usize = crate::request::MAX_FIELD_BYTES;
 /// that every rule is a candidate) with the shared pieces out of place (so that none
 /// matches, and all are verified), and digit strings in which every rule's number occurs;
 /// or dense runs of the characters the globs name; or, now and then, a request that a rule
-/// deep in the list matches. Pairwise distinct; deterministic in the seed.
+/// deep in the list matches; or a *split* request, whose action half the rules match and
+/// whose resource the other half match (see [`split`]), so that no rule matches and both
+/// fields must be read whole. Pairwise distinct; deterministic in the seed.
 pub fn adversarial_requests(family: Family, n: usize, count: usize, seed: u64) -> Vec<Request> {
     let mut rng = Rng::new(seed);
     let mut seen: HashSet<(String, String)> = HashSet::with_capacity(count);
     let mut out = Vec::with_capacity(count);
-    for attempt in 0..count.saturating_mul(4) {
+    for attempt in 0..count.saturating_mul(KINDS) {
         if out.len() == count {
             break;
         }
-        let (action, resource) = match attempt % 4 {
+        let (action, resource) = match attempt % KINDS {
             0 | 1 => (keys_action(family, n, &mut rng), digits(&mut rng)),
             2 => (
                 dense(&mut rng, &["x", "y", "z", "w", "v", "a", "1", "2", "é"]),
                 dense(&mut rng, &["1", "2", "3", "a", "b", "é", "x"]),
             ),
-            _ => late_match(family, n, &mut rng),
+            3 => late_match(family, n, &mut rng),
+            _ => split(family, n, &mut rng),
         };
         if seen.insert((action.clone(), resource.clone())) {
             let mut request = Request::new(action).resource(resource);
@@ -437,6 +440,43 @@ pub fn adversarial_requests(family: Family, n: usize, count: usize, seed: u64) -
         }
     }
     out
+}
+
+/// How many kinds of request [`adversarial_requests`] makes, in turn.
+pub const KINDS: usize = 5;
+
+/// An action that the rules whose number starts with a digit from 5 to 9 match (their
+/// literals, then the shared pieces in place), and a resource of digits 0 to 4 only, which
+/// only rules whose number has no other digit can match: no rule matches both, and each
+/// field has hundreds of candidates that hold until the field's end.
+fn split(family: Family, n: usize, rng: &mut Rng) -> (String, String) {
+    let tail = match family {
+        Family::StarLiteral | Family::Braces => "yz",
+        Family::Classes | Family::Mixed => "qyz",
+    };
+    let mut action = String::new();
+    let high: Vec<usize> = (0..n.max(1))
+        .filter(|i| i.to_string().as_bytes()[0] >= b'5')
+        .collect();
+    let start = rng.below(high.len().max(1));
+    for k in 0..high.len() {
+        let i = high[(start + k * 7919) % high.len()];
+        let piece = match family {
+            Family::StarLiteral => format!("x{i}"),
+            Family::Classes | Family::Mixed => format!("ax{i}q"),
+            Family::Braces => format!("{}{i}", if k % 2 == 0 { 'x' } else { 'w' }),
+        };
+        if action.len() + piece.len() + tail.len() > ADVERSARIAL_BYTES {
+            break;
+        }
+        action.push_str(&piece);
+    }
+    action.push_str(tail);
+    let mut resource = String::from("a");
+    while resource.len() < ADVERSARIAL_BYTES {
+        resource.push(char::from(b'0' + rng.below(5) as u8));
+    }
+    (action, resource)
 }
 
 /// Pushes `piece` unless that would pass the adversarial length.

@@ -1,6 +1,8 @@
 //! The first matching complex rule of a stage, in time linear in the rules and the text.
 //!
-//! The action's [`FieldSet`] marks its candidate rules in a bitset. They are verified in
+//! The first rules are matched directly against both fields, in rule order, within a
+//! budget of a few readings of the action at `memchr`'s speed. Past it, the action's
+//! [`FieldSet`] marks its candidate rules in a bitset. They are verified in
 //! rule order (the band first, then the action); the resource is read only when one passes:
 //! the first such rules are matched against it directly, within a budget, and after that
 //! it is searched once, and a rule must be a candidate there too (one of its keys occurs)
@@ -39,6 +41,7 @@ pub(crate) struct ComplexScratch {
     action: FieldScratch,
     resource: FieldScratch,
     action_bits: Vec<u64>,
+    resource_bits: Vec<u64>,
     verified: u64,
 }
 
@@ -139,6 +142,12 @@ impl ComplexMatcherBuilder {
 impl ComplexMatcher {
     /// The lowest rule below `below` whose globs match and whose band holds `class`, or
     /// [`NONE`].
+    ///
+    /// The first rules are matched directly, in rule order, against both fields, within a
+    /// budget of some readings of the action at `memchr`'s speed: on a text that matches an
+    /// early rule, or that lacks the early rules' literals, that answers for a fraction of
+    /// one reading through the automaton. Past the budget, the action is searched once, and
+    /// only the rules not yet answered are asked whether they are candidates.
     pub(crate) fn first_match(
         &self,
         action: &str,
@@ -151,18 +160,64 @@ impl ComplexMatcher {
         if limit == 0 {
             return Ok(NONE);
         }
+        let mut resource_check = ResourceCheck {
+            direct: Some(Budget(direct_budget(resource.len()))),
+            scanned: false,
+        };
+        let mut budget = Budget(ACTION_READINGS * direct_budget(action.len()));
+        let mut answered = 0;
+        while answered < limit {
+            let i = answered;
+            if !self.band_holds(i, class) {
+                answered += 1;
+                continue;
+            }
+            sc.verified += 1;
+            match self
+                .action
+                .rule_matches_directly(i, action, &mut sc.action, &mut budget)
+            {
+                None => break,
+                Some(false) => {}
+                Some(true) => {
+                    if self.resource_matches(i, resource, &mut resource_check, sc)? {
+                        return Ok(self.rules.get(i).copied().unwrap_or(NONE));
+                    }
+                }
+            }
+            answered += 1;
+        }
+        if answered == limit {
+            return Ok(NONE);
+        }
         let words = limit.div_ceil(64);
         self.action.scan(action, &mut sc.action)?;
         reset(&mut sc.action_bits, words);
         self.action
             .mark(action, &mut sc.action, limit, &mut sc.action_bits);
-        // The resource is searched only once a candidate's band and action match: a
-        // request whose action no candidate fits costs nothing in its resource. The first
-        // rules that get that far are matched against it directly, within a budget of about
-        // two readings of it; past that, it is searched once, and the rules are asked
-        // whether they are candidates there.
-        let mut resource_scanned = false;
-        let mut direct = Some(Budget(direct_budget(resource.len())));
+        // The rules answered directly are not asked again.
+        for (w, bits) in sc.action_bits.iter_mut().enumerate() {
+            let below_answered = answered.saturating_sub(w * 64).min(64);
+            *bits &= !low_bits(below_answered);
+        }
+        // Many candidates left: the resource's own candidates are marked too, and only the
+        // rules that are candidates in both fields are verified. Few: each is asked of the
+        // resource directly, which reads a fraction of it.
+        let candidates: u32 = sc.action_bits.iter().map(|b| b.count_ones()).sum();
+        sc.action.work += words as u64;
+        if candidates as usize > FEW_CANDIDATES {
+            if !resource_check.scanned {
+                self.resource.scan(resource, &mut sc.resource)?;
+                resource_check.scanned = true;
+            }
+            reset(&mut sc.resource_bits, words);
+            self.resource
+                .mark(resource, &mut sc.resource, limit, &mut sc.resource_bits);
+            for (a, r) in sc.action_bits.iter_mut().zip(&sc.resource_bits) {
+                *a &= r;
+            }
+            resource_check.direct = None;
+        }
         for w in 0..sc.action_bits.len() {
             let mut bits = sc.action_bits.get(w).copied().unwrap_or(0);
             while bits != 0 {
@@ -172,30 +227,12 @@ impl ComplexMatcher {
                 }
                 bits &= bits - 1;
                 sc.verified += 1;
-                let band = self.bands.get(i).copied().flatten();
-                if band.is_some_and(|(lo, hi)| class < lo || class > hi) {
-                    continue;
-                }
-                if !self.action.rule_matches(i, action, &mut sc.action) {
-                    continue;
-                }
-                if let Some(budget) = direct.as_mut() {
-                    match self
-                        .resource
-                        .rule_matches_directly(i, resource, &mut sc.resource, budget)
-                    {
-                        Some(true) => return Ok(self.rules.get(i).copied().unwrap_or(NONE)),
-                        Some(false) => continue,
-                        None => direct = None,
-                    }
-                }
-                if !resource_scanned {
-                    self.resource.scan(resource, &mut sc.resource)?;
-                    resource_scanned = true;
-                }
-                if self.resource.may_match(i, &mut sc.resource)
-                    && self.resource.rule_matches(i, resource, &mut sc.resource)
+                if !self.band_holds(i, class)
+                    || !self.action.rule_matches(i, action, &mut sc.action)
                 {
+                    continue;
+                }
+                if self.resource_matches(i, resource, &mut resource_check, sc)? {
                     return Ok(self.rules.get(i).copied().unwrap_or(NONE));
                 }
             }
@@ -203,12 +240,47 @@ impl ComplexMatcher {
         Ok(NONE)
     }
 
+    fn band_holds(&self, rule: usize, class: u32) -> bool {
+        let band = self.bands.get(rule).copied().flatten();
+        !band.is_some_and(|(lo, hi)| class < lo || class > hi)
+    }
+
+    /// Whether rule `rule`'s resource glob matches, for a rule whose action matched. The
+    /// resource is searched only once a candidate's band and action match: a request whose
+    /// action no candidate fits costs nothing in its resource. The first rules that get
+    /// that far are matched against it directly, within a budget of about two readings of
+    /// it; past that, it is searched once, and the rules are asked whether they are
+    /// candidates there.
+    fn resource_matches(
+        &self,
+        rule: usize,
+        resource: &str,
+        check: &mut ResourceCheck,
+        sc: &mut ComplexScratch,
+    ) -> Result<bool, SearchFailed> {
+        if let Some(budget) = check.direct.as_mut() {
+            match self
+                .resource
+                .rule_matches_directly(rule, resource, &mut sc.resource, budget)
+            {
+                Some(answer) => return Ok(answer),
+                None => check.direct = None,
+            }
+        }
+        if !check.scanned {
+            self.resource.scan(resource, &mut sc.resource)?;
+            check.scanned = true;
+        }
+        Ok(self.resource.may_match(rule, &mut sc.resource)
+            && self.resource.rule_matches(rule, resource, &mut sc.resource))
+    }
+
     /// The most work [`ComplexMatcher::first_match`] can take on texts of these lengths:
     /// per field, each byte searched once and the anchors and segments around it (the
     /// field's byte weight), each distinct segment and chain once with a binary search, each
     /// form once, and the bounds' chains placed backwards; then each rule verified once;
-    /// and the resource's direct matching (at
-    /// most its budget, each step counted at most three times, and one search past it).
+    /// and each field's direct matching (at most its budget, each step counted at most three
+    /// times, and one search past it).
     pub(crate) fn work_bound(&self, action_len: usize, resource_len: usize) -> u64 {
         let field = |f: &FieldSet, len: usize| {
             let (len, weight, size) = (len as u64, f.byte_weight() as u64, f.size() as u64);
@@ -216,10 +288,15 @@ impl ComplexMatcher {
             (len + 1) * (weight + 1 + f.horizon_weight()) + size * (probes + 4) + f.rules() as u64
         };
         let direct =
-            3 * direct_budget(resource_len) + resource_len as u64 + self.resource.size() as u64;
+            |budget: u64, len: usize, f: &FieldSet| 3 * budget + len as u64 + f.size() as u64;
         field(&self.action, action_len)
             + field(&self.resource, resource_len)
-            + direct
+            + direct(direct_budget(resource_len), resource_len, &self.resource)
+            + direct(
+                ACTION_READINGS * direct_budget(action_len),
+                action_len,
+                &self.action,
+            )
             + self.rules.len() as u64
     }
 
@@ -241,7 +318,34 @@ impl ComplexScratch {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.action.heap_bytes() + self.resource.heap_bytes() + self.action_bits.capacity() * 8
+        self.action.heap_bytes()
+            + self.resource.heap_bytes()
+            + (self.action_bits.capacity() + self.resource_bits.capacity()) * 8
+    }
+}
+
+/// How the resource is being checked in one decision: directly while its budget lasts, then
+/// through its search, made once.
+struct ResourceCheck {
+    direct: Option<Budget>,
+    scanned: bool,
+}
+
+/// How many of [`direct_budget`] the action's direct matching may take: a step there is a
+/// byte passed by `memchr` (several bytes an instruction) or a character compared,
+/// where a byte read through the automaton and its log costs some thirty instructions.
+const ACTION_READINGS: u64 = 4;
+
+/// The most candidates left after the action's search that are asked of the resource one
+/// by one; with more, the resource's candidates are marked too.
+const FEW_CANDIDATES: usize = 8;
+
+/// The lowest `n` bits set (`n` at most 64).
+fn low_bits(n: usize) -> u64 {
+    match n {
+        0 => 0,
+        64.. => u64::MAX,
+        n => (1u64 << n) - 1,
     }
 }
 
