@@ -77,6 +77,12 @@ pub enum IdempotencyError {
     Store(#[from] StoreError),
 }
 
+/// The records created before this time have expired at `now`: those at least
+/// [`RETENTION_MS`] old, as [`IdempotencyRecord::expired`] says.
+fn expired_before(now: Timestamp) -> Timestamp {
+    Timestamp(now.0.saturating_sub(RETENTION_MS).saturating_add(1))
+}
+
 fn check_key(key: &str) -> Result<(), IdempotencyError> {
     let chars = key.chars().count();
     if chars == 0 || chars > MAX_KEY_CHARS {
@@ -96,11 +102,10 @@ impl Idempotency<'_> {
     ) -> Result<Claim, IdempotencyError> {
         check_key(key)?;
         let now = self.rt.now();
-        let expired_before = Timestamp(now.0.saturating_sub(RETENTION_MS));
         let found = self
             .rt
             .store()
-            .claim_idempotency_key(principal, key, request_hash, now, expired_before)
+            .claim_idempotency_key(principal, key, request_hash, now, expired_before(now))
             .await?;
         Ok(match found {
             KeyClaim::Claimed(record) => Claim::Fresh(record),
@@ -162,8 +167,11 @@ impl Idempotency<'_> {
             .inner
             .idempotency_pruned
             .store(now.0, Ordering::Relaxed);
-        let before = Timestamp(now.0.saturating_sub(RETENTION_MS));
-        Ok(self.rt.store().prune_idempotency(before).await?)
+        Ok(self
+            .rt
+            .store()
+            .prune_idempotency(expired_before(now))
+            .await?)
     }
 
     /// [`Idempotency::prune`], unless this runtime pruned within the last hour: for the
