@@ -866,3 +866,85 @@ async fn the_sqlite_store_keeps_the_versions_contract() {
     let url = format!("sqlite://{}", dir.path().join("v.db").display());
     contract(store::open(&url).await.unwrap()).await;
 }
+
+#[tokio::test]
+async fn a_stored_version_this_program_refuses_is_not_put_in_force_but_can_be_replaced() {
+    let rig = rig().await;
+    let rt = &rig.rt;
+    // As if stored by a program that read policies less strictly.
+    rt.store()
+        .append_policy_version(
+            NewPolicyVersion {
+                language: Language::Yaml,
+                text: "version: 1\nhitl:\n  rules:\n    - action: deploy\n      requireApproval: yes\n".into(),
+                name: None,
+                principal: p("user:root"),
+                request_id: None,
+                created_at: T0,
+                summary: "s".into(),
+                rollback_of: None,
+            },
+            None,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let loaded = rt.policies().load(None).await;
+    let Err(PolicyChangeError::Rejected(e)) = loaded else {
+        panic!("{loaded:?}")
+    };
+    assert_eq!(e.diagnostics[0].file, "v1.yaml");
+    assert_eq!(e.diagnostics[0].line, 5);
+    assert!(
+        rt.policy().is_none(),
+        "nothing is decided by a policy not read"
+    );
+    assert_eq!(rt.policies().last_error(), Some(*e));
+    let fixed = rt
+        .policies()
+        .put(&seed_yaml(), Language::Yaml, &root())
+        .await
+        .unwrap();
+    assert_eq!(fixed.info.version, 2);
+    assert_eq!(rt.policies().current().unwrap().info.version, 2);
+    assert_eq!(rt.policies().last_error(), None);
+}
+
+#[tokio::test]
+async fn a_change_refused_by_the_caller_is_audited_and_changes_nothing() {
+    let rig = rig().await;
+    let rt = &rig.rt;
+    rt.policies()
+        .put(&seed_yaml(), Language::Yaml, &root())
+        .await
+        .unwrap();
+    let agent = ChangedBy::new(p("agent:deploy-bot")).request("req-9");
+    let looser = r#"{"rules": [{"action": "*", "requireApproval": false}]}"#;
+    let change = rt
+        .policies()
+        .prepare_rules(RuleSection::Hitl, looser, &agent)
+        .await
+        .unwrap();
+    assert_eq!(change.summary(), "hitl: +1 -3 rules (3 -> 1)");
+    rt.policies()
+        .refused(&change, "not at least as strict as version 1")
+        .await
+        .unwrap();
+    let refusals = audit_of(rt, "policy_refused").await;
+    assert_eq!(refusals.len(), 1);
+    assert_eq!(refusals[0].principal, Some(p("agent:deploy-bot")));
+    assert_eq!(
+        refusals[0].detail["summary"],
+        json!("refused: not at least as strict as version 1")
+    );
+    assert_eq!(
+        refusals[0].detail["change"],
+        json!("hitl: +1 -3 rules (3 -> 1)")
+    );
+    assert_eq!(refusals[0].detail["requestId"], json!("req-9"));
+    assert_eq!(rt.policies().current().unwrap().info.version, 1);
+    assert_eq!(
+        rt.policies().history(None, 10).await.unwrap().items.len(),
+        1
+    );
+}

@@ -315,7 +315,7 @@ impl Policies<'_> {
         language: Language,
         by: &ChangedBy,
     ) -> Result<PreparedChange, PolicyChangeError> {
-        let after = self.sync().await?;
+        let after = self.sync().await?.latest;
         let base = self.rt.policy();
         let policy = match Policy::from_str_in(language, text, &origin("policy", language)) {
             Ok(policy) => policy,
@@ -335,7 +335,7 @@ impl Policies<'_> {
         body: &str,
         by: &ChangedBy,
     ) -> Result<PreparedChange, PolicyChangeError> {
-        let after = self.sync().await?;
+        let after = self.sync().await?.latest;
         let base = self.rt.policy();
         let written = base.as_ref().and_then(|b| b.policy());
         let language = live_language(base.as_deref());
@@ -381,7 +381,7 @@ impl Policies<'_> {
         version: u64,
         by: &ChangedBy,
     ) -> Result<PreparedChange, PolicyChangeError> {
-        let after = self.sync().await?;
+        let after = self.sync().await?.latest;
         let base = self.rt.policy();
         let old = self
             .rt
@@ -505,7 +505,11 @@ impl Policies<'_> {
     ) -> Result<Option<Arc<PolicyVersion>>, PolicyChangeError> {
         let mut retry = Retry::new("policy", "versions");
         loop {
-            if self.sync().await?.is_some() {
+            let synced = self.sync().await?;
+            if let Some(rejected) = synced.unreadable {
+                return Err(PolicyChangeError::Rejected(Box::new(rejected)));
+            }
+            if synced.latest.is_some() {
                 return Ok(self.current());
             }
             let Some(seed) = &seed else {
@@ -542,12 +546,17 @@ impl Policies<'_> {
     /// every change before it is prepared.
     pub async fn refresh(&self) -> Result<bool, PolicyChangeError> {
         let live = stored_number(self.rt.policy().as_deref());
-        let latest = self.sync().await?;
-        Ok(latest.is_some() && latest != live)
+        let synced = self.sync().await?;
+        if let Some(rejected) = synced.unreadable {
+            return Err(PolicyChangeError::Rejected(Box::new(rejected)));
+        }
+        Ok(synced.latest.is_some() && synced.latest != live)
     }
 
-    /// Brings the policy in force up to the latest stored version; the latest's number.
-    async fn sync(&self) -> Result<Option<u64>, PolicyChangeError> {
+    /// Brings the policy in force up to the latest stored version. A latest version this
+    /// program refuses is left out of force and kept as the last error; a change may still
+    /// follow it (and so replace it).
+    async fn sync(&self) -> Result<Synced, PolicyChangeError> {
         let latest = self
             .rt
             .store()
@@ -555,26 +564,39 @@ impl Policies<'_> {
             .await?
             .first()
             .map(|v| v.version);
+        let synced = Synced {
+            latest,
+            unreadable: None,
+        };
         let Some(number) = latest else {
-            return Ok(None);
+            return Ok(synced);
         };
         if stored_number(self.rt.policy().as_deref()).is_some_and(|live| live >= number) {
-            return Ok(latest);
+            return Ok(synced);
         }
         let Some(stored) = self.rt.store().policy_version(Some(number)).await? else {
-            return Ok(latest);
+            return Ok(synced);
         };
         let language = stored.info.language;
         let name = origin(&format!("v{number}"), language);
-        let policy = Policy::from_str_in(language, &stored.text, &name).map_err(|e| {
-            let rejected = PolicyRejected::new(
-                PolicyDiagnostic::of_policy(&e),
-                language,
-                &stored.info.principal,
-                self.rt.now(),
-            );
-            PolicyChangeError::Rejected(Box::new(rejected))
-        })?;
+        let policy = match Policy::from_str_in(language, &stored.text, &name) {
+            Ok(policy) => policy,
+            Err(e) => {
+                let rejected = PolicyRejected::new(
+                    PolicyDiagnostic::of_policy(&e),
+                    language,
+                    &stored.info.principal,
+                    self.rt.now(),
+                );
+                if let Ok(mut last) = self.rt.inner.last_policy_error.lock() {
+                    *last = Some(rejected.clone());
+                }
+                return Ok(Synced {
+                    latest,
+                    unreadable: Some(rejected),
+                });
+            }
+        };
         let from = self.rt.policy().map(|p| p.version().to_owned());
         if self.install(LoadedPolicy::stored(&policy, stored)).await? {
             let entry = AuditEntry::new(
@@ -584,7 +606,27 @@ impl Policies<'_> {
             );
             self.rt.store().append_audit(vec![entry]).await?;
         }
-        Ok(latest)
+        Ok(synced)
+    }
+
+    /// Records that a prepared change was refused for a reason of the caller's (an agent's
+    /// change that is not at least as strict as the policy in force): an audit entry with
+    /// the principal, the change's summary and the reason. Nothing else changes.
+    pub async fn refused(&self, change: &PreparedChange, reason: &str) -> Result<(), RuntimeError> {
+        let v = &change.version;
+        let entry = AuditEntry::new(
+            AuditKind::PolicyRefused,
+            self.rt.now(),
+            json!({
+                "summary": format!("refused: {reason}"),
+                "change": v.summary,
+                "language": language_name(v.language),
+                "sha256": crate::model::hash_text(&v.text),
+                "requestId": v.request_id,
+            }),
+        )
+        .by(&v.principal);
+        Ok(self.rt.store().append_audit(vec![entry]).await?)
     }
 
     /// Swaps a stored version in unless a later one is already in force, so that two changes
@@ -637,6 +679,13 @@ impl Policies<'_> {
             Err(e) => e.into(),
         }
     }
+}
+
+/// What [`Policies::sync`] found: the latest stored version's number, and the refusal of it
+/// when this program could not put it in force.
+struct Synced {
+    latest: Option<u64>,
+    unreadable: Option<PolicyRejected>,
 }
 
 /// The language a rule list's policy is printed in: the live version's.
