@@ -57,12 +57,7 @@ pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
-    let digest = h.finalize();
-    let mut out = String::with_capacity(64);
-    for byte in digest.iter() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    super::binding::hex(&h.finalize())
 }
 
 #[cfg(test)]

@@ -256,16 +256,7 @@ impl Policies<'_> {
         language: Language,
         by: &ChangedBy,
     ) -> Result<Arc<PolicyVersion>, PolicyChangeError> {
-        let mut retry = Retry::new("policy", "versions");
-        loop {
-            let change = self.prepare(text, language, by).await?;
-            match self.commit(change).await {
-                Err(PolicyChangeError::Stale { after, latest }) => {
-                    again(&mut retry, after, latest).await?;
-                }
-                done => return done,
-            }
-        }
+        self.until_stored(|| self.prepare(text, language, by)).await
     }
 
     /// Replaces the `hitl` or `escalation` rules of the policy in force with a JSON rule
@@ -277,16 +268,8 @@ impl Policies<'_> {
         body: &str,
         by: &ChangedBy,
     ) -> Result<Arc<PolicyVersion>, PolicyChangeError> {
-        let mut retry = Retry::new("policy", "versions");
-        loop {
-            let change = self.prepare_rules(section, body, by).await?;
-            match self.commit(change).await {
-                Err(PolicyChangeError::Stale { after, latest }) => {
-                    again(&mut retry, after, latest).await?;
-                }
-                done => return done,
-            }
-        }
+        self.until_stored(|| self.prepare_rules(section, body, by))
+            .await
     }
 
     /// Puts an old version's text in force again, as a new version.
@@ -295,10 +278,23 @@ impl Policies<'_> {
         version: u64,
         by: &ChangedBy,
     ) -> Result<Arc<PolicyVersion>, PolicyChangeError> {
+        self.until_stored(|| self.prepare_rollback(version, by))
+            .await
+    }
+
+    /// Prepares and commits a change, preparing it again on the latest version each time
+    /// another change was stored first.
+    async fn until_stored<F, P>(
+        &self,
+        mut prepare: P,
+    ) -> Result<Arc<PolicyVersion>, PolicyChangeError>
+    where
+        P: FnMut() -> F,
+        F: std::future::Future<Output = Result<PreparedChange, PolicyChangeError>>,
+    {
         let mut retry = Retry::new("policy", "versions");
         loop {
-            let change = self.prepare_rollback(version, by).await?;
-            match self.commit(change).await {
+            match self.commit(prepare().await?).await {
                 Err(PolicyChangeError::Stale { after, latest }) => {
                     again(&mut retry, after, latest).await?;
                 }
