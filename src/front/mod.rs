@@ -2,6 +2,7 @@
 
 mod comments;
 pub mod dsl;
+pub mod json_rules;
 pub mod yaml;
 
 use crate::diagnostic::{Diagnostic, ErrorKind};

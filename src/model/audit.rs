@@ -44,6 +44,13 @@ pub enum AuditKind {
     NotificationSent,
     NotificationFailed,
     PolicySwap,
+    /// A new policy version was stored and put in force (a policy put, a JSON rule list, or
+    /// the configured policy becoming version 1); the detail holds its number and summary.
+    PolicyVersion,
+    /// An old version's text was put in force again as a new version.
+    PolicyRollback,
+    /// A policy was refused (it had errors); nothing changed. The detail holds the errors.
+    PolicyRefused,
     Correction,
     /// A class's threshold in force changed by itself: a rise, a shift, or a lower value in
     /// `auto` mode; the detail holds the evidence.
@@ -85,6 +92,9 @@ impl AuditKind {
             AuditKind::NotificationSent => "notification_sent",
             AuditKind::NotificationFailed => "notification_failed",
             AuditKind::PolicySwap => "policy_swap",
+            AuditKind::PolicyVersion => "policy_version",
+            AuditKind::PolicyRollback => "policy_rollback",
+            AuditKind::PolicyRefused => "policy_refused",
             AuditKind::Correction => "correction",
             AuditKind::ThresholdMoved => "threshold_moved",
             AuditKind::ThresholdProposed => "threshold_proposed",

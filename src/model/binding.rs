@@ -206,9 +206,13 @@ pub fn hash_json(value: &Value) -> String {
 
 /// SHA-256 of a text, hex-encoded.
 pub fn hash_text(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let mut out = String::with_capacity(64);
-    for byte in digest.iter() {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// Bytes as lowercase hex, two digits each.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
         out.push_str(&format!("{byte:02x}"));
     }
     out

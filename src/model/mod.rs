@@ -15,10 +15,12 @@ mod error;
 mod execution;
 mod feedback;
 mod form;
+mod idempotency;
 mod ids;
 mod learning;
 mod memory;
 mod notification;
+mod policy_version;
 mod serde_words;
 mod time;
 
@@ -35,6 +37,9 @@ pub use execution::{
 };
 pub use feedback::{FeedbackRequest, FeedbackStatus};
 pub use form::{Artifact, Field, FieldError, FieldKind, FieldProblem, Form, MAX_ANSWER_BYTES};
+pub use idempotency::{
+    IdempotencyRecord, MAX_KEY_CHARS, RETENTION_MS, StoredResponse, request_hash,
+};
 pub use ids::{ApprovalId, ExecutionId, FeedbackId, GrantId, MemoryId, NotificationId};
 pub use learning::{
     LabelSource, LabelTarget, LabelUpdate, LearnedCall, Overlay, Proposal, label_name, parse_label,
@@ -42,4 +47,8 @@ pub use learning::{
 };
 pub use memory::{Correction, Memory, MemoryKind, MemoryQuery, NewMemory};
 pub use notification::{Notification, NotificationKind};
+pub use policy_version::{
+    NewPolicyVersion, PolicyVersion, PolicyVersionInfo, language_name, parse_language,
+    serialize_language,
+};
 pub use time::{BoxFuture, Timestamp};

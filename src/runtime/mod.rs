@@ -29,8 +29,10 @@
 //! The records and their state machines are in [`crate::model`]; this module holds the
 //! services that drive them: `execution` (its API), `approval` (gates, chains, votes),
 //! `feedback` (forms), `escalation` (`check_escalation` and grants), `timeouts` (deadlines
-//! and the background loop), `memory`, `audit`, `notify` (delivery). Every state change is
-//! one store transaction with version checks, retried when another writer got there first.
+//! and the background loop), `memory`, `audit`, `notify` (delivery), `policy_versions` (the
+//! policy's stored versions) and `idempotency` (answers kept for retried requests). Every
+//! state change is one store transaction with version checks, retried when another writer
+//! got there first.
 
 mod approval;
 mod audit;
@@ -39,10 +41,12 @@ mod error;
 mod escalation;
 mod execution;
 mod feedback;
+mod idempotency;
 mod learning;
 mod memory;
 mod notify;
 mod policy;
+mod policy_versions;
 pub mod preferences;
 mod timeouts;
 
@@ -64,6 +68,7 @@ pub use error::RuntimeError;
 pub use escalation::EscalationDecision;
 pub use execution::{Executions, NewExecution, Waiting};
 pub use feedback::{Feedback, FeedbackHandle, FeedbackOutcome, FeedbackSpec};
+pub use idempotency::{Claim, Idempotency, IdempotencyError};
 pub use learning::{
     ThresholdReport, ThresholdState, Thresholds, history as threshold_history,
     states as threshold_states,
@@ -71,6 +76,10 @@ pub use learning::{
 pub use memory::Memories;
 pub use notify::{LogNotifier, Notifier, NotifyError, RecordingNotifier};
 pub use policy::{Decide, LoadedPolicy};
+pub use policy_versions::{
+    ChangedBy, HistoryPage, MAX_HISTORY_PAGE, Policies, PolicyChangeError, PolicyDiagnostic,
+    PolicyRejected, PreparedChange, RuleSection, Seed,
+};
 
 /// The runtime. Cheap to clone; clones share everything.
 #[derive(Debug, Clone)]
@@ -84,6 +93,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     notifier: Arc<dyn Notifier>,
     policy: ArcSwapOption<LoadedPolicy>,
+    /// The last policy refused by [`Runtime::policies`], until one is accepted.
+    last_policy_error: std::sync::Mutex<Option<PolicyRejected>>,
+    /// When this runtime last pruned expired idempotency records (ms since the epoch).
+    idempotency_pruned: std::sync::atomic::AtomicI64,
     /// The principal executions act as unless they name their own.
     agent: Principal,
     /// Bumped after every commit of this process, so that waiters re-read the store at once
@@ -150,6 +163,16 @@ impl Runtime {
     /// `runtime.audit()`.
     pub fn audit(&self) -> Audit<'_> {
         Audit { rt: self }
+    }
+
+    /// `runtime.policies()`: the policy's stored versions, changes and rollbacks.
+    pub fn policies(&self) -> Policies<'_> {
+        Policies { rt: self }
+    }
+
+    /// `runtime.idempotency()`: the answers kept for requests made with an idempotency key.
+    pub fn idempotency(&self) -> Idempotency<'_> {
+        Idempotency { rt: self }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -273,6 +296,8 @@ impl RuntimeBuilder {
                 clock: self.clock,
                 notifier: self.notifier,
                 policy: ArcSwapOption::empty(),
+                last_policy_error: std::sync::Mutex::new(None),
+                idempotency_pruned: std::sync::atomic::AtomicI64::new(i64::MIN),
                 agent: self.agent,
                 changes: watch::Sender::new(0),
                 poll: self.poll,

@@ -1,6 +1,7 @@
-//! The policy the runtime decides with, and its version. A version is a hash of the policy's
-//! text, so it is the same in every process that loads the same file and survives restarts:
-//! a grant stored yesterday is checked against it today.
+//! The policy the runtime decides with, and its version. A policy from the store's versions
+//! (see [`super::policy_versions`]) goes by its number there; any other by a hash of its text.
+//! Either is the same in every process that loads the same policy and survives restarts: a
+//! grant stored yesterday is checked against it today.
 //!
 //! The runtime keeps its own atomic holder rather than a [`crate::compile::LivePolicy`]
 //! because it needs the version swapped together with the compiled policy, in one pointer.
@@ -16,7 +17,7 @@ use super::error::RuntimeError;
 use crate::compile::CompiledPolicy;
 use crate::decision::Decision;
 use crate::diagnostic::PolicyError;
-use crate::model::{AuditEntry, AuditKind, hash_text};
+use crate::model::{AuditEntry, AuditKind, PolicyVersion, hash_text};
 use crate::policy::{AdaptiveRule, Policy};
 use crate::request::{Request, RequestError};
 
@@ -50,6 +51,8 @@ pub struct LoadedPolicy {
     base: Option<Arc<Policy>>,
     /// The thresholds in force of the adaptive classes that differ from the policy's.
     thresholds: BTreeMap<String, f64>,
+    /// The stored version it came from, swapped in with it.
+    stored: Option<Arc<PolicyVersion>>,
 }
 
 impl fmt::Debug for LoadedPolicy {
@@ -58,6 +61,7 @@ impl fmt::Debug for LoadedPolicy {
             .field("version", &self.version)
             .field("name", &self.name)
             .field("thresholds", &self.thresholds)
+            .field("stored", &self.stored.as_ref().map(|v| v.info.version))
             .finish()
     }
 }
@@ -74,7 +78,29 @@ impl LoadedPolicy {
             name,
             base: Some(Arc::new(policy.clone())),
             thresholds: BTreeMap::new(),
+            stored: None,
         }
+    }
+
+    /// Compiles a stored version's policy to put in force; its version is the stored
+    /// version's number, which decisions and grants then name.
+    pub fn stored(policy: &Policy, version: PolicyVersion) -> LoadedPolicy {
+        LoadedPolicy {
+            version: version.info.version.to_string(),
+            stored: Some(Arc::new(version)),
+            ..LoadedPolicy::new(policy)
+        }
+    }
+
+    /// The stored version this policy came from, if it came from the store.
+    pub fn stored_version(&self) -> Option<&Arc<PolicyVersion>> {
+        self.stored.as_ref()
+    }
+
+    /// The policy as written (without any threshold overlay), unless it came as a bare
+    /// decider.
+    pub fn policy(&self) -> Option<&Policy> {
+        self.base.as_deref()
     }
 
     /// The same policy under an overlay of thresholds, compiled; its version is the
@@ -93,6 +119,7 @@ impl LoadedPolicy {
             name: self.name.clone(),
             base: Some(Arc::clone(base)),
             thresholds,
+            stored: self.stored.clone(),
         })
     }
 
@@ -128,6 +155,7 @@ impl LoadedPolicy {
             name,
             base: None,
             thresholds: BTreeMap::new(),
+            stored: None,
         }
     }
 

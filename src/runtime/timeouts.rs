@@ -173,6 +173,8 @@ async fn background(weak: Weak<Inner>) {
         let worked = async {
             rt.process_due().await?;
             rt.deliver_notifications().await?;
+            // Hourly at most; a failed prune is tried again later and holds nothing up.
+            rt.idempotency().prune_if_due().await.ok();
             let due = rt.store().next_due().await?;
             let note = rt.store().next_notification().await?;
             Ok::<_, RuntimeError>(match (due, note) {

@@ -25,7 +25,12 @@
 //!   them so that two nodes do not deliver the same one (PostgreSQL: `FOR UPDATE SKIP
 //!   LOCKED`), and a failed delivery is retried later. A notifier can fail; a decision is
 //!   never lost with it.
-//! - **The audit log is append-only**: entries are only ever inserted.
+//! - **The audit log is append-only**: entries are only ever inserted. So are the policy's
+//!   versions ([`Store::append_policy_version`]): each is numbered one after the latest, in
+//!   the transaction that checks which is the latest, so two writers never share a number.
+//! - **Idempotency keys are claimed before the request runs** ([`Store::claim_idempotency_key`]):
+//!   the first claim of a (principal, key) wins, and every later one is answered with the
+//!   record it found, so a request made twice with one key has one effect.
 //!
 //! [`open`] gives the store for a URL: `sqlite://PATH` or `sqlite::memory:`.
 
@@ -34,11 +39,13 @@ mod url;
 
 use std::sync::Arc;
 
+use crate::ir::Principal;
 use crate::model::{
     ApprovalId, ApprovalRequest, ApprovalStatus, AuditEntry, BoxFuture, Checkpoint, Execution,
     ExecutionId, ExecutionStatus, FeedbackId, FeedbackRequest, FeedbackStatus, Grant, GrantId,
-    LabelTarget, LabelUpdate, LearnedCall, Memory, MemoryQuery, Notification, NotificationId,
-    Overlay, Timestamp,
+    IdempotencyRecord, LabelTarget, LabelUpdate, LearnedCall, Memory, MemoryQuery,
+    NewPolicyVersion, Notification, NotificationId, Overlay, PolicyVersion, PolicyVersionInfo,
+    StoredResponse, Timestamp,
 };
 
 pub use sqlite::Access;
@@ -185,6 +192,16 @@ pub enum Delivery {
     },
 }
 
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// The key was free (or its record had expired) and is now claimed by this record, which
+    /// has no answer yet: run the request, then [`Store::answer_idempotency_key`].
+    Claimed(IdempotencyRecord),
+    /// Another request holds the key: this is its record (answered or still running).
+    Taken(IdempotencyRecord),
+}
+
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
@@ -322,6 +339,55 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreFuture<'_, Option<LearnedCall>>;
     /// Every class's threshold overlay, by class.
     fn overlays(&self) -> StoreFuture<'_, Vec<Versioned<Overlay>>>;
+
+    /// Stores a policy version numbered one after the latest, with its audit entries, in one
+    /// transaction, if the latest stored version is still `after` (`None`: the store holds
+    /// none); otherwise nothing is written and the answer is [`StoreError::Conflict`].
+    fn append_policy_version(
+        &self,
+        version: NewPolicyVersion,
+        after: Option<u64>,
+        audit: Vec<AuditEntry>,
+    ) -> StoreFuture<'_, PolicyVersion>;
+    /// A stored version by its number, or the latest one for `None`.
+    fn policy_version(&self, number: Option<u64>) -> StoreFuture<'_, Option<PolicyVersion>>;
+    /// The versions numbered below `before` (all of them for `None`), newest first, at most
+    /// `limit`, without their texts.
+    fn policy_versions(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<PolicyVersionInfo>>;
+
+    /// Claims (principal, key) at `now` for a request with this hash. A record created before
+    /// `expired_before` counts as gone and is replaced. Atomic: of two claims of one free key,
+    /// exactly one is [`KeyClaim::Claimed`] and the other finds it [`KeyClaim::Taken`].
+    fn claim_idempotency_key(
+        &self,
+        principal: &Principal,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> StoreFuture<'_, KeyClaim>;
+    /// Gives the request that made `claim` its answer. [`StoreError::Conflict`] when that
+    /// claim no longer holds the key unanswered (it was answered, released or replaced).
+    fn answer_idempotency_key(
+        &self,
+        claim: &IdempotencyRecord,
+        response: StoredResponse,
+    ) -> StoreFuture<'_, ()>;
+    /// Drops a claim that has no answer yet (its request failed before any effect), so that a
+    /// retry runs again; whether there was one to drop.
+    fn release_idempotency_key(&self, claim: &IdempotencyRecord) -> StoreFuture<'_, bool>;
+    /// The record of (principal, key), answered or not, expired or not.
+    fn idempotency_record(
+        &self,
+        principal: &Principal,
+        key: &str,
+    ) -> StoreFuture<'_, Option<IdempotencyRecord>>;
+    /// Deletes the idempotency records created before `before`; how many it deleted.
+    fn prune_idempotency(&self, before: Timestamp) -> StoreFuture<'_, u64>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing or empty) or

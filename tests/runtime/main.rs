@@ -1,6 +1,7 @@
 //! The runtime end to end, on the SQLite store: executions, approvals and chains, feedback,
 //! check_escalation and grants, timeouts (also across restarts and a SIGKILL), memories,
-//! the audit log, the examples and the CLI. One test binary, so it links once.
+//! the audit log, policy versions, idempotency records, the examples and the CLI. One test
+//! binary, so it links once.
 
 mod approvals;
 mod cli;
@@ -12,8 +13,10 @@ mod executions;
 mod feedback;
 mod gate_model;
 mod grants;
+mod idempotency;
 mod learning;
 mod memory_audit;
+mod policy_versions;
 mod preferences;
 mod sigkill;
 mod store;

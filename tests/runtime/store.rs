@@ -392,7 +392,7 @@ async fn migrations_run_once_and_a_newer_schema_is_refused() {
         err,
         StoreError::SchemaTooNew {
             found: 99,
-            supported: 2
+            supported: 3
         }
     );
     assert!(err.to_string().contains("upgrade rekall-policy"));

@@ -234,6 +234,16 @@ impl Lowering {
         })
     }
 
+    /// Lowers a `hitl` section (`{rules: [...]}`) read by another reader: the JSON rule lists.
+    pub fn hitl_section(&mut self, node: &Node) -> Option<Section<HitlRule>> {
+        self.section(node, "the `hitl` section", Self::hitl_rule)
+    }
+
+    /// Lowers an `escalation` section read by another reader: the JSON rule lists.
+    pub fn escalation_section(&mut self, node: &Node) -> Option<Section<EscalationRule>> {
+        self.section(node, "the `escalation` section", Self::escalation_rule)
+    }
+
     fn version(&mut self, node: &Node) -> Option<Spanned<u64>> {
         let text = match &node.kind {
             NodeKind::Scalar { value, .. } => value.to_string(),

@@ -2,7 +2,7 @@
 
 mod fast;
 mod json;
-mod lower;
+pub(crate) mod lower;
 pub(crate) mod tree;
 
 pub(crate) use json::{duplicate_keys, to_json};

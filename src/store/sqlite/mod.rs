@@ -5,9 +5,11 @@
 //! connection per store is enough: SQLite has one writer at a time anyway, and several
 //! processes sharing a file are serialized by its locks (with a busy timeout).
 
+mod idempotency;
 mod learning;
 mod ops;
 pub mod schema;
+mod versions;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -18,12 +20,14 @@ use tokio::sync::oneshot;
 
 use super::{
     ApprovalFilter, AuditFilter, CallWindow, Claimed, Delivery, Due, ExecutionFilter,
-    FeedbackFilter, Store, StoreError, StoreFuture, Transaction, Versioned,
+    FeedbackFilter, KeyClaim, Store, StoreError, StoreFuture, Transaction, Versioned,
 };
+use crate::ir::Principal;
 use crate::model::{
     ApprovalId, ApprovalRequest, AuditEntry, Checkpoint, Execution, ExecutionId, FeedbackId,
-    FeedbackRequest, Grant, GrantId, LabelTarget, LearnedCall, Memory, MemoryQuery, NotificationId,
-    Overlay, Timestamp,
+    FeedbackRequest, Grant, GrantId, IdempotencyRecord, LabelTarget, LearnedCall, Memory,
+    MemoryQuery, NewPolicyVersion, NotificationId, Overlay, PolicyVersion, PolicyVersionInfo,
+    StoredResponse, Timestamp,
 };
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -432,5 +436,67 @@ impl Store for SqliteStore {
 
     fn overlays(&self) -> StoreFuture<'_, Vec<Versioned<Overlay>>> {
         Box::pin(self.call(ops::overlays))
+    }
+
+    fn append_policy_version(
+        &self,
+        version: NewPolicyVersion,
+        after: Option<u64>,
+        audit: Vec<AuditEntry>,
+    ) -> StoreFuture<'_, PolicyVersion> {
+        Box::pin(self.call(move |c| versions::append(c, version, after, &audit)))
+    }
+
+    fn policy_version(&self, number: Option<u64>) -> StoreFuture<'_, Option<PolicyVersion>> {
+        Box::pin(self.call(move |c| versions::get(c, number)))
+    }
+
+    fn policy_versions(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<PolicyVersionInfo>> {
+        Box::pin(self.call(move |c| versions::list(c, before, limit)))
+    }
+
+    fn claim_idempotency_key(
+        &self,
+        principal: &Principal,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> StoreFuture<'_, KeyClaim> {
+        let (principal, key, hash) = (principal.clone(), key.to_owned(), request_hash.to_owned());
+        Box::pin(
+            self.call(move |c| idempotency::claim(c, &principal, &key, &hash, now, expired_before)),
+        )
+    }
+
+    fn answer_idempotency_key(
+        &self,
+        claim: &IdempotencyRecord,
+        response: StoredResponse,
+    ) -> StoreFuture<'_, ()> {
+        let claim = claim.clone();
+        Box::pin(self.call(move |c| idempotency::answer(c, &claim, &response)))
+    }
+
+    fn release_idempotency_key(&self, claim: &IdempotencyRecord) -> StoreFuture<'_, bool> {
+        let claim = claim.clone();
+        Box::pin(self.call(move |c| idempotency::release(c, &claim)))
+    }
+
+    fn idempotency_record(
+        &self,
+        principal: &Principal,
+        key: &str,
+    ) -> StoreFuture<'_, Option<IdempotencyRecord>> {
+        let (principal, key) = (principal.clone(), key.to_owned());
+        Box::pin(self.call(move |c| idempotency::record(c, &principal, &key)))
+    }
+
+    fn prune_idempotency(&self, before: Timestamp) -> StoreFuture<'_, u64> {
+        Box::pin(self.call(move |c| idempotency::prune(c, before)))
     }
 }

@@ -353,7 +353,10 @@ fn put(t: &rusqlite::Transaction<'_>, write: &Write) -> Result<(), StoreError> {
     }
 }
 
-fn insert_audit(t: &rusqlite::Transaction<'_>, e: &AuditEntry) -> Result<(), StoreError> {
+pub(super) fn insert_audit(
+    t: &rusqlite::Transaction<'_>,
+    e: &AuditEntry,
+) -> Result<(), StoreError> {
     t.execute(
         "INSERT INTO audit (at, kind, execution_id, request_id, principal, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -12,7 +12,7 @@ use super::super::StoreError;
 use super::backend;
 
 /// The migrations, in order. Append; never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 const V1: &str = r#"
 CREATE TABLE executions (
@@ -147,6 +147,38 @@ CREATE TABLE thresholds (
     version     INTEGER NOT NULL,
     body        TEXT NOT NULL
 );
+"#;
+
+/// The policy's versions, append-only like the audit log (a rollback is a new version), and
+/// the idempotency records of requests made with a key, with their answers.
+const V3: &str = r#"
+CREATE TABLE policy_versions (
+    version     INTEGER PRIMARY KEY,
+    language    TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    name        TEXT,
+    principal   TEXT NOT NULL,
+    request_id  TEXT,
+    created_at  INTEGER NOT NULL,
+    summary     TEXT NOT NULL,
+    rollback_of INTEGER,
+    text        TEXT NOT NULL
+);
+CREATE TRIGGER policy_versions_no_update BEFORE UPDATE ON policy_versions
+    BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END;
+CREATE TRIGGER policy_versions_no_delete BEFORE DELETE ON policy_versions
+    BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END;
+
+CREATE TABLE idempotency (
+    principal    TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    status       INTEGER,
+    body         BLOB,
+    PRIMARY KEY (principal, key)
+);
+CREATE INDEX idempotency_by_time ON idempotency (created_at);
 "#;
 
 /// The newest schema version this program knows.
@@ -331,7 +363,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(inspect(&conn, "m").unwrap(), Found::Store { version: 1 });
-        assert_eq!(migrate(&mut conn).unwrap(), 2);
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
         let version: i64 = conn
             .query_row(
                 "SELECT version FROM executions WHERE id = 'exe_1'",
@@ -346,7 +378,50 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 0, "{table}");
         }
+        assert_eq!(
+            inspect(&conn, "m").unwrap(),
+            Found::Store { version: latest() }
+        );
+    }
+
+    #[test]
+    fn a_second_schema_store_gains_the_version_tables_and_keeps_its_records() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO schema_migrations VALUES (1, 0), (2, 0);
+             INSERT INTO thresholds VALUES ('deploy', 0, 4, '{}');",
+        )
+        .unwrap();
         assert_eq!(inspect(&conn, "m").unwrap(), Found::Store { version: 2 });
+        assert_eq!(migrate(&mut conn).unwrap(), 3);
+        let version: i64 = conn
+            .query_row(
+                "SELECT version FROM thresholds WHERE id = 'deploy'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, 4);
+        for table in ["policy_versions", "idempotency"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+        conn.execute_batch(
+            "INSERT INTO policy_versions VALUES (1, 'yaml', 'h', NULL, 'user:root', NULL, 0, 's', NULL, 't')",
+        )
+        .unwrap();
+        let refused = conn.execute_batch("UPDATE policy_versions SET text = 'x'");
+        assert!(refused.is_err(), "a stored version is never changed");
+        let refused = conn.execute_batch("DELETE FROM policy_versions");
+        assert!(refused.is_err(), "a stored version is never deleted");
     }
 
     #[test]
