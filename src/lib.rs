@@ -14,6 +14,7 @@
 //! - [`store`]: where they are kept (SQLite by default), so nothing is lost,
 //! - [`runtime`]: the services that drive them: executions, approval gates and chains,
 //!   feedback and `check_escalation`, making decisions real,
+//! - [`server`]: the runtime over HTTP (`rekall-policy serve`), with tokens and roles,
 //! - [`cli`]: the `rekall-policy` command, one file per verb.
 //!
 //! ```
@@ -45,6 +46,7 @@ pub mod policy;
 pub mod print;
 pub mod request;
 pub mod runtime;
+pub mod server;
 pub mod simulate;
 pub mod source;
 pub mod store;

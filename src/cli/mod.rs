@@ -36,10 +36,12 @@ mod line_diff;
 mod lint;
 mod preferences;
 mod runtime_cli;
+mod serve;
 mod simulate;
 mod store;
 mod test;
 mod thresholds;
+mod token;
 mod untrusted;
 
 use std::process::ExitCode;
@@ -97,10 +99,15 @@ enum Command {
     /// Run the learning loop against synthetic agents whose truth is known, next to two rules
     /// of thumb, and check its guarantee.
     Simulate(simulate::Args),
+    /// The runtime over HTTP: executions, approvals, feedback and decisions for agents and
+    /// approvers, authenticated by bearer tokens.
+    Serve(serve::Args),
     /// The runtime's store: migrate it to this program's schema.
     Store(store::Args),
     /// Run policy unit tests (`*.test.yaml`).
     Test(test::Args),
+    /// Tokens for `serve`: make one, and the configuration line holding its hash.
+    Token(token::Args),
     /// The thresholds adaptive rules learned: show them, accept or reject proposals, reset
     /// them, read their history.
     Thresholds(thresholds::Args),
@@ -148,9 +155,11 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(&args),
         Command::Preferences(args) => preferences::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Store(args) => store::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Thresholds(args) => thresholds::run(&args),
+        Command::Token(args) => token::run(&args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),
     };

@@ -128,8 +128,41 @@ pub struct AuditEntry {
     pub detail: Value,
 }
 
+/// Where a change came from, when it came over HTTP: the `X-Request-Id` of the request and
+/// the agent instance it named (`X-Rekall-Agent`). Every audit entry made while a request is
+/// handled records it under `detail.http`, so that a log line leads back to the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Origin {
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_instance: Option<String>,
+}
+
+tokio::task_local! {
+    static ORIGIN: Origin;
+}
+
+impl Origin {
+    /// Runs `f` with this origin recorded in every audit entry it makes. A task-local rather
+    /// than a parameter: the entries are made deep in the runtime, which knows nothing of HTTP.
+    pub async fn scope<F: std::future::Future>(self, f: F) -> F::Output {
+        ORIGIN.scope(self, f).await
+    }
+
+    fn current() -> Option<Origin> {
+        ORIGIN.try_with(Clone::clone).ok()
+    }
+}
+
 impl AuditEntry {
-    pub fn new(kind: AuditKind, at: Timestamp, detail: Value) -> AuditEntry {
+    pub fn new(kind: AuditKind, at: Timestamp, mut detail: Value) -> AuditEntry {
+        if let (Some(origin), Value::Object(map)) = (Origin::current(), &mut detail) {
+            map.insert(
+                "http".into(),
+                serde_json::to_value(origin).unwrap_or(Value::Null),
+            );
+        }
         AuditEntry {
             seq: 0,
             at,

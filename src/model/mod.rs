@@ -28,7 +28,7 @@ pub use approval::{
     ApprovalRequest, ApprovalStatus, Choice, DueEffect, Step, StepSpec, StepStatus, Vote,
     VoteEffect,
 };
-pub use audit::{AuditEntry, AuditKind};
+pub use audit::{AuditEntry, AuditKind, Origin};
 pub use binding::{Binding, Call, Grant, hash_json, hash_text};
 pub use error::{ExecutionError, FeedbackError, GrantError, InvalidInput, VoteError};
 pub use execution::{

@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["runtime"],
     &["demo"],
+    &["server"],
     &["cli"],
 ];
 

@@ -1,0 +1,64 @@
+//! The audit log over HTTP: an admin reads all of it, an agent the entries of its own
+//! executions; in order, paged by sequence number.
+
+use axum::extract::State;
+use serde_json::json;
+
+use super::{Answer, ok, visible_execution};
+use crate::server::app::AppState;
+use crate::server::auth::{Caller, Role};
+use crate::server::body::Params;
+use crate::server::error::ApiError;
+use crate::store::AuditFilter;
+
+const MAX_PAGE: usize = 500;
+
+pub async fn list(State(state): State<AppState>, caller: Caller, params: Params) -> Answer {
+    params.allow(&["executionId", "after", "kind", "limit"])?;
+    if caller.role == Role::Approver {
+        return Err(ApiError::forbidden(
+            "the audit log is read by an admin, or by an agent for its own executions",
+        ));
+    }
+    let execution = match params.get("executionId") {
+        Some(id) => Some(visible_execution(&state, &caller, id).await?.id),
+        None if caller.is_admin() => None,
+        None => {
+            return Err(ApiError::invalid(
+                "executionId",
+                "an agent reads the audit log of its own executions: give `executionId`",
+            ));
+        }
+    };
+    let after = params.parsed("after", |v| {
+        v.parse::<u64>()
+            .map_err(|_| format!("`after` is a sequence number, found `{v}`"))
+    })?;
+    let limit = params
+        .parsed("limit", |v| match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "`limit` must be a whole number from 1 to {MAX_PAGE}, found `{v}`"
+            )),
+        })?
+        .unwrap_or(MAX_PAGE);
+    let entries = state
+        .rt
+        .audit()
+        .query(AuditFilter {
+            execution,
+            request: None,
+            kind: params.get("kind").map(str::to_owned),
+            after_seq: after,
+            limit: Some(limit + 1),
+        })
+        .await?;
+    let more = entries.len() > limit;
+    let items: Vec<_> = entries.into_iter().take(limit).collect();
+    let next = if more {
+        items.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
+    ok(json!({"items": items, "nextCursor": next}))
+}

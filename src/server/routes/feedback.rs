@@ -1,0 +1,153 @@
+//! Feedback requests: a form the agent asks people to fill in (`requestFeedback`), answered by
+//! a reviewer with answers checked field by field against the form.
+
+use axum::extract::State;
+use serde_json::Value;
+
+use super::{Answer, PAGING, created, ok, page, sees_feedback, visible_execution};
+use crate::model::{Artifact, FeedbackId, FeedbackRequest, FeedbackStatus, Form};
+use crate::runtime::{FeedbackSpec, RuntimeError};
+use crate::server::app::{AppState, Id};
+use crate::server::auth::{Caller, Role};
+use crate::server::body::{Json, Params};
+use crate::server::error::ApiError;
+use crate::server::{views, wait};
+use crate::store::FeedbackFilter;
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    Json(body): Json,
+) -> Answer {
+    let e = visible_execution(&state, &caller, &id).await?;
+    body.allow(&[
+        "title",
+        "description",
+        "artifacts",
+        "form",
+        "timeout",
+        "reviewers",
+        "notifyVia",
+    ])?;
+    let title = body.str("title")?;
+    let form_value = body
+        .value("form")
+        .ok_or_else(|| ApiError::invalid("form", "`form` is required: `{fields: [...]}`"))?;
+    let form: Form = serde_json::from_value(form_value)
+        .map_err(|e| ApiError::invalid("form", format!("`form` is not a form: {e}")))?;
+    let mut spec = FeedbackSpec::new(title, form);
+    spec.description = body.opt_str("description")?.unwrap_or_default();
+    if let Some(artifacts) = body.value("artifacts") {
+        spec.artifacts = serde_json::from_value::<Vec<Artifact>>(artifacts).map_err(|e| {
+            ApiError::invalid(
+                "artifacts",
+                format!("`artifacts` must be a list of {{type, content, language?, title?}}: {e}"),
+            )
+        })?;
+    }
+    spec.respondents = body.opt_principals("reviewers")?.unwrap_or_default();
+    spec.notify_via = body.opt_strs("notifyVia")?.unwrap_or_default();
+    spec.timeout = body.opt_duration("timeout")?;
+    let handle = state.rt.execution().request_feedback(&e.id, spec).await?;
+    let r = state.rt.feedback().get(handle.id()).await?;
+    created(views::feedback(&r))
+}
+
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<FeedbackRequest, ApiError> {
+    match state.rt.feedback().get(&FeedbackId::from(id)).await {
+        Ok(r) if sees_feedback(caller, &r) => Ok(r),
+        Ok(_) | Err(RuntimeError::NotFound { .. }) => {
+            Err(ApiError::not_found("feedback request", id))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    params: Params,
+) -> Answer {
+    params.allow(&["wait"])?;
+    let wait = wait::requested(&params, state.limits.max_wait)?;
+    let r = visible(&state, &caller, &id).await?;
+    let r = match wait {
+        Some(wait) => wait::until_resolved(&state, wait, || visible(&state, &caller, &id)).await?,
+        None => r,
+    };
+    ok(views::feedback(&r))
+}
+
+/// What the caller may answer now (`status=pending`), or sees.
+pub async fn list(State(state): State<AppState>, caller: Caller, params: Params) -> Answer {
+    let mut allowed = vec!["status", "executionId"];
+    allowed.extend(PAGING);
+    params.allow(&allowed)?;
+    let status = params.parsed("status", |s| s.parse::<FeedbackStatus>())?;
+    let execution = match params.get("executionId") {
+        Some(id) => Some(visible_execution(&state, &caller, id).await?.id),
+        None => None,
+    };
+    let found = state
+        .rt
+        .feedback()
+        .list(FeedbackFilter {
+            status,
+            execution,
+            limit: None,
+        })
+        .await?;
+    let mine: Vec<FeedbackRequest> = found
+        .into_iter()
+        .filter(|r| sees_feedback(&caller, r))
+        .collect();
+    let (items, next) = page(mine, |r| r.id.as_str(), &params)?;
+    ok(views::page(
+        items.iter().map(views::feedback).collect(),
+        next,
+    ))
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    Json(body): Json,
+) -> Answer {
+    if caller.role == Role::Agent {
+        return Err(ApiError::forbidden(
+            "an agent token never answers feedback: people answer it, with their own tokens",
+        ));
+    }
+    body.allow(&["data"])?;
+    let data = match body.value("data") {
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "data",
+                format!(
+                    "`data` must be an object of answers by field name, found {}",
+                    crate::json::kind(&other)
+                ),
+            ));
+        }
+        None => {
+            return Err(ApiError::invalid(
+                "data",
+                "`data` is required: the answers by field name",
+            ));
+        }
+    };
+    let r = state
+        .rt
+        .feedback()
+        .submit(
+            &FeedbackId::from(id.as_str()),
+            &caller.principal,
+            Value::Object(data),
+        )
+        .await?;
+    ok(views::feedback(&r))
+}
