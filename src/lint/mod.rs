@@ -23,6 +23,7 @@ mod budget;
 mod costly;
 mod language;
 mod nfa;
+pub mod stricter;
 
 use serde::Serialize;
 
