@@ -115,8 +115,9 @@ fn stricter(old: &Policy, new: &Policy, old_name: &str, new_name: &str, format: 
         Format::Json => {
             let mut value = serde_json::to_value(&found).unwrap_or(Value::Null);
             if let Value::Object(map) = &mut value {
-                map.insert("old".into(), Value::String(old_name.into()));
-                map.insert("new".into(), Value::String(new_name.into()));
+                // `old` and `new` are the counter-example's decisions here.
+                map.insert("oldPolicy".into(), Value::String(old_name.into()));
+                map.insert("newPolicy".into(), Value::String(new_name.into()));
                 map.insert("work".into(), budget.used().into());
                 map.insert("budget".into(), budget.limit().into());
             }

@@ -321,3 +321,38 @@ fn confirm(old: &Policy, new: &Policy, found: Found<'_>) -> Strictness {
         new: Side::of(&n),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(yaml: &str) -> Policy {
+        Policy::from_yaml_str(yaml, "test.yaml").unwrap_or_else(|e| panic!("{}", e.render()))
+    }
+
+    #[test]
+    fn a_counter_example_the_reference_evaluator_does_not_confirm_is_undecided() {
+        let gated = policy(
+            "version: 1\nhitl:\n  rules:\n    - action: delete\n      requireApproval: true\n      approvers: [user:a]\n    - action: \"*\"\n",
+        );
+        let open = policy("version: 1\nhitl:\n  rules:\n    - action: \"*\"\n");
+        let decide = |p| reference::decide_checked(p, "delete", "", 0.0);
+        let found = |old, new| Found {
+            action: "delete".into(),
+            resource: String::new(),
+            confidence: 0.0,
+            kind: ChangeKind::Looser,
+            old,
+            new,
+        };
+        // The true decisions are confirmed...
+        let confirmed = confirm(&gated, &open, found(decide(&gated), decide(&open)));
+        assert!(matches!(confirmed, Strictness::Looser(_)), "{confirmed:?}");
+        // ...decisions the policies do not make are not reported as a counter-example.
+        let wrong = confirm(&gated, &open, found(decide(&gated), decide(&gated)));
+        match wrong {
+            Strictness::Undecided { reason } => assert!(reason.contains("disagree"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
