@@ -209,6 +209,7 @@ fn search<'p>(
     budget.charge(pieces.len())?;
 
     let mut matched: [Vec<usize>; 4] = Default::default();
+    let mut kinds = Kinds::default();
     for m in &sets {
         for list in &mut matched {
             list.clear();
@@ -247,7 +248,7 @@ fn search<'p>(
             let (Some(o), Some(n)) = (o, n) else {
                 return Err(Halt::NoStage);
             };
-            if let Some(kind) = classify(&o, &n).filter(|k| !acceptable(*k)) {
+            if let Some(kind) = kinds.classify(&o, &n, budget)?.filter(|k| !acceptable(*k)) {
                 return Ok(Some(Found {
                     action: m.action.clone(),
                     resource: m.resource.clone(),
@@ -260,6 +261,46 @@ fn search<'p>(
         }
     }
     Ok(None)
+}
+
+/// `diff`'s classification of the change between two decisions, kept per pair of verdicts that
+/// stand (all it reads), so that the many kinds of request two rules decide alike cost one
+/// comparison of their approver lists, not one each.
+#[derive(Default)]
+struct Kinds {
+    seen: HashMap<(usize, usize), Option<ChangeKind>>,
+}
+
+/// Units per remembered classification: its hash-table entry.
+const KIND_UNITS: usize = 8;
+
+impl Kinds {
+    fn classify(
+        &mut self,
+        old: &Decision<'_>,
+        new: &Decision<'_>,
+        budget: &mut Budget,
+    ) -> Result<Option<ChangeKind>, OutOfBudget> {
+        let (o, n) = (old.verdict(), new.verdict());
+        let key = (
+            std::ptr::from_ref(o) as usize,
+            std::ptr::from_ref(n) as usize,
+        );
+        budget.charge(1)?;
+        if let Some(kind) = self.seen.get(&key) {
+            return Ok(*kind);
+        }
+        // Comparing gates looks each approver of one up in the other's list, step by step.
+        let pairs = |a: usize, b: usize| (a + 1).saturating_mul(b + 1);
+        let steps = o.chain.iter().zip(&n.chain).fold(0usize, |sum, (a, b)| {
+            sum.saturating_add(pairs(a.approvers.len(), b.approvers.len()))
+        });
+        budget.charge(KIND_UNITS)?;
+        budget.charge(pairs(o.approvers.len(), n.approvers.len()).saturating_add(steps))?;
+        let kind = classify(old, new);
+        self.seen.insert(key, kind);
+        Ok(kind)
+    }
 }
 
 /// One policy's decision for requests matched by exactly the rules `hitl` and `escalation`
