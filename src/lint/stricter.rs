@@ -4,10 +4,10 @@
 //! `rekall-policy diff --stricter` checks in CI.
 //!
 //! Decided exactly, as lint decides shadowing. The globs of both policies' rules, both stages,
-//! are explored together as one automaton over `action SEP resource` ([`language::explore`]):
+//! are explored together as one automaton over `action SEP resource` (`language::explore`):
 //! each reachable set of matching rules is a kind of request both policies decide alike
 //! whatever its strings. The band edges of both policies cut [0, 1] into pieces on which no
-//! band changes ([`bands::pieces`]). For every set and piece, both decisions follow from the
+//! band changes (`bands::pieces`). For every set and piece, both decisions follow from the
 //! first-match reading of each stage, and `diff`'s own [`classify`] says whether the change is
 //! acceptable: tighter, tightened or none is; looser, a loosened gate, or approvers changed
 //! neither up nor down is not (a gate that is only different is not one an agent may set).
@@ -16,6 +16,11 @@
 //! the two disagree, the answer is [`Strictness::Undecided`], never a claim. The walk is
 //! charged to one [`Budget`], so no pair of policies makes it run longer or hold more than the
 //! budget; a pair that would need more is undecided, which a caller must treat as looser.
+//!
+//! Policies are compared as written: the thresholds adaptive rules learn move their bands
+//! afterwards ([`Policy::with_thresholds`]), so compare the policies in effect when that
+//! matters. A counter-example may be longer than [`crate::request::MAX_FIELD_BYTES`] when only
+//! such requests differ; it is still reported, as a runtime may allow longer fields.
 //!
 //! ```
 //! use rekall_policy::Policy;
