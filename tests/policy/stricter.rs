@@ -883,3 +883,26 @@ fn the_command_treats_undecided_as_looser_and_refuses_invalid_policies() {
     let out = run(&["diff", &old, &new]);
     assert_eq!(out.status.code(), Some(2), "the replay needs --requests");
 }
+
+#[test]
+fn comparing_long_approver_lists_is_charged_to_the_budget() {
+    let gate = |extra: &str| {
+        let people: Vec<String> = (0..2000).map(|k| format!("user:p{k}")).collect();
+        format!(
+            "version: 1\nhitl:\n  rules:\n    - action: deploy\n      requireApproval: true\n      approvers: [{}{extra}]\n    - action: \"*\"\n",
+            people.join(", ")
+        )
+    };
+    let (old, new) = (policy(&gate("")), policy(&gate(", user:q")));
+    // Each approver of one list is looked up in the other: some four million steps.
+    let mut budget = Budget::new(1_000_000);
+    let found = compare_within(&old, &new, &mut budget);
+    assert!(matches!(found, Strictness::Undecided { .. }), "{found:?}");
+    assert!(budget.used() <= 1_000_000);
+    let mut budget = Budget::new(BUDGET);
+    match compare_within(&old, &new, &mut budget) {
+        Strictness::Looser(c) => assert_eq!(c.kind, ChangeKind::GateLoosened),
+        other => panic!("{other:?}"),
+    }
+    assert!(budget.used() > 4_000_000, "{}", budget.used());
+}
