@@ -1,4 +1,5 @@
-//! `rekall-policy diff OLD NEW --requests LOG.jsonl [--fail-on-looser] [--examples N]`
+//! `rekall-policy diff OLD NEW --requests LOG.jsonl [--fail-on-looser] [--examples N]`, and
+//! `rekall-policy diff --stricter OLD NEW`: whether NEW is at least as strict on every request.
 
 use std::fmt::Write as _;
 use std::io::BufRead;
@@ -7,7 +8,10 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{Format, exit};
+use crate::Policy;
 use crate::eval::diff::{self, ChangeGroup, ChangeKind, DiffReport, Gate, Side};
+use crate::lint::Budget;
+use crate::lint::stricter::{self, Strictness};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,8 +20,13 @@ pub struct Args {
     /// The policy as it would be (`-` for standard input).
     new: PathBuf,
     /// A JSON Lines log of requests, as `eval --input` reads (`-` for standard input).
-    #[arg(long)]
-    requests: PathBuf,
+    #[arg(long, required_unless_present = "stricter")]
+    requests: Option<PathBuf>,
+    /// Decide exactly, over every request rather than a log, whether NEW is at least as strict
+    /// as OLD: exit 0 when it is, 1 with a request where it is not (or when the analysis
+    /// cannot decide within its budget, which counts as looser).
+    #[arg(long, conflicts_with_all = ["requests", "fail_on_looser", "examples"])]
+    stricter: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -34,11 +43,11 @@ const INVALID_SHOWN: usize = 10;
 
 pub fn run(args: &Args) -> u8 {
     let paths = [
-        args.old.as_path(),
-        args.new.as_path(),
-        args.requests.as_path(),
+        Some(args.old.as_path()),
+        Some(args.new.as_path()),
+        args.requests.as_deref(),
     ];
-    if let Err(e) = super::input::one_stdin(paths) {
+    if let Err(e) = super::input::one_stdin(paths.into_iter().flatten()) {
         eprintln!("error: {e}");
         return exit::TOOL;
     }
@@ -50,11 +59,18 @@ pub fn run(args: &Args) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let log = args.requests.display().to_string();
-    let reader: Box<dyn BufRead> = if args.requests.as_os_str() == "-" {
+    let (old_name, new_name) = (
+        args.old.display().to_string(),
+        args.new.display().to_string(),
+    );
+    let Some(requests) = &args.requests else {
+        return stricter(&old, &new, &old_name, &new_name, args.format);
+    };
+    let log = requests.display().to_string();
+    let reader: Box<dyn BufRead> = if requests.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        match std::fs::File::open(&args.requests) {
+        match std::fs::File::open(requests) {
             Ok(f) => Box::new(std::io::BufReader::new(f)),
             Err(e) => {
                 eprintln!("error: cannot read {log}: {e}");
@@ -69,10 +85,6 @@ pub fn run(args: &Args) -> u8 {
             return exit::TOOL;
         }
     };
-    let (old_name, new_name) = (
-        args.old.display().to_string(),
-        args.new.display().to_string(),
-    );
     match args.format {
         Format::Json => {
             let mut value = serde_json::to_value(&report).unwrap_or(Value::Null);
@@ -93,6 +105,60 @@ pub fn run(args: &Args) -> u8 {
     } else {
         exit::OK
     }
+}
+
+/// `--stricter`: the exact comparison, its verdict printed and turned into the exit code.
+fn stricter(old: &Policy, new: &Policy, old_name: &str, new_name: &str, format: Format) -> u8 {
+    let mut budget = Budget::new(crate::lint::BUDGET);
+    let found = stricter::compare_within(old, new, &mut budget);
+    match format {
+        Format::Json => {
+            let mut value = serde_json::to_value(&found).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut value {
+                // `old` and `new` are the counter-example's decisions here.
+                map.insert("oldPolicy".into(), Value::String(old_name.into()));
+                map.insert("newPolicy".into(), Value::String(new_name.into()));
+                map.insert("work".into(), budget.used().into());
+                map.insert("budget".into(), budget.limit().into());
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+        }
+        Format::Text => print!("{}", stricter_text(old_name, new_name, &found)),
+    }
+    if found.is_at_least_as_strict() {
+        exit::OK
+    } else {
+        exit::FOUND
+    }
+}
+
+fn stricter_text(old: &str, new: &str, found: &Strictness) -> String {
+    let mut out = String::new();
+    match found {
+        Strictness::AtLeastAsStrict => {
+            let _ = writeln!(out, "{new} is at least as strict as {old} on every request");
+        }
+        Strictness::Looser(c) => {
+            let _ = writeln!(
+                out,
+                "{new} is not at least as strict as {old}: {}",
+                change_head(c.kind, c.old.outcome, c.new.outcome)
+            );
+            let _ = writeln!(out, "  request: {}", c.request.to_json());
+            side_text(&mut out, "old", &c.old);
+            side_text(&mut out, "new", &c.new);
+        }
+        Strictness::Undecided { reason } => {
+            let _ = writeln!(
+                out,
+                "could not decide whether {new} is at least as strict as {old}: {reason}; treated as looser"
+            );
+        }
+    }
+    out
 }
 
 fn text(old: &str, new: &str, log: &str, report: &DiffReport) -> String {
@@ -142,21 +208,29 @@ fn text(old: &str, new: &str, log: &str, report: &DiffReport) -> String {
     out
 }
 
-fn group_text(out: &mut String, g: &ChangeGroup) {
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
-    let steps = format!("{} step{}", g.steps, plural(usize::from(g.steps)));
-    let head = match g.kind {
-        ChangeKind::Looser => format!("LOOSER by {steps}: {} -> {}", g.old, g.new),
-        ChangeKind::Tighter => format!("TIGHTER by {steps}: {} -> {}", g.old, g.new),
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// "LOOSER by 2 steps: request-approval -> auto-approve", and the like for each kind.
+fn change_head(kind: ChangeKind, old: crate::Outcome, new: crate::Outcome) -> String {
+    let n = (old as u8).abs_diff(new as u8);
+    let steps = format!("{n} step{}", plural(usize::from(n)));
+    match kind {
+        ChangeKind::Looser => format!("LOOSER by {steps}: {old} -> {new}"),
+        ChangeKind::Tighter => format!("TIGHTER by {steps}: {old} -> {new}"),
         ChangeKind::GateLoosened => {
-            format!("GATE LOOSENED: {} (more may approve, or fewer must)", g.old)
+            format!("GATE LOOSENED: {old} (more may approve, or fewer must)")
         }
-        ChangeKind::GateTightened => format!(
-            "GATE TIGHTENED: {} (fewer may approve, or more must)",
-            g.old
-        ),
-        ChangeKind::Approvers => format!("APPROVERS CHANGED: {}", g.old),
-    };
+        ChangeKind::GateTightened => {
+            format!("GATE TIGHTENED: {old} (fewer may approve, or more must)")
+        }
+        ChangeKind::Approvers => format!("APPROVERS CHANGED: {old}"),
+    }
+}
+
+fn group_text(out: &mut String, g: &ChangeGroup) {
+    let head = change_head(g.kind, g.old, g.new);
     let _ = writeln!(out, "{head} ({} request{})", g.count, plural(g.count));
     for change in &g.examples {
         let id = change

@@ -63,7 +63,8 @@ pub struct Cli {
 /// The exit codes, under the top-level help (and in the README's table).
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 the command ran and found what it checks for \
 (a failed test, a refused request, `--fail-on`, `--deny warnings`, `fmt --check`, \
-`diff --fail-on-looser`, a refused vote); 2 an invalid policy or test file, unreadable input, \
+`diff --fail-on-looser`, a NEW that `diff --stricter` cannot show to be at least as strict, \
+a refused vote); 2 an invalid policy or test file, unreadable input, \
 bad usage, or output cut short.";
 
 /// The command line's definition, for the shell completions, the man page and tests.
@@ -80,7 +81,8 @@ enum Command {
     Bench(bench::Args),
     /// Validate policy files; print every error with its line and column.
     Check(check::Args),
-    /// Compare two versions of a policy over a log of requests; looser decisions first.
+    /// Compare two versions of a policy over a log of requests, looser decisions first; or,
+    /// with `--stricter`, decide whether the new one is at least as strict on every request.
     Diff(diff::Args),
     /// Decide one request, or a JSON Lines file of them.
     Eval(eval::Args),

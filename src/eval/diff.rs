@@ -187,7 +187,8 @@ pub struct Side {
 }
 
 impl Side {
-    fn of(d: &Decision<'_>) -> Side {
+    /// The side a decision makes.
+    pub fn of(d: &Decision<'_>) -> Side {
         Side {
             outcome: d.outcome(),
             gate: Gate::of(d.verdict()),

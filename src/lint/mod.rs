@@ -17,12 +17,16 @@
 //!   `?`-and-class-only segments, more alternatives than it expands).
 //!
 //! A file can accept a code with a comment `# lint: allow CODE`.
+//!
+//! The same exact analysis, run over two versions of a policy, decides whether the new one is
+//! at least as strict on every request: [`stricter`].
 
 mod bands;
 mod budget;
 mod costly;
 mod language;
 mod nfa;
+pub mod stricter;
 
 use serde::Serialize;
 

@@ -15,4 +15,5 @@ mod live;
 mod number_reading;
 mod requests;
 mod spec_examples;
+mod stricter;
 mod validation;
