@@ -1,4 +1,4 @@
-//! `rekall-policy bench (FILE | --generate [N] | --sizes N,... | --adversarial)`: times the
+//! `rekall-policy bench (FILE | --generate [N] | --sizes N,... | --adversarial | --http [FILE])`: times the
 //! reference evaluator, the compiled policy and the floor on the same requests, and says
 //! which targets are met; the harness is [`crate::bench`]. Build with `--release` for
 //! numbers worth reading.
@@ -7,12 +7,27 @@ use std::path::PathBuf;
 
 use super::{Format, exit};
 use crate::bench::{self, Settings};
+use crate::server::bench::HttpBenchSettings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A policy file to time; its requests are made from its own globs.
-    #[arg(required_unless_present_any = ["generate", "sizes", "adversarial"], conflicts_with_all = ["generate", "sizes", "adversarial"])]
+    #[arg(required_unless_present_any = ["generate", "sizes", "adversarial", "http"], conflicts_with_all = ["generate", "sizes", "adversarial"])]
     file: Option<PathBuf>,
+    /// Time the server: `serve` on a loopback port with a temporary store, the policy FILE
+    /// (default `policies/seed.yaml`), many keep-alive connections asking `/v1/decide` and
+    /// `/healthz`, and approval round trips (a waiter parked, a vote on another connection).
+    #[arg(long, conflicts_with_all = ["generate", "sizes", "adversarial"])]
+    http: bool,
+    /// `--http`: connections asking at once.
+    #[arg(long, default_value_t = 32, requires = "http")]
+    clients: usize,
+    /// `--http`: seconds each throughput run lasts.
+    #[arg(long, default_value_t = 5.0, requires = "http")]
+    seconds: f64,
+    /// `--http`: approval round trips timed one at a time (and as many again, 32 at once).
+    #[arg(long, default_value_t = 500, requires = "http")]
+    round_trips: usize,
     /// Time the worst cases: policies of complex globs (star-literal, classes, braces, mixed)
     /// at 1000 and 10000 rules (or `--sizes`), on requests built against them; prints the
     /// worst-case table. `--requests` is how often each worst request is repeated, and
@@ -52,6 +67,9 @@ pub fn run(args: &Args) -> u8 {
         rounds: args.rounds,
     };
     let text = args.format == Format::Text;
+    if args.http {
+        return http(args);
+    }
     if args.adversarial {
         let sizes = args
             .sizes
@@ -110,6 +128,42 @@ pub fn run(args: &Args) -> u8 {
         bench::json(&rows),
         rows.iter().map(|r| r.mismatches).sum(),
     )
+}
+
+fn http(args: &Args) -> u8 {
+    if args.clients == 0 || args.round_trips == 0 || !(args.seconds > 0.0 && args.seconds <= 600.0)
+    {
+        eprintln!(
+            "bench: --clients and --round-trips must be at least 1, --seconds between 0 and 600"
+        );
+        return exit::TOOL;
+    }
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("policies/seed.yaml"));
+    let settings = HttpBenchSettings {
+        clients: args.clients,
+        duration: std::time::Duration::from_secs_f64(args.seconds),
+        round_trips: args.round_trips,
+        parallel_round_trips: 32,
+    };
+    match crate::server::bench::run(&file, &settings) {
+        Ok(report) => {
+            match args.format {
+                Format::Text => print!("{}", crate::server::bench::report_text(&report)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            exit::TOOL
+        }
+    }
 }
 
 /// Prints the run in the format asked for; the exit code says whether the compiled policy

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bench;
 pub mod body;
 pub mod config;
 pub mod error;
