@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 
 use super::binomial;
-use super::evidence::{Evidence, Label, Observation, Region, Route};
+use super::evidence::{Evidence, Label, Labelled, Observation, Region, Route};
 use super::settings::{Mode, Settings};
 
 /// Labels between two checks of the threshold in effect.
@@ -143,28 +143,41 @@ impl Learner {
         Route::of(confidence, self.threshold, self.settings.audit_rate, draw)
     }
 
-    /// Counts a call (with its label, if it has one), and returns the move it causes.
+    /// Counts a call (with its label, if it has one) under the next key, and returns the
+    /// move it causes.
     pub fn record(&mut self, observation: Observation) -> Option<Move> {
-        if observation.confidence < self.settings.floor && observation.label.is_none() {
-            return None;
+        let key = self.evidence.next_key();
+        self.record_call(key, observation)
+    }
+
+    /// Counts a call under the caller's key (rising from call to call: the runtime's is the
+    /// store's sequence number), with its label if it has one; the move it causes.
+    pub fn record_call(&mut self, key: u64, observation: Observation) -> Option<Move> {
+        self.evidence.add_keyed(
+            key,
+            Observation {
+                label: None,
+                ..observation
+            },
+        );
+        let label = observation.label?;
+        self.label(key, label)
+    }
+
+    /// Labels a call counted before (a person answered, or an outcome was reported, after
+    /// other calls came in), and returns the move it causes: a new label counts towards the
+    /// checkpoints and the checks, a report of a bad outcome on a call no one saw or a label
+    /// that replaces another is checked against the threshold in effect at once.
+    pub fn label(&mut self, key: u64, label: Label) -> Option<Move> {
+        match self.evidence.label(key, label) {
+            Labelled::Ignored | Labelled::Reported { bad: false } => None,
+            Labelled::Reported { bad: true } | Labelled::Replaced => self.check_current(),
+            Labelled::New(cell) => self.count_label(cell, label),
         }
-        let reported_bad =
-            observation.route == Route::Auto && observation.label == Some(Label::Bad);
-        let labelled = observation.route != Route::Auto && observation.label.is_some();
-        self.evidence.add(observation);
-        if reported_bad {
-            // A bad outcome on something no one saw is checked at once: it may break alpha.
-            return self.check_current();
-        }
-        if !labelled {
-            return None;
-        }
-        let label = observation.label.unwrap_or(Label::Bad);
-        self.recent
-            .push_back((self.evidence.cell_of(observation.confidence), label));
-        if self.recent.len() > SHIFT_LABELS {
-            self.recent.pop_front();
-        }
+    }
+
+    fn count_label(&mut self, cell: usize, label: Label) -> Option<Move> {
+        self.remember(cell, label);
         self.since_check += 1;
         self.since_shift_check += 1;
         self.labels_seen += 1;
@@ -183,6 +196,55 @@ impl Learner {
             return self.check_current();
         }
         None
+    }
+
+    /// Keeps a label for the shift check.
+    fn remember(&mut self, cell: usize, label: Label) {
+        self.recent.push_back((cell, label));
+        if self.recent.len() > SHIFT_LABELS {
+            self.recent.pop_front();
+        }
+    }
+
+    /// A learner as it was left, from the calls of its window (oldest first, each with its
+    /// key and its label as it stands), without testing or checking anything on the way: how
+    /// the runtime starts again after a restart. `labels_seen` is the class's count of
+    /// labels, which the checkpoints follow (the window alone stops counting at its size).
+    pub fn restore(
+        settings: Settings,
+        threshold: f64,
+        calls: impl IntoIterator<Item = (u64, Observation)>,
+        labels_seen: u64,
+    ) -> Learner {
+        let mut learner = Learner::new(settings, threshold);
+        for (key, observation) in calls {
+            learner.evidence.add_keyed(
+                key,
+                Observation {
+                    label: None,
+                    ..observation
+                },
+            );
+            if let Some(label) = observation.label
+                && let Labelled::New(cell) = learner.evidence.label(key, label)
+            {
+                learner.remember(cell, label);
+            }
+        }
+        learner.labels_seen = labels_seen;
+        let mut next = learner.settings.min_labels.max(1);
+        while next <= labels_seen {
+            next = checkpoint_after(next);
+        }
+        learner.next_checkpoint = next;
+        learner
+    }
+
+    /// Puts the threshold in force and the proposal waiting for a person, as the store has
+    /// them (another process may have moved them, or a person decided), in the learner.
+    pub fn set_state(&mut self, threshold: f64, proposal: Option<f64>) {
+        self.set_threshold(threshold);
+        self.proposal = proposal.filter(|&p| p < self.threshold);
     }
 
     /// Whether the labels now show that the threshold in effect breaks alpha: the exact lower
