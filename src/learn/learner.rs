@@ -218,18 +218,7 @@ impl Learner {
     ) -> Learner {
         let mut learner = Learner::new(settings, threshold);
         for (key, observation) in calls {
-            learner.evidence.add_keyed(
-                key,
-                Observation {
-                    label: None,
-                    ..observation
-                },
-            );
-            if let Some(label) = observation.label
-                && let Labelled::New(cell) = learner.evidence.label(key, label)
-            {
-                learner.remember(cell, label);
-            }
+            learner.catch_up(key, observation);
         }
         learner.labels_seen = labels_seen;
         let mut next = learner.settings.min_labels.max(1);
@@ -238,6 +227,24 @@ impl Learner {
         }
         learner.next_checkpoint = next;
         learner
+    }
+
+    /// Counts a call and its label without testing or checking anything: calls another
+    /// process recorded (and maybe labelled) since this learner's last one.
+    pub fn catch_up(&mut self, key: u64, observation: Observation) {
+        self.evidence.add_keyed(
+            key,
+            Observation {
+                label: None,
+                ..observation
+            },
+        );
+        if let Some(label) = observation.label
+            && let Labelled::New(cell) = self.evidence.label(key, label)
+        {
+            self.remember(cell, label);
+            self.labels_seen += 1;
+        }
     }
 
     /// Puts the threshold in force and the proposal waiting for a person, as the store has
