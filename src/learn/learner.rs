@@ -27,19 +27,29 @@ pub fn checkpoint_after(at: u64) -> u64 {
     ((at as f64 * CHECKPOINT_GROWTH).ceil() as u64).max(at + 1)
 }
 
-/// The share of delta each checkpoint's test is run at. A test at level delta, repeated at
-/// every checkpoint and acted on when it certifies a lower threshold than the last, still
-/// selects its luckier samples: in the calibrated simulation, tests at delta moved to a
-/// threshold that breaks alpha in 10% of the moves, at delta / 2 in 3.5% (and in 7.7% of the
-/// runs at any time), for a fifth less automation at 2,000 labels.
+/// The share of delta each checkpoint's test is run at. Each test is exact for labels
+/// gathered under a fixed routing: in the calibrated simulation, routing everything to people
+/// until 2,000 labels and then at a fixed 0.94 or 0.93, the test at the full delta certified
+/// a threshold that breaks alpha in at most 7.2% of 1,000 runs at every checkpoint. But the
+/// routing follows the labels: a cell whose first labels were lucky goes above the threshold
+/// sooner and gets only the audit's labels afterwards, so its lucky start is diluted less
+/// than an unlucky one would be. With that feedback the test at the full delta broke alpha
+/// in 15% of the runs at the checkpoint of 8,000 labels, and in 10.6% of the moves; at
+/// delta / 2 in 5.2% of the runs there and 4.7% of the moves. Delta / 2 is the level that
+/// keeps both within delta.
 pub const TEST_SHARE: f64 = 0.5;
 
 /// Labels the shift check compares with the window before them.
 pub const SHIFT_LABELS: usize = 100;
 
 /// The level of the shift check: how unlikely the recent bad count must be, under the rates
-/// the window saw before, to declare that the agent changed.
-pub const SHIFT_LEVEL: f64 = 1e-3;
+/// the window saw before, to declare that the agent changed. The check runs every 10 labels
+/// on overlapping stretches of 100, about a hundred independent looks per 10,000 labels; at
+/// 1e-3 a calibrated agent that never changed was taken for a changed one in 14% of the
+/// simulation's runs (each time the threshold went back to the ceiling and the older labels
+/// were dropped), at 1e-5 in none, while a drop of 30 points is still seen within about a
+/// hundred labels (the recent count is then far beyond either level).
+pub const SHIFT_LEVEL: f64 = 1e-5;
 
 /// What one grid threshold's test found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -580,6 +590,35 @@ mod tests {
             "{shift:?}"
         );
         assert!(l.evidence().labels() <= SHIFT_LABELS as u64);
+    }
+
+    #[test]
+    fn an_agent_that_never_changes_is_not_taken_for_a_changed_one() {
+        // The simulation's calibrated agent: confidence from Beta(5, 1), right with
+        // probability equal to it, 10,000 labels a run.
+        let s = crate::simulate::simulation_settings();
+        let mut shifts = 0;
+        for run in 0..40 {
+            let mut rng = crate::learn::random::Rng::new(1_000 + run);
+            let mut l = Learner::new(s.clone(), s.ceiling);
+            let mut labels = 0;
+            while labels < 10_000 {
+                let c = rng.unit().powf(0.2);
+                let good = rng.unit() < c;
+                let route = l.route(c, rng.unit());
+                let label =
+                    (route != Route::Auto).then_some(if good { Label::Good } else { Label::Bad });
+                labels += u64::from(label.is_some());
+                if let Some(Move::Shift { .. }) = l.record(Observation {
+                    confidence: c,
+                    route,
+                    label,
+                }) {
+                    shifts += 1;
+                }
+            }
+        }
+        assert_eq!(shifts, 0, "false shifts in 40 runs of a calibrated agent");
     }
 
     #[test]
