@@ -74,6 +74,9 @@ pub struct Cell {
     /// recent labels is a difference of two entries.
     bad_before: VecDeque<u64>,
     bad_total: u64,
+    /// Labels dropped from the front so far: the `i`-th label ever given in the cell is at
+    /// `bad_before[i - dropped]` while it is in the window.
+    dropped: u64,
 }
 
 impl Cell {
@@ -84,6 +87,53 @@ impl Cell {
     /// Bad labels in the window.
     pub fn bad(&self) -> u64 {
         self.bad_total - self.bad_before.front().copied().unwrap_or(self.bad_total)
+    }
+
+    /// Adds a label at the end; its index among every label the cell was ever given.
+    fn push(&mut self, label: Label) -> u64 {
+        self.bad_before.push_back(self.bad_total);
+        if label == Label::Bad {
+            self.bad_total += 1;
+        }
+        self.dropped + self.bad_before.len() as u64 - 1
+    }
+
+    fn pop_front(&mut self) {
+        if self.bad_before.pop_front().is_some() {
+            self.dropped += 1;
+        }
+    }
+
+    /// Whether the label of that index was bad (`None` once it left the window).
+    fn is_bad(&self, index: u64) -> Option<bool> {
+        let i = usize::try_from(index.checked_sub(self.dropped)?).ok()?;
+        let before = *self.bad_before.get(i)?;
+        let after = self
+            .bad_before
+            .get(i + 1)
+            .copied()
+            .unwrap_or(self.bad_total);
+        Some(after > before)
+    }
+
+    /// Changes the value of a label still in the window: the counts after it shift by one.
+    fn relabel(&mut self, index: u64, label: Label) {
+        let Some(was_bad) = self.is_bad(index) else {
+            return;
+        };
+        let bad = label == Label::Bad;
+        if was_bad == bad {
+            return;
+        }
+        let i = (index - self.dropped) as usize;
+        for before in self.bad_before.iter_mut().skip(i + 1) {
+            *before = if bad { *before + 1 } else { *before - 1 };
+        }
+        self.bad_total = if bad {
+            self.bad_total + 1
+        } else {
+            self.bad_total - 1
+        };
     }
 
     /// Bad labels among the `n` most recent.
@@ -115,19 +165,46 @@ pub struct Region {
 
 #[derive(Debug, Clone)]
 struct Entry {
+    /// The caller's key for the call (the store's sequence number in the runtime), rising.
+    key: u64,
     cell: usize,
-    label: Option<Label>,
+    /// The index of its label in its cell's labels, while the label is in the window.
+    label: Option<u64>,
+    /// Auto-approved: seen by no one, so a report on it is not a label.
+    auto: bool,
     reported_bad: bool,
+}
+
+/// What a label did to the evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labelled {
+    /// A new label, in this cell.
+    New(usize),
+    /// It replaced the call's earlier label.
+    Replaced,
+    /// A report on an auto-approved call: bad or not, it is not a label.
+    Reported { bad: bool },
+    /// No such call in the window.
+    Ignored,
 }
 
 /// The window's counts per grid cell: cell 0 is `[ceiling, 1]`, cell `j` is
 /// `[grid[j], grid[j - 1])`, and the last cell holds what is below the floor (labels that no
 /// threshold within the limits would auto-approve, kept for the shift check).
+///
+/// A call may be labelled when it is counted (the simulation's people answer at once) or
+/// later ([`Evidence::label`]: a person answers, or an outcome is reported, after other
+/// calls came in). Labels are kept in the order they were given, and the window drops the
+/// oldest given first; each step costs a constant, or the labels of one cell at most for a
+/// label that replaces an earlier one.
 #[derive(Debug, Clone)]
 pub struct Evidence {
     grid: Vec<f64>,
     cells: Vec<Cell>,
+    /// The calls in the window, by key.
     entries: VecDeque<Entry>,
+    /// The keys of the labelled calls, in the order their labels were given.
+    given: VecDeque<u64>,
     labels: u64,
     window: u64,
 }
@@ -139,6 +216,7 @@ impl Evidence {
             cells: vec![Cell::default(); grid.len() + 1],
             grid,
             entries: VecDeque::new(),
+            given: VecDeque::new(),
             labels: 0,
             window: settings.window,
         }
@@ -163,65 +241,113 @@ impl Evidence {
         self.grid.len()
     }
 
-    /// Counts one call; then drops the oldest calls while the window holds too many labels.
+    /// The key the next call counted by [`Evidence::add`] gets: one above the last.
+    pub fn next_key(&self) -> u64 {
+        self.entries.back().map_or(0, |e| e.key + 1)
+    }
+
+    /// Counts one call under the next key; see [`Evidence::add_keyed`].
+    pub fn add(&mut self, observation: Observation) {
+        self.add_keyed(self.next_key(), observation);
+    }
+
+    /// Counts one call under `key` (above every key counted before; a lower one is ignored,
+    /// as a call already counted or dropped); then drops the oldest labels while the window
+    /// holds too many.
     ///
     /// A reported outcome of an auto-approved call is not a label: reports are not a random
     /// sample (bad ones are far likelier to be reported), so counting them would bias the
     /// estimate. A reported bad outcome is kept apart instead, as a floor under the region's
     /// true bad count (see [`Region::reported_bad`]); a good one tells nothing.
-    pub fn add(&mut self, observation: Observation) {
-        let cell_index = self.cell_of(observation.confidence);
-        let label = match (observation.route, observation.label) {
-            (Route::Auto, Some(Label::Bad)) => {
-                self.cells[cell_index].reported_bad += 1;
-                None
-            }
-            (Route::Auto, _) => None,
-            (_, label) => label,
-        };
-        let entry = Entry {
-            cell: cell_index,
-            label,
-            reported_bad: observation.route == Route::Auto && observation.label == Some(Label::Bad),
-        };
-        let cell = &mut self.cells[entry.cell];
-        cell.calls += 1;
-        if let Some(label) = label {
-            cell.bad_before.push_back(cell.bad_total);
-            if label == Label::Bad {
-                cell.bad_total += 1;
-            }
-            self.labels += 1;
+    pub fn add_keyed(&mut self, key: u64, observation: Observation) {
+        if self.entries.back().is_some_and(|e| e.key >= key) {
+            return;
         }
-        self.entries.push_back(entry);
-        while self.labels > self.window {
-            self.drop_oldest();
+        let cell = self.cell_of(observation.confidence);
+        self.entries.push_back(Entry {
+            key,
+            cell,
+            label: None,
+            auto: observation.route == Route::Auto,
+            reported_bad: false,
+        });
+        self.cells[cell].calls += 1;
+        if let Some(label) = observation.label {
+            self.label(key, label);
         }
     }
 
-    /// Keeps only the calls from the `labels`-th most recent label on: what a detected shift
-    /// leaves, since older labels describe an agent that is gone.
+    /// Labels a call counted before, by its key: a label given later than the call was
+    /// counted, or one that replaces an earlier label (a report after a resolution knows
+    /// more). A call no longer in the window is left alone.
+    pub fn label(&mut self, key: u64, label: Label) -> Labelled {
+        let Ok(i) = self.entries.binary_search_by_key(&key, |e| e.key) else {
+            return Labelled::Ignored;
+        };
+        let entry = &mut self.entries[i];
+        let cell_index = entry.cell;
+        let cell = &mut self.cells[cell_index];
+        if entry.auto {
+            let bad = label == Label::Bad;
+            if bad != entry.reported_bad {
+                entry.reported_bad = bad;
+                if bad {
+                    cell.reported_bad += 1;
+                } else {
+                    cell.reported_bad -= 1;
+                }
+            }
+            return Labelled::Reported { bad };
+        }
+        if let Some(index) = entry.label {
+            cell.relabel(index, label);
+            return Labelled::Replaced;
+        }
+        entry.label = Some(cell.push(label));
+        self.given.push_back(key);
+        self.labels += 1;
+        while self.labels > self.window {
+            self.drop_oldest_label();
+        }
+        Labelled::New(cell_index)
+    }
+
+    /// Keeps only the `labels` labels given last, and the calls from the first of them on:
+    /// what a detected shift leaves, since older labels describe an agent that is gone.
     pub fn keep_recent(&mut self, labels: u64) {
         while self.labels > labels {
-            self.drop_oldest();
+            self.drop_oldest_label();
         }
-        while self.entries.front().is_some_and(|e| e.label.is_none()) {
-            self.drop_oldest();
-        }
+        self.drop_unlabelled_front(u64::MAX);
     }
 
-    fn drop_oldest(&mut self) {
-        let Some(entry) = self.entries.pop_front() else {
+    /// Drops the label given first, and the calls in front of the window that no label
+    /// still in it is for, up to that label's call.
+    fn drop_oldest_label(&mut self) {
+        let Some(key) = self.given.pop_front() else {
             return;
         };
-        let cell = &mut self.cells[entry.cell];
-        cell.calls -= 1;
-        if entry.reported_bad {
-            cell.reported_bad -= 1;
-        }
-        if entry.label.is_some() {
-            cell.bad_before.pop_front();
+        if let Ok(i) = self.entries.binary_search_by_key(&key, |e| e.key) {
+            let entry = &mut self.entries[i];
+            entry.label = None;
+            // Labels are dropped in the order they were given, as the cell keeps them.
+            self.cells[entry.cell].pop_front();
             self.labels -= 1;
+        }
+        self.drop_unlabelled_front(key);
+    }
+
+    fn drop_unlabelled_front(&mut self, up_to: u64) {
+        while let Some(front) = self.entries.front() {
+            if front.label.is_some() || front.key > up_to {
+                break;
+            }
+            let cell = &mut self.cells[front.cell];
+            cell.calls -= 1;
+            if front.reported_bad {
+                cell.reported_bad -= 1;
+            }
+            self.entries.pop_front();
         }
     }
 

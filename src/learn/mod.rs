@@ -16,6 +16,6 @@ pub mod learner;
 pub mod random;
 pub mod settings;
 
-pub use evidence::{Evidence, Label, Observation, Region, Route};
+pub use evidence::{Evidence, Label, Labelled, Observation, Region, Route};
 pub use learner::{Assessment, Learner, Move, PointTest};
 pub use settings::{Mode, SettingError, Settings};

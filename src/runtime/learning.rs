@@ -1,17 +1,17 @@
 //! The learning loop in the runtime. `check_escalation` records every call of an adaptive
 //! rule's class with how it was routed; a resolution or a report labels it, in the same
-//! transaction; then the class's [`Learner`], rebuilt from the store's window, may move the
-//! threshold. Moves in `auto` mode and every rise take effect at once; a lower value in
+//! transaction; then the class's [`Learner`], kept in the process between labels, counts the
+//! label and may move the threshold. Moves in `auto` mode and every rise take effect at once; a lower value in
 //! `propose` mode waits for a person ([`Thresholds::accept`]). Each is audited, and the
 //! effective policy is rebuilt and swapped atomically when a threshold in force changes.
 //!
-//! The learner is rebuilt for each label rather than kept, so that every process sharing a
-//! store reaches the same threshold from the same labels: the window's calls are replayed
-//! in order, the threshold in force set, and the new label recorded last, so that its
-//! checkpoint (a test of the grid at `minLabels`, then doubling), its rise check or its
-//! shift check is the learner's own.
+//! The kept learner reads only the calls recorded since its last label (a few, in the common
+//! case), so a label costs a constant and not a replay of the window; it is built from the
+//! window once, after a restart or when the class's settings change, and once more when
+//! another process moved the overlay meanwhile. Its checkpoints (a test of the grid at
+//! `minLabels`, then doubling) follow the class's count of labels, not the window's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -21,7 +21,7 @@ use super::error::RuntimeError;
 use super::execution::Executions;
 use super::{Retry, Runtime};
 use crate::ir::Principal;
-use crate::learn::{Label, Learner, Move, Observation, Route};
+use crate::learn::{Label, Learner, Move, Observation, Route, Settings};
 use crate::model::{
     ApprovalStatus, AuditEntry, AuditKind, Call, ExecutionId, LabelSource, LabelTarget,
     LabelUpdate, LearnedCall, Overlay, Proposal, label_name,
@@ -33,6 +33,37 @@ use crate::store::{AuditFilter, CallWindow, Expected, Transaction, Versioned, Wr
 /// are auto-approved and unlabelled (about `1 / auditRate` per label), so this bounds the
 /// replay without cutting a window of ordinary audit rates short.
 const CALLS_PER_LABEL: u64 = 50;
+
+/// How many of a class's latest calls the kept learner reads first to catch up with the
+/// store: the calls recorded since its last label, in the common case of a few.
+const FIRST_READ: u64 = 16;
+
+/// The learners this process keeps, by class.
+#[derive(Debug, Default)]
+pub(crate) struct Learners {
+    classes: HashMap<String, Kept>,
+}
+
+/// A class's learner, the settings and policy threshold it was built for, and the last call
+/// it counted. Labels another process gives to calls it has already counted reach it when it
+/// is built again (after a restart); moves reach it at once, through the store's overlay.
+#[derive(Debug)]
+struct Kept {
+    settings: Settings,
+    policy: f64,
+    learner: Learner,
+    last_seq: u64,
+}
+
+/// A stored call as the learner counts it, without its label when it is the one being
+/// learned from (that label is given last).
+fn unlabelled_if(call: &LearnedCall, labelled: &LearnedCall) -> Observation {
+    let mut o = observation(call);
+    if call.seq == labelled.seq {
+        o.label = None;
+    }
+    o
+}
 
 /// A class's threshold as a decision reports it: the policy's, and the one in force.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -138,16 +169,6 @@ fn evidence(learner: &Learner, mv: &Move, trigger: &LearnedCall) -> Value {
     out
 }
 
-/// Whether a label count is one of the learner's checkpoints: `minLabels`, then growing by
-/// [`crate::learn::learner::CHECKPOINT_GROWTH`] each.
-fn is_checkpoint(labels: u64, min_labels: u64) -> bool {
-    let mut at = min_labels.max(1);
-    while at < labels {
-        at = crate::learn::learner::checkpoint_after(at);
-    }
-    at == labels
-}
-
 fn move_name(mv: &Move) -> &'static str {
     match mv {
         Move::Rise { .. } => "rise",
@@ -209,7 +230,9 @@ impl Runtime {
         }
     }
 
-    /// After a label: the class's learner, rebuilt from the window, may move the threshold.
+    /// After a label: the class's learner counts it and may move the threshold. The learner
+    /// is kept between labels; it reads only the calls recorded since its last one, and the
+    /// window once after a restart or a change of the class's settings.
     pub(crate) async fn learn_from(&self, labelled: &LearnedCall) -> Result<(), RuntimeError> {
         let Some(policy) = self.policy() else {
             return Ok(());
@@ -221,83 +244,46 @@ impl Runtime {
         else {
             return Ok(());
         };
+        let Some(label) = labelled.label else {
+            return Ok(());
+        };
         let s = &rule.settings;
         let mut retry = Retry::new("threshold", &rule.class);
+        // One label at a time per process: the kept learner counts each once.
+        let mut learners = self.inner.learners.lock().await;
         loop {
             let overlays = self.store().overlays().await?;
             let current = overlay_of(&overlays, &rule.class);
             let in_force = effective_of(rule, current.map(|v| &v.record));
-            let calls = self
-                .store()
-                .learned_calls(CallWindow {
-                    class: rule.class.clone(),
-                    labels: s.window,
-                    max_calls: s.window.saturating_mul(CALLS_PER_LABEL),
-                })
-                .await?;
-            // The learner tests the grid when its count of labels reaches a checkpoint
-            // (minLabels, then doubling). It counts those it is given, the window's, which
-            // is the class's count until the window is full; after that, the oldest label is
-            // left out wherever the window's count would be a checkpoint the class's is not,
-            // and the class's count keeps the schedule.
-            let total = self.store().learned_labels(&rule.class).await?;
-            let is_label = |c: &LearnedCall| c.label.is_some() && c.route != Route::Auto;
-            let mut start = 0;
-            let mut given = calls.iter().filter(|c| is_label(c)).count() as u64;
-            while given > s.min_labels && given < total && is_checkpoint(given, s.min_labels) {
-                match calls[start..]
-                    .iter()
-                    .position(|c| is_label(c) && c.seq != labelled.seq)
-                {
-                    Some(i) => {
-                        start += i + 1;
-                        given -= 1;
-                    }
-                    None => break,
-                }
-            }
-            let mut learner = Learner::new(s.clone(), rule.threshold);
-            let mut latest = None;
-            for c in &calls[start..] {
-                if c.seq == labelled.seq {
-                    latest = Some(c);
-                } else {
-                    learner.record(observation(c));
-                }
-            }
-            let Some(latest) = latest else {
-                return Ok(());
+            let pending = current.and_then(|v| v.record.proposal.as_ref());
+            let kept = learners
+                .classes
+                .remove(&rule.class)
+                .filter(|k| k.settings == *s && k.policy == rule.threshold);
+            let mut kept = match kept {
+                Some(kept) => match self.catch_up(kept, labelled).await? {
+                    Some(kept) => kept,
+                    None => self.rebuild(rule, labelled).await?,
+                },
+                None => self.rebuild(rule, labelled).await?,
             };
-            learner.set_threshold(in_force);
-            let mut mv = learner.record(observation(latest));
-            // A window no larger than `minLabels` cannot leave a label out: a lower value its
-            // count alone would test for is not acted on (a rise is, as it only asks less).
-            if is_label(latest)
-                && given < total
-                && is_checkpoint(given, s.min_labels)
-                && matches!(mv, Some(Move::Lower { .. }))
-            {
-                learner.set_threshold(in_force);
-                mv = None;
-            }
-            if mv.is_none()
-                && is_label(latest)
-                && given < total
-                && is_checkpoint(total, s.min_labels)
-            {
-                mv = learner.evaluate();
-            }
+            kept.learner.set_state(in_force, pending.map(|p| p.to));
+            let mv = kept.learner.label(labelled.seq, label);
+            let learner = &kept.learner;
+            let latest = labelled;
             let Some(mv) = mv else {
+                learners.classes.insert(rule.class.clone(), kept);
                 return Ok(());
             };
             let now = self.now();
-            let evidence = evidence(&learner, &mv, latest);
+            let evidence = evidence(learner, &mv, latest);
             let pending = current.and_then(|v| v.record.proposal.as_ref());
             let (overlay, kind) = match mv {
                 Move::Lower {
                     to, proposal: true, ..
                 } => {
                     if pending.is_some_and(|p| p.to == to) {
+                        learners.classes.insert(rule.class.clone(), kept);
                         return Ok(());
                     }
                     let proposal = Proposal::new(in_force, to, evidence.clone(), now);
@@ -340,10 +326,88 @@ impl Runtime {
                 ..Transaction::default()
             };
             match self.commit(tx).await {
-                Ok(()) => return self.refresh_thresholds().await,
+                Ok(()) => {
+                    learners.classes.insert(rule.class.clone(), kept);
+                    drop(learners);
+                    return self.refresh_thresholds().await;
+                }
+                // The overlay changed meanwhile: the learner is built again from the store,
+                // where this label already is, and counts it once more.
                 Err(err) => retry.again(err).await?,
             }
         }
+    }
+
+    /// The calls recorded since the kept learner's last one, counted; `None` when they are
+    /// more than a window's worth (a rebuild reads less). The labelled call is counted
+    /// without its label, which [`Learner::label`] then gives it as the new one.
+    async fn catch_up(
+        &self,
+        mut kept: Kept,
+        labelled: &LearnedCall,
+    ) -> Result<Option<Kept>, RuntimeError> {
+        let s = kept.learner.settings();
+        let most = s.window.saturating_mul(CALLS_PER_LABEL);
+        let mut read = FIRST_READ;
+        let calls = loop {
+            let calls = self
+                .store()
+                .learned_calls(CallWindow {
+                    class: labelled.class.clone(),
+                    labels: read,
+                    max_calls: read,
+                })
+                .await?;
+            let all = (calls.len() as u64) < read
+                || calls.first().is_some_and(|c| c.seq <= kept.last_seq);
+            if all {
+                break calls;
+            }
+            if read >= most {
+                return Ok(None);
+            }
+            read = read.saturating_mul(4).min(most);
+        };
+        let last = kept.last_seq;
+        for c in calls.iter().filter(|c| c.seq > last) {
+            kept.learner.catch_up(c.seq, unlabelled_if(c, labelled));
+            kept.last_seq = c.seq;
+        }
+        Ok(Some(kept))
+    }
+
+    /// A class's learner from the store's window, as it would have been left.
+    async fn rebuild(
+        &self,
+        rule: &AdaptiveRule,
+        labelled: &LearnedCall,
+    ) -> Result<Kept, RuntimeError> {
+        let s = &rule.settings;
+        let calls = self
+            .store()
+            .learned_calls(CallWindow {
+                class: rule.class.clone(),
+                labels: s.window,
+                max_calls: s.window.saturating_mul(CALLS_PER_LABEL),
+            })
+            .await?;
+        let total = self.store().learned_labels(&rule.class).await?;
+        // The labelled call is counted without its label, so its label is the last one.
+        let own = calls
+            .iter()
+            .any(|c| c.seq == labelled.seq && c.label.is_some() && c.route != Route::Auto);
+        let learner = Learner::restore(
+            s.clone(),
+            rule.threshold,
+            calls.iter().map(|c| (c.seq, unlabelled_if(c, labelled))),
+            total - u64::from(own),
+        );
+        Ok(Kept {
+            settings: s.clone(),
+            policy: rule.threshold,
+            learner,
+            last_seq: calls.last().map_or(0, |c| c.seq),
+        })
     }
 
     /// `runtime.thresholds()`: the adaptive classes' thresholds, their proposals and history.
@@ -629,16 +693,4 @@ pub async fn history(
     }
     out.sort_by_key(|e| e.seq);
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_checkpoint;
-
-    #[test]
-    fn checkpoints_start_at_min_labels_and_double() {
-        let found: Vec<u64> = (1..=2_000).filter(|&n| is_checkpoint(n, 125)).collect();
-        assert_eq!(found, [125, 250, 500, 1000, 2000]);
-        assert!(is_checkpoint(1, 1) && is_checkpoint(2, 1) && !is_checkpoint(3, 1));
-    }
 }

@@ -109,6 +109,9 @@ struct Inner {
     eager_delivery: bool,
     /// The audit sample's draws, seeded from the operating system.
     rng: std::sync::Mutex<crate::learn::random::Rng>,
+    /// Each adaptive class's learner, kept between labels so that a label costs a constant
+    /// and not a replay of the window; rebuilt from the store after a restart.
+    learners: tokio::sync::Mutex<learning::Learners>,
 }
 
 /// Builds a [`Runtime`].
@@ -305,6 +308,7 @@ impl RuntimeBuilder {
                 rng: std::sync::Mutex::new(crate::learn::random::Rng::new(
                     self.audit_seed.unwrap_or_else(os_seed),
                 )),
+                learners: tokio::sync::Mutex::new(learning::Learners::default()),
             }),
         };
         if let Some(policy) = self.policy {

@@ -593,3 +593,196 @@ async fn the_grid_is_still_tested_at_its_checkpoints_once_the_window_is_full() {
     assert_eq!(moved.len(), 1, "{moved:?}");
     assert_eq!(moved[0].detail["to"], 0.8, "{:#}", moved[0].detail);
 }
+
+/// A store that counts the learned calls it hands out, to bound what a label reads.
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<dyn rekall_policy::store::Store>,
+    calls_read: std::sync::atomic::AtomicU64,
+}
+
+mod counting {
+    use super::CountingStore;
+    use rekall_policy::model::*;
+    use rekall_policy::store::*;
+    use std::sync::atomic::Ordering;
+
+    impl Store for CountingStore {
+        fn commit(&self, tx: Transaction) -> StoreFuture<'_, ()> {
+            self.inner.commit(tx)
+        }
+        fn append_audit(&self, entries: Vec<AuditEntry>) -> StoreFuture<'_, ()> {
+            self.inner.append_audit(entries)
+        }
+        fn execution(&self, id: &ExecutionId) -> StoreFuture<'_, Option<Versioned<Execution>>> {
+            self.inner.execution(id)
+        }
+        fn executions(&self, f: ExecutionFilter) -> StoreFuture<'_, Vec<Versioned<Execution>>> {
+            self.inner.executions(f)
+        }
+        fn checkpoints(&self, id: &ExecutionId) -> StoreFuture<'_, Vec<Checkpoint>> {
+            self.inner.checkpoints(id)
+        }
+        fn approval(&self, id: &ApprovalId) -> StoreFuture<'_, Option<Versioned<ApprovalRequest>>> {
+            self.inner.approval(id)
+        }
+        fn approvals(&self, f: ApprovalFilter) -> StoreFuture<'_, Vec<Versioned<ApprovalRequest>>> {
+            self.inner.approvals(f)
+        }
+        fn feedback(&self, id: &FeedbackId) -> StoreFuture<'_, Option<Versioned<FeedbackRequest>>> {
+            self.inner.feedback(id)
+        }
+        fn feedback_requests(
+            &self,
+            f: FeedbackFilter,
+        ) -> StoreFuture<'_, Vec<Versioned<FeedbackRequest>>> {
+            self.inner.feedback_requests(f)
+        }
+        fn grant(&self, id: &GrantId) -> StoreFuture<'_, Option<Versioned<Grant>>> {
+            self.inner.grant(id)
+        }
+        fn unused_grants(
+            &self,
+            execution: &ExecutionId,
+            action: &str,
+            resource: &str,
+            context_hash: &str,
+        ) -> StoreFuture<'_, Vec<Versioned<Grant>>> {
+            self.inner
+                .unused_grants(execution, action, resource, context_hash)
+        }
+        fn due(&self, now: Timestamp) -> StoreFuture<'_, Vec<Due>> {
+            self.inner.due(now)
+        }
+        fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>> {
+            self.inner.next_due()
+        }
+        fn audit(&self, f: AuditFilter) -> StoreFuture<'_, Vec<AuditEntry>> {
+            self.inner.audit(f)
+        }
+        fn memories(&self, q: MemoryQuery) -> StoreFuture<'_, Vec<Memory>> {
+            self.inner.memories(q)
+        }
+        fn claim_notifications(
+            &self,
+            now: Timestamp,
+            lease_until: Timestamp,
+            limit: usize,
+        ) -> StoreFuture<'_, Vec<Claimed>> {
+            self.inner.claim_notifications(now, lease_until, limit)
+        }
+        fn settle_notification(
+            &self,
+            id: &NotificationId,
+            delivery: Delivery,
+            audit: AuditEntry,
+        ) -> StoreFuture<'_, ()> {
+            self.inner.settle_notification(id, delivery, audit)
+        }
+        fn next_notification(&self) -> StoreFuture<'_, Option<Timestamp>> {
+            self.inner.next_notification()
+        }
+        fn learned_calls(&self, window: CallWindow) -> StoreFuture<'_, Vec<LearnedCall>> {
+            Box::pin(async move {
+                let calls = self.inner.learned_calls(window).await?;
+                self.calls_read
+                    .fetch_add(calls.len() as u64, Ordering::SeqCst);
+                Ok(calls)
+            })
+        }
+        fn learned_labels(&self, class: &str) -> StoreFuture<'_, u64> {
+            self.inner.learned_labels(class)
+        }
+        fn learned_call(&self, target: LabelTarget) -> StoreFuture<'_, Option<LearnedCall>> {
+            self.inner.learned_call(target)
+        }
+        fn latest_learned_call(
+            &self,
+            execution: &ExecutionId,
+            action: &str,
+            resource: &str,
+            context_hash: &str,
+        ) -> StoreFuture<'_, Option<LearnedCall>> {
+            self.inner
+                .latest_learned_call(execution, action, resource, context_hash)
+        }
+        fn overlays(&self) -> StoreFuture<'_, Vec<Versioned<Overlay>>> {
+            self.inner.overlays()
+        }
+    }
+}
+
+/// The calls a label reads stay bounded as the class's history grows: the learner is kept
+/// between labels and reads only what was recorded since, where a replay of the window
+/// would read every call in it.
+#[tokio::test]
+async fn a_label_reads_a_bounded_number_of_calls_however_long_the_history() {
+    let store = Arc::new(CountingStore {
+        inner: rekall_policy::store::open("sqlite::memory:").await.unwrap(),
+        calls_read: Default::default(),
+    });
+    let rt = Runtime::builder()
+        .store(store.clone())
+        .clock(Arc::new(ManualClock::at(T0)))
+        .background(false)
+        .audit_seed(7)
+        .build()
+        .await
+        .unwrap();
+    // No checkpoint within reach, so that only the cost of counting a label is measured.
+    rt.set_policy(policy(&adapt("auto", 0.5, 1000)))
+        .await
+        .unwrap();
+    let e = running(&rt, "deploys").await;
+    let read = || store.calls_read.load(std::sync::atomic::Ordering::SeqCst);
+    let mut per_label = Vec::new();
+    for i in 0..300 {
+        let before = read();
+        let d = resolve(
+            &rt,
+            &e.id,
+            deploy(0.85).context(json!({"n": i})),
+            i % 7 != 0,
+        )
+        .await;
+        assert!(d.request.is_some(), "{d:?}");
+        per_label.push(read() - before);
+    }
+    // The first label builds the learner from the store; every later one reads at most the
+    // first catch-up's few calls, at 300 labels as at 2.
+    assert!(per_label[1..].iter().all(|&n| n <= 16), "{per_label:?}");
+    assert_eq!(calls(&rt, "fast-deploys").await.len(), 300);
+    // A restart builds it once from the window again, then reads little again.
+    let rt2 = Runtime::builder()
+        .store(store.clone())
+        .clock(Arc::new(ManualClock::at(T0)))
+        .background(false)
+        .audit_seed(8)
+        .build()
+        .await
+        .unwrap();
+    rt2.set_policy(policy(&adapt("auto", 0.5, 1000)))
+        .await
+        .unwrap();
+    let before = read();
+    resolve(
+        &rt2,
+        &e.id,
+        deploy(0.85).context(json!({"n": "again"})),
+        true,
+    )
+    .await;
+    assert!(
+        read() - before >= 300,
+        "the window is read once after a restart"
+    );
+    let before = read();
+    resolve(
+        &rt2,
+        &e.id,
+        deploy(0.85).context(json!({"n": "more"})),
+        true,
+    )
+    .await;
+    assert!(read() - before <= 16);
+}
