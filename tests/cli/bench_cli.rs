@@ -140,3 +140,48 @@ fn bad_usage_and_bad_policies_are_refused() {
     assert!(out.stdout.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `bench --http` on a tiny run: the server starts on a loopback port, every request it
+/// times is answered as it should be (a non-200 stops the run with an error), every round
+/// trip's waiter is woken by the vote, and the report names each target.
+#[test]
+fn http_bench_drives_the_server_and_reports_each_measure() {
+    let out = run(&[
+        "bench",
+        "--http",
+        "policies/seed.yaml",
+        "--seconds",
+        "0.3",
+        "--clients",
+        "2",
+        "--round-trips",
+        "4",
+        "--format",
+        "json",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    for (run, endpoint) in [("health", "/healthz"), ("decide", "/v1/decide")] {
+        assert_eq!(report[run]["endpoint"], endpoint, "{report}");
+        assert_eq!(report[run]["clients"], 2);
+        let requests = report[run]["requests"].as_u64().expect("a count");
+        assert!(requests > 0, "{report}");
+        assert_eq!(report[run]["latency"]["count"].as_u64(), Some(requests));
+    }
+    assert_eq!(report["roundTrip"]["count"], 4, "{report}");
+    assert!(
+        report["roundTripsPerSecond"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0)
+    );
+    assert!(report["inProcessNs"].as_f64().is_some_and(|ns| ns > 0.0));
+
+    let refused = run(&["bench", "--http", "--clients", "0"]);
+    assert_eq!(refused.status.code(), Some(2), "{:?}", refused);
+}
