@@ -48,14 +48,14 @@ pub struct AdversarialRow {
     pub mismatches: usize,
 }
 
-/// Times every family at each size (`settings.varied` distinct requests, at least 4 and at
+/// Times every family at each size (`settings.varied` distinct requests, at least one of each kind and at
 /// most 2,000; `settings.requests` repeats of the worst ones); `progress` hears of each row.
 pub fn adversarial(
     sizes: &[usize],
     settings: &Settings,
     progress: &mut dyn FnMut(&AdversarialRow),
 ) -> Result<Vec<AdversarialRow>, PolicyError> {
-    let varied = settings.varied.clamp(4, MAX_VARIED);
+    let varied = settings.varied.clamp(generate::KINDS, MAX_VARIED);
     let mut rows = Vec::new();
     for family in generate::Family::ALL {
         for &n in sizes {
@@ -106,7 +106,7 @@ fn measure(
     let repeats = args.requests.max(1);
     let repeated_ns = requests
         .iter()
-        .take(4)
+        .take(generate::KINDS)
         .map(|r| {
             let samples = (0..args.rounds.min(3))
                 .map(|_| {
