@@ -414,7 +414,7 @@ const ADVERSARIAL_BYTES: usize = crate::request::MAX_FIELD_BYTES;
 /// matches, and all are verified), and digit strings in which every rule's number occurs;
 /// or dense runs of the characters the globs name; or, now and then, a request that a rule
 /// deep in the list matches; or a *split* request, whose action half the rules match and
-/// whose resource the other half match (see [`split`]), so that no rule matches and both
+/// whose resource the other half match (see `split`), so that no rule matches and both
 /// fields must be read whole. Pairwise distinct; deterministic in the seed.
 pub fn adversarial_requests(family: Family, n: usize, count: usize, seed: u64) -> Vec<Request> {
     let mut rng = Rng::new(seed);
