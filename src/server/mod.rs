@@ -12,6 +12,9 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod limits;
+pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod views;
 pub mod wait;
@@ -69,9 +72,11 @@ impl Bound {
         let path = config.policy.clone().ok_or(ServeError::NoPolicy)?;
         let policy = Policy::from_path(&path).map_err(|e| ServeError::Policy(e.render()))?;
         let loaded = LoadedPolicy::new(&policy);
+        let metrics = Arc::new(metrics::Metrics::new());
         let rt = Runtime::builder()
             .store_url(&config.store)
             .policy(loaded.clone())
+            .notifier(metrics.counting(Arc::new(crate::runtime::LogNotifier)))
             .build()
             .await?;
         let mut entries = config.tokens.clone();
@@ -109,6 +114,7 @@ impl Bound {
             config: Arc::new(config),
             policy: Arc::new(info),
             stopping: stopping_rx,
+            metrics,
         };
         Ok(Bound {
             listener,
