@@ -15,7 +15,9 @@ use tokio::sync::watch;
 use super::auth::{Caller, Tokens};
 use super::config::{Config, Limits};
 use super::error::ApiError;
-use super::routes;
+use super::limits::{self, Edge};
+use super::metrics::{self as metric, Metrics};
+use super::{openapi, routes};
 use crate::model::{Origin, Timestamp};
 use crate::runtime::Runtime;
 
@@ -41,6 +43,7 @@ pub struct AppState {
     pub policy: Arc<PolicyInfo>,
     /// Turns true when the server is stopping: waiters answer at once.
     pub stopping: watch::Receiver<bool>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -150,15 +153,30 @@ pub fn router(state: AppState) -> Router {
         .route("/memories", post(memories::create).get(memories::list))
         .route("/audit", get(audit::list))
         .route("/decide", post(decide::decide))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(policy::routes());
+    let edge = Edge::new(state.tokens.clone(), state.limits);
     // `Idempotency-Key` is a layer over these routes, between the request id (which its
     // replays keep) and the handlers; it comes with the store's idempotency records.
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metric::metrics))
         .nest("/v1", v1)
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        // Outermost last: the request id, then the count of what was answered (a 500 from a
+        // panic included), the panic catcher, the time limit, the rate limit.
+        .layer(middleware::from_fn_with_state(
+            edge.clone(),
+            limits::rate_limit,
+        ))
+        .layer(middleware::from_fn_with_state(edge, limits::time_limit))
+        .layer(middleware::from_fn(limits::catch_panic))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metric::count_requests,
+        ))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

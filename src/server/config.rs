@@ -56,13 +56,30 @@ pub struct Limits {
     pub body_bytes: usize,
     /// The longest `?wait=` (at most [`MAX_WAIT`]).
     pub max_wait: Duration,
+    /// How long a request may run (a long-poll: this beyond its wait) before it is answered
+    /// 503 `timeout`.
+    pub request_timeout: Duration,
+    /// The requests one token may make in a period (`ratePerToken`); none: unlimited.
+    pub rate_per_token: Option<Rate>,
 }
+
+/// `ratePerToken: {requests: 100, per: 1s}`: a token bucket of `requests`, refilled over `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+/// The default of `limits.requestTimeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             body_bytes: DEFAULT_BODY_BYTES,
             max_wait: MAX_WAIT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            rate_per_token: None,
         }
     }
 }
@@ -237,7 +254,8 @@ const TOP_KEYS: &[&str] = &[
     "slack",
     "linkSecretEnv",
 ];
-const LIMIT_KEYS: &[&str] = &["bodyBytes", "maxWait"];
+const LIMIT_KEYS: &[&str] = &["bodyBytes", "maxWait", "requestTimeout", "ratePerToken"];
+const RATE_KEYS: &[&str] = &["requests", "per"];
 const TOKEN_KEYS: &[&str] = &["principal", "role", "sha256"];
 const AGENT_KEYS: &[&str] = &["mayTightenPolicy"];
 const EMAIL_KEYS: &[&str] = &["smtp", "from", "addresses"];
@@ -473,6 +491,10 @@ impl Reader {
     fn limits(&mut self, node: &Node<'_>) -> Limits {
         let mut limits = Limits::default();
         for (key, value) in self.mapping(node, "`limits`", LIMIT_KEYS) {
+            if key == "ratePerToken" {
+                limits.rate_per_token = self.rate(value);
+                continue;
+            }
             let Some(text) = self.string(value, key) else {
                 continue;
             };
@@ -508,10 +530,73 @@ impl Reader {
                         ),
                     ),
                 },
+                "requestTimeout" => {
+                    if let Some(d) = self.positive_duration(value.span, key, &text) {
+                        limits.request_timeout = d;
+                    }
+                }
                 _ => {}
             }
         }
         limits
+    }
+
+    /// `ratePerToken: {requests, per}`, both required.
+    fn rate(&mut self, node: &Node<'_>) -> Option<Rate> {
+        let (mut requests, mut per) = (None, None);
+        let problems_before = self.problems.len();
+        for (key, value) in self.mapping(node, "`ratePerToken`", RATE_KEYS) {
+            let Some(text) = self.string(value, key) else {
+                continue;
+            };
+            match key {
+                "requests" => match text.parse::<u32>() {
+                    Ok(n) if n >= 1 => requests = Some(n),
+                    _ => self.problem(
+                        value.span,
+                        format!("`requests` must be a whole number of at least 1, found `{text}`"),
+                        None,
+                    ),
+                },
+                "per" => per = self.positive_duration(value.span, key, &text),
+                _ => {}
+            }
+        }
+        match (requests, per) {
+            (Some(requests), Some(per)) => Some(Rate { requests, per }),
+            // A key given but wrong has its own problem already.
+            _ if self.problems.len() == problems_before => {
+                self.problem(
+                    node.span,
+                    "`ratePerToken` needs both `requests` and `per`",
+                    Some("write it as {requests: 100, per: 1s}".into()),
+                );
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// A duration above zero (the value of `key`).
+    fn positive_duration(&mut self, span: Span, key: &str, text: &str) -> Option<Duration> {
+        match crate::ir::Duration::parse(text) {
+            Ok(d) if d.as_millis() > 0 => Some(Duration::from_millis(d.as_millis())),
+            Ok(_) => {
+                self.problem(span, format!("`{key}` must be longer than 0"), None);
+                None
+            }
+            Err(e) => {
+                self.problem(
+                    span,
+                    format!("malformed duration `{text}`: {e}"),
+                    Some(
+                        "write integer milliseconds or a number with one unit: 500ms, 30s, 1m"
+                            .into(),
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn tokens(&mut self, node: &Node<'_>) -> Vec<TokenEntry> {

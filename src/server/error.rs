@@ -95,7 +95,8 @@ impl ApiError {
         )
     }
 
-    fn internal() -> ApiError {
+    /// 500: what went wrong is in the server's log, not in the answer.
+    pub fn internal() -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

@@ -13,6 +13,9 @@ pub mod bench;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod limits;
+pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod views;
 pub mod wait;
@@ -70,9 +73,11 @@ impl Bound {
         let path = config.policy.clone().ok_or(ServeError::NoPolicy)?;
         let policy = Policy::from_path(&path).map_err(|e| ServeError::Policy(e.render()))?;
         let loaded = LoadedPolicy::new(&policy);
+        let metrics = Arc::new(metrics::Metrics::new());
         let rt = Runtime::builder()
             .store_url(&config.store)
             .policy(loaded.clone())
+            .notifier(metrics.counting(Arc::new(crate::runtime::LogNotifier)))
             .build()
             .await?;
         let mut entries = config.tokens.clone();
@@ -110,6 +115,7 @@ impl Bound {
             config: Arc::new(config),
             policy: Arc::new(info),
             stopping: stopping_rx,
+            metrics,
         };
         Ok(Bound {
             listener,

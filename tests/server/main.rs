@@ -4,5 +4,8 @@
 mod errors;
 mod flows;
 mod lifecycle;
+mod limits;
+mod metrics;
+mod openapi;
 mod roles;
 mod support;

@@ -5,6 +5,8 @@
 use std::str::FromStr;
 
 use axum::extract::State;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::{Answer, PAGING, created, ok, page, sees_approval, visible_execution};
 use crate::ir::Priority;
@@ -14,21 +16,74 @@ use crate::server::app::{AppState, Id};
 use crate::server::auth::{Caller, Role};
 use crate::server::body::{Json, Obj, Params};
 use crate::server::error::ApiError;
+use crate::server::openapi::{self, Errors};
 use crate::server::{views, wait};
 use crate::store::ApprovalFilter;
 
-const FIELDS: &[&str] = &[
-    "title",
-    "description",
-    "approvers",
-    "minApprovals",
-    "timeout",
-    "notifyVia",
-    "priority",
-    "chain",
-];
+/// `POST /v1/executions/{id}/approvals` (`requestApproval`): a single gate (`approvers`) or a
+/// chain of steps.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CreateApproval {
+    pub title: String,
+    pub description: Option<String>,
+    /// Principals (`user:adam`), for a single gate.
+    pub approvers: Option<Vec<String>>,
+    pub min_approvals: Option<u32>,
+    /// Milliseconds, or a duration such as `"1h"`.
+    pub timeout: Option<DurationBody>,
+    pub notify_via: Option<Vec<String>>,
+    /// `low`, `normal`, `high` or `critical`.
+    pub priority: Option<String>,
+    pub chain: Option<Vec<ChainStep>>,
+}
+
+/// One step of a chain.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ChainStep {
+    pub step: String,
+    pub approvers: Vec<String>,
+    pub min_approvals: Option<u32>,
+    pub timeout: Option<DurationBody>,
+}
+
+/// Milliseconds, or a duration string such as `"1h"`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum DurationBody {
+    Millis(u64),
+    Text(String),
+}
+
+/// `POST .../approve`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ApproveBody {
+    pub comment: Option<String>,
+}
+
+/// `POST .../reject`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RejectBody {
+    pub reason: Option<String>,
+}
 
 /// `requestApproval`: opens the request and pauses the execution on it.
+#[utoipa::path(
+    post,
+    path = "/v1/executions/{id}/approvals",
+    tag = "approvals",
+    params(("id" = String, Path, description = "the execution's id")),
+    request_body = CreateApproval,
+    responses((status = 201, description = "The approval request; the execution is paused on it", body = views::ApprovalView), Errors)
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -42,7 +97,7 @@ pub async fn create(
             "binding an approval to a call is done by `escalation-check`, which asks the policy and binds what it approves; this endpoint takes no `call` yet",
         ));
     }
-    body.allow(FIELDS)?;
+    openapi::allow::<CreateApproval>(&body)?;
     let title = body.str("title")?;
     let steps = match (body.opt_objs("chain")?, body.value("approvers")) {
         (Some(_), Some(_)) => {
@@ -116,7 +171,7 @@ fn gate_step(
 }
 
 fn step(o: &Obj) -> Result<StepSpec, ApiError> {
-    o.allow(&["step", "approvers", "minApprovals", "timeout"])?;
+    openapi::allow::<ChainStep>(o)?;
     let name = o.str("step")?;
     let approvers = o.opt_principals("approvers")?.ok_or_else(|| {
         ApiError::invalid(
@@ -139,6 +194,13 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Approval
 }
 
 /// The request; with `?wait=`, once it is resolved or when the wait ends.
+#[utoipa::path(
+    get,
+    path = "/v1/approvals/{id}",
+    tag = "approvals",
+    params(("id" = String, Path, description = "the approval request's id"), ("wait" = Option<String>, Query, description = "how long to wait for the resolution: milliseconds or a duration such as `30s`, at most the configured `maxWait`")),
+    responses((status = 200, description = "The request; with `wait`, once resolved or when the wait ends", body = views::ApprovalView), Errors)
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,6 +219,13 @@ pub async fn show(
 
 /// What the caller may vote on now (`status=pending`), or sees; an agent's own requests, by
 /// execution with `executionId`.
+#[utoipa::path(
+    get,
+    path = "/v1/approvals",
+    tag = "approvals",
+    params(("status" = Option<String>, Query, description = "pending, approved, rejected, timed_out or cancelled"), ("executionId" = Option<String>, Query, description = "only this execution's requests"), ("limit" = Option<u32>, Query, description = "at most 200; 50 when not given"), ("cursor" = Option<String>, Query, description = "the `nextCursor` of the previous page")),
+    responses((status = 200, description = "What the caller may vote on now (`status=pending`), or sees", body = views::Page<views::ApprovalView>), Errors)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, params: Params) -> Answer {
     let mut allowed = vec!["status", "executionId"];
     allowed.extend(PAGING);
@@ -189,24 +258,40 @@ pub async fn list(State(state): State<AppState>, caller: Caller, params: Params)
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/approvals/{id}/approve",
+    tag = "approvals",
+    params(("id" = String, Path, description = "the approval request's id")),
+    request_body = ApproveBody,
+    responses((status = 200, description = "The vote's receipt", body = views::ReceiptView), Errors)
+)]
 pub async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
     Json(body): Json,
 ) -> Answer {
-    body.allow(&["comment"])?;
+    openapi::allow::<ApproveBody>(&body)?;
     let comment = body.opt_str("comment")?;
     vote(&state, &caller, &id, Vote::Approve(comment)).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/approvals/{id}/reject",
+    tag = "approvals",
+    params(("id" = String, Path, description = "the approval request's id")),
+    request_body = RejectBody,
+    responses((status = 200, description = "The vote's receipt", body = views::ReceiptView), Errors)
+)]
 pub async fn reject(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
     Json(body): Json,
 ) -> Answer {
-    body.allow(&["reason"])?;
+    openapi::allow::<RejectBody>(&body)?;
     let reason = body.opt_str("reason")?.unwrap_or_default();
     vote(&state, &caller, &id, Vote::Reject(reason)).await
 }
@@ -224,6 +309,7 @@ async fn vote(state: &AppState, caller: &Caller, id: &str, vote: Vote) -> Answer
     }
     let id = ApprovalId::from(id);
     let approvals = state.rt.approvals();
+    let approving = matches!(vote, Vote::Approve(_));
     let receipt = match vote {
         Vote::Approve(comment) => {
             approvals
@@ -232,6 +318,7 @@ async fn vote(state: &AppState, caller: &Caller, id: &str, vote: Vote) -> Answer
         }
         Vote::Reject(reason) => approvals.reject(&id, &caller.principal, &reason).await?,
     };
+    state.metrics.voted(approving, receipt.counted);
     let r = approvals.get(&id).await?;
     ok(views::receipt(&receipt, &r))
 }

@@ -2,17 +2,37 @@
 //! executions; in order, paged by sequence number.
 
 use axum::extract::State;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{Answer, ok, visible_execution};
+use crate::model::AuditEntry;
 use crate::server::app::AppState;
 use crate::server::auth::{Caller, Role};
 use crate::server::body::Params;
 use crate::server::error::ApiError;
+use crate::server::openapi::Errors;
 use crate::store::AuditFilter;
 
 const MAX_PAGE: usize = 500;
 
+/// A page of the audit log: `{items, nextCursor}`, the cursor a sequence number for `after`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    /// The entries, each as the store keeps it.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    params(("executionId" = Option<String>, Query, description = "only this execution's entries; required for an agent"), ("after" = Option<u64>, Query, description = "entries after this sequence number"), ("kind" = Option<String>, Query, description = "only entries of this kind"), ("limit" = Option<u32>, Query, description = "at most 500")),
+    responses((status = 200, description = "Audit entries in order of sequence number", body = AuditPage), Errors)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, params: Params) -> Answer {
     params.allow(&["executionId", "after", "kind", "limit"])?;
     if caller.role == Role::Approver {
@@ -60,5 +80,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller, params: Params)
     } else {
         None
     };
-    ok(json!({"items": items, "nextCursor": next}))
+    ok(AuditPage {
+        items,
+        next_cursor: next,
+    })
 }

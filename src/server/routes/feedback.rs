@@ -2,7 +2,9 @@
 //! a reviewer with answers checked field by field against the form.
 
 use axum::extract::State;
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::{Answer, PAGING, created, ok, page, sees_feedback, visible_execution};
 use crate::model::{Artifact, FeedbackId, FeedbackRequest, FeedbackStatus, Form};
@@ -11,9 +13,48 @@ use crate::server::app::{AppState, Id};
 use crate::server::auth::{Caller, Role};
 use crate::server::body::{Json, Params};
 use crate::server::error::ApiError;
+use crate::server::openapi::{self, Errors};
+use crate::server::routes::approvals::DurationBody;
 use crate::server::{views, wait};
 use crate::store::FeedbackFilter;
 
+/// `POST /v1/executions/{id}/feedback` (`requestFeedback`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CreateFeedback {
+    pub title: String,
+    pub description: Option<String>,
+    /// `[{type, content, language?, title?}]`.
+    pub artifacts: Option<Vec<Value>>,
+    /// `{fields: [...]}`.
+    #[schema(value_type = Object)]
+    pub form: Value,
+    /// Milliseconds, or a duration such as `"1h"`.
+    pub timeout: Option<DurationBody>,
+    /// Principals who may answer; any approver when not given.
+    pub reviewers: Option<Vec<String>>,
+    pub notify_via: Option<Vec<String>>,
+}
+
+/// `POST /v1/feedback/{id}/submit`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SubmitFeedback {
+    /// The answers by field name.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/executions/{id}/feedback",
+    tag = "feedback",
+    params(("id" = String, Path, description = "the execution's id")),
+    request_body = CreateFeedback,
+    responses((status = 201, description = "The feedback request; the execution is paused on it", body = views::FeedbackView), Errors)
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -21,15 +62,7 @@ pub async fn create(
     Json(body): Json,
 ) -> Answer {
     let e = visible_execution(&state, &caller, &id).await?;
-    body.allow(&[
-        "title",
-        "description",
-        "artifacts",
-        "form",
-        "timeout",
-        "reviewers",
-        "notifyVia",
-    ])?;
+    openapi::allow::<CreateFeedback>(&body)?;
     let title = body.str("title")?;
     let form_value = body
         .value("form")
@@ -64,6 +97,13 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Feedback
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/feedback/{id}",
+    tag = "feedback",
+    params(("id" = String, Path, description = "the feedback request's id"), ("wait" = Option<String>, Query, description = "how long to wait for the answer: milliseconds or a duration such as `30s`, at most the configured `maxWait`")),
+    responses((status = 200, description = "The request; once answered, `data` holds the answers by field name", body = views::FeedbackView), Errors)
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -81,6 +121,13 @@ pub async fn show(
 }
 
 /// What the caller may answer now (`status=pending`), or sees.
+#[utoipa::path(
+    get,
+    path = "/v1/feedback",
+    tag = "feedback",
+    params(("status" = Option<String>, Query, description = "pending, submitted, timed_out or cancelled"), ("executionId" = Option<String>, Query, description = "only this execution's requests"), ("limit" = Option<u32>, Query, description = "at most 200; 50 when not given"), ("cursor" = Option<String>, Query, description = "the `nextCursor` of the previous page")),
+    responses((status = 200, description = "What the caller may answer now (`status=pending`), or sees", body = views::Page<views::FeedbackView>), Errors)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, params: Params) -> Answer {
     let mut allowed = vec!["status", "executionId"];
     allowed.extend(PAGING);
@@ -110,6 +157,14 @@ pub async fn list(State(state): State<AppState>, caller: Caller, params: Params)
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/feedback/{id}/submit",
+    tag = "feedback",
+    params(("id" = String, Path, description = "the feedback request's id")),
+    request_body = SubmitFeedback,
+    responses((status = 200, description = "The request, answered", body = views::FeedbackView), Errors)
+)]
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,7 +176,7 @@ pub async fn submit(
             "an agent token never answers feedback: people answer it, with their own tokens",
         ));
     }
-    body.allow(&["data"])?;
+    openapi::allow::<SubmitFeedback>(&body)?;
     let data = match body.value("data") {
         Some(Value::Object(map)) => map,
         Some(other) => {

@@ -6,7 +6,9 @@
 use std::collections::BTreeSet;
 
 use axum::extract::State;
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{Answer, PAGING, created, ok, page, visible_execution};
 use crate::model::{Memory, MemoryKind, MemoryQuery, NewMemory};
@@ -14,14 +16,39 @@ use crate::server::app::AppState;
 use crate::server::auth::Caller;
 use crate::server::body::{Json, Params};
 use crate::server::error::ApiError;
+use crate::server::openapi::{self, Errors};
 use crate::server::views;
 use crate::store::ExecutionFilter;
+
+/// `POST /v1/memories`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CreateMemory {
+    /// `episodic` (the default), ...
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub content: String,
+    /// `{tags: [...], ...}`; `createdBy` is the server's.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    /// From 0 to 1.
+    pub importance: Option<f64>,
+    pub execution_id: Option<String>,
+}
 
 /// Where a memory records who wrote it.
 const CREATED_BY: &str = "createdBy";
 
+#[utoipa::path(
+    post,
+    path = "/v1/memories",
+    tag = "memories",
+    request_body = CreateMemory,
+    responses((status = 201, description = "The memory", body = views::MemoryView), Errors)
+)]
 pub async fn create(State(state): State<AppState>, caller: Caller, Json(body): Json) -> Answer {
-    body.allow(&["type", "content", "metadata", "importance", "executionId"])?;
+    openapi::allow::<CreateMemory>(&body)?;
     let kind = match body.opt_str("type")? {
         None => MemoryKind::Episodic,
         Some(t) => t
@@ -60,6 +87,13 @@ pub async fn create(State(state): State<AppState>, caller: Caller, Json(body): J
 
 /// The caller's memories (an admin's: all), newest first; `tag` takes a comma-separated list,
 /// all of which a memory must carry.
+#[utoipa::path(
+    get,
+    path = "/v1/memories",
+    tag = "memories",
+    params(("tag" = Option<String>, Query, description = "comma-separated tags, all of which a memory must carry"), ("executionId" = Option<String>, Query, description = "only this execution's memories"), ("type" = Option<String>, Query, description = "the memory's type"), ("limit" = Option<u32>, Query, description = "at most 200; 50 when not given"), ("cursor" = Option<String>, Query, description = "the `nextCursor` of the previous page")),
+    responses((status = 200, description = "The caller's memories (an admin's: all), newest first", body = views::Page<views::MemoryView>), Errors)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, params: Params) -> Answer {
     let mut allowed = vec!["tag", "executionId", "type"];
     allowed.extend(PAGING);

@@ -13,7 +13,7 @@ pub mod policy;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde::Serialize;
 
 use super::app::AppState;
 use super::auth::{Caller, Role};
@@ -26,22 +26,26 @@ use crate::runtime::RuntimeError;
 pub type Answer = Result<Response, ApiError>;
 
 /// 200 with a JSON body.
-pub fn ok(body: Value) -> Answer {
-    Ok(json_response(StatusCode::OK, body))
+pub fn ok(body: impl Serialize) -> Answer {
+    json_response(StatusCode::OK, body)
 }
 
 /// 201 with the created record.
-pub fn created(body: Value) -> Answer {
-    Ok(json_response(StatusCode::CREATED, body))
+pub fn created(body: impl Serialize) -> Answer {
+    json_response(StatusCode::CREATED, body)
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
-    (
+fn json_response(status: StatusCode, body: impl Serialize) -> Answer {
+    let text = serde_json::to_string(&body).map_err(|e| {
+        eprintln!("serve: an answer could not be written as JSON: {e}");
+        ApiError::internal()
+    })?;
+    Ok((
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        text,
     )
-        .into_response()
+        .into_response())
 }
 
 /// Whether the caller may see an execution: its own agent, or an admin.

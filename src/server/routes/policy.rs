@@ -18,7 +18,13 @@ pub fn routes() -> Router<AppState> {
 
 /// Any role may read the policy in force: agents decide against it, approvers see why they
 /// are asked.
-async fn show(State(state): State<AppState>, _caller: Caller) -> Answer {
+#[utoipa::path(
+    get,
+    path = "/v1/policy",
+    tag = "policy",
+    responses((status = 200, description = "The policy in force: `{version, name, language, text, loadedAt, loadedBy, lastError?}`", body = Object), crate::server::openapi::Errors)
+)]
+pub(crate) async fn show(State(state): State<AppState>, _caller: Caller) -> Answer {
     let p = &state.policy;
     let version = state.rt.policy().map(|live| live.version().to_owned());
     ok(json!({
