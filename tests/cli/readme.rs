@@ -7,6 +7,9 @@
 //!   its comment says `# exit N`. The lines after it, when there are any, are its standard
 //!   output: a line `...` stands for any lines, `...` in a line for any text, and `apr_...` /
 //!   `exe_...` for any request or execution id. Those placeholders in a command are the ids the commands before it printed.
+//!   A command naming `$REKALL_URL` talks to a server that the first such command starts
+//!   (`serve --config` with the tokens of `agent:deploy-bot` and `user:adam` in
+//!   `$AGENT_TOKEN` and `$ADAM_TOKEN`), as the README's curl session says to.
 //! - `sh` blocks: `cargo run --release -- ARGS` runs the binary with ARGS; `fuzz/run TARGET
 //!   SECONDS` must name a real fuzz target and an executable script (fuzzing for minutes is
 //!   the fuzz job's, not the test suite's); `cargo test` is this suite itself.
@@ -92,6 +95,75 @@ struct Scratch {
     dir: tempfile::TempDir,
     approval: Option<String>,
     execution: Option<String>,
+    /// The server that console blocks naming `$REKALL_URL` talk to, started for the first.
+    server: Option<Server>,
+}
+
+/// `rekall-policy serve` as the README's curl session starts it: a configuration with an
+/// agent's and an approver's token, a store in the scratch folder, a port the system chose.
+struct Server {
+    child: std::process::Child,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let token = |principal: &str, role: &str| {
+            let out = Command::new(bin())
+                .args(["token", "new", "--principal", principal, "--role", role])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "token new: {out:?}");
+            let text = String::from_utf8(out.stdout).unwrap();
+            let token = text
+                .lines()
+                .find_map(|l| l.strip_prefix("token: "))
+                .unwrap()
+                .to_owned();
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with("- {principal"))
+                .unwrap()
+                .to_owned();
+            (token, line)
+        };
+        let (agent, agent_line) = token("agent:deploy-bot", "agent");
+        let (adam, adam_line) = token("user:adam", "approver");
+        let config = format!(
+            "listen: 127.0.0.1:0\nstore: sqlite://rekall.db\npolicy: policies/seed.yaml\ntokens:\n{agent_line}\n{adam_line}\n"
+        );
+        std::fs::write(dir.join("rekall-server.yaml"), config).unwrap();
+        let mut child = Command::new(bin())
+            .args(["serve", "--config", "rekall-server.yaml"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("rekall-policy serve: listening on ")
+            .unwrap_or_else(|| panic!("serve printed {line:?}"))
+            .to_owned();
+        Server {
+            child,
+            env: vec![
+                ("REKALL_URL", url),
+                ("AGENT_TOKEN", agent),
+                ("ADAM_TOKEN", adam),
+            ],
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Scratch {
@@ -104,6 +176,7 @@ impl Scratch {
             dir,
             approval: None,
             execution: None,
+            server: None,
         }
     }
 
@@ -127,14 +200,19 @@ impl Scratch {
                 command = command.replace(placeholder, id);
             }
         }
-        let out = Command::new("sh")
-            .arg("-c")
+        if command.contains("$REKALL_URL") && self.server.is_none() {
+            self.server = Some(Server::start(self.dir.path()));
+        }
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
             .arg(&command)
             .current_dir(self.dir.path())
             .env("PATH", Self::path_var())
-            .env_remove("NO_COLOR")
-            .output()
-            .unwrap();
+            .env_remove("NO_COLOR");
+        for (name, value) in self.server.iter().flat_map(|s| &s.env) {
+            sh.env(name, value);
+        }
+        let out = sh.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let apr = regex::Regex::new(r"\bapr_[0-9a-z]{32}\b").unwrap();
