@@ -4,5 +4,6 @@
 mod errors;
 mod flows;
 mod lifecycle;
+mod policy;
 mod roles;
 mod support;
