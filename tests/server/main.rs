@@ -3,6 +3,7 @@
 
 mod errors;
 mod flows;
+mod idempotency;
 mod lifecycle;
 mod policy;
 mod roles;
