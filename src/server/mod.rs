@@ -13,6 +13,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod idempotency;
+pub mod reload;
 pub mod routes;
 pub mod tighten;
 pub mod views;
@@ -64,6 +65,7 @@ pub struct Bound {
     listener: TcpListener,
     state: AppState,
     stopping: watch::Sender<bool>,
+    hangups: reload::Hangups,
     /// The admin token made for this run, when the configuration has none.
     pub run_token: Option<String>,
 }
@@ -131,6 +133,7 @@ impl Bound {
             listener,
             state,
             stopping,
+            hangups: reload::hangups(),
             run_token,
         })
     }
@@ -150,18 +153,29 @@ impl Bound {
             listener,
             state,
             stopping,
+            hangups,
             ..
         } = self;
         let rt = state.rt.clone();
+        let reloader = reload::spawn(
+            rt.clone(),
+            state.config.policy.clone(),
+            hangups,
+            state.stopping.clone(),
+        );
         let app = app::router(state);
         let signal = async move {
             shutdown.await;
             // Waiters answer at once; their connections then close like any other.
             let _ = stopping.send(true);
         };
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
-            .await?;
+            .await;
+        // A reload under way is a store transaction, applied whole or not at all.
+        reloader.abort();
+        let _ = reloader.await;
+        served?;
         // Every request has been answered: wait for the store to finish what it was given
         // (its jobs run in order), then drop the last handle, which closes it.
         rt.store()

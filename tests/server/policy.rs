@@ -330,3 +330,108 @@ async fn approvers_and_agents_without_the_right_may_not_change_the_policy() {
         1
     );
 }
+
+/// A server whose policy file is a copy of the seed in its own folder, and that file.
+fn server_with_policy_file(extra: &str) -> (Server, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.yaml");
+    std::fs::write(&file, seed_text()).unwrap();
+    let config = dir.path().join("rekall-server.yaml");
+    let text = config_text(dir.path(), extra).replace(
+        &format!("policy: {}\n", seed_policy().display()),
+        &format!("policy: {}\n", file.display()),
+    );
+    assert!(text.contains(&*file.to_string_lossy()));
+    std::fs::write(&config, text).unwrap();
+    let args = [
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    (Server::spawn(dir, &args, 0), file)
+}
+
+/// `GET /v1/policy` until `done` holds, asking every 100 ms for at most 15 s.
+async fn policy_when(s: &Server, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..150 {
+        let p = s.get("/v1/policy", ROOT).await.ok(200);
+        if done(&p) {
+            return p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the policy never got there: {}",
+        s.get("/v1/policy", ROOT).await.body
+    );
+}
+
+fn hangup(s: &Server) {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn an_edit_of_the_policy_file_is_reloaded_and_an_invalid_one_keeps_the_version() {
+    let (s, file) = server_with_policy_file("");
+    // SIGHUP with the file as it is: the server lives on, and makes no version.
+    hangup(&s);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(live_version(&s).await, 1);
+
+    let stricter = seed_text().replace("minApprovals: 1", "minApprovals: 2");
+    std::fs::write(&file, &stricter).unwrap();
+    let p = policy_when(&s, |p| p["version"] == 2).await;
+    assert_eq!(
+        (p["loadedBy"].as_str(), p["text"].as_str()),
+        (Some("system:reload"), Some(stricter.as_str()))
+    );
+    assert_eq!(
+        decide(&s, "deploy", "production", 0.99).await["minApprovals"],
+        2
+    );
+
+    std::fs::write(&file, stricter.replace("user:alice", "alice")).unwrap();
+    let p = policy_when(&s, |p| p.get("lastError").is_some()).await;
+    assert_eq!(p["version"], 2, "the old version stays live");
+    assert_eq!(p["lastError"]["principal"], "system:reload");
+    assert!(
+        p["lastError"]["diagnostics"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("alice")
+    );
+
+    // Mended, and asked for by SIGHUP.
+    std::fs::write(&file, &seed_text()).unwrap();
+    hangup(&s);
+    let p = policy_when(&s, |p| p["version"] == 3).await;
+    assert!(p.get("lastError").is_none(), "{p}");
+}
+
+#[tokio::test]
+async fn a_version_stored_by_another_node_comes_into_force_here() {
+    let a = Server::start("");
+    let config = a.dir.path().join("rekall-server.yaml");
+    let args = [
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let b = Server::spawn(tempfile::tempdir().unwrap(), &args, 0);
+    let stricter = seed_text().replace("minApprovals: 1", "minApprovals: 2");
+    put_yaml(&a, ROOT, &stricter).await.ok(200);
+    let p = policy_when(&b, |p| p["version"] == 2).await;
+    assert_eq!(p["text"], stricter);
+    assert_eq!(
+        decide(&b, "deploy", "production", 0.99).await["minApprovals"],
+        2
+    );
+}
