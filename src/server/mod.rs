@@ -176,15 +176,10 @@ impl Bound {
         reloader.abort();
         let _ = reloader.await;
         served?;
-        // Every request has been answered: wait for the store to finish what it was given
-        // (its jobs run in order), then drop the last handle, which closes it.
-        rt.store()
-            .executions(crate::store::ExecutionFilter {
-                status: None,
-                limit: Some(1),
-            })
-            .await
-            .map_err(RuntimeError::from)?;
+        // Every request has been answered: the store finishes what it was given (its jobs
+        // run in order), empties its write-ahead log into the database and closes, so that
+        // nothing but the database file is left.
+        rt.store().close().await.map_err(RuntimeError::from)?;
         drop(rt);
         Ok(())
     }
