@@ -408,7 +408,7 @@ async fn an_edit_of_the_policy_file_is_reloaded_and_an_invalid_one_keeps_the_ver
     );
 
     // Mended, and asked for by SIGHUP.
-    std::fs::write(&file, &seed_text()).unwrap();
+    std::fs::write(&file, seed_text()).unwrap();
     hangup(&s);
     let p = policy_when(&s, |p| p["version"] == 3).await;
     assert!(p.get("lastError").is_none(), "{p}");
