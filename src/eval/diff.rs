@@ -3,11 +3,14 @@
 //!
 //! A change is *looser* when the new outcome is lower in
 //! `auto-approve < notify-and-proceed < request-approval < escalate < deny`, *tighter* when it
-//! is higher. When the outcome stays but its gate changes (`approvers`, `minApprovals`, and
-//! each chain step's), the gate is *loosened* when at least the same people may resolve it and
-//! no more must agree (and it is not the same), *tightened* the other way round, and otherwise
-//! an *approvers* change. A change of which rule decided, with the same outcome and gate, is
-//! not a change of the decision.
+//! is higher. When the outcome stays but its gate changes (`approvers`, `minApprovals`,
+//! `timeout`, `onTimeout`, `escalateTo`, and each chain step's), the gate is *loosened* when at
+//! least the same people may resolve it, no more must agree and a timeout rejects it no sooner
+//! (and it is not the same), *tightened* the other way round, and otherwise an *approvers*
+//! change. The people who may resolve a gate that escalates on its timeout include its
+//! `escalateTo`, and it is rejected only after the second timeout, so `onTimeout: escalate`
+//! widens the gate and waits longer. A change of which rule decided, with the same outcome and
+//! the same people and times, is not a change of the decision.
 //!
 //! Changes are grouped by `old -> new` outcome, most dangerous first: looser groups on top,
 //! the most loosened first; then loosened gates; then tighter groups and tightened gates; then
@@ -41,7 +44,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::decision::{Decision, Verdict};
-use crate::ir::{Outcome, Principal};
+use crate::ir::{Duration, OnTimeout, Outcome, Principal};
 use crate::policy::Policy;
 use crate::request::Request;
 
@@ -80,21 +83,29 @@ pub fn classify(old: &Decision<'_>, new: &Decision<'_>) -> Option<ChangeKind> {
         if a == b {
             return None;
         }
-        Some(match a.compare(&b) {
-            Some(std::cmp::Ordering::Less) => ChangeKind::GateLoosened,
-            Some(std::cmp::Ordering::Greater) => ChangeKind::GateTightened,
-            _ => ChangeKind::Approvers,
-        })
+        match a.compare(&b) {
+            // What changed does not change who may resolve it or when (an `escalateTo` of a
+            // gate that never escalates, say).
+            Some(std::cmp::Ordering::Equal) => None,
+            Some(std::cmp::Ordering::Less) => Some(ChangeKind::GateLoosened),
+            Some(std::cmp::Ordering::Greater) => Some(ChangeKind::GateTightened),
+            None => Some(ChangeKind::Approvers),
+        }
     }
 }
 
-/// How `new` compares with `old` for one gate: `Less` when new is looser (a superset of the
-/// approvers, a quorum no higher), `Greater` when tighter, `None` when neither or the same.
-fn compare_one(old: (&[Principal], u32), new: (&[Principal], u32)) -> Option<std::cmp::Ordering> {
+/// How `new` compares with `old` for one gate: `Less` when new is looser (at least the same
+/// people may resolve it, no more must agree, and it is rejected no sooner), `Greater` when
+/// tighter, `None` when neither or the same.
+fn compare_one(old: &Resolution, new: &Resolution) -> Option<std::cmp::Ordering> {
     use std::cmp::Ordering::{Equal, Greater, Less};
     let covers = |big: &[Principal], small: &[Principal]| small.iter().all(|p| big.contains(p));
-    let looser = new.1 <= old.1 && covers(new.0, old.0);
-    let tighter = new.1 >= old.1 && covers(old.0, new.0);
+    let looser = new.quorum <= old.quorum
+        && covers(&new.resolvers, &old.resolvers)
+        && new.rejected_after >= old.rejected_after;
+    let tighter = new.quorum >= old.quorum
+        && covers(&old.resolvers, &new.resolvers)
+        && new.rejected_after <= old.rejected_after;
     match (looser, tighter) {
         (true, true) => Some(Equal),
         (true, false) => Some(Less),
@@ -103,7 +114,48 @@ fn compare_one(old: (&[Principal], u32), new: (&[Principal], u32)) -> Option<std
     }
 }
 
-/// Who resolves a decision and how many must agree: what an approvers change compares.
+/// What makes one gate easier to get through than another: who may resolve it, how many must
+/// agree, and how long it waits for them before it is rejected.
+struct Resolution {
+    /// The approvers, and `escalateTo` when the gate escalates on its timeout (they may vote
+    /// once it has escalated).
+    resolvers: Vec<Principal>,
+    quorum: u32,
+    /// Milliseconds from opening until a timeout rejects it (once more for an escalation,
+    /// which waits the same timeout again); `u64::MAX` when it waits until resolved.
+    rejected_after: u64,
+}
+
+impl Resolution {
+    fn new(
+        approvers: &[Principal],
+        quorum: u32,
+        timeout: Option<Duration>,
+        on_timeout: Option<OnTimeout>,
+        escalate_to: &[Principal],
+    ) -> Resolution {
+        let mut resolvers = approvers.to_vec();
+        // Without a timeout the gate never escalates, so `escalateTo` never votes.
+        let escalates =
+            timeout.is_some() && on_timeout == Some(OnTimeout::Escalate) && !escalate_to.is_empty();
+        if escalates {
+            resolvers.extend(escalate_to.iter().cloned());
+        }
+        let rejected_after = match timeout {
+            None => u64::MAX,
+            Some(t) if escalates => t.as_millis().saturating_mul(2),
+            Some(t) => t.as_millis(),
+        };
+        Resolution {
+            resolvers,
+            quorum,
+            rejected_after,
+        }
+    }
+}
+
+/// Who resolves a decision, how many must agree, and when a timeout rejects it: what a gate
+/// change compares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Gate {
@@ -111,15 +163,37 @@ pub struct Gate {
     pub min_approvals: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<StepGate>,
+    /// Milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "escalates_not")]
+    pub on_timeout: Option<OnTimeout>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub escalate_to: Vec<Principal>,
 }
 
-/// One chain step's approvers and quorum.
+/// One chain step's approvers, quorum and timeout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepGate {
     pub step: String,
     pub approvers: Vec<Principal>,
     pub min_approvals: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "step_escalates_not")]
+    pub on_timeout: OnTimeout,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub escalate_to: Vec<Principal>,
+}
+
+/// `onTimeout` is shown only when it escalates, as `reject` is the default.
+fn escalates_not(o: &Option<OnTimeout>) -> bool {
+    *o != Some(OnTimeout::Escalate)
+}
+
+fn step_escalates_not(o: &OnTimeout) -> bool {
+    *o != OnTimeout::Escalate
 }
 
 impl Gate {
@@ -129,10 +203,7 @@ impl Gate {
         use std::cmp::Ordering::Equal;
         let old = self;
         if old.chain.is_empty() && new.chain.is_empty() {
-            return compare_one(
-                (&old.approvers, old.min_approvals.unwrap_or(1)),
-                (&new.approvers, new.min_approvals.unwrap_or(1)),
-            );
+            return compare_one(&old.resolution(), &new.resolution());
         }
         let same_steps = old.chain.len() == new.chain.len()
             && old
@@ -145,16 +216,23 @@ impl Gate {
         }
         let mut overall = Equal;
         for (a, b) in old.chain.iter().zip(&new.chain) {
-            match compare_one(
-                (&a.approvers, a.min_approvals),
-                (&b.approvers, b.min_approvals),
-            )? {
+            match compare_one(&a.resolution(), &b.resolution())? {
                 Equal => {}
                 o if overall == Equal || overall == o => overall = o,
                 _ => return None,
             }
         }
-        (overall != Equal).then_some(overall)
+        Some(overall)
+    }
+
+    fn resolution(&self) -> Resolution {
+        Resolution::new(
+            &self.approvers,
+            self.min_approvals.unwrap_or(1),
+            self.timeout,
+            self.on_timeout,
+            &self.escalate_to,
+        )
     }
 
     pub fn of(v: &Verdict) -> Gate {
@@ -168,9 +246,27 @@ impl Gate {
                     step: s.step.clone(),
                     approvers: s.approvers.clone(),
                     min_approvals: s.min_approvals,
+                    timeout: s.timeout,
+                    on_timeout: s.on_timeout,
+                    escalate_to: s.escalate_to.clone(),
                 })
                 .collect(),
+            timeout: v.timeout,
+            on_timeout: v.on_timeout,
+            escalate_to: v.escalate_to.clone(),
         }
+    }
+}
+
+impl StepGate {
+    fn resolution(&self) -> Resolution {
+        Resolution::new(
+            &self.approvers,
+            self.min_approvals,
+            self.timeout,
+            Some(self.on_timeout),
+            &self.escalate_to,
+        )
     }
 }
 

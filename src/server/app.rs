@@ -15,23 +15,12 @@ use tokio::sync::watch;
 use super::auth::{Caller, Tokens};
 use super::config::{Config, Limits};
 use super::error::ApiError;
+use super::idempotency;
 use super::limits::{self, Edge};
 use super::metrics::{self as metric, Metrics};
 use super::{openapi, routes};
-use crate::model::{Origin, Timestamp};
+use crate::model::Origin;
 use crate::runtime::Runtime;
-
-/// The policy in force as `GET /v1/policy` shows it.
-#[derive(Debug, Clone)]
-pub struct PolicyInfo {
-    pub version: String,
-    pub name: Option<String>,
-    /// `yaml` or `dsl`.
-    pub language: &'static str,
-    pub text: String,
-    pub file: Option<String>,
-    pub loaded_at: Timestamp,
-}
 
 /// What every handler shares. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -40,7 +29,6 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub limits: Limits,
     pub config: Arc<Config>,
-    pub policy: Arc<PolicyInfo>,
     /// Turns true when the server is stopping: waiters answer at once.
     pub stopping: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
@@ -94,13 +82,15 @@ fn sane(value: Option<&HeaderValue>) -> Option<String> {
 
 /// Gives every request an id (the client's when sane, else a fresh one), records it with the
 /// audit entries the request causes, and answers it in `X-Request-Id`.
-async fn request_id(req: Request, next: Next) -> Response {
+async fn request_id(mut req: Request, next: Next) -> Response {
     let id = sane(req.headers().get(&REQUEST_ID))
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()));
     let origin = Origin {
         request_id: id.clone(),
         agent_instance: sane(req.headers().get(&AGENT_INSTANCE)),
     };
+    // Handlers that record the id themselves (a policy version's) take it from here.
+    req.extensions_mut().insert(origin.clone());
     let mut response = origin.scope(next.run(req)).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -156,8 +146,9 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(policy::routes());
     let edge = Edge::new(state.tokens.clone(), state.limits);
-    // `Idempotency-Key` is a layer over these routes, between the request id (which its
-    // replays keep) and the handlers; it comes with the store's idempotency records.
+    // `Idempotency-Key` is a layer between the request id (which its replays keep, so a
+    // replay answers with its own id) and the handlers, inside the rate and time limits (a
+    // refused or timed-out request releases its key).
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -166,7 +157,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         // Outermost last: the request id, then the count of what was answered (a 500 from a
-        // panic included), the panic catcher, the time limit, the rate limit.
+        // panic included), the panic catcher, the time limit, the rate limit, and the
+        // idempotency keys.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             edge.clone(),
             limits::rate_limit,

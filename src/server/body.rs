@@ -28,26 +28,7 @@ impl FromRequest<AppState> for Json {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Json, ApiError> {
-        let limit = state.limits.body_bytes;
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(ApiError::too_large(limit));
-        }
-        let bytes = Limited::new(req.into_body(), limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    ApiError::too_large(limit)
-                } else {
-                    ApiError::bad_json(format!("the body could not be read: {e}"))
-                }
-            })?
-            .to_bytes();
+        let bytes = read_bytes(req, state.limits.body_bytes).await?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| ApiError::bad_json("the body is not UTF-8 text"))?;
         if text.trim().is_empty() {
@@ -73,6 +54,29 @@ impl FromRequest<AppState> for Json {
             ))),
         }
     }
+}
+
+/// The body's bytes, at most `limit` of them (declared or not): over it is 413.
+pub async fn read_bytes(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::too_large(limit)
+            } else {
+                ApiError::bad_json(format!("the body could not be read: {e}"))
+            }
+        })?
+        .to_bytes())
 }
 
 /// A JSON object being read, with where it is in the body.

@@ -13,26 +13,29 @@ pub mod bench;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod reload;
 pub mod routes;
+pub mod tighten;
 pub mod views;
 pub mod wait;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::front::Language;
 use crate::ir::Principal;
 use crate::policy::Policy;
-use crate::runtime::{LoadedPolicy, Runtime, RuntimeError};
+use crate::runtime::{ChangedBy, PolicyChangeError, PolicyRejected, Runtime, RuntimeError, Seed};
 
-use app::{AppState, PolicyInfo};
+use app::AppState;
 use auth::{Role, TokenEntry, Tokens};
 use config::Config;
 
@@ -44,6 +47,9 @@ pub enum ServeError {
     Policy(String),
     #[error("no policy to put in force: give `--policy FILE` or `policy:` in the configuration")]
     NoPolicy,
+    /// The store's policy versions could not be read or written.
+    #[error("the policy's versions in the store: {0}")]
+    PolicyStore(String),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: SocketAddr, reason: String },
     #[error(transparent)]
@@ -63,6 +69,7 @@ pub struct Bound {
     listener: TcpListener,
     state: AppState,
     stopping: watch::Sender<bool>,
+    hangups: reload::Hangups,
     /// The admin token made for this run, when the configuration has none.
     pub run_token: Option<String>,
 }
@@ -70,16 +77,40 @@ pub struct Bound {
 impl Bound {
     /// Opens the store, puts the policy in force and binds the address.
     pub async fn new(config: Config) -> Result<Bound, ServeError> {
-        let path = config.policy.clone().ok_or(ServeError::NoPolicy)?;
-        let policy = Policy::from_path(&path).map_err(|e| ServeError::Policy(e.render()))?;
-        let loaded = LoadedPolicy::new(&policy);
         let metrics = Arc::new(metrics::Metrics::new());
         let rt = Runtime::builder()
             .store_url(&config.store)
-            .policy(loaded.clone())
             .notifier(metrics.counting(Arc::new(crate::runtime::LogNotifier)))
             .build()
             .await?;
+        // The file is read (and its errors rendered, located) before the store is asked:
+        // it becomes version 1 when the store holds none, and is ignored after.
+        let seed = match &config.policy {
+            Some(path) => {
+                let policy = Policy::from_path(path).map_err(|e| ServeError::Policy(e.render()))?;
+                let language = Language::of_path(path).unwrap_or(Language::Yaml);
+                Some((
+                    policy.source().text.to_string(),
+                    language,
+                    path.display().to_string(),
+                ))
+            }
+            None => None,
+        };
+        let seed = seed.as_ref().map(|(text, language, origin)| Seed {
+            text,
+            language: *language,
+            origin,
+            by: ChangedBy::new(system_principal(SEED_PRINCIPAL)),
+        });
+        match rt.policies().load(seed).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(ServeError::NoPolicy),
+            Err(PolicyChangeError::Rejected(r)) => {
+                return Err(ServeError::Policy(rejected_text(&r)));
+            }
+            Err(e) => return Err(ServeError::PolicyStore(e.to_string())),
+        }
         let mut entries = config.tokens.clone();
         let run_token = if entries.is_empty() {
             let token = auth::new_token().map_err(ServeError::Token)?;
@@ -100,20 +131,11 @@ impl Bound {
                 reason: e.to_string(),
             })?;
         let (stopping, stopping_rx) = watch::channel(false);
-        let info = PolicyInfo {
-            version: loaded.version().to_owned(),
-            name: loaded.name().map(str::to_owned),
-            language: language_of(&path),
-            text: policy.source().text.to_string(),
-            file: Some(path.display().to_string()),
-            loaded_at: rt.now(),
-        };
         let state = AppState {
             rt,
             tokens: Arc::new(Tokens::new(entries)),
             limits: config.limits,
             config: Arc::new(config),
-            policy: Arc::new(info),
             stopping: stopping_rx,
             metrics,
         };
@@ -121,6 +143,7 @@ impl Bound {
             listener,
             state,
             stopping,
+            hangups: reload::hangups(),
             run_token,
         })
     }
@@ -140,37 +163,62 @@ impl Bound {
             listener,
             state,
             stopping,
+            hangups,
             ..
         } = self;
         let rt = state.rt.clone();
+        let reloader = reload::spawn(
+            rt.clone(),
+            state.config.policy.clone(),
+            hangups,
+            state.stopping.clone(),
+        );
         let app = app::router(state);
         let signal = async move {
             shutdown.await;
             // Waiters answer at once; their connections then close like any other.
             let _ = stopping.send(true);
         };
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
-            .await?;
-        // Every request has been answered: wait for the store to finish what it was given
-        // (its jobs run in order), then drop the last handle, which closes it.
-        rt.store()
-            .executions(crate::store::ExecutionFilter {
-                status: None,
-                limit: Some(1),
-            })
-            .await
-            .map_err(RuntimeError::from)?;
+            .await;
+        // A reload under way is a store transaction, applied whole or not at all.
+        reloader.abort();
+        let _ = reloader.await;
+        served?;
+        // Every request has been answered: the store finishes what it was given (its jobs
+        // run in order), empties its write-ahead log into the database and closes, so that
+        // nothing but the database file is left.
+        rt.store().close().await.map_err(RuntimeError::from)?;
         drop(rt);
         Ok(())
     }
 }
 
-fn language_of(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("rkl") => "dsl",
-        _ => "yaml",
+/// The principal the configuration's policy file is stored as, when it is the first version.
+pub const SEED_PRINCIPAL: &str = "system:config";
+
+/// The principal a reload (SIGHUP, or a change of the policy file) puts a version in as.
+pub const RELOAD_PRINCIPAL: &str = "system:reload";
+
+fn system_principal(name: &str) -> Principal {
+    Principal::parse(name).unwrap_or_else(|| unreachable!("a valid principal"))
+}
+
+/// A refused policy as the command line shows it: each problem at `FILE:LINE:COLUMN`.
+fn rejected_text(r: &PolicyRejected) -> String {
+    let mut text = String::new();
+    for d in &r.diagnostics {
+        text.push_str(&format!(
+            "{}:{}:{}: error: {}\n",
+            d.file, d.line, d.column, d.message
+        ));
+        if let Some(help) = &d.help {
+            text.push_str(&format!("  help: {help}\n"));
+        }
     }
+    text.push_str(&format!("{}\n", r.message));
+    text
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

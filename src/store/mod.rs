@@ -388,6 +388,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreFuture<'_, Option<IdempotencyRecord>>;
     /// Deletes the idempotency records created before `before`; how many it deleted.
     fn prune_idempotency(&self, before: Timestamp) -> StoreFuture<'_, u64>;
+
+    /// Finishes what it was given, writes everything to the database proper and lets go of
+    /// it (SQLite: a checkpoint that empties the `-wal`, then the connection closed, so that
+    /// neither `-wal` nor `-shm` is left when no other process has the file open). Every call
+    /// after it is [`StoreError::Closed`]. For a graceful shutdown; a store with nothing to
+    /// flush does nothing.
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing or empty) or

@@ -159,6 +159,88 @@ hitl:
     stricter(&chain("user:a, user:b"), &chain("user:a"));
 }
 
+/// A delete gate for `user:a` with extra gate keys.
+fn timed_gate(keys: &str) -> String {
+    format!(
+        "version: 1
+hitl:
+  rules:
+    - action: delete
+      requireApproval: true
+      approvers: [user:a]
+{keys}    - action: \"*\"
+"
+    )
+}
+
+#[test]
+fn escalating_on_timeout_to_new_people_loosens_the_gate() {
+    // Before: only user:a, rejected after an hour. After: user:b may resolve it once it has
+    // escalated, and it is rejected only after a second hour.
+    let old = timed_gate("      timeout: 1h\n");
+    let new =
+        timed_gate("      timeout: 1h\n      onTimeout: escalate\n      escalateTo: [user:b]\n");
+    let found = looser(&old, &new);
+    assert_eq!(found.kind, ChangeKind::GateLoosened);
+    assert_eq!(found.request.action, "delete");
+    assert_eq!(found.new.gate.escalate_to[0].as_str(), "user:b");
+    stricter(&new, &old);
+    // Without a timeout it never escalates, so `escalateTo` resolves nothing.
+    let never = timed_gate("      onTimeout: escalate\n      escalateTo: [user:b]\n");
+    stricter(&timed_gate(""), &never);
+    stricter(&never, &timed_gate(""));
+}
+
+#[test]
+fn a_timeout_that_rejects_sooner_is_stricter_and_later_looser() {
+    let hour = timed_gate("      timeout: 1h\n");
+    let minute = timed_gate("      timeout: 1m\n");
+    stricter(&hour, &minute);
+    stricter(&timed_gate(""), &hour);
+    let found = looser(&minute, &hour);
+    assert_eq!(found.kind, ChangeKind::GateLoosened);
+    assert_eq!(found.old.gate.timeout.map(|t| t.as_millis()), Some(60_000));
+    assert_eq!(
+        looser(&hour, &timed_gate("")).kind,
+        ChangeKind::GateLoosened
+    );
+    // Fewer approvers but a longer wait is neither.
+    let slow_pair = "version: 1
+hitl:
+  rules:
+    - action: delete
+      requireApproval: true
+      approvers: [user:a, user:b]
+      timeout: 1m
+    - action: \"*\"
+";
+    assert_eq!(looser(slow_pair, &hour).kind, ChangeKind::Approvers);
+}
+
+#[test]
+fn a_chain_step_that_escalates_is_loosened() {
+    let chain = |step: &str| {
+        format!(
+            "version: 1
+hitl:
+  rules:
+    - action: deploy
+      chain:
+        - step: review
+          approvers: [user:a]
+          timeout: 30m
+{step}        - step: manager
+          approvers: [user:c]
+    - action: \"*\"
+"
+        )
+    };
+    let old = chain("");
+    let new = chain("          onTimeout: escalate\n          escalateTo: [user:b]\n");
+    assert_eq!(looser(&old, &new).kind, ChangeKind::GateLoosened);
+    stricter(&new, &old);
+}
+
 #[test]
 fn changing_the_default_counts_both_ways() {
     let with_default = |no_match: &str, approvers: &str| {

@@ -1,11 +1,14 @@
 //! `rekall-policy serve` end to end: the real binary on 127.0.0.1 with a temp SQLite store,
 //! asked over real sockets. One test binary, so it links once.
 
+mod crash;
 mod errors;
 mod flows;
+mod idempotency;
 mod lifecycle;
 mod limits;
 mod metrics;
 mod openapi;
+mod policy;
 mod roles;
 mod support;

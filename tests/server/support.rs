@@ -145,6 +145,17 @@ impl Server {
         self.child.wait().unwrap()
     }
 
+    /// The process id, to send it a signal.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process (SIGKILL: no shutdown at all) and waits for it to end.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// The folder of a server that has ended, for a restart on the same store.
     pub fn into_dir(mut self) -> tempfile::TempDir {
         assert!(

@@ -12,7 +12,8 @@ pub mod schema;
 mod versions;
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -160,6 +161,8 @@ fn connect(path: &Path, access: Access) -> Result<(Connection, schema::Found), S
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     location: String,
+    /// Set by the job of [`Store::close`]: the database thread closes the connection after it.
+    closing: Arc<AtomicBool>,
 }
 
 /// Maps a rusqlite error to a store error naming the operation.
@@ -225,6 +228,8 @@ impl SqliteStore {
     ) -> Result<SqliteStore, StoreError> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = oneshot::channel();
+        let closing = Arc::new(AtomicBool::new(false));
+        let closed = Arc::clone(&closing);
         std::thread::Builder::new()
             .name("rekall-sqlite".into())
             .spawn(move || {
@@ -238,9 +243,16 @@ impl SqliteStore {
                         return;
                     }
                 };
-                // Runs until every sender (every handle to the store) is dropped.
+                // Runs until every sender (every handle to the store) is dropped, or until
+                // closed; the jobs left then are dropped, and their callers told `Closed`.
                 while let Ok(job) = rx.recv() {
                     job(&mut conn);
+                    if closed.load(Ordering::Acquire) {
+                        break;
+                    }
+                }
+                if let Err((_, e)) = conn.close() {
+                    eprintln!("the store could not be closed cleanly: {e}");
                 }
             })
             .map_err(|e| StoreError::Open {
@@ -248,7 +260,11 @@ impl SqliteStore {
                 reason: format!("cannot start the database thread: {e}"),
             })?;
         ready_rx.await.map_err(|_| StoreError::Closed)??;
-        Ok(SqliteStore { jobs, location })
+        Ok(SqliteStore {
+            jobs,
+            location,
+            closing,
+        })
     }
 
     /// Runs `f` on the database thread and returns its result.
@@ -267,6 +283,19 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn close(&self) -> StoreFuture<'_, ()> {
+        let closing = Arc::clone(&self.closing);
+        Box::pin(self.call(move |c| {
+            closing.store(true, Ordering::Release);
+            // An in-memory database has no `-wal`; a file's is emptied into it.
+            if c.path().is_some_and(|p| !p.is_empty()) {
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .map_err(backend("checkpoint the write-ahead log"))?;
+            }
+            Ok(())
+        }))
+    }
+
     fn commit(&self, tx: Transaction) -> StoreFuture<'_, ()> {
         Box::pin(self.call(move |c| ops::commit(c, tx)))
     }
