@@ -2,7 +2,6 @@
 
 mod comments;
 pub mod dsl;
-pub mod json_rules;
 pub mod yaml;
 
 use crate::diagnostic::{Diagnostic, ErrorKind};

@@ -596,7 +596,17 @@ mod tests {
     fn an_agent_that_never_changes_is_not_taken_for_a_changed_one() {
         // The simulation's calibrated agent: confidence from Beta(5, 1), right with
         // probability equal to it, 10,000 labels a run.
-        let s = crate::simulate::simulation_settings();
+        let s = Settings {
+            alpha: 0.05,
+            delta: 0.1,
+            floor: 0.5,
+            ceiling: 1.0,
+            step: 0.01,
+            min_labels: 125,
+            audit_rate: 0.05,
+            window: 20_000,
+            mode: crate::learn::Mode::Auto,
+        };
         let mut shifts = 0;
         for run in 0..40 {
             let mut rng = crate::learn::random::Rng::new(1_000 + run);

@@ -24,6 +24,9 @@ mod policy_version;
 mod serde_words;
 mod time;
 
+/// Who acts, as the policy names principals: re-exported so that the store, which sees only the
+/// model, can name one.
+pub use crate::ir::Principal;
 pub use approval::{
     ApprovalRequest, ApprovalStatus, Choice, DueEffect, Step, StepSpec, StepStatus, Vote,
     VoteEffect,

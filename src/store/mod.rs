@@ -39,7 +39,7 @@ mod url;
 
 use std::sync::Arc;
 
-use crate::ir::Principal;
+use crate::model::Principal;
 use crate::model::{
     ApprovalId, ApprovalRequest, ApprovalStatus, AuditEntry, BoxFuture, Checkpoint, Execution,
     ExecutionId, ExecutionStatus, FeedbackId, FeedbackRequest, FeedbackStatus, Grant, GrantId,

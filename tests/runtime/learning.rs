@@ -709,6 +709,58 @@ mod counting {
         fn overlays(&self) -> StoreFuture<'_, Vec<Versioned<Overlay>>> {
             self.inner.overlays()
         }
+        fn append_policy_version(
+            &self,
+            version: NewPolicyVersion,
+            after: Option<u64>,
+            audit: Vec<AuditEntry>,
+        ) -> StoreFuture<'_, PolicyVersion> {
+            self.inner.append_policy_version(version, after, audit)
+        }
+        fn policy_version(&self, number: Option<u64>) -> StoreFuture<'_, Option<PolicyVersion>> {
+            self.inner.policy_version(number)
+        }
+        fn policy_versions(
+            &self,
+            before: Option<u64>,
+            limit: usize,
+        ) -> StoreFuture<'_, Vec<PolicyVersionInfo>> {
+            self.inner.policy_versions(before, limit)
+        }
+        fn claim_idempotency_key(
+            &self,
+            principal: &rekall_policy::Principal,
+            key: &str,
+            request_hash: &str,
+            now: Timestamp,
+            expired_before: Timestamp,
+        ) -> StoreFuture<'_, KeyClaim> {
+            self.inner
+                .claim_idempotency_key(principal, key, request_hash, now, expired_before)
+        }
+        fn answer_idempotency_key(
+            &self,
+            claim: &IdempotencyRecord,
+            response: StoredResponse,
+        ) -> StoreFuture<'_, ()> {
+            self.inner.answer_idempotency_key(claim, response)
+        }
+        fn release_idempotency_key(&self, claim: &IdempotencyRecord) -> StoreFuture<'_, bool> {
+            self.inner.release_idempotency_key(claim)
+        }
+        fn idempotency_record(
+            &self,
+            principal: &rekall_policy::Principal,
+            key: &str,
+        ) -> StoreFuture<'_, Option<IdempotencyRecord>> {
+            self.inner.idempotency_record(principal, key)
+        }
+        fn prune_idempotency(&self, before: Timestamp) -> StoreFuture<'_, u64> {
+            self.inner.prune_idempotency(before)
+        }
+        fn close(&self) -> StoreFuture<'_, ()> {
+            self.inner.close()
+        }
     }
 }
 

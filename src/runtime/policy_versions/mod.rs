@@ -57,7 +57,7 @@ use serde_json::json;
 use super::error::RuntimeError;
 use super::{LoadedPolicy, Retry, Runtime};
 use crate::front::Language;
-use crate::front::json_rules;
+mod json_rules;
 use crate::ir::Principal;
 use crate::model::{
     AuditEntry, AuditKind, NewPolicyVersion, PolicyVersion, PolicyVersionInfo, language_name,
@@ -65,7 +65,7 @@ use crate::model::{
 use crate::policy::Policy;
 use crate::store::StoreError;
 
-pub use crate::front::json_rules::RuleSection;
+pub use json_rules::RuleSection;
 pub use rejected::{PolicyDiagnostic, PolicyRejected};
 
 /// The most versions one page of [`Policies::history`] holds.

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
+use super::json_rules::RuleListProblem;
 use crate::diagnostic::{Diagnostic, PolicyError};
 use crate::front::Language;
-use crate::front::json_rules::RuleListProblem;
 use crate::ir::Principal;
 use crate::model::{Timestamp, serialize_language};
 

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::backend;
-use crate::ir::Principal;
+use crate::model::Principal;
 use crate::model::{IdempotencyRecord, StoredResponse, Timestamp};
 use crate::store::{KeyClaim, StoreError};
 

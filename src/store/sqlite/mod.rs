@@ -23,7 +23,7 @@ use super::{
     ApprovalFilter, AuditFilter, CallWindow, Claimed, Delivery, Due, ExecutionFilter,
     FeedbackFilter, KeyClaim, Store, StoreError, StoreFuture, Transaction, Versioned,
 };
-use crate::ir::Principal;
+use crate::model::Principal;
 use crate::model::{
     ApprovalId, ApprovalRequest, AuditEntry, Checkpoint, Execution, ExecutionId, FeedbackId,
     FeedbackRequest, Grant, GrantId, IdempotencyRecord, LabelTarget, LearnedCall, Memory,

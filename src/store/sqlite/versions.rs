@@ -107,7 +107,7 @@ impl RawInfo {
             .map_err(|_| corrupt(format!("its number {} is negative", self.version)))?;
         let language = parse_language(&self.language)
             .ok_or_else(|| corrupt(format!("unknown language `{}`", self.language)))?;
-        let principal = crate::ir::Principal::parse(&self.principal)
+        let principal = crate::model::Principal::parse(&self.principal)
             .ok_or_else(|| corrupt(format!("`{}` is not a principal", self.principal)))?;
         Ok(PolicyVersionInfo {
             version,

@@ -17,9 +17,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::yaml::lower::Lowering;
-use super::yaml::tree::{Node, NodeKind};
 use crate::diagnostic::{Diagnostic, ErrorKind};
+use crate::front::yaml::lower::Lowering;
+use crate::front::yaml::tree::{Node, NodeKind};
 use crate::ir::{Comments, PolicyDoc};
 use crate::source::{NodeSpan, Span, Spanned};
 
