@@ -72,8 +72,13 @@ pub struct HttpBenchReport {
     pub decide: Throughput,
     /// The policy's decision of the same requests, in process, in nanoseconds.
     pub in_process_ns: f64,
-    /// The mean latency of `/v1/decide` less that of `/healthz` at the same concurrency,
-    /// less the in-process decision, in microseconds: what the server adds of its own.
+    /// One connection at a time (no queueing): the mean latency of `/healthz` and of
+    /// `/v1/decide`, in microseconds.
+    pub alone_health_us: f64,
+    pub alone_decide_us: f64,
+    /// `alone_decide_us` less `alone_health_us` less the in-process decision, in
+    /// microseconds: what the server adds of its own per decision beyond HTTP (the token,
+    /// the strict body, the decision's JSON).
     pub server_overhead_us: f64,
     /// From a vote sent to the parked waiter's answer, one round trip at a time.
     pub round_trip: Latencies,
@@ -148,14 +153,22 @@ fn run_in(
     });
     let _ = stop.send(());
     let _ = server.block_on(serving);
-    let (health, decide, round_trip, round_trips_per_second) = measured?;
+    let Measured {
+        health,
+        decide,
+        alone,
+        round_trip,
+        round_trips_per_second,
+    } = measured?;
 
     let in_process_ns = in_process(&compiled);
-    let overhead = (decide.latency.mean_us - health.latency.mean_us) - in_process_ns / 1000.0;
+    let overhead = (alone.1 - alone.0) - in_process_ns / 1000.0;
     Ok(HttpBenchReport {
         health,
         decide,
         in_process_ns,
+        alone_health_us: alone.0,
+        alone_decide_us: alone.1,
         server_overhead_us: overhead,
         round_trip,
         round_trips_per_second,
@@ -163,7 +176,14 @@ fn run_in(
     })
 }
 
-type Measured = (Throughput, Throughput, Latencies, f64);
+struct Measured {
+    health: Throughput,
+    decide: Throughput,
+    /// Mean latencies of `/healthz` and `/v1/decide` on one connection alone.
+    alone: (f64, f64),
+    round_trip: Latencies,
+    round_trips_per_second: f64,
+}
 
 async fn measure(
     addr: SocketAddr,
@@ -189,6 +209,9 @@ async fn measure(
         settings.duration,
     )
     .await?;
+    let alone = settings.duration / 2;
+    let alone_health = throughput(addr, "/healthz", None, 1, alone).await?;
+    let alone_decide = throughput(addr, "/v1/decide", Some(&tokens.agent), 1, alone).await?;
     let mut one = Vec::with_capacity(settings.round_trips);
     let mut agent = Conn::open(addr).await?;
     let mut waiter = Conn::open(addr).await?;
@@ -218,7 +241,13 @@ async fn measure(
         done += joined.map_err(|e| e.to_string())??;
     }
     let rate = done as f64 / started.elapsed().as_secs_f64();
-    Ok((health, decide, Latencies::of(&mut one), rate))
+    Ok(Measured {
+        health,
+        decide,
+        alone: (alone_health.latency.mean_us, alone_decide.latency.mean_us),
+        round_trip: Latencies::of(&mut one),
+        round_trips_per_second: rate,
+    })
 }
 
 /// `clients` connections asking `path` in a closed loop for `duration`.
@@ -422,8 +451,8 @@ pub fn report_text(r: &HttpBenchReport) -> String {
     out.push_str(&row(&r.health));
     out.push_str(&row(&r.decide));
     out.push_str(&format!(
-        "in-process decision: {:.0} ns; the server's own work per decision beyond HTTP: {:.1} us\n",
-        r.in_process_ns, r.server_overhead_us
+        "one connection alone: /healthz {:.1} us, /v1/decide {:.1} us; in-process decision {:.0} ns; the server's own work per decision beyond HTTP: {:.1} us\n",
+        r.alone_health_us, r.alone_decide_us, r.in_process_ns, r.server_overhead_us
     ));
     let t = &r.round_trip;
     out.push_str(&format!(
