@@ -554,10 +554,12 @@ async fn the_thresholds_verb_shows_accepts_and_records_proposals() {
 }
 
 /// Twenty good labels above the threshold, then twenty more, half just below it, under a
-/// window of `window` labels: the class's checkpoints are its 20th and 40th labels.
+/// window of `window` labels: the class's checkpoints are its 20th and 40th labels, and the
+/// second tests only the batch of the twenty since the first (alpha is high enough for a
+/// batch of twenty to certify a region with bad labels in it, so the test is run).
 async fn checkpoints_with_a_full_window(window: u64) -> Vec<rekall_policy::model::AuditEntry> {
     let adapt = format!(
-        "      adapt: {{alpha: 0.3, step: 0.1, minLabels: 20, window: {window}, mode: auto, auditRate: 1.0, approvers: [user:sre]}}\n"
+        "      adapt: {{alpha: 0.5, step: 0.1, minLabels: 20, window: {window}, mode: auto, auditRate: 1.0, approvers: [user:sre]}}\n"
     );
     let rt = runtime("sqlite::memory:", policy(&adapt)).await;
     let e = running(&rt, "deploys").await;
@@ -708,6 +710,55 @@ mod counting {
         }
         fn overlays(&self) -> StoreFuture<'_, Vec<Versioned<Overlay>>> {
             self.inner.overlays()
+        }
+        fn append_policy_version(
+            &self,
+            version: NewPolicyVersion,
+            after: Option<u64>,
+            audit: Vec<AuditEntry>,
+        ) -> StoreFuture<'_, PolicyVersion> {
+            self.inner.append_policy_version(version, after, audit)
+        }
+        fn policy_version(&self, number: Option<u64>) -> StoreFuture<'_, Option<PolicyVersion>> {
+            self.inner.policy_version(number)
+        }
+        fn policy_versions(
+            &self,
+            before: Option<u64>,
+            limit: usize,
+        ) -> StoreFuture<'_, Vec<PolicyVersionInfo>> {
+            self.inner.policy_versions(before, limit)
+        }
+        fn claim_idempotency_key(
+            &self,
+            principal: &rekall_policy::Principal,
+            key: &str,
+            request_hash: &str,
+            now: Timestamp,
+            expired_before: Timestamp,
+        ) -> StoreFuture<'_, KeyClaim> {
+            self.inner
+                .claim_idempotency_key(principal, key, request_hash, now, expired_before)
+        }
+        fn answer_idempotency_key(
+            &self,
+            claim: &IdempotencyRecord,
+            response: StoredResponse,
+        ) -> StoreFuture<'_, ()> {
+            self.inner.answer_idempotency_key(claim, response)
+        }
+        fn release_idempotency_key(&self, claim: &IdempotencyRecord) -> StoreFuture<'_, bool> {
+            self.inner.release_idempotency_key(claim)
+        }
+        fn idempotency_record(
+            &self,
+            principal: &rekall_policy::Principal,
+            key: &str,
+        ) -> StoreFuture<'_, Option<IdempotencyRecord>> {
+            self.inner.idempotency_record(principal, key)
+        }
+        fn prune_idempotency(&self, before: Timestamp) -> StoreFuture<'_, u64> {
+            self.inner.prune_idempotency(before)
         }
     }
 }

@@ -112,9 +112,7 @@ fn run_in(
     folder: &Path,
     settings: &HttpBenchSettings,
 ) -> Result<HttpBenchReport, String> {
-    let compiled = Policy::from_path(policy)
-        .map_err(|e| e.render())?
-        .compile();
+    let compiled = Policy::from_path(policy).map_err(|e| e.render())?.compile();
     let tokens = Tokens {
         agent: auth::new_token()?,
         approver: auth::new_token()?,
@@ -200,7 +198,9 @@ async fn measure(
     }
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    let per_task = settings.round_trips.div_ceil(settings.parallel_round_trips.max(1));
+    let per_task = settings
+        .round_trips
+        .div_ceil(settings.parallel_round_trips.max(1));
     for _ in 0..settings.parallel_round_trips.max(1) {
         let tokens = tokens.clone();
         tasks.spawn(async move {
