@@ -677,7 +677,7 @@ mod tests {
         // so the test at 200 has all of them.
         let call = |i: usize| {
             let c = [0.95, 0.85, 0.75][i % 3];
-            human(c, c < 0.8 && i % 2 == 0)
+            human(c, c < 0.8 && i.is_multiple_of(2))
         };
         for i in 0..199 {
             assert_eq!(l.record(call(i)), None, "at {i}");
