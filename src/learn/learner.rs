@@ -6,12 +6,16 @@
 //! by luck far more often than its level says (optional stopping): re-tested every 50 labels,
 //! about a third of the moves of the calibrated simulation landed where alpha is broken. So
 //! the grid is tested only at checkpoints fixed in advance, at label counts growing by a
-//! factor of `CHECKPOINT_GROWTH` from `minLabels`; each such test is a fixed-sample test at
-//! level `delta * TEST_SHARE`. Between checkpoints the threshold in effect is watched for evidence against
-//! it, which can only make it stricter.
+//! factor of `CHECKPOINT_GROWTH` from `minLabels`, and each test uses only the labels of its
+//! [`Batch`]: the calls made since the previous checkpoint or the last change of the routing,
+//! whichever came later. Their routing was fixed before they were made, so, conditionally
+//! on everything before the batch, the test is an exact fixed-sample test at level `delta`.
+//! Between checkpoints the threshold in effect is watched for evidence against it, which can
+//! only make it stricter.
 
 use std::collections::VecDeque;
 
+use super::batch::Batch;
 use super::binomial;
 use super::evidence::{Evidence, Label, Labelled, Observation, Region, Route};
 use super::settings::{Mode, Settings};
@@ -27,17 +31,28 @@ pub fn checkpoint_after(at: u64) -> u64 {
     ((at as f64 * CHECKPOINT_GROWTH).ceil() as u64).max(at + 1)
 }
 
-/// The share of delta each checkpoint's test is run at. Each test is exact for labels
-/// gathered under a fixed routing: in the calibrated simulation, routing everything to people
-/// until 2,000 labels and then at a fixed 0.94 or 0.93, the test at the full delta certified
-/// a threshold that breaks alpha in at most 7.2% of 1,000 runs at every checkpoint. But the
-/// routing follows the labels: a cell whose first labels were lucky goes above the threshold
-/// sooner and gets only the audit's labels afterwards, so its lucky start is diluted less
-/// than an unlucky one would be. With that feedback the test at the full delta broke alpha
-/// in 15% of the runs at the checkpoint of 8,000 labels, and in 10.6% of the moves; at
-/// delta / 2 in 5.2% of the runs there and 4.7% of the moves. Delta / 2 is the level that
-/// keeps both within delta.
-pub const TEST_SHARE: f64 = 0.5;
+/// Which labels a checkpoint's test uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample {
+    /// The labels of the calls made since the previous checkpoint or the last change of the
+    /// routing: an exact test at level `delta`, conditionally on everything before them.
+    Batch,
+    /// Every label of the window, at level `delta * WINDOW_TEST_SHARE`: the previous
+    /// learner's test, kept so that the simulation can compare the two. It is not exact: the
+    /// routing follows the labels, so a cell whose first labels were lucky goes above the
+    /// threshold sooner and gets only the audit's labels afterwards, and its lucky start is
+    /// barely diluted.
+    Window,
+}
+
+/// The share of delta the window's test ([`Sample::Window`]) is run at: in the calibrated
+/// simulation the test at the full delta broke alpha in 10.6% of its moves; at delta / 2 in
+/// 4.7%, an empirical margin and not a proof.
+pub const WINDOW_TEST_SHARE: f64 = 0.5;
+
+/// Where a batch's walk starts, when labels before it predict how it goes: at the strictest
+/// grid point whose sample certifies a region observed at this share of alpha.
+pub const START_SHARE: f64 = 0.5;
 
 /// Labels the shift check compares with the window before them.
 pub const SHIFT_LABELS: usize = 100;
@@ -102,6 +117,12 @@ impl Move {
 pub struct Learner {
     settings: Settings,
     evidence: Evidence,
+    /// The calls since the previous checkpoint or the last change of the routing.
+    batch: Batch,
+    sample: Sample,
+    /// The threshold the policy declares (within the limits): the only one a checkpoint's
+    /// test raises when it cannot certify it, since no test ever did.
+    start: f64,
     threshold: f64,
     since_check: u64,
     since_shift_check: u64,
@@ -110,22 +131,35 @@ pub struct Learner {
     next_checkpoint: u64,
     /// A certified lower threshold waiting for a person, in `propose` mode.
     proposal: Option<f64>,
+    /// The last checkpoint's test, while the threshold it set is in effect.
+    last_test: Option<Assessment>,
     recent: VecDeque<(usize, Label)>,
 }
 
 impl Learner {
     /// A learner starting at the policy's threshold, clamped to the declared limits.
     pub fn new(settings: Settings, policy_threshold: f64) -> Learner {
+        Learner::with_sample(settings, policy_threshold, Sample::Batch)
+    }
+
+    /// A learner whose checkpoints test the labels `sample` says.
+    pub fn with_sample(settings: Settings, policy_threshold: f64, sample: Sample) -> Learner {
         let first_checkpoint = settings.min_labels;
+        let evidence = Evidence::new(&settings);
+        let start = policy_threshold.clamp(settings.floor, settings.ceiling);
         Learner {
-            evidence: Evidence::new(&settings),
-            threshold: policy_threshold.clamp(settings.floor, settings.ceiling),
+            batch: Batch::new(evidence.cells().len(), 0, settings.window),
+            evidence,
+            sample,
+            start,
+            threshold: start,
             settings,
             since_check: 0,
             since_shift_check: 0,
             labels_seen: 0,
             next_checkpoint: first_checkpoint,
             proposal: None,
+            last_test: None,
             recent: VecDeque::new(),
         }
     }
@@ -147,6 +181,47 @@ impl Learner {
         &self.evidence
     }
 
+    /// The test of the last checkpoint that read a batch, with its bounds: the evidence of
+    /// the move it made. Cleared when anything else moves the threshold.
+    pub fn last_test(&self) -> Option<&Assessment> {
+        self.last_test.as_ref()
+    }
+
+    /// The calls the next checkpoint's test will use.
+    pub fn batch(&self) -> &Batch {
+        &self.batch
+    }
+
+    /// The level each checkpoint's test is run at.
+    pub fn test_delta(&self) -> f64 {
+        match self.sample {
+            Sample::Batch => self.settings.delta,
+            Sample::Window => self.settings.delta * WINDOW_TEST_SHARE,
+        }
+    }
+
+    /// The routing changes (or the batch was tested): the next batch starts with the next
+    /// call.
+    fn new_batch(&mut self) {
+        self.last_test = None;
+        let next = self.evidence.next_key().max(self.batch.next());
+        self.batch.restart(next);
+    }
+
+    /// Counts a call in the evidence and the batch.
+    fn add_call(&mut self, key: u64, observation: Observation) {
+        self.evidence.add_keyed(
+            key,
+            Observation {
+                label: None,
+                ..observation
+            },
+        );
+        let cell = self.evidence.cell_of(observation.confidence);
+        self.batch
+            .add_call(key, cell, observation.route == Route::Auto);
+    }
+
     /// How a call of this confidence is routed: `draw` is a uniform number in [0, 1) drawn for
     /// the call, so that the audit sample is random and independent of the outcome.
     pub fn route(&self, confidence: f64, draw: f64) -> Route {
@@ -163,13 +238,7 @@ impl Learner {
     /// Counts a call under the caller's key (rising from call to call: the runtime's is the
     /// store's sequence number), with its label if it has one; the move it causes.
     pub fn record_call(&mut self, key: u64, observation: Observation) -> Option<Move> {
-        self.evidence.add_keyed(
-            key,
-            Observation {
-                label: None,
-                ..observation
-            },
-        );
+        self.add_call(key, observation);
         let label = observation.label?;
         self.label(key, label)
     }
@@ -181,8 +250,15 @@ impl Learner {
     pub fn label(&mut self, key: u64, label: Label) -> Option<Move> {
         match self.evidence.label(key, label) {
             Labelled::Ignored | Labelled::Reported { bad: false } => None,
-            Labelled::Reported { bad: true } | Labelled::Replaced => self.check_current(),
-            Labelled::New(cell) => self.count_label(cell, label),
+            Labelled::Reported { bad: true } => self.check_current(),
+            Labelled::Replaced => {
+                self.batch.label(key, label);
+                self.check_current()
+            }
+            Labelled::New(cell) => {
+                self.batch.label(key, label);
+                self.count_label(cell, label)
+            }
         }
     }
 
@@ -230,6 +306,13 @@ impl Learner {
         for (key, observation) in calls {
             learner.catch_up(key, observation);
         }
+        // Before the first checkpoint no test has read an outcome, so the window's calls are
+        // the batch (under the threshold they start from: a caller that puts another in force
+        // starts a new one). After it, which of them the batch in progress held is not known
+        // (the store keeps no checkpoints): a new batch starts with the next call.
+        if labels_seen >= learner.settings.min_labels {
+            learner.new_batch();
+        }
         learner.labels_seen = labels_seen;
         let mut next = learner.settings.min_labels.max(1);
         while next <= labels_seen {
@@ -242,16 +325,11 @@ impl Learner {
     /// Counts a call and its label without testing or checking anything: calls another
     /// process recorded (and maybe labelled) since this learner's last one.
     pub fn catch_up(&mut self, key: u64, observation: Observation) {
-        self.evidence.add_keyed(
-            key,
-            Observation {
-                label: None,
-                ..observation
-            },
-        );
+        self.add_call(key, observation);
         if let Some(label) = observation.label
             && let Labelled::New(cell) = self.evidence.label(key, label)
         {
+            self.batch.label(key, label);
             self.remember(cell, label);
             self.labels_seen += 1;
         }
@@ -292,15 +370,29 @@ impl Learner {
         let to = certified.max(step_up);
         self.threshold = to;
         self.proposal = None;
+        self.new_batch();
         Some(Move::Rise { from, to })
     }
 
-    /// Tests the grid and moves the threshold as the test says.
+    /// Tests the grid on the batch and moves the threshold as the test says; the batch is
+    /// then done, and the next one starts.
+    ///
+    /// A test that cannot certify the threshold in effect raises it only while it is the
+    /// policy's own: a threshold a test certified is watched by the checks between
+    /// checkpoints instead, since a batch taken under it holds only the audit's labels above
+    /// it, far too few to certify it again, and raising it for that would undo every move.
     pub fn evaluate(&mut self) -> Option<Move> {
-        let assessment = self.walk(false);
-        let from = self.threshold;
+        let assessment = self.walk(true);
+        if assessment.tests.is_empty() {
+            // No outcome of the batch was read: it goes on to the next checkpoint.
+            return None;
+        }
+        self.new_batch();
         let to = assessment.certified;
-        if to > from {
+        self.last_test = Some(assessment);
+        let from = self.threshold;
+        let may_rise = self.sample == Sample::Window || from == self.start;
+        if to > from && may_rise {
             self.threshold = to;
             self.proposal = None;
             Some(Move::Rise { from, to })
@@ -336,7 +428,11 @@ impl Learner {
 
     /// Puts a person's accepted proposal (or a restored value) in effect, within the limits.
     pub fn set_threshold(&mut self, threshold: f64) {
-        self.threshold = threshold.clamp(self.settings.floor, self.settings.ceiling);
+        let threshold = threshold.clamp(self.settings.floor, self.settings.ceiling);
+        if threshold != self.threshold {
+            self.threshold = threshold;
+            self.new_batch();
+        }
         self.proposal = None;
     }
 
@@ -351,39 +447,44 @@ impl Learner {
     /// learner's own evaluations: one tail probability per test instead of an inversion).
     fn walk(&self, bounds: bool) -> Assessment {
         let s = &self.settings;
+        let delta = self.test_delta();
         let mut tests = Vec::new();
         let mut certified = s.ceiling;
         let labels = self.evidence.labels();
         if labels >= s.min_labels {
             // The ceiling is where the walk starts, not a test: it is the strictest value the
             // policy allows, and each test's region includes what lies above it.
-            for (j, &threshold) in self.evidence.grid().iter().enumerate().skip(1) {
-                let region = self.evidence.region(j);
+            let first = match self.sample {
+                Sample::Batch => self.first_test(delta),
+                Sample::Window => Some(1),
+            };
+            let grid = self.evidence.grid();
+            let tested = first.map_or(&[][..], |first| &grid[first..]);
+            for (j, &threshold) in (first.unwrap_or(0)..).zip(tested) {
+                let window = self.evidence.region(j);
+                let (region, seen) = match self.sample {
+                    Sample::Batch => (
+                        Region {
+                            reported_bad: window.reported_bad,
+                            ..self.batch.region(j)
+                        },
+                        self.batch.cell_labels(j) > 0,
+                    ),
+                    Sample::Window => (window, self.evidence.cells()[j].labels() > 0),
+                };
                 // A step down must have seen labels in the confidences it adds: the bound
                 // would hold for an empty stretch too, but only for as long as the agent
-                // never goes there.
-                let seen = self.evidence.cells()[j].labels() > 0;
-                // Bad outcomes reported for unseen calls are known bad: the rate is at least
-                // their share, whatever the sample says.
-                let known = region.reported_bad as f64 / region.calls.max(1) as f64;
+                // never goes there. Bad outcomes reported for unseen calls are known bad:
+                // the window's rate is at least their share, whatever the sample says.
+                let known = window.reported_bad as f64 / window.calls.max(1) as f64;
                 let ok = seen
                     && known <= s.alpha
-                    && certifies(
-                        region.sample_bad,
-                        region.sample,
-                        s.alpha,
-                        s.delta * TEST_SHARE,
-                    );
+                    && certifies(region.sample_bad, region.sample, s.alpha, delta);
                 tests.push(PointTest {
                     threshold,
                     region,
                     bound: if bounds {
-                        binomial::upper_bound(
-                            region.sample_bad,
-                            region.sample,
-                            s.delta * TEST_SHARE,
-                        )
-                        .max(known)
+                        binomial::upper_bound(region.sample_bad, region.sample, delta).max(known)
                     } else {
                         f64::NAN
                     },
@@ -400,6 +501,54 @@ impl Learner {
             tests,
             labels,
         }
+    }
+
+    /// Where the batch's walk starts, if anywhere: the strictest grid point whose sample in
+    /// the batch is large enough to certify a region observed at half of alpha, provided the
+    /// labels before the batch predict that its test passes with probability at least 1/2.
+    /// Above it a sample is too small to certify anything but a near-perfect record, and a
+    /// walk that starts there stops at once; a start the labels before the batch do not
+    /// support would pass mostly by luck, and then mostly where alpha is broken. The start
+    /// depends only on the labels before the batch and on how many labels its sample takes
+    /// from each cell, known before any of its outcomes, so the order of the tests is fixed
+    /// before the batch's outcomes are read, as fixed-sequence testing needs.
+    fn first_test(&self, delta: f64) -> Option<usize> {
+        let s = &self.settings;
+        let cells = self.evidence.cells();
+        let past: Vec<(u64, u64)> = cells
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| {
+                (
+                    cell.labels().saturating_sub(self.batch.cell_labels(c)),
+                    cell.bad().saturating_sub(self.batch.cell_bad(c)),
+                )
+            })
+            .collect();
+        let sample = |j: usize| -> u64 { self.batch.takes(j).iter().sum() };
+        // A sample that certifies only a perfect record certifies mostly luck.
+        let enough = |n: u64| most_bad_certified(n, s.alpha, delta).is_some_and(|k| k >= 1);
+        if past.iter().all(|&(labels, _)| labels == 0) {
+            // The first test: nothing predicts where to start, so from the ceiling down.
+            return enough(sample(1)).then_some(1);
+        }
+        for j in 1..self.evidence.grid().len() {
+            let n = sample(j);
+            let Some(most) = most_bad_certified(n, s.alpha, delta) else {
+                continue;
+            };
+            if (most as f64) < n as f64 * s.alpha * START_SHARE {
+                continue;
+            }
+            // The region's rate before the batch, with half a bad in half a label so that a
+            // region the past never saw expects 1/2.
+            let (labels, bad) = past[..=j]
+                .iter()
+                .fold((0, 0), |(l, b), &(labels, bad)| (l + labels, b + bad));
+            let p = (bad as f64 + 0.5) / (labels as f64 + 1.0);
+            return (binomial::binomial_cdf(most, n, p.min(1.0)) >= 0.5).then_some(j);
+        }
+        None
     }
 
     /// Whether the latest labels are far worse than the window's earlier labels predict, cell
@@ -446,6 +595,7 @@ impl Learner {
         self.recent.clear();
         self.threshold = self.settings.ceiling;
         self.proposal = None;
+        self.new_batch();
         self.since_check = 0;
         self.labels_seen = self.evidence.labels();
         self.next_checkpoint = self.settings.min_labels.max(self.labels_seen + 1);
@@ -456,6 +606,24 @@ impl Learner {
             expected_bad: expected,
         })
     }
+}
+
+/// The most bad labels in `n` that the test still certifies, if any.
+fn most_bad_certified(n: u64, alpha: f64, delta: f64) -> Option<u64> {
+    if !certifies(0, n, alpha, delta) {
+        return None;
+    }
+    // Certifying is monotone in the bad count: the last that certifies, by bisection.
+    let (mut lo, mut hi) = (0, n);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if certifies(mid, n, alpha, delta) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
 }
 
 /// Whether the Clopper–Pearson bound of `bad` in `n` is at most `alpha`, decided by one tail
@@ -504,22 +672,36 @@ mod tests {
     #[test]
     fn clean_labels_lower_the_threshold_to_where_the_bound_holds() {
         let mut l = Learner::new(settings(Mode::Auto), 1.0);
-        // 100 good labels in [0.9, 1), 100 in [0.8, 0.9), then a bad region below 0.8.
-        for i in 0..300 {
+        // Good labels in [0.9, 1) and [0.8, 0.9), then a bad region below 0.8. The batch is
+        // not tested at 50 or 100 labels (its samples could certify only a perfect record),
+        // so the test at 200 has all of them.
+        let call = |i: usize| {
             let c = [0.95, 0.85, 0.75][i % 3];
-            l.record(human(c, c < 0.8 && i % 2 == 0));
+            human(c, c < 0.8 && i.is_multiple_of(2))
+        };
+        for i in 0..199 {
+            assert_eq!(l.record(call(i)), None, "at {i}");
         }
         let a = l.assess();
         assert_eq!(a.certified, 0.8, "{a:?}");
         assert!(a.tests.iter().take(2).all(|t| t.certified));
         assert!(!a.tests[2].certified);
-        // Independent: region [0.8, 1] has 200 labels, none bad.
+        // Independent: region [0.8, 1] has 133 labels, none bad, at the full delta.
         assert_eq!(
             (a.tests[1].region.sample, a.tests[1].region.sample_bad),
-            (200, 0)
+            (133, 0)
         );
-        assert!((a.tests[1].bound - (1.0 - (0.1 * TEST_SHARE).powf(1.0 / 200.0))).abs() < 1e-12);
-        assert_eq!(l.threshold(), 0.8);
+        assert!((a.tests[1].bound - (1.0 - 0.1f64.powf(1.0 / 133.0))).abs() < 1e-12);
+        assert_eq!(
+            l.record(call(199)),
+            Some(Move::Lower {
+                from: 1.0,
+                to: 0.8,
+                proposal: false
+            })
+        );
+        // The batch was tested: the next one starts empty.
+        assert_eq!(l.batch().labels(), 0);
     }
 
     #[test]

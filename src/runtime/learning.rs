@@ -126,7 +126,11 @@ fn expected(current: Option<&Versioned<Overlay>>) -> Expected {
 /// delta, and the calibration of the window (observed bad rate per confidence cell).
 fn evidence(learner: &Learner, mv: &Move, trigger: &LearnedCall) -> Value {
     let s = learner.settings();
-    let a = learner.assess();
+    // A checkpoint's move is certified by the batch it tested, which is done once tested.
+    let a = learner
+        .last_test()
+        .cloned()
+        .unwrap_or_else(|| learner.assess());
     let tests: Vec<Value> = a
         .tests
         .iter()

@@ -1,7 +1,7 @@
 //! The ways a threshold can be moved that the simulation compares: the learner, and the two
 //! rules of thumb in use elsewhere.
 
-use crate::learn::{Label, Learner, Observation, Route, Settings};
+use crate::learn::{Label, Learner, Observation, Route, Sample, Settings};
 
 /// A way of moving one match class's threshold.
 pub trait Method {
@@ -17,8 +17,11 @@ pub trait Method {
 /// Which method, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Fixed-sequence testing with exact binomial bounds (the learner).
+    /// Fixed-sequence testing with exact binomial bounds on each batch (the learner).
     Learner,
+    /// The same tests on every label of the window, at delta / 2: the previous learner, not
+    /// exact under routing that follows the labels.
+    Pooled,
     /// Lower one step after `k` approvals and no rejection just below the threshold.
     KApprovals(u32),
     /// Lower one step after `n` approvals in a row at or near the threshold.
@@ -29,6 +32,7 @@ impl Kind {
     pub fn name(self) -> String {
         match self {
             Kind::Learner => "learner".into(),
+            Kind::Pooled => "pooled".into(),
             Kind::KApprovals(k) => format!("{k}-approvals"),
             Kind::InARow(n) => format!("{n}-in-a-row"),
         }
@@ -37,6 +41,11 @@ impl Kind {
     pub fn build(self, settings: &Settings) -> Box<dyn Method + Send> {
         match self {
             Kind::Learner => Box::new(Learner::new(settings.clone(), settings.ceiling)),
+            Kind::Pooled => Box::new(Learner::with_sample(
+                settings.clone(),
+                settings.ceiling,
+                Sample::Window,
+            )),
             Kind::KApprovals(k) => Box::new(Thumb::new(settings, Streak::KApprovals(k))),
             Kind::InARow(n) => Box::new(Thumb::new(settings, Streak::InARow(n))),
         }

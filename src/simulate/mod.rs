@@ -42,7 +42,12 @@ impl Options {
             runs,
             seed,
             settings: simulation_settings(),
-            methods: vec![Kind::Learner, Kind::KApprovals(5), Kind::InARow(25)],
+            methods: vec![
+                Kind::Learner,
+                Kind::Pooled,
+                Kind::KApprovals(5),
+                Kind::InARow(25),
+            ],
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }

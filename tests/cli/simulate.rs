@@ -66,7 +66,7 @@ fn each_scenario_reports_the_learner_and_the_rules_of_thumb() {
             .iter()
             .map(|b| b["method"].as_str().unwrap())
             .collect();
-        assert_eq!(baselines, ["5-approvals", "25-in-a-row"]);
+        assert_eq!(baselines, ["pooled", "5-approvals", "25-in-a-row"]);
     }
     // Beta(5, 1), calibrated: the best threshold is about 0.89, auto-approving about 44% of
     // calls (less the 5% audit); after the drop no threshold meets alpha.

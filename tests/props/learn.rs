@@ -82,12 +82,12 @@ proptest! {
                     }
                     // The region of the new threshold is certified by the exact bound,
                     // computed here independently of the learner's shortcut.
-                    let a = l.assess();
+                    let a = l.last_test().expect("a lowering is a checkpoint's test");
                     let test = a.tests.iter().find(|x| x.threshold == to).unwrap();
                     let upper = binomial::upper_bound(
                         test.region.sample_bad,
                         test.region.sample,
-                        s.delta * rekall_policy::learn::learner::TEST_SHARE,
+                        l.test_delta(),
                     );
                     prop_assert!(upper <= s.alpha, "{upper} > {}", s.alpha);
                 }
