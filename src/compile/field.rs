@@ -41,7 +41,7 @@
 
 use std::collections::HashMap;
 
-use super::anchors::Anchors;
+use super::anchors::{Anchors, Runs, end_of};
 use super::segment::{Form, Segment};
 use super::table::FastHash;
 
@@ -50,6 +50,10 @@ const NONE: u32 = u32::MAX;
 const FEW_BOUNDS: usize = 8;
 /// No position: the segment or chain has no place in the text.
 const NO: usize = usize::MAX;
+/// In `mark`'s table of bounds: not looked up yet.
+const UNKNOWN: usize = usize::MAX - 1;
+/// In `mark`'s table of bounds: no bound, every key is in time.
+const IN_TIME: usize = usize::MAX - 2;
 
 #[derive(Debug, Clone)]
 struct SegmentInfo {
@@ -99,6 +103,11 @@ struct KeyGroup {
     /// The group's rules: `group_rules[start..end]`.
     start: u32,
     end: u32,
+    /// The first of them, read without going to `group_rules`.
+    first: u32,
+    /// The bound's place in `FieldSet::bound_slots` (`FEW_BOUNDS` without a bound), when
+    /// that is known.
+    slot: u32,
 }
 
 /// The complex globs of one field of one stage; rules are numbered from 0 in rule order.
@@ -125,6 +134,10 @@ pub(crate) struct FieldSet {
     /// candidate, and `mark` stops at the first such in `seen` (which is in the order of
     /// first ends).
     bounds: Option<Vec<u32>>,
+    /// The distinct bounds of the key groups that have one, when they are few (at most
+    /// [`FEW_BOUNDS`]): then `mark` keeps each one's latest start in a small array, looked
+    /// up by the group's `slot`, and reads each seen key's groups without a call.
+    bound_slots: Option<Vec<u32>>,
     /// When `bounds` is known and every segment of their chains has an anchor (the last
     /// one aside, compared at the end): what one byte costs, at most, to place those chains
     /// without the search of step 1, a step per byte searched backwards and one per
@@ -305,6 +318,10 @@ impl FieldSetBuilder {
         let mut bounds: Vec<u32> = keyed.iter().flatten().map(|&(b, _)| b).collect();
         bounds.sort_unstable();
         bounds.dedup();
+        let bound_slots: Option<Vec<u32>> = {
+            let some: Vec<u32> = bounds.iter().copied().filter(|&b| b != NONE).collect();
+            (some.len() <= FEW_BOUNDS).then_some(some)
+        };
         let bounds = (bounds.len() <= FEW_BOUNDS && !bounds.contains(&NONE)).then_some(bounds);
         let horizon = bounds
             .as_ref()
@@ -328,10 +345,18 @@ impl FieldSetBuilder {
                     }
                     i += 1;
                 }
+                let slot = match &bound_slots {
+                    Some(slots) if bound != NONE => {
+                        slots.iter().position(|&b| b == bound).unwrap_or(FEW_BOUNDS)
+                    }
+                    _ => FEW_BOUNDS,
+                };
                 groups.push(KeyGroup {
                     bound,
                     start,
                     end: group_rules.len() as u32,
+                    first: group_rules.get(start as usize).copied().unwrap_or(NONE),
+                    slot: slot as u32,
                 });
             }
             key_groups.push((first, groups.len() as u32));
@@ -354,6 +379,7 @@ impl FieldSetBuilder {
             group_rules,
             unkeyed,
             bounds,
+            bound_slots,
             horizon,
             any,
             byte_weight: 0,
@@ -414,14 +440,15 @@ pub(crate) struct FieldScratch {
     /// Whether each anchor occurs in this text.
     anchor_stamp: Vec<u32>,
     /// The places where anchors end, in order, each with the automaton's state there (whose
-    /// longest anchor gives the others): `log[..logged]`, at most one entry per byte,
+    /// longest anchor gives the others): the `runs` of `log`, at most one entry per byte,
     /// whatever the number of anchors ending inside one another.
     log: Vec<u64>,
-    logged: usize,
-    /// Per automaton state: whether it was reached at an end in this text, and where first;
-    /// `fresh` lists them by first end (or, in `fill_lasts`, by last end, backwards).
+    runs: Runs,
+    /// Per automaton state: whether it was reached at an end in this text, and where last;
+    /// `fresh` lists them by first end, each as the log's entry there with its end counted
+    /// from the text's start (or, in `fill_lasts`, by last end, backwards).
     states: Vec<StateMark>,
-    fresh: Vec<u32>,
+    fresh: Vec<u64>,
     /// How many states `fresh` lists.
     reached: usize,
     /// Each seen anchor's first and last end, the fast paths of a search for its latest
@@ -543,7 +570,7 @@ impl FieldSet {
     /// (whose chain is seen too). `seen` is in the order of first ends.
     pub(crate) fn scan(&self, text: &str, sc: &mut FieldScratch) -> Result<(), SearchFailed> {
         sc.begin(self);
-        sc.logged = 0;
+        sc.runs = Runs::default();
         let Some(searcher) = &self.searcher else {
             return Ok(());
         };
@@ -559,8 +586,9 @@ impl FieldSet {
             None => text.len(),
         };
         let text = text.get(..searched).unwrap_or(text);
-        let n = searcher.log_ends(text.as_bytes(), &mut sc.log);
-        sc.logged = n;
+        let runs = searcher.log_ends(text.as_bytes(), &mut sc.log);
+        sc.runs = runs;
+        let n = runs.len();
         let FieldScratch {
             anchor_stamp,
             first_end,
@@ -570,38 +598,26 @@ impl FieldSet {
             fresh,
             ..
         } = sc;
-        let count = searcher.states();
+        // Both a power of two long, so that a masked index needs no bounds check: every
+        // state number is below `count`, and `k` counts distinct states.
+        let count = searcher.states().next_power_of_two();
         if states.len() < count {
             states.resize(count, StateMark::default());
         }
-        grow(fresh, count);
-        let (marks, list) = (&mut states[..], &mut fresh[..]);
-        let log = log.get(..n).unwrap_or_default();
-        // Each state's first visit is kept as its place in the log, which gives its end:
-        // nothing here depends on whether the state is new but the list's length.
-        let mut k = 0usize;
-        for (j, &entry) in log.iter().enumerate() {
-            let state = searcher.state_of(entry);
-            let mut new = false;
-            if let Some(m) = marks.get_mut(state as usize) {
-                new = m.stamp != stamp;
-                m.stamp = stamp;
-                m.last = super::anchors::end_of(entry);
-            }
-            // `k` counts distinct states: never past the list.
-            if let Some(slot) = list.get_mut(k) {
-                *slot = j as u32;
-            }
-            k += usize::from(new);
+        if fresh.len() < count {
+            fresh.resize(count, 0);
         }
+        let mut k = 0usize;
+        if let (Some(marks), Some(list)) = (states.get_mut(..count), fresh.get_mut(..count)) {
+            for (run, base) in runs.slices(log) {
+                k = first_visits(searcher, run, base, stamp, marks, list, k);
+            }
+        }
+        let list = &fresh[..];
         let (stamps, anchor_firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
-        for slot in list.get_mut(..k).unwrap_or_default() {
-            let entry = log.get(*slot as usize).copied().unwrap_or(0);
-            let state = searcher.state_of(entry);
-            let end = super::anchors::end_of(entry);
-            // From here on the list names states, as `fill_lasts` reads it.
-            *slot = state;
-            let mut a = searcher.longest(state);
+        for &entry in list.get(..k).unwrap_or_default() {
+            let end = end_of(entry);
+            let mut a = searcher.longest(searcher.state_of(entry));
             while let (Some(s), Some(f)) = (
                 stamps.get_mut(a as usize),
                 anchor_firsts.get_mut(a as usize),
@@ -634,7 +650,8 @@ impl FieldSet {
             return;
         }
         sc.lasts = stamp;
-        let n = sc.logged;
+        let runs = sc.runs;
+        let n = runs.len();
         let FieldScratch {
             log,
             states,
@@ -650,7 +667,8 @@ impl FieldSet {
         if reached.saturating_mul(searcher.longest_chain()) <= n {
             // Few states reached, short chains: each chain walked whole is cheaper than
             // reading the log again.
-            for &state in list.get(..*reached).unwrap_or_default() {
+            for &entry in list.get(..*reached).unwrap_or_default() {
+                let state = searcher.state_of(entry);
                 let end = marks.get(state as usize).map_or(0, |m| m.last);
                 let mut a = searcher.longest(state);
                 while let (Some(s), Some(l)) =
@@ -666,7 +684,7 @@ impl FieldSet {
             return;
         }
         let mut k = 0usize;
-        for &entry in log.get(..n).unwrap_or_default().iter().rev() {
+        for entry in runs.entries(log).rev() {
             let state = searcher.state_of(entry);
             let mut new = false;
             if let Some(m) = marks.get_mut(state as usize) {
@@ -674,11 +692,12 @@ impl FieldSet {
                 m.back = stamp;
             }
             if let Some(slot) = list.get_mut(k) {
-                *slot = state;
+                *slot = entry;
             }
             k += usize::from(new);
         }
-        for &state in list.get(..k).unwrap_or_default() {
+        for &entry in list.get(..k).unwrap_or_default() {
+            let state = searcher.state_of(entry);
             let end = marks.get(state as usize).map_or(0, |m| m.last);
             let mut a = searcher.longest(state);
             while let (Some(s), Some(l)) = (stamps.get_mut(a as usize), lasts.get_mut(a as usize)) {
@@ -711,10 +730,9 @@ impl FieldSet {
             seen,
             hits,
             log,
-            logged,
+            runs,
             ..
         } = sc;
-        let log = log.get(..*logged).unwrap_or_default();
         let (counts, firsts) = (&mut count[..], &mut first[..]);
         for &a in seen.iter() {
             if let Some(c) = counts.get_mut(a as usize) {
@@ -722,7 +740,7 @@ impl FieldSet {
             }
         }
         let mut total = 0usize;
-        for &entry in log {
+        for entry in runs.entries(log) {
             let mut a = searcher.longest(searcher.state_of(entry));
             while let Some(c) = counts.get_mut(a as usize) {
                 *c += 1;
@@ -741,8 +759,8 @@ impl FieldSet {
         hits.resize(total, 0);
         let places = &mut hits[..];
         // `first` serves as each anchor's cursor, then is moved back.
-        for &entry in log {
-            let end = super::anchors::end_of(entry);
+        for entry in runs.entries(log) {
+            let end = end_of(entry);
             let mut a = searcher.longest(searcher.state_of(entry));
             while let Some(f) = firsts.get_mut(a as usize) {
                 if let Some(h) = places.get_mut(*f as usize) {
@@ -780,6 +798,22 @@ impl FieldSet {
         let Some(last) = last else {
             return;
         };
+        if let Some(slots) = &self.bound_slots {
+            // Each bound's latest start, found when a group first needs it.
+            let mut by = [UNKNOWN; FEW_BOUNDS + 1];
+            by[FEW_BOUNDS] = IN_TIME;
+            let mut at = (0, 0);
+            let mut work = 0;
+            while let Some(slot) = self.mark_seen(sc, &by, limit, last, bits, &mut at, &mut work) {
+                let bound = slots.get(slot).copied().unwrap_or(NONE);
+                let latest = self.latest(bound, text, sc);
+                if let Some(b) = by.get_mut(slot) {
+                    *b = latest;
+                }
+            }
+            sc.work += work;
+            return;
+        }
         // By index: the searches below may expand the occurrences, which reads `seen`.
         for k in 0..sc.seen.len() {
             let Some(&a) = sc.seen.get(k) else {
@@ -830,6 +864,72 @@ impl FieldSet {
                 }
             }
         }
+    }
+
+    /// `mark`'s loop over the seen keys from `at` (a place in `seen` and in that key's
+    /// groups) with the bounds' latest starts `by`: returns the slot of a bound not yet
+    /// known, with `at` where to resume once it is, or `None` when done. Counts as `mark`
+    /// always has: a step per group asked, and one per rule marked.
+    #[allow(clippy::too_many_arguments)]
+    fn mark_seen(
+        &self,
+        sc: &FieldScratch,
+        by: &[usize; FEW_BOUNDS + 1],
+        limit: usize,
+        last: usize,
+        bits: &mut [u64],
+        at: &mut (usize, usize),
+        work: &mut u64,
+    ) -> Option<usize> {
+        let (mut k, mut g) = *at;
+        while let Some(&a) = sc.seen.get(k) {
+            let Some(f) = sc.first_end.get(a as usize).map(|&f| f as usize) else {
+                break;
+            };
+            if f > last {
+                break;
+            }
+            let (start, end) = self.key_groups.get(a as usize).copied().unwrap_or((0, 0));
+            let groups = self
+                .groups
+                .get(start as usize..end as usize)
+                .unwrap_or_default();
+            while let Some(group) = groups.get(g) {
+                g += 1;
+                if group.first as usize >= limit {
+                    continue;
+                }
+                let b = by.get(group.slot as usize).copied().unwrap_or(IN_TIME);
+                if b == UNKNOWN {
+                    *at = (k, g - 1);
+                    return Some(group.slot as usize);
+                }
+                *work += 1;
+                if b == NO || f > b {
+                    continue;
+                }
+                if group.end == group.start + 1 {
+                    set(bits, group.first as usize);
+                    *work += 1;
+                    continue;
+                }
+                let rules = self
+                    .group_rules
+                    .get(group.start as usize..group.end as usize)
+                    .unwrap_or_default();
+                for &rule in rules {
+                    if rule as usize >= limit {
+                        break;
+                    }
+                    set(bits, rule as usize);
+                    *work += 1;
+                }
+            }
+            k += 1;
+            g = 0;
+        }
+        *at = (k, g);
+        None
     }
 
     /// Whether rule `rule` is a candidate in the text last scanned, by itself: the key of
@@ -1166,6 +1266,7 @@ impl FieldSet {
             + self.group_rules.capacity() * 4
             + (self.unkeyed.capacity() + self.any.capacity()) * 8
             + self.bounds.as_ref().map_or(0, |b| b.capacity() * 4)
+            + self.bound_slots.as_ref().map_or(0, |b| b.capacity() * 4)
     }
 }
 
@@ -1403,8 +1504,8 @@ impl FieldScratch {
             + (self.first.capacity()
                 + self.count.capacity()
                 + self.log.capacity() * 2
-                + self.states.capacity() * 4
-                + self.fresh.capacity()
+                + self.states.capacity() * 3
+                + self.fresh.capacity() * 2
                 + self.first_end.capacity()
                 + self.last_end.capacity()
                 + self.last_stamp.capacity())
@@ -1416,6 +1517,44 @@ impl FieldScratch {
                 .map(|o| 24 + o.capacity() * 16)
                 .sum::<usize>()
     }
+}
+
+/// Marks the states of `run` (entries to be raised by `base`) as reached, each with its
+/// last end, and lists from `list[k]` the entries where states are first reached; the new
+/// length of the list. `marks` and `list` are a power of two long and hold every state.
+/// Nothing here branches on whether a state is new: only the list's length depends on it.
+#[inline(always)]
+fn first_visits(
+    searcher: &Anchors,
+    run: &[u64],
+    base: u64,
+    stamp: u32,
+    marks: &mut [StateMark],
+    list: &mut [u64],
+    k: usize,
+) -> usize {
+    let mut k = k;
+    let (marks_mask, list_mask) = (marks.len().wrapping_sub(1), list.len().wrapping_sub(1));
+    // Slices of `mask + 1` entries: the compiler then sees every masked index in range.
+    let (Some(marks), Some(list)) = (marks.get_mut(..=marks_mask), list.get_mut(..=list_mask))
+    else {
+        return k;
+    };
+    for &entry in run {
+        let entry = entry + base;
+        let state = searcher.state_of(entry) as usize;
+        let mut new = false;
+        if let Some(m) = marks.get_mut(state & marks_mask) {
+            new = m.stamp != stamp;
+            m.stamp = stamp;
+            m.last = end_of(entry);
+        }
+        if let Some(slot) = list.get_mut(k & list_mask) {
+            *slot = entry;
+        }
+        k += usize::from(new);
+    }
+    k
 }
 
 /// Probes of a binary search over `n` entries.
