@@ -413,6 +413,15 @@ impl Anchors {
         (entry as u32 & !ENDS) >> self.shift
     }
 
+    /// [`Anchors::state_of`] for the hot loops: the state number masked by `mask`, one less
+    /// than a power of two no smaller than the number of states. The mask also clears
+    /// [`ENDS`]: with `2^shift` entries a row in a table of at most 2^31, there are at most
+    /// `2^(31 - shift)` states, so the mask is below the bit [`ENDS`] is shifted to.
+    #[inline(always)]
+    pub(crate) fn state_masked(&self, entry: u64, mask: usize) -> usize {
+        ((entry as u32) >> self.shift) as usize & mask
+    }
+
     /// The next shorter anchor that is a suffix of `anchor`, or `u32::MAX`.
     #[inline]
     pub(crate) fn shorter(&self, anchor: u32) -> u32 {

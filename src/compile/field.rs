@@ -50,6 +50,10 @@ const NONE: u32 = u32::MAX;
 const FEW_BOUNDS: usize = 8;
 /// No position: the segment or chain has no place in the text.
 const NO: usize = usize::MAX;
+/// In `FieldSet::simple`: the anchor keys no group (a rule number no rule has).
+const SIMPLE_NONE: u64 = NONE as u64;
+/// In `FieldSet::simple`: the anchor keys several groups, or a group of several rules.
+const SIMPLE_MORE: u64 = u64::MAX;
 /// In `mark`'s table of bounds: not looked up yet.
 const UNKNOWN: usize = usize::MAX - 1;
 /// In `mark`'s table of bounds: no bound, every key is in time.
@@ -134,6 +138,10 @@ pub(crate) struct FieldSet {
     /// candidate, and `mark` stops at the first such in `seen` (which is in the order of
     /// first ends).
     bounds: Option<Vec<u32>>,
+    /// Per anchor, when it keys one group of one rule (the usual case: a rule's own literal),
+    /// that rule in the low half and its group's `slot` in the high half, or [`SIMPLE_NONE`]
+    /// when it keys no group; else [`SIMPLE_MORE`], and `mark` walks its groups.
+    simple: Vec<u64>,
     /// The distinct bounds of the key groups that have one, when they are few (at most
     /// [`FEW_BOUNDS`]): then `mark` keeps each one's latest start in a small array, looked
     /// up by the group's `slot`, and reads each seen key's groups without a call.
@@ -361,6 +369,16 @@ impl FieldSetBuilder {
             }
             key_groups.push((first, groups.len() as u32));
         }
+        let simple = key_groups
+            .iter()
+            .map(|&(start, end)| {
+                match groups.get(start as usize..end as usize).unwrap_or_default() {
+                    [] => SIMPLE_NONE,
+                    [g] if g.end == g.start + 1 => u64::from(g.first) | u64::from(g.slot) << 32,
+                    _ => SIMPLE_MORE,
+                }
+            })
+            .collect();
         let mut any = vec![0u64; words];
         for &rule in &self.any {
             set(&mut any, rule as usize);
@@ -379,6 +397,7 @@ impl FieldSetBuilder {
             group_rules,
             unkeyed,
             bounds,
+            simple,
             bound_slots,
             horizon,
             any,
@@ -447,7 +466,9 @@ pub(crate) struct FieldScratch {
     /// Per automaton state: whether it was reached at an end in this text, and where last;
     /// `fresh` lists them by first end, each as the log's entry there with its end counted
     /// from the text's start (or, in `fill_lasts`, by last end, backwards).
-    states: Vec<StateMark>,
+    states: Vec<u64>,
+    /// Per automaton state: the stamp when `fill_lasts` listed it.
+    backs: Vec<u32>,
     fresh: Vec<u64>,
     /// How many states `fresh` lists.
     reached: usize,
@@ -482,15 +503,11 @@ pub(crate) struct FieldScratch {
     pub(crate) work: u64,
 }
 
-/// What a text did to one state of the anchors' automaton.
-#[derive(Debug, Default, Clone, Copy)]
-struct StateMark {
-    /// The text's stamp when it reached the state at an end.
-    stamp: u32,
-    /// The last end at which it did.
-    last: u32,
-    /// The stamp when `fill_lasts` listed it.
-    back: u32,
+/// What a text did to one state of the anchors' automaton, in `FieldScratch::states`: the
+/// text's stamp when it reached the state at an end in the high half, the last end at which
+/// it did in the low half (one store per log entry).
+fn last_of(mark: u64) -> u32 {
+    mark as u32
 }
 
 fn grow(v: &mut Vec<u32>, n: usize) {
@@ -512,10 +529,8 @@ impl FieldScratch {
             ] {
                 v.iter_mut().for_each(|s| *s = 0);
             }
-            self.states.iter_mut().for_each(|m| {
-                m.stamp = 0;
-                m.back = 0;
-            });
+            self.states.iter_mut().for_each(|m| *m = 0);
+            self.backs.iter_mut().for_each(|b| *b = 0);
             self.stamp = 0;
             self.lasts = 0;
             self.expanded = 0;
@@ -602,7 +617,7 @@ impl FieldSet {
         // state number is below `count`, and `k` counts distinct states.
         let count = searcher.states().next_power_of_two();
         if states.len() < count {
-            states.resize(count, StateMark::default());
+            states.resize(count, 0);
         }
         if fresh.len() < count {
             fresh.resize(count, 0);
@@ -614,23 +629,14 @@ impl FieldSet {
             }
         }
         let list = &fresh[..];
-        let (stamps, anchor_firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
-        for &entry in list.get(..k).unwrap_or_default() {
-            let end = end_of(entry);
-            let mut a = searcher.longest(searcher.state_of(entry));
-            while let (Some(s), Some(f)) = (
-                stamps.get_mut(a as usize),
-                anchor_firsts.get_mut(a as usize),
-            ) {
-                if *s == stamp {
-                    break;
-                }
-                *s = stamp;
-                *f = end;
-                seen.push(a);
-                a = searcher.shorter(a);
-            }
-        }
+        walk_chains(
+            searcher,
+            list.get(..k).unwrap_or_default(),
+            stamp,
+            anchor_stamp,
+            first_end,
+            seen,
+        );
         sc.reached = k;
         sc.work += text.len() as u64 + n as u64 + sc.seen.len() as u64;
         Ok(())
@@ -652,9 +658,11 @@ impl FieldSet {
         sc.lasts = stamp;
         let runs = sc.runs;
         let n = runs.len();
+        grow(&mut sc.backs, sc.states.len());
         let FieldScratch {
             log,
             states,
+            backs,
             fresh,
             reached,
             last_stamp,
@@ -669,7 +677,7 @@ impl FieldSet {
             // reading the log again.
             for &entry in list.get(..*reached).unwrap_or_default() {
                 let state = searcher.state_of(entry);
-                let end = marks.get(state as usize).map_or(0, |m| m.last);
+                let end = marks.get(state as usize).map_or(0, |&m| last_of(m));
                 let mut a = searcher.longest(state);
                 while let (Some(s), Some(l)) =
                     (stamps.get_mut(a as usize), lasts.get_mut(a as usize))
@@ -687,9 +695,9 @@ impl FieldSet {
         for entry in runs.entries(log).rev() {
             let state = searcher.state_of(entry);
             let mut new = false;
-            if let Some(m) = marks.get_mut(state as usize) {
-                new = m.back != stamp;
-                m.back = stamp;
+            if let Some(b) = backs.get_mut(state as usize) {
+                new = *b != stamp;
+                *b = stamp;
             }
             if let Some(slot) = list.get_mut(k) {
                 *slot = entry;
@@ -698,7 +706,7 @@ impl FieldSet {
         }
         for &entry in list.get(..k).unwrap_or_default() {
             let state = searcher.state_of(entry);
-            let end = marks.get(state as usize).map_or(0, |m| m.last);
+            let end = marks.get(state as usize).map_or(0, |&m| last_of(m));
             let mut a = searcher.longest(state);
             while let (Some(s), Some(l)) = (stamps.get_mut(a as usize), lasts.get_mut(a as usize)) {
                 if *s == stamp {
@@ -888,6 +896,24 @@ impl FieldSet {
             };
             if f > last {
                 break;
+            }
+            let simple = self.simple.get(a as usize).copied().unwrap_or(SIMPLE_MORE);
+            if simple != SIMPLE_MORE {
+                let (rule, slot) = (simple as u32 as usize, (simple >> 32) as usize);
+                if rule < limit {
+                    let b = by.get(slot).copied().unwrap_or(IN_TIME);
+                    if b == UNKNOWN {
+                        *at = (k, 0);
+                        return Some(slot);
+                    }
+                    *work += 1;
+                    if b != NO && f <= b {
+                        set(bits, rule);
+                        *work += 1;
+                    }
+                }
+                k += 1;
+                continue;
             }
             let (start, end) = self.key_groups.get(a as usize).copied().unwrap_or((0, 0));
             let groups = self
@@ -1264,6 +1290,7 @@ impl FieldSet {
             + self.key_groups.capacity() * 8
             + self.groups.capacity() * std::mem::size_of::<KeyGroup>()
             + self.group_rules.capacity() * 4
+            + self.simple.capacity() * 8
             + (self.unkeyed.capacity() + self.any.capacity()) * 8
             + self.bounds.as_ref().map_or(0, |b| b.capacity() * 4)
             + self.bound_slots.as_ref().map_or(0, |b| b.capacity() * 4)
@@ -1504,7 +1531,8 @@ impl FieldScratch {
             + (self.first.capacity()
                 + self.count.capacity()
                 + self.log.capacity() * 2
-                + self.states.capacity() * 3
+                + self.states.capacity() * 2
+                + self.backs.capacity()
                 + self.fresh.capacity() * 2
                 + self.first_end.capacity()
                 + self.last_end.capacity()
@@ -1529,7 +1557,7 @@ fn first_visits(
     run: &[u64],
     base: u64,
     stamp: u32,
-    marks: &mut [StateMark],
+    marks: &mut [u64],
     list: &mut [u64],
     k: usize,
 ) -> usize {
@@ -1540,14 +1568,13 @@ fn first_visits(
     else {
         return k;
     };
+    let stamp_high = u64::from(stamp) << 32;
     for &entry in run {
         let entry = entry + base;
-        let state = searcher.state_of(entry) as usize;
         let mut new = false;
-        if let Some(m) = marks.get_mut(state & marks_mask) {
-            new = m.stamp != stamp;
-            m.stamp = stamp;
-            m.last = end_of(entry);
+        if let Some(m) = marks.get_mut(searcher.state_masked(entry, marks_mask)) {
+            new = (*m >> 32) as u32 != stamp;
+            *m = stamp_high | (entry >> 32);
         }
         if let Some(slot) = list.get_mut(k & list_mask) {
             *slot = entry;
@@ -1555,6 +1582,37 @@ fn first_visits(
         k += usize::from(new);
     }
     k
+}
+
+/// Lists in `seen` the anchors of the chains of the states first reached at `entries` (in
+/// order), each with its first end, walking each chain until an anchor already seen (whose
+/// own chain is then seen too). Not inlined: as a function of its own, the compiler knows
+/// that `seen` is not among the slices written, and keeps its length in a register.
+#[inline(never)]
+fn walk_chains(
+    searcher: &Anchors,
+    entries: &[u64],
+    stamp: u32,
+    stamps: &mut [u32],
+    firsts: &mut [u32],
+    seen: &mut Vec<u32>,
+) {
+    // A local vector's length stays in a register; the caller's is written at each push.
+    let mut out = std::mem::take(seen);
+    for &entry in entries {
+        let end = end_of(entry);
+        let mut a = searcher.longest(searcher.state_of(entry));
+        while let (Some(s), Some(f)) = (stamps.get_mut(a as usize), firsts.get_mut(a as usize)) {
+            if *s == stamp {
+                break;
+            }
+            *s = stamp;
+            *f = end;
+            out.push(a);
+            a = searcher.shorter(a);
+        }
+    }
+    *seen = out;
 }
 
 /// Probes of a binary search over `n` entries.
