@@ -488,6 +488,9 @@ pub(crate) struct FieldScratch {
     hits: Vec<usize>,
     /// The anchors found in this text.
     seen: Vec<u32>,
+    /// Where `scan` lists them first: a power of two long, at least the number of
+    /// anchors, written by masked index (each anchor once), then copied to `seen`.
+    seen_buffer: Vec<u32>,
     occurrence_stamp: Vec<u32>,
     /// Where each non-literal segment occurs: (start, end), ascending.
     occurrences: Vec<Vec<(usize, usize)>>,
@@ -608,6 +611,7 @@ impl FieldSet {
             anchor_stamp,
             first_end,
             seen,
+            seen_buffer,
             log,
             states,
             fresh,
@@ -629,14 +633,17 @@ impl FieldSet {
             }
         }
         let list = &fresh[..];
-        walk_chains(
+        let buffer_len = self.anchors.next_power_of_two();
+        grow(seen_buffer, buffer_len);
+        let found = walk_chains(
             searcher,
             list.get(..k).unwrap_or_default(),
             stamp,
             anchor_stamp,
             first_end,
-            seen,
+            seen_buffer.get_mut(..buffer_len).unwrap_or_default(),
         );
+        seen.extend_from_slice(seen_buffer.get(..found).unwrap_or_default());
         sc.reached = k;
         sc.work += text.len() as u64 + n as u64 + sc.seen.len() as u64;
         Ok(())
@@ -1525,6 +1532,7 @@ impl FieldScratch {
             + self.head_stamp.capacity()
             + self.node_stamp.capacity()
             + self.seen.capacity()
+            + self.seen_buffer.capacity()
             + self.stack.capacity())
             * 4
             + (self.head.capacity() + self.latest.capacity()) * size_of::<usize>()
@@ -1584,10 +1592,11 @@ fn first_visits(
     k
 }
 
-/// Lists in `seen` the anchors of the chains of the states first reached at `entries` (in
+/// Lists in `out` the anchors of the chains of the states first reached at `entries` (in
 /// order), each with its first end, walking each chain until an anchor already seen (whose
-/// own chain is then seen too). Not inlined: as a function of its own, the compiler knows
-/// that `seen` is not among the slices written, and keeps its length in a register.
+/// own chain is then seen too); returns how many. `out` is a power of two long, at least the
+/// number of anchors: a masked index is in range, and no anchor is listed twice. Never
+/// inlined: inside the scan, with its values live around it, this loop's were spilled.
 #[inline(never)]
 fn walk_chains(
     searcher: &Anchors,
@@ -1595,10 +1604,13 @@ fn walk_chains(
     stamp: u32,
     stamps: &mut [u32],
     firsts: &mut [u32],
-    seen: &mut Vec<u32>,
-) {
-    // A local vector's length stays in a register; the caller's is written at each push.
-    let mut out = std::mem::take(seen);
+    out: &mut [u32],
+) -> usize {
+    let mask = out.len().wrapping_sub(1);
+    let Some(out) = out.get_mut(..=mask) else {
+        return 0;
+    };
+    let mut n = 0;
     for &entry in entries {
         let end = end_of(entry);
         let mut a = searcher.longest(searcher.state_of(entry));
@@ -1608,11 +1620,14 @@ fn walk_chains(
             }
             *s = stamp;
             *f = end;
-            out.push(a);
+            if let Some(slot) = out.get_mut(n & mask) {
+                *slot = a;
+            }
+            n += 1;
             a = searcher.shorter(a);
         }
     }
-    *seen = out;
+    n
 }
 
 /// Probes of a binary search over `n` entries.
