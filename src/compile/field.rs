@@ -54,6 +54,9 @@ const NO: usize = usize::MAX;
 const SIMPLE_NONE: u64 = NONE as u64;
 /// In `FieldSet::simple`: the anchor keys several groups, or a group of several rules.
 const SIMPLE_MORE: u64 = u64::MAX;
+/// The length of `mark`'s table of bounds: room for [`FEW_BOUNDS`] and the slot of groups
+/// without one, rounded up to a power of two so that a masked slot needs no bounds check.
+const BY_SLOTS: usize = (FEW_BOUNDS + 1).next_power_of_two();
 /// In `mark`'s table of bounds: not looked up yet.
 const UNKNOWN: usize = usize::MAX - 1;
 /// In `mark`'s table of bounds: no bound, every key is in time.
@@ -815,7 +818,7 @@ impl FieldSet {
         };
         if let Some(slots) = &self.bound_slots {
             // Each bound's latest start, found when a group first needs it.
-            let mut by = [UNKNOWN; FEW_BOUNDS + 1];
+            let mut by = [UNKNOWN; BY_SLOTS];
             by[FEW_BOUNDS] = IN_TIME;
             let mut at = (0, 0);
             let mut work = 0;
@@ -889,7 +892,7 @@ impl FieldSet {
     fn mark_seen(
         &self,
         sc: &FieldScratch,
-        by: &[usize; FEW_BOUNDS + 1],
+        by: &[usize; BY_SLOTS],
         limit: usize,
         last: usize,
         bits: &mut [u64],
@@ -908,7 +911,8 @@ impl FieldSet {
             if simple != SIMPLE_MORE {
                 let (rule, slot) = (simple as u32 as usize, (simple >> 32) as usize);
                 if rule < limit {
-                    let b = by.get(slot).copied().unwrap_or(IN_TIME);
+                    // Slots are at most `FEW_BOUNDS`: the mask only spares a bounds check.
+                    let b = by[slot & (BY_SLOTS - 1)];
                     if b == UNKNOWN {
                         *at = (k, 0);
                         return Some(slot);
@@ -1751,5 +1755,58 @@ mod tests {
             }
         }
         assert!(placed > 100, "{placed}");
+    }
+    /// `mark`'s table of the few bounds and its path for keys of one rule give the bits and
+    /// the work of the walk over every group with each bound looked up as it comes.
+    #[test]
+    fn marking_through_the_bound_table_agrees_with_walking_every_group() {
+        let tails = ["y*z*", "y*[!a]z*", "*", "", "z?y*", "y*z", "?*"];
+        let keys = ["a", "b", "é", "c", "ab", "?a", "{a,b}"];
+        let letters = ["a", "b", "c", "y", "z", "é", "y", "z"];
+        let mut rng = Rng(11);
+        let (mut tabled, mut simple) = (0, 0);
+        for _ in 0..200 {
+            let globs: Vec<Glob> = (0..10)
+                .map(|_| {
+                    let key = random(&mut rng, &keys, 2);
+                    let tail = tails[rng.below(tails.len())];
+                    let glob = format!("*{key}{}*{tail}", keys[rng.below(keys.len())]);
+                    Glob::new(&glob).expect("valid glob")
+                })
+                .collect();
+            let mut builder = FieldSetBuilder::default();
+            for g in &globs {
+                builder.add(&forms(g, 64).expect("few forms"), g.is_any());
+            }
+            let (field, _) = builder.build(usize::MAX);
+            tabled += usize::from(field.bound_slots.is_some());
+            simple += field.simple.iter().filter(|&&s| s != SIMPLE_MORE).count();
+            let mut general = field.clone();
+            general.bound_slots = None;
+            general.simple.iter_mut().for_each(|s| *s = SIMPLE_MORE);
+            let (mut sc, mut sc_general) = (FieldScratch::default(), FieldScratch::default());
+            for _ in 0..30 {
+                let text = random(&mut rng, &letters, 14);
+                let limit = 1 + rng.below(globs.len());
+                field.scan(&text, &mut sc).expect("short text");
+                general.scan(&text, &mut sc_general).expect("short text");
+                let (before, before_general) = (sc.work, sc_general.work);
+                let (mut bits, mut bits_general) = (vec![0u64; 1], vec![0u64; 1]);
+                field.mark(&text, &mut sc, limit, &mut bits);
+                general.mark(&text, &mut sc_general, limit, &mut bits_general);
+                let below = (1u64 << limit) - 1;
+                assert_eq!(
+                    bits[0] & below,
+                    bits_general[0] & below,
+                    "{globs:?} on {text:?}"
+                );
+                assert_eq!(
+                    sc.work - before,
+                    sc_general.work - before_general,
+                    "{globs:?} on {text:?}"
+                );
+            }
+        }
+        assert!(tabled > 50 && simple > 200, "{tabled} {simple}");
     }
 }
