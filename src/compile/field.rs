@@ -1763,14 +1763,24 @@ mod tests {
         let tails = ["y*z*", "y*[!a]z*", "*", "", "z?y*", "y*z", "?*"];
         let keys = ["a", "b", "é", "c", "ab", "?a", "{a,b}"];
         let letters = ["a", "b", "c", "y", "z", "é", "y", "z"];
+        // Rules of their own literals before shared tails, as the adversarial families:
+        // each key one group of one rule, the bounds few and placed first.
+        let numbered = ["y*z*", "y*[!a]z*", "z?y*"];
+        let digits = ["x", "1", "2", "3", "y", "z", "a", "x1", "2y"];
         let mut rng = Rng(11);
-        let (mut tabled, mut simple) = (0, 0);
-        for _ in 0..200 {
+        let (mut tabled, mut simple, mut placed) = (0, 0, 0);
+        for round in 0..300 {
+            let family = round % 2 == 0;
             let globs: Vec<Glob> = (0..10)
-                .map(|_| {
-                    let key = random(&mut rng, &keys, 2);
-                    let tail = tails[rng.below(tails.len())];
-                    let glob = format!("*{key}{}*{tail}", keys[rng.below(keys.len())]);
+                .map(|i| {
+                    let glob = if family {
+                        let tail = numbered[rng.below(numbered.len())];
+                        format!("*x{}*{tail}", i + 1 + 10 * rng.below(3))
+                    } else {
+                        let key = random(&mut rng, &keys, 2);
+                        let tail = tails[rng.below(tails.len())];
+                        format!("*{key}{}*{tail}", keys[rng.below(keys.len())])
+                    };
                     Glob::new(&glob).expect("valid glob")
                 })
                 .collect();
@@ -1780,13 +1790,17 @@ mod tests {
             }
             let (field, _) = builder.build(usize::MAX);
             tabled += usize::from(field.bound_slots.is_some());
+            placed += usize::from(field.horizon.is_some());
             simple += field.simple.iter().filter(|&&s| s != SIMPLE_MORE).count();
             let mut general = field.clone();
             general.bound_slots = None;
             general.simple.iter_mut().for_each(|s| *s = SIMPLE_MORE);
             let (mut sc, mut sc_general) = (FieldScratch::default(), FieldScratch::default());
             for _ in 0..30 {
-                let text = random(&mut rng, &letters, 14);
+                let text = match family {
+                    true => random(&mut rng, &digits, 16),
+                    false => random(&mut rng, &letters, 14),
+                };
                 let limit = 1 + rng.below(globs.len());
                 field.scan(&text, &mut sc).expect("short text");
                 general.scan(&text, &mut sc_general).expect("short text");
@@ -1807,6 +1821,9 @@ mod tests {
                 );
             }
         }
-        assert!(tabled > 50 && simple > 200, "{tabled} {simple}");
+        assert!(
+            tabled > 150 && simple > 600 && placed > 100,
+            "{tabled} {simple} {placed}"
+        );
     }
 }
