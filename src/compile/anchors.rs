@@ -27,9 +27,48 @@ const NONE: u32 = u32::MAX;
 const ENDS: u32 = 1 << 31;
 
 /// A place of the log of [`Anchors::log_ends`]: the end (one past the byte where the
-/// anchors end) in the high 32 bits; the state in the low ones ([`Anchors::state_of`]).
+/// anchors end) in the high 32 bits, counted from its run's base (see [`Runs`]); the state in
+/// the low ones ([`Anchors::state_of`]).
 pub(crate) fn end_of(entry: u64) -> u32 {
     (entry >> 32) as u32
+}
+
+/// One run of the log: `log[start..start + len]`, each entry's end to be raised by `base`
+/// (already in the entry's end bits, so that adding it to an entry gives the whole text's end).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Run {
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+    pub(crate) base: u64,
+}
+
+/// Where [`Anchors::log_ends`] left its entries: two runs, the first's ends before the
+/// second's. The lanes' entries are read where they were written, not moved together.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Runs(pub(crate) [Run; LANES]);
+
+impl Runs {
+    /// How many entries the runs hold.
+    pub(crate) fn len(&self) -> usize {
+        self.0.iter().map(|r| r.len).sum()
+    }
+
+    /// Each run's entries and the base to add to them, in order.
+    pub(crate) fn slices<'a>(&self, log: &'a [u64]) -> [(&'a [u64], u64); LANES] {
+        self.0.map(|r| {
+            (
+                log.get(r.start..r.start + r.len).unwrap_or_default(),
+                r.base,
+            )
+        })
+    }
+
+    /// Every entry of the runs, in order, with its end counted from the text's start.
+    pub(crate) fn entries<'a>(&self, log: &'a [u64]) -> impl DoubleEndedIterator<Item = u64> + 'a {
+        let [(a, base_a), (b, base_b)] = self.slices(log);
+        let a = a.iter().map(move |&e| e + base_a);
+        a.chain(b.iter().map(move |&e| e + base_b))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -39,8 +78,11 @@ pub(crate) struct Anchors {
     /// log2 of a row's width: a state's number is its row's offset, shifted down by it.
     shift: u32,
     /// `rows[offset + class]`: the next state's row offset, with [`ENDS`] set when an
-    /// anchor ends there.
+    /// anchor ends there. Padded with zeros to a power of two, so that an index masked by
+    /// `mask` needs no bounds check and the mask also clears [`ENDS`].
     rows: Vec<u32>,
+    /// `rows.len() - 1`, below [`ENDS`].
+    mask: u32,
     /// The longest anchor ending at each state, or `NONE`.
     longest: Vec<u32>,
     /// For each anchor, the next shorter anchor that is a suffix of it, or `NONE`.
@@ -67,49 +109,73 @@ fn lanes(text: &[u8], part: usize) -> Option<([&[u8]; LANES], &[u8])> {
 /// The automaton's tables as the search loop reads them.
 #[derive(Clone, Copy)]
 struct Dfa<'a> {
+    /// `mask + 1` entries: a masked index is always in range, which the compiler sees.
     rows: &'a [u32],
+    mask: u32,
     classes: &'a [u8; 256],
 }
 
-impl<'a> Dfa<'a> {
-    fn of(anchors: &'a Anchors) -> Dfa<'a> {
-        Dfa {
-            rows: &anchors.rows,
-            classes: &anchors.classes,
+/// The log as the search loop writes it: `mask + 1` entries (a power of two, at least the
+/// text's length), so that a masked slot needs no bounds check; no slot is ever past the
+/// text's length, since each byte adds at most one entry.
+struct LogSlots<'a> {
+    slots: &'a mut [u64],
+    mask: usize,
+}
+
+impl LogSlots<'_> {
+    #[inline(always)]
+    fn put(&mut self, n: usize, entry: u64) {
+        if let Some(slot) = self.slots.get_mut(n & self.mask) {
+            *slot = entry;
         }
     }
+}
 
-    /// The entry for byte `b` in state `state` (a row offset).
+/// One step of the end counter kept in an entry's high bits.
+const STEP: u64 = 1 << 32;
+
+impl<'a> Dfa<'a> {
+    /// `None` only if the table were shorter than its mask says, which `Anchors::new`
+    /// never makes. The caller returns early then: a fallback table here would hide from
+    /// the compiler that the masked index is in range.
+    #[inline(always)]
+    fn of(anchors: &'a Anchors) -> Option<Dfa<'a>> {
+        let rows = anchors.rows.get(..=anchors.mask as usize)?;
+        Some(Dfa {
+            rows,
+            mask: anchors.mask,
+            classes: &anchors.classes,
+        })
+    }
+
+    /// The entry for byte `b` in state `state` (a row offset, [`ENDS`] set or not: the mask
+    /// clears it).
     #[inline(always)]
     fn next(self, state: u32, b: u8) -> u32 {
         let class = u32::from(self.classes[usize::from(b)]);
-        self.rows
-            .get((state + class) as usize)
-            .copied()
-            .unwrap_or(0)
+        let at = (state.wrapping_add(class) & self.mask) as usize;
+        self.rows.get(at).copied().unwrap_or(0)
     }
 
-    /// Reads `text`, which starts at byte `base` of the whole, from `state`, logging from
-    /// `log[n]`; the state reached and the log's new length.
+    /// Reads `text` from `state`, logging from slot `n` with ends counted from `end` (the
+    /// entry bits of the end of the byte before the text); the state reached and the log's
+    /// new length.
     #[inline(always)]
-    fn log(self, text: &[u8], base: usize, state: u32, log: &mut [u64], n: usize) -> (u32, usize) {
-        let (mut state, mut n) = (state, n);
-        let mut end = (base as u64 + 1) << 32;
+    fn log(self, text: &[u8], end: u64, state: u32, log: &mut LogSlots, n: usize) -> (u32, usize) {
+        let (mut state, mut n, mut end) = (state, n, end);
         for &b in text {
-            let entry = self.next(state, b);
-            state = entry & !ENDS;
+            state = self.next(state, b);
+            end += STEP;
             // Written whether or not an anchor ends here: kept only if one does.
-            if let Some(slot) = log.get_mut(n) {
-                *slot = end | u64::from(state);
-            }
-            n += (entry >> 31) as usize;
-            end += 1 << 32;
+            log.put(n, end | u64::from(state));
+            n += (state >> 31) as usize;
         }
         (state, n)
     }
 
-    /// Reads the pieces side by side, piece `k` (of `part` bytes, from byte `k * part`)
-    /// from `states[k]`, logging from `log[k * part]`; `counts[k]` says how many it logged.
+    /// Reads the pieces side by side, piece `k` from `states[k]`, logging from slot
+    /// `k * part` with ends counted from its own start; `counts[k]` says how many it logged.
     #[inline(always)]
     fn log_lanes(
         self,
@@ -117,27 +183,20 @@ impl<'a> Dfa<'a> {
         part: usize,
         states: &mut [u32; LANES],
         counts: &mut [usize; LANES],
-        log: &mut [u64],
+        log: &mut LogSlots,
     ) {
         let [a, b] = pieces;
         let [mut s0, mut s1] = *states;
         let (mut n0, mut n1) = (0, part);
-        let mut end = 1u64 << 32;
-        let second = (part as u64) << 32;
+        let mut end = 0u64;
         for (&x0, &x1) in a.iter().zip(b) {
-            let e0 = self.next(s0, x0);
-            let e1 = self.next(s1, x1);
-            s0 = e0 & !ENDS;
-            s1 = e1 & !ENDS;
-            if let Some(slot) = log.get_mut(n0) {
-                *slot = end | u64::from(s0);
-            }
-            if let Some(slot) = log.get_mut(n1) {
-                *slot = (end + second) | u64::from(s1);
-            }
-            n0 += (e0 >> 31) as usize;
-            n1 += (e1 >> 31) as usize;
-            end += 1 << 32;
+            s0 = self.next(s0, x0);
+            s1 = self.next(s1, x1);
+            end += STEP;
+            log.put(n0, end | u64::from(s0));
+            log.put(n1, end | u64::from(s1));
+            n0 += (s0 >> 31) as usize;
+            n1 += (s1 >> 31) as usize;
         }
         *states = [s0, s1];
         *counts = [n0, n1 - part];
@@ -243,10 +302,17 @@ impl Anchors {
                 *c = below + 1;
             }
         }
+        // Padding never read by a real state: each state's row is within `states * width`.
+        rows.resize(rows.len().next_power_of_two(), 0);
+        let mask = u32::try_from(rows.len() - 1)
+            .ok()
+            .filter(|&m| m < ENDS)
+            .expect("an automaton of fewer than 2^31 transitions");
         Anchors {
             classes,
             shift,
             rows,
+            mask,
             longest,
             shorter,
             lens: anchors.iter().map(|a| a.len() as u32).collect(),
@@ -255,63 +321,78 @@ impl Anchors {
         }
     }
 
-    /// Logs every place where some anchor ends: `log[..n]`, ascending, with `n` returned,
-    /// each entry read by [`end_of`] and [`Anchors::state_of`]. `log` is grown to at least
-    /// the text's length and its rest is left as it was.
+    /// Logs every place where some anchor ends, in two [`Runs`] of `log`, ascending, each
+    /// entry read by [`end_of`] (plus its run's base) and [`Anchors::state_of`]. `log` is
+    /// grown to at least the text's length (a power of two) and nothing at or past the
+    /// text's length is written.
     ///
     /// A long text is read in [`LANES`] pieces at once: each step is a load that depends on
     /// the one before, so one lane waits on memory while two keep the processor busy. A
     /// piece's first state comes from reading the `depth` bytes before it from the start
     /// state: the automaton's state is the longest suffix of the text read that is a prefix
-    /// of an anchor, never longer than the longest anchor, so those bytes fix it.
+    /// of an anchor, never longer than the longest anchor, so those bytes fix it. Each lane
+    /// logs from its piece's first byte, and its entries stay there (its run).
     ///
     /// Never inlined: inlined into the scan, with the scan's values live around it, more of
     /// the lanes' states and counts were spilled to memory, which puts a store and a load
     /// on a lane's chain.
     #[inline(never)]
-    pub(crate) fn log_ends(&self, text: &[u8], log: &mut Vec<u64>) -> usize {
+    pub(crate) fn log_ends(&self, text: &[u8], log: &mut Vec<u64>) -> Runs {
         let len = text.len();
-        if log.len() < len {
-            log.resize(len, 0);
+        let slots = len.max(1).next_power_of_two();
+        if log.len() < slots {
+            log.resize(slots, 0);
         }
-        let dfa = Dfa::of(self);
+        let mask = slots - 1;
+        let Some(slots) = log.get_mut(..=mask) else {
+            return Runs::default();
+        };
+        let mut log = LogSlots { slots, mask };
+        let Some(dfa) = Dfa::of(self) else {
+            return Runs::default();
+        };
         let part = len / LANES;
         let split = (part >= LANE_MIN && part >= 4 * self.depth)
             .then(|| lanes(text, part))
             .flatten();
         let Some((pieces, rest)) = split else {
-            return dfa.log(text, 0, 0, log, 0).1;
+            let (_, n) = dfa.log(text, 0, 0, &mut log, 0);
+            let first = Run {
+                start: 0,
+                len: n,
+                base: 0,
+            };
+            return Runs([first, Run::default()]);
         };
-        // Lane k writes its entries from `k * part`: at most one per byte, so the lanes'
-        // entries never overlap, and they are moved together afterwards.
         let mut states = [0u32; LANES];
         for (k, state) in states.iter_mut().enumerate().skip(1) {
             let at = k * part;
             let warm = text
                 .get(at.saturating_sub(self.depth)..at)
                 .unwrap_or_default();
-            *state = warm.iter().fold(0, |s, &b| dfa.next(s, b) & !ENDS);
+            *state = warm.iter().fold(0, |s, &b| dfa.next(s, b));
         }
         let mut counts = [0usize; LANES];
-        dfa.log_lanes(pieces, part, &mut states, &mut counts, log);
+        dfa.log_lanes(pieces, part, &mut states, &mut counts, &mut log);
         let last = LANES - 1;
+        // The rest continues the last lane's run, its ends counted from that lane's start.
         let (_, more) = dfa.log(
             rest,
-            len - rest.len(),
+            (part as u64) * STEP,
             states[last],
-            log,
+            &mut log,
             last * part + counts[last],
         );
         counts[last] = more - last * part;
-        let mut n = counts[0];
-        for (k, &count) in counts.iter().enumerate().skip(1) {
-            let from = k * part;
-            if from + count <= log.len() {
-                log.copy_within(from..from + count, n);
-            }
-            n += count;
+        let mut runs = [Run::default(); LANES];
+        for (k, (run, &count)) in runs.iter_mut().zip(&counts).enumerate() {
+            *run = Run {
+                start: k * part,
+                len: count,
+                base: (k * part) as u64 * STEP,
+            };
         }
-        n
+        Runs(runs)
     }
 
     /// How many states the automaton has: the numbers [`Anchors::state_of`] gives are below it.
@@ -329,7 +410,16 @@ impl Anchors {
     /// then needs no shift, whose count would take a register there).
     #[inline]
     pub(crate) fn state_of(&self, entry: u64) -> u32 {
-        (entry as u32) >> self.shift
+        (entry as u32 & !ENDS) >> self.shift
+    }
+
+    /// [`Anchors::state_of`] for the hot loops: the state number masked by `mask`, one less
+    /// than a power of two no smaller than the number of states. The mask also clears
+    /// [`ENDS`]: with `2^shift` entries a row in a table of at most 2^31, there are at most
+    /// `2^(31 - shift)` states, so the mask is below the bit [`ENDS`] is shifted to.
+    #[inline(always)]
+    pub(crate) fn state_masked(&self, entry: u64, mask: usize) -> usize {
+        ((entry as u32) >> self.shift) as usize & mask
     }
 
     /// The next shorter anchor that is a suffix of `anchor`, or `u32::MAX`.
@@ -374,8 +464,8 @@ mod tests {
         let mut out = Vec::new();
         let anchors = Anchors::new(&owned);
         let mut log = Vec::new();
-        let n = anchors.log_ends(text.as_bytes(), &mut log);
-        for &entry in &log[..n] {
+        let runs = anchors.log_ends(text.as_bytes(), &mut log);
+        for entry in runs.entries(&log) {
             let end = end_of(entry) as usize;
             for a in anchors.chain(anchors.longest(anchors.state_of(entry))) {
                 out.push((a, end - anchors.len_of(a)));
@@ -446,11 +536,13 @@ mod tests {
                 "length {len}"
             );
             // A log longer than the text keeps its rest.
-            let mut log = vec![u64::MAX; text.len() + 3];
-            let n = automaton.log_ends(text.as_bytes(), &mut log);
-            assert!(n <= text.len());
+            let mut log = vec![u64::MAX; text.len().next_power_of_two() + 3];
+            let runs = automaton.log_ends(text.as_bytes(), &mut log);
+            assert!(runs.len() <= text.len());
             assert!(log[text.len()..].iter().all(|&e| e == u64::MAX));
-            assert!(log[..n].windows(2).all(|w| end_of(w[0]) < end_of(w[1])));
+            let ends: Vec<u32> = runs.entries(&log).map(end_of).collect();
+            assert!(ends.windows(2).all(|w| w[0] < w[1]));
+            assert!(ends.iter().all(|&e| e as usize <= text.len()));
         }
     }
 

@@ -41,7 +41,7 @@
 
 use std::collections::HashMap;
 
-use super::anchors::Anchors;
+use super::anchors::{Anchors, Runs, end_of};
 use super::segment::{Form, Segment};
 use super::table::FastHash;
 
@@ -50,6 +50,17 @@ const NONE: u32 = u32::MAX;
 const FEW_BOUNDS: usize = 8;
 /// No position: the segment or chain has no place in the text.
 const NO: usize = usize::MAX;
+/// In `FieldSet::simple`: the anchor keys no group (a rule number no rule has).
+const SIMPLE_NONE: u64 = NONE as u64;
+/// In `FieldSet::simple`: the anchor keys several groups, or a group of several rules.
+const SIMPLE_MORE: u64 = u64::MAX;
+/// The length of `mark`'s table of bounds: room for [`FEW_BOUNDS`] and the slot of groups
+/// without one, rounded up to a power of two so that a masked slot needs no bounds check.
+const BY_SLOTS: usize = (FEW_BOUNDS + 1).next_power_of_two();
+/// In `mark`'s table of bounds: not looked up yet.
+const UNKNOWN: usize = usize::MAX - 1;
+/// In `mark`'s table of bounds: no bound, every key is in time.
+const IN_TIME: usize = usize::MAX - 2;
 
 #[derive(Debug, Clone)]
 struct SegmentInfo {
@@ -99,6 +110,11 @@ struct KeyGroup {
     /// The group's rules: `group_rules[start..end]`.
     start: u32,
     end: u32,
+    /// The first of them, read without going to `group_rules`.
+    first: u32,
+    /// The bound's place in `FieldSet::bound_slots` (`FEW_BOUNDS` without a bound), when
+    /// that is known.
+    slot: u32,
 }
 
 /// The complex globs of one field of one stage; rules are numbered from 0 in rule order.
@@ -125,6 +141,14 @@ pub(crate) struct FieldSet {
     /// candidate, and `mark` stops at the first such in `seen` (which is in the order of
     /// first ends).
     bounds: Option<Vec<u32>>,
+    /// Per anchor, when it keys one group of one rule (the usual case: a rule's own literal),
+    /// that rule in the low half and its group's `slot` in the high half, or [`SIMPLE_NONE`]
+    /// when it keys no group; else [`SIMPLE_MORE`], and `mark` walks its groups.
+    simple: Vec<u64>,
+    /// The distinct bounds of the key groups that have one, when they are few (at most
+    /// [`FEW_BOUNDS`]): then `mark` keeps each one's latest start in a small array, looked
+    /// up by the group's `slot`, and reads each seen key's groups without a call.
+    bound_slots: Option<Vec<u32>>,
     /// When `bounds` is known and every segment of their chains has an anchor (the last
     /// one aside, compared at the end): what one byte costs, at most, to place those chains
     /// without the search of step 1, a step per byte searched backwards and one per
@@ -305,6 +329,10 @@ impl FieldSetBuilder {
         let mut bounds: Vec<u32> = keyed.iter().flatten().map(|&(b, _)| b).collect();
         bounds.sort_unstable();
         bounds.dedup();
+        let bound_slots: Option<Vec<u32>> = {
+            let some: Vec<u32> = bounds.iter().copied().filter(|&b| b != NONE).collect();
+            (some.len() <= FEW_BOUNDS).then_some(some)
+        };
         let bounds = (bounds.len() <= FEW_BOUNDS && !bounds.contains(&NONE)).then_some(bounds);
         let horizon = bounds
             .as_ref()
@@ -328,14 +356,32 @@ impl FieldSetBuilder {
                     }
                     i += 1;
                 }
+                let slot = match &bound_slots {
+                    Some(slots) if bound != NONE => {
+                        slots.iter().position(|&b| b == bound).unwrap_or(FEW_BOUNDS)
+                    }
+                    _ => FEW_BOUNDS,
+                };
                 groups.push(KeyGroup {
                     bound,
                     start,
                     end: group_rules.len() as u32,
+                    first: group_rules.get(start as usize).copied().unwrap_or(NONE),
+                    slot: slot as u32,
                 });
             }
             key_groups.push((first, groups.len() as u32));
         }
+        let simple = key_groups
+            .iter()
+            .map(|&(start, end)| {
+                match groups.get(start as usize..end as usize).unwrap_or_default() {
+                    [] => SIMPLE_NONE,
+                    [g] if g.end == g.start + 1 => u64::from(g.first) | u64::from(g.slot) << 32,
+                    _ => SIMPLE_MORE,
+                }
+            })
+            .collect();
         let mut any = vec![0u64; words];
         for &rule in &self.any {
             set(&mut any, rule as usize);
@@ -354,6 +400,8 @@ impl FieldSetBuilder {
             group_rules,
             unkeyed,
             bounds,
+            simple,
+            bound_slots,
             horizon,
             any,
             byte_weight: 0,
@@ -414,14 +462,17 @@ pub(crate) struct FieldScratch {
     /// Whether each anchor occurs in this text.
     anchor_stamp: Vec<u32>,
     /// The places where anchors end, in order, each with the automaton's state there (whose
-    /// longest anchor gives the others): `log[..logged]`, at most one entry per byte,
+    /// longest anchor gives the others): the `runs` of `log`, at most one entry per byte,
     /// whatever the number of anchors ending inside one another.
     log: Vec<u64>,
-    logged: usize,
-    /// Per automaton state: whether it was reached at an end in this text, and where first;
-    /// `fresh` lists them by first end (or, in `fill_lasts`, by last end, backwards).
-    states: Vec<StateMark>,
-    fresh: Vec<u32>,
+    runs: Runs,
+    /// Per automaton state: whether it was reached at an end in this text, and where last;
+    /// `fresh` lists them by first end, each as the log's entry there with its end counted
+    /// from the text's start (or, in `fill_lasts`, by last end, backwards).
+    states: Vec<u64>,
+    /// Per automaton state: the stamp when `fill_lasts` listed it.
+    backs: Vec<u32>,
+    fresh: Vec<u64>,
     /// How many states `fresh` lists.
     reached: usize,
     /// Each seen anchor's first and last end, the fast paths of a search for its latest
@@ -440,6 +491,9 @@ pub(crate) struct FieldScratch {
     hits: Vec<usize>,
     /// The anchors found in this text.
     seen: Vec<u32>,
+    /// Where `scan` lists them first: a power of two long, at least the number of
+    /// anchors, written by masked index (each anchor once), then copied to `seen`.
+    seen_buffer: Vec<u32>,
     occurrence_stamp: Vec<u32>,
     /// Where each non-literal segment occurs: (start, end), ascending.
     occurrences: Vec<Vec<(usize, usize)>>,
@@ -455,15 +509,11 @@ pub(crate) struct FieldScratch {
     pub(crate) work: u64,
 }
 
-/// What a text did to one state of the anchors' automaton.
-#[derive(Debug, Default, Clone, Copy)]
-struct StateMark {
-    /// The text's stamp when it reached the state at an end.
-    stamp: u32,
-    /// The last end at which it did.
-    last: u32,
-    /// The stamp when `fill_lasts` listed it.
-    back: u32,
+/// What a text did to one state of the anchors' automaton, in `FieldScratch::states`: the
+/// text's stamp when it reached the state at an end in the high half, the last end at which
+/// it did in the low half (one store per log entry).
+fn last_of(mark: u64) -> u32 {
+    mark as u32
 }
 
 fn grow(v: &mut Vec<u32>, n: usize) {
@@ -485,10 +535,8 @@ impl FieldScratch {
             ] {
                 v.iter_mut().for_each(|s| *s = 0);
             }
-            self.states.iter_mut().for_each(|m| {
-                m.stamp = 0;
-                m.back = 0;
-            });
+            self.states.iter_mut().for_each(|m| *m = 0);
+            self.backs.iter_mut().for_each(|b| *b = 0);
             self.stamp = 0;
             self.lasts = 0;
             self.expanded = 0;
@@ -543,7 +591,7 @@ impl FieldSet {
     /// (whose chain is seen too). `seen` is in the order of first ends.
     pub(crate) fn scan(&self, text: &str, sc: &mut FieldScratch) -> Result<(), SearchFailed> {
         sc.begin(self);
-        sc.logged = 0;
+        sc.runs = Runs::default();
         let Some(searcher) = &self.searcher else {
             return Ok(());
         };
@@ -559,62 +607,46 @@ impl FieldSet {
             None => text.len(),
         };
         let text = text.get(..searched).unwrap_or(text);
-        let n = searcher.log_ends(text.as_bytes(), &mut sc.log);
-        sc.logged = n;
+        let runs = searcher.log_ends(text.as_bytes(), &mut sc.log);
+        sc.runs = runs;
+        let n = runs.len();
         let FieldScratch {
             anchor_stamp,
             first_end,
             seen,
+            seen_buffer,
             log,
             states,
             fresh,
             ..
         } = sc;
-        let count = searcher.states();
+        // Both a power of two long, so that a masked index needs no bounds check: every
+        // state number is below `count`, and `k` counts distinct states.
+        let count = searcher.states().next_power_of_two();
         if states.len() < count {
-            states.resize(count, StateMark::default());
+            states.resize(count, 0);
         }
-        grow(fresh, count);
-        let (marks, list) = (&mut states[..], &mut fresh[..]);
-        let log = log.get(..n).unwrap_or_default();
-        // Each state's first visit is kept as its place in the log, which gives its end:
-        // nothing here depends on whether the state is new but the list's length.
+        if fresh.len() < count {
+            fresh.resize(count, 0);
+        }
         let mut k = 0usize;
-        for (j, &entry) in log.iter().enumerate() {
-            let state = searcher.state_of(entry);
-            let mut new = false;
-            if let Some(m) = marks.get_mut(state as usize) {
-                new = m.stamp != stamp;
-                m.stamp = stamp;
-                m.last = super::anchors::end_of(entry);
-            }
-            // `k` counts distinct states: never past the list.
-            if let Some(slot) = list.get_mut(k) {
-                *slot = j as u32;
-            }
-            k += usize::from(new);
-        }
-        let (stamps, anchor_firsts) = (&mut anchor_stamp[..], &mut first_end[..]);
-        for slot in list.get_mut(..k).unwrap_or_default() {
-            let entry = log.get(*slot as usize).copied().unwrap_or(0);
-            let state = searcher.state_of(entry);
-            let end = super::anchors::end_of(entry);
-            // From here on the list names states, as `fill_lasts` reads it.
-            *slot = state;
-            let mut a = searcher.longest(state);
-            while let (Some(s), Some(f)) = (
-                stamps.get_mut(a as usize),
-                anchor_firsts.get_mut(a as usize),
-            ) {
-                if *s == stamp {
-                    break;
-                }
-                *s = stamp;
-                *f = end;
-                seen.push(a);
-                a = searcher.shorter(a);
+        if let (Some(marks), Some(list)) = (states.get_mut(..count), fresh.get_mut(..count)) {
+            for (run, base) in runs.slices(log) {
+                k = first_visits(searcher, run, base, stamp, marks, list, k);
             }
         }
+        let list = &fresh[..];
+        let buffer_len = self.anchors.next_power_of_two();
+        grow(seen_buffer, buffer_len);
+        let found = walk_chains(
+            searcher,
+            list.get(..k).unwrap_or_default(),
+            stamp,
+            anchor_stamp,
+            first_end,
+            seen_buffer.get_mut(..buffer_len).unwrap_or_default(),
+        );
+        seen.extend_from_slice(seen_buffer.get(..found).unwrap_or_default());
         sc.reached = k;
         sc.work += text.len() as u64 + n as u64 + sc.seen.len() as u64;
         Ok(())
@@ -634,10 +666,13 @@ impl FieldSet {
             return;
         }
         sc.lasts = stamp;
-        let n = sc.logged;
+        let runs = sc.runs;
+        let n = runs.len();
+        grow(&mut sc.backs, sc.states.len());
         let FieldScratch {
             log,
             states,
+            backs,
             fresh,
             reached,
             last_stamp,
@@ -650,8 +685,9 @@ impl FieldSet {
         if reached.saturating_mul(searcher.longest_chain()) <= n {
             // Few states reached, short chains: each chain walked whole is cheaper than
             // reading the log again.
-            for &state in list.get(..*reached).unwrap_or_default() {
-                let end = marks.get(state as usize).map_or(0, |m| m.last);
+            for &entry in list.get(..*reached).unwrap_or_default() {
+                let state = searcher.state_of(entry);
+                let end = marks.get(state as usize).map_or(0, |&m| last_of(m));
                 let mut a = searcher.longest(state);
                 while let (Some(s), Some(l)) =
                     (stamps.get_mut(a as usize), lasts.get_mut(a as usize))
@@ -666,20 +702,21 @@ impl FieldSet {
             return;
         }
         let mut k = 0usize;
-        for &entry in log.get(..n).unwrap_or_default().iter().rev() {
+        for entry in runs.entries(log).rev() {
             let state = searcher.state_of(entry);
             let mut new = false;
-            if let Some(m) = marks.get_mut(state as usize) {
-                new = m.back != stamp;
-                m.back = stamp;
+            if let Some(b) = backs.get_mut(state as usize) {
+                new = *b != stamp;
+                *b = stamp;
             }
             if let Some(slot) = list.get_mut(k) {
-                *slot = state;
+                *slot = entry;
             }
             k += usize::from(new);
         }
-        for &state in list.get(..k).unwrap_or_default() {
-            let end = marks.get(state as usize).map_or(0, |m| m.last);
+        for &entry in list.get(..k).unwrap_or_default() {
+            let state = searcher.state_of(entry);
+            let end = marks.get(state as usize).map_or(0, |&m| last_of(m));
             let mut a = searcher.longest(state);
             while let (Some(s), Some(l)) = (stamps.get_mut(a as usize), lasts.get_mut(a as usize)) {
                 if *s == stamp {
@@ -711,10 +748,9 @@ impl FieldSet {
             seen,
             hits,
             log,
-            logged,
+            runs,
             ..
         } = sc;
-        let log = log.get(..*logged).unwrap_or_default();
         let (counts, firsts) = (&mut count[..], &mut first[..]);
         for &a in seen.iter() {
             if let Some(c) = counts.get_mut(a as usize) {
@@ -722,7 +758,7 @@ impl FieldSet {
             }
         }
         let mut total = 0usize;
-        for &entry in log {
+        for entry in runs.entries(log) {
             let mut a = searcher.longest(searcher.state_of(entry));
             while let Some(c) = counts.get_mut(a as usize) {
                 *c += 1;
@@ -741,8 +777,8 @@ impl FieldSet {
         hits.resize(total, 0);
         let places = &mut hits[..];
         // `first` serves as each anchor's cursor, then is moved back.
-        for &entry in log {
-            let end = super::anchors::end_of(entry);
+        for entry in runs.entries(log) {
+            let end = end_of(entry);
             let mut a = searcher.longest(searcher.state_of(entry));
             while let Some(f) = firsts.get_mut(a as usize) {
                 if let Some(h) = places.get_mut(*f as usize) {
@@ -780,6 +816,22 @@ impl FieldSet {
         let Some(last) = last else {
             return;
         };
+        if let Some(slots) = &self.bound_slots {
+            // Each bound's latest start, found when a group first needs it.
+            let mut by = [UNKNOWN; BY_SLOTS];
+            by[FEW_BOUNDS] = IN_TIME;
+            let mut at = (0, 0);
+            let mut work = 0;
+            while let Some(slot) = self.mark_seen(sc, &by, limit, last, bits, &mut at, &mut work) {
+                let bound = slots.get(slot).copied().unwrap_or(NONE);
+                let latest = self.latest(bound, text, sc);
+                if let Some(b) = by.get_mut(slot) {
+                    *b = latest;
+                }
+            }
+            sc.work += work;
+            return;
+        }
         // By index: the searches below may expand the occurrences, which reads `seen`.
         for k in 0..sc.seen.len() {
             let Some(&a) = sc.seen.get(k) else {
@@ -830,6 +882,91 @@ impl FieldSet {
                 }
             }
         }
+    }
+
+    /// `mark`'s loop over the seen keys from `at` (a place in `seen` and in that key's
+    /// groups) with the bounds' latest starts `by`: returns the slot of a bound not yet
+    /// known, with `at` where to resume once it is, or `None` when done. Counts as `mark`
+    /// always has: a step per group asked, and one per rule marked.
+    #[allow(clippy::too_many_arguments)]
+    fn mark_seen(
+        &self,
+        sc: &FieldScratch,
+        by: &[usize; BY_SLOTS],
+        limit: usize,
+        last: usize,
+        bits: &mut [u64],
+        at: &mut (usize, usize),
+        work: &mut u64,
+    ) -> Option<usize> {
+        let (mut k, mut g) = *at;
+        while let Some(&a) = sc.seen.get(k) {
+            let Some(f) = sc.first_end.get(a as usize).map(|&f| f as usize) else {
+                break;
+            };
+            if f > last {
+                break;
+            }
+            let simple = self.simple.get(a as usize).copied().unwrap_or(SIMPLE_MORE);
+            if simple != SIMPLE_MORE {
+                let (rule, slot) = (simple as u32 as usize, (simple >> 32) as usize);
+                if rule < limit {
+                    // Slots are at most `FEW_BOUNDS`: the mask only spares a bounds check.
+                    let b = by[slot & (BY_SLOTS - 1)];
+                    if b == UNKNOWN {
+                        *at = (k, 0);
+                        return Some(slot);
+                    }
+                    *work += 1;
+                    if b != NO && f <= b {
+                        set(bits, rule);
+                        *work += 1;
+                    }
+                }
+                k += 1;
+                continue;
+            }
+            let (start, end) = self.key_groups.get(a as usize).copied().unwrap_or((0, 0));
+            let groups = self
+                .groups
+                .get(start as usize..end as usize)
+                .unwrap_or_default();
+            while let Some(group) = groups.get(g) {
+                g += 1;
+                if group.first as usize >= limit {
+                    continue;
+                }
+                let b = by.get(group.slot as usize).copied().unwrap_or(IN_TIME);
+                if b == UNKNOWN {
+                    *at = (k, g - 1);
+                    return Some(group.slot as usize);
+                }
+                *work += 1;
+                if b == NO || f > b {
+                    continue;
+                }
+                if group.end == group.start + 1 {
+                    set(bits, group.first as usize);
+                    *work += 1;
+                    continue;
+                }
+                let rules = self
+                    .group_rules
+                    .get(group.start as usize..group.end as usize)
+                    .unwrap_or_default();
+                for &rule in rules {
+                    if rule as usize >= limit {
+                        break;
+                    }
+                    set(bits, rule as usize);
+                    *work += 1;
+                }
+            }
+            k += 1;
+            g = 0;
+        }
+        *at = (k, g);
+        None
     }
 
     /// Whether rule `rule` is a candidate in the text last scanned, by itself: the key of
@@ -1164,8 +1301,10 @@ impl FieldSet {
             + self.key_groups.capacity() * 8
             + self.groups.capacity() * std::mem::size_of::<KeyGroup>()
             + self.group_rules.capacity() * 4
+            + self.simple.capacity() * 8
             + (self.unkeyed.capacity() + self.any.capacity()) * 8
             + self.bounds.as_ref().map_or(0, |b| b.capacity() * 4)
+            + self.bound_slots.as_ref().map_or(0, |b| b.capacity() * 4)
     }
 }
 
@@ -1397,14 +1536,16 @@ impl FieldScratch {
             + self.head_stamp.capacity()
             + self.node_stamp.capacity()
             + self.seen.capacity()
+            + self.seen_buffer.capacity()
             + self.stack.capacity())
             * 4
             + (self.head.capacity() + self.latest.capacity()) * size_of::<usize>()
             + (self.first.capacity()
                 + self.count.capacity()
                 + self.log.capacity() * 2
-                + self.states.capacity() * 4
-                + self.fresh.capacity()
+                + self.states.capacity() * 2
+                + self.backs.capacity()
+                + self.fresh.capacity() * 2
                 + self.first_end.capacity()
                 + self.last_end.capacity()
                 + self.last_stamp.capacity())
@@ -1416,6 +1557,81 @@ impl FieldScratch {
                 .map(|o| 24 + o.capacity() * 16)
                 .sum::<usize>()
     }
+}
+
+/// Marks the states of `run` (entries to be raised by `base`) as reached, each with its
+/// last end, and lists from `list[k]` the entries where states are first reached; the new
+/// length of the list. `marks` and `list` are a power of two long and hold every state.
+/// Nothing here branches on whether a state is new: only the list's length depends on it.
+#[inline(always)]
+fn first_visits(
+    searcher: &Anchors,
+    run: &[u64],
+    base: u64,
+    stamp: u32,
+    marks: &mut [u64],
+    list: &mut [u64],
+    k: usize,
+) -> usize {
+    let mut k = k;
+    let (marks_mask, list_mask) = (marks.len().wrapping_sub(1), list.len().wrapping_sub(1));
+    // Slices of `mask + 1` entries: the compiler then sees every masked index in range.
+    let (Some(marks), Some(list)) = (marks.get_mut(..=marks_mask), list.get_mut(..=list_mask))
+    else {
+        return k;
+    };
+    let stamp_high = u64::from(stamp) << 32;
+    for &entry in run {
+        let entry = entry + base;
+        let mut new = false;
+        if let Some(m) = marks.get_mut(searcher.state_masked(entry, marks_mask)) {
+            new = (*m >> 32) as u32 != stamp;
+            *m = stamp_high | (entry >> 32);
+        }
+        if let Some(slot) = list.get_mut(k & list_mask) {
+            *slot = entry;
+        }
+        k += usize::from(new);
+    }
+    k
+}
+
+/// Lists in `out` the anchors of the chains of the states first reached at `entries` (in
+/// order), each with its first end, walking each chain until an anchor already seen (whose
+/// own chain is then seen too); returns how many. `out` is a power of two long, at least the
+/// number of anchors: a masked index is in range, and no anchor is listed twice. Never
+/// inlined: inside the scan, with its values live around it, this loop's were spilled.
+#[inline(never)]
+fn walk_chains(
+    searcher: &Anchors,
+    entries: &[u64],
+    stamp: u32,
+    stamps: &mut [u32],
+    firsts: &mut [u32],
+    out: &mut [u32],
+) -> usize {
+    let mask = out.len().wrapping_sub(1);
+    let Some(out) = out.get_mut(..=mask) else {
+        return 0;
+    };
+    let mut n = 0;
+    for &entry in entries {
+        let end = end_of(entry);
+        let mut a = searcher.longest(searcher.state_of(entry));
+        while let (Some(s), Some(f)) = (stamps.get_mut(a as usize), firsts.get_mut(a as usize)) {
+            if *s == stamp {
+                break;
+            }
+            *s = stamp;
+            *f = end;
+            if let Some(slot) = out.get_mut(n & mask) {
+                *slot = a;
+            }
+            n += 1;
+            a = searcher.shorter(a);
+        }
+    }
+    n
 }
 
 /// Probes of a binary search over `n` entries.
@@ -1539,5 +1755,75 @@ mod tests {
             }
         }
         assert!(placed > 100, "{placed}");
+    }
+    /// `mark`'s table of the few bounds and its path for keys of one rule give the bits and
+    /// the work of the walk over every group with each bound looked up as it comes.
+    #[test]
+    fn marking_through_the_bound_table_agrees_with_walking_every_group() {
+        let tails = ["y*z*", "y*[!a]z*", "*", "", "z?y*", "y*z", "?*"];
+        let keys = ["a", "b", "é", "c", "ab", "?a", "{a,b}"];
+        let letters = ["a", "b", "c", "y", "z", "é", "y", "z"];
+        // Rules of their own literals before shared tails, as the adversarial families:
+        // each key one group of one rule, the bounds few and placed first.
+        let numbered = ["y*z*", "y*[!a]z*", "z?y*"];
+        let digits = ["x", "1", "2", "3", "y", "z", "a", "x1", "2y"];
+        let mut rng = Rng(11);
+        let (mut tabled, mut simple, mut placed) = (0, 0, 0);
+        for round in 0..300 {
+            let family = round % 2 == 0;
+            let globs: Vec<Glob> = (0..10)
+                .map(|i| {
+                    let glob = if family {
+                        let tail = numbered[rng.below(numbered.len())];
+                        format!("*x{}*{tail}", i + 1 + 10 * rng.below(3))
+                    } else {
+                        let key = random(&mut rng, &keys, 2);
+                        let tail = tails[rng.below(tails.len())];
+                        format!("*{key}{}*{tail}", keys[rng.below(keys.len())])
+                    };
+                    Glob::new(&glob).expect("valid glob")
+                })
+                .collect();
+            let mut builder = FieldSetBuilder::default();
+            for g in &globs {
+                builder.add(&forms(g, 64).expect("few forms"), g.is_any());
+            }
+            let (field, _) = builder.build(usize::MAX);
+            tabled += usize::from(field.bound_slots.is_some());
+            placed += usize::from(field.horizon.is_some());
+            simple += field.simple.iter().filter(|&&s| s != SIMPLE_MORE).count();
+            let mut general = field.clone();
+            general.bound_slots = None;
+            general.simple.iter_mut().for_each(|s| *s = SIMPLE_MORE);
+            let (mut sc, mut sc_general) = (FieldScratch::default(), FieldScratch::default());
+            for _ in 0..30 {
+                let text = match family {
+                    true => random(&mut rng, &digits, 16),
+                    false => random(&mut rng, &letters, 14),
+                };
+                let limit = 1 + rng.below(globs.len());
+                field.scan(&text, &mut sc).expect("short text");
+                general.scan(&text, &mut sc_general).expect("short text");
+                let (before, before_general) = (sc.work, sc_general.work);
+                let (mut bits, mut bits_general) = (vec![0u64; 1], vec![0u64; 1]);
+                field.mark(&text, &mut sc, limit, &mut bits);
+                general.mark(&text, &mut sc_general, limit, &mut bits_general);
+                let below = (1u64 << limit) - 1;
+                assert_eq!(
+                    bits[0] & below,
+                    bits_general[0] & below,
+                    "{globs:?} on {text:?}"
+                );
+                assert_eq!(
+                    sc.work - before,
+                    sc_general.work - before_general,
+                    "{globs:?} on {text:?}"
+                );
+            }
+        }
+        assert!(
+            tabled > 150 && simple > 600 && placed > 100,
+            "{tabled} {simple} {placed}"
+        );
     }
 }
