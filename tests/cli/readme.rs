@@ -82,6 +82,8 @@ const TEXT_BLOCKS: &[(&str, &str)] = &[
     // Five hundred runs of four scenarios take half a minute in a release build: the table is
     // a measurement. Checked: the flags the README gives `simulate`.
     ("scenario       method", "simulate --runs --seed"),
+    // The server's throughput and round trips need the release build and an idle machine.
+    ("endpoint               clients", "bench --http"),
 ];
 
 fn run_help(verb: &str) -> String {
