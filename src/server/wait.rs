@@ -59,6 +59,24 @@ impl Awaited for crate::model::FeedbackRequest {
 
 /// Reads the record with `read` until it is resolved, the wait ends or the server stops, and
 /// answers its last state.
+/// A `GET` of one request that takes `?wait=` (and nothing else): the request `read` gives
+/// (404 when the caller may not see it), read again until it is resolved or the wait ends
+/// when a wait is asked for.
+pub async fn shown<T, F, Fut>(state: &AppState, params: &Params, read: F) -> Result<T, ApiError>
+where
+    T: Awaited,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    params.allow(&["wait"])?;
+    let wait = requested(params, state.limits.max_wait)?;
+    let now = read().await?;
+    match wait {
+        Some(wait) => until_resolved(state, wait, read).await,
+        None => Ok(now),
+    }
+}
+
 pub async fn until_resolved<T, F, Fut>(
     state: &AppState,
     wait: Duration,

@@ -110,13 +110,7 @@ pub async fn show(
     Id(id): Id,
     params: Params,
 ) -> Answer {
-    params.allow(&["wait"])?;
-    let wait = wait::requested(&params, state.limits.max_wait)?;
-    let r = visible(&state, &caller, &id).await?;
-    let r = match wait {
-        Some(wait) => wait::until_resolved(&state, wait, || visible(&state, &caller, &id)).await?,
-        None => r,
-    };
+    let r = wait::shown(&state, &params, || visible(&state, &caller, &id)).await?;
     ok(views::feedback(&r))
 }
 
