@@ -15,11 +15,12 @@ use crate::server::body::Json;
 use crate::server::error::ApiError;
 use crate::server::openapi::Errors;
 
-/// `POST /v1/decide`: a request as `eval` takes it.
+/// A call as the policy decides it, and as `eval` takes it: the body of `POST /v1/decide` and
+/// of `escalation-check`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-pub struct DecideBody {
+pub struct CallBody {
     pub action: String,
     pub resource: Option<String>,
     /// From 0 to 1.
@@ -31,7 +32,7 @@ pub struct DecideBody {
     post,
     path = "/v1/decide",
     tag = "policy",
-    request_body = DecideBody,
+    request_body = CallBody,
     responses((status = 200, description = "The decision, as `eval --format json` prints it", body = Object), Errors)
 )]
 pub async fn decide(State(state): State<AppState>, _caller: Caller, Json(body): Json) -> Answer {

@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+// `POST .../escalation-check` (`checkEscalation`) takes a call as `/v1/decide` does.
+use super::decide::CallBody as EscalationCheck;
 use super::{Answer, PAGING, created, ok, page, visible_execution};
 use crate::ir::Duration;
 use crate::model::{
@@ -80,18 +82,6 @@ pub struct NewCheckpoint {
     /// What a resumed agent reads back; the previous state is kept when not given.
     pub state: Option<Value>,
     pub message: Option<String>,
-}
-
-/// `POST .../escalation-check` (`checkEscalation`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct EscalationCheck {
-    pub action: String,
-    pub resource: Option<String>,
-    /// From 0 to 1.
-    pub confidence: Option<f64>,
-    pub context: Option<Value>,
 }
 
 #[utoipa::path(
