@@ -289,3 +289,38 @@ async fn hostile_bodies_get_a_clear_4xx_never_a_5xx() {
         "running"
     );
 }
+
+/// A store that cannot take a write (another process holds it locked past the store's wait)
+/// answers 503 `unavailable` with `Retry-After`, changes nothing, and the same call succeeds
+/// once the store is free again.
+#[tokio::test]
+async fn a_store_that_cannot_write_is_503_with_retry_after_and_nothing_changed() {
+    let s = Server::start("");
+    let db = s.dir.path().join("rekall.db");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        locked_tx.send(()).unwrap();
+        // Held until the server has answered the write it could not make.
+        let _ = free_rx.recv();
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let reply = s
+        .post("/v1/executions", BOT, json!({"name": "while locked"}))
+        .await;
+    let retry = reply.headers.get("retry-after").cloned();
+    let (code, _) = reply.error(503);
+    assert_eq!(code, "unavailable");
+    assert!(retry.is_some(), "503 without Retry-After");
+    free_tx.send(()).unwrap();
+    holder.join().unwrap();
+
+    let listed = s.get("/v1/executions", BOT).await.ok(200);
+    assert_eq!(listed["items"], json!([]), "{listed}");
+    s.post("/v1/executions", BOT, json!({"name": "after"}))
+        .await
+        .ok(201);
+}
