@@ -32,6 +32,8 @@ pub struct AppState {
     /// Turns true when the server is stopping: waiters answer at once.
     pub stopping: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
+    /// Signs email links and inbox sessions.
+    pub keys: Arc<super::keys::Keys>,
 }
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -13,7 +13,9 @@ pub mod bench;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod html;
 pub mod idempotency;
+pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -56,6 +58,9 @@ pub enum ServeError {
     Runtime(#[from] RuntimeError),
     #[error("{0}")]
     Token(String),
+    /// The signing keys of links and sessions could not be had.
+    #[error("{0}")]
+    Keys(String),
     #[error("the server stopped: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -130,8 +135,12 @@ impl Bound {
                 addr: config.listen,
                 reason: e.to_string(),
             })?;
+        let keys = keys::Keys::load(&rt, config.link_secret_env.as_deref())
+            .await
+            .map_err(ServeError::Keys)?;
         let (stopping, stopping_rx) = watch::channel(false);
         let state = AppState {
+            keys: Arc::new(keys),
             rt,
             tokens: Arc::new(Tokens::new(entries)),
             limits: config.limits,

@@ -389,6 +389,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes the idempotency records created before `before`; how many it deleted.
     fn prune_idempotency(&self, before: Timestamp) -> StoreFuture<'_, u64>;
 
+    /// The server's key named `name` (links, sessions): the stored one, or `candidate` when
+    /// none is stored yet, which is then kept. Atomic: every caller gets the same key.
+    fn server_secret(
+        &self,
+        name: &str,
+        candidate: Vec<u8>,
+        now: Timestamp,
+    ) -> StoreFuture<'_, Vec<u8>>;
+    /// Spends the single-use token `token` of `scope` (an email link, a Slack action): true
+    /// the first time, false for every later try. Atomic: of two racing spends exactly one is
+    /// true. The record may be forgotten after `expires_at`, when the token is refused by its
+    /// expiry anyway.
+    fn spend_token(
+        &self,
+        scope: &str,
+        token: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreFuture<'_, bool>;
+
     /// Finishes what it was given, writes everything to the database proper and lets go of
     /// it (SQLite: a checkpoint that empties the `-wal`, then the connection closed, so that
     /// neither `-wal` nor `-shm` is left when no other process has the file open). Every call

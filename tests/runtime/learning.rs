@@ -760,6 +760,23 @@ mod counting {
         fn prune_idempotency(&self, before: Timestamp) -> StoreFuture<'_, u64> {
             self.inner.prune_idempotency(before)
         }
+        fn server_secret(
+            &self,
+            name: &str,
+            candidate: Vec<u8>,
+            now: Timestamp,
+        ) -> StoreFuture<'_, Vec<u8>> {
+            self.inner.server_secret(name, candidate, now)
+        }
+        fn spend_token(
+            &self,
+            scope: &str,
+            token: &str,
+            now: Timestamp,
+            expires_at: Timestamp,
+        ) -> StoreFuture<'_, bool> {
+            self.inner.spend_token(scope, token, now, expires_at)
+        }
     }
 }
 

@@ -339,6 +339,38 @@ async fn contract(s: Arc<dyn Store>) {
         ..Default::default()
     };
     assert_eq!(s.memories(window).await.unwrap(), [late]);
+
+    // A server key is made once: whoever asks later gets the first one, not their candidate.
+    let first = s.server_secret("links", vec![1; 32], T0).await.unwrap();
+    assert_eq!(first, vec![1; 32]);
+    let again = s
+        .server_secret("links", vec![2; 32], T0.after(hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(
+        s.server_secret("sessions", vec![3; 32], T0).await.unwrap(),
+        vec![3; 32],
+        "keys are kept by name"
+    );
+
+    // A single-use token is spent once, per scope; after its record expires it may be
+    // forgotten (its own expiry refuses it by then).
+    let until = T0.after(hours(2));
+    assert!(s.spend_token("email", "tok1", T0, until).await.unwrap());
+    assert!(
+        !s.spend_token("email", "tok1", T0.after(hours(1)), until)
+            .await
+            .unwrap()
+    );
+    assert!(s.spend_token("slack", "tok1", T0, until).await.unwrap());
+    let spends = (0..8).map(|_| s.spend_token("email", "raced", T0, until));
+    let won = futures_util::future::join_all(spends).await;
+    assert_eq!(
+        won.iter().filter(|w| matches!(w, Ok(true))).count(),
+        1,
+        "{won:?}"
+    );
 }
 
 #[tokio::test]
@@ -392,7 +424,7 @@ async fn migrations_run_once_and_a_newer_schema_is_refused() {
         err,
         StoreError::SchemaTooNew {
             found: 99,
-            supported: 3
+            supported: 4
         }
     );
     assert!(err.to_string().contains("upgrade rekall-policy"));

@@ -9,6 +9,7 @@ mod idempotency;
 mod learning;
 mod ops;
 pub mod schema;
+mod secrets;
 mod versions;
 
 use std::path::Path;
@@ -527,5 +528,26 @@ impl Store for SqliteStore {
 
     fn prune_idempotency(&self, before: Timestamp) -> StoreFuture<'_, u64> {
         Box::pin(self.call(move |c| idempotency::prune(c, before)))
+    }
+
+    fn server_secret(
+        &self,
+        name: &str,
+        candidate: Vec<u8>,
+        now: Timestamp,
+    ) -> StoreFuture<'_, Vec<u8>> {
+        let name = name.to_owned();
+        Box::pin(self.call(move |c| secrets::get_or_create(c, &name, &candidate, now)))
+    }
+
+    fn spend_token(
+        &self,
+        scope: &str,
+        token: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreFuture<'_, bool> {
+        let (scope, token) = (scope.to_owned(), token.to_owned());
+        Box::pin(self.call(move |c| secrets::spend(c, &scope, &token, now, expires_at)))
     }
 }

@@ -12,7 +12,7 @@ use super::super::StoreError;
 use super::backend;
 
 /// The migrations, in order. Append; never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
 const V1: &str = r#"
 CREATE TABLE executions (
@@ -179,6 +179,25 @@ CREATE TABLE idempotency (
     PRIMARY KEY (principal, key)
 );
 CREATE INDEX idempotency_by_time ON idempotency (created_at);
+"#;
+
+/// What the server keeps to reach humans outside the API: its signing keys (made once, kept so
+/// that a restart or a second node signs and checks alike), and the single-use tokens already
+/// spent (an email link, a Slack action), so that a replay is refused.
+const V4: &str = r#"
+CREATE TABLE server_secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE used_tokens (
+    scope      TEXT NOT NULL,
+    token      TEXT NOT NULL,
+    used_at    INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, token)
+);
+CREATE INDEX used_tokens_by_expiry ON used_tokens (expires_at);
 "#;
 
 /// The newest schema version this program knows.
