@@ -65,6 +65,11 @@ pub enum AuditKind {
     ThresholdReset,
     /// `report_outcome`: the agent or an operator said how a call turned out.
     OutcomeReported,
+    /// An answer from outside the API (an email link, a Slack action, an inbox sign-in) was
+    /// refused before it could vote; the detail names the channel and why.
+    AnswerRefused,
+    /// An approver signed in to the inbox.
+    SignedIn,
 }
 
 impl AuditKind {
@@ -102,6 +107,8 @@ impl AuditKind {
             AuditKind::ProposalRejected => "proposal_rejected",
             AuditKind::ThresholdReset => "threshold_reset",
             AuditKind::OutcomeReported => "outcome_reported",
+            AuditKind::AnswerRefused => "answer_refused",
+            AuditKind::SignedIn => "signed_in",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod html;
 pub mod idempotency;
 pub mod keys;
 pub mod limits;
+pub mod links;
 pub mod metrics;
 pub mod openapi;
 pub mod reload;
