@@ -103,6 +103,16 @@ impl LinkClaims {
 
     /// The claims of a token this server signed, if it has not expired at `now`.
     pub fn verify(token: &str, key: &Key, now: Timestamp) -> Result<LinkClaims, LinkRefusal> {
+        let claims = LinkClaims::verify_signature(token, key)?;
+        if now > claims.expires_at {
+            return Err(LinkRefusal::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token this server signed, expired or not: whom and what an expired link
+    /// was for, so that its refusal can say so. Never a reason to act on it.
+    pub fn verify_signature(token: &str, key: &Key) -> Result<LinkClaims, LinkRefusal> {
         // A token is short; anything long is not ours and is not decoded.
         if token.len() > 1024 {
             return Err(LinkRefusal::Tampered);
@@ -117,12 +127,7 @@ impl LinkClaims {
         if !key.verify(&[b"rekall email link v1", &claims], &tag) {
             return Err(LinkRefusal::Tampered);
         }
-        let claims: LinkClaims =
-            serde_json::from_slice(&claims).map_err(|_| LinkRefusal::Tampered)?;
-        if now > claims.expires_at {
-            return Err(LinkRefusal::Expired);
-        }
-        Ok(claims)
+        serde_json::from_slice(&claims).map_err(|_| LinkRefusal::Tampered)
     }
 
     /// The link's address under the server's public URL.

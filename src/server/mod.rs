@@ -7,6 +7,7 @@
 //! the long-polls, and [`app`] puts them in one router. Nothing here holds state that matters:
 //! the store is the truth, so a restarted server (or a second one) answers the same.
 
+pub mod answers;
 pub mod app;
 pub mod auth;
 pub mod bench;

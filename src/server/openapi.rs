@@ -12,6 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
+use super::answers::slack;
 use super::body::Obj;
 use super::error::ApiError;
 use super::metrics;
@@ -149,6 +150,7 @@ impl Modify for Security {
         health::readyz,
         metrics::metrics,
         openapi_json,
+        slack::interaction,
     ),
     components(schemas(ErrorBody, views::ExecutionView, views::ApprovalView, views::FeedbackView, views::MemoryView))
 )]

@@ -1,6 +1,7 @@
 //! `rekall-policy serve` end to end: the real binary on 127.0.0.1 with a temp SQLite store,
 //! asked over real sockets. One test binary, so it links once.
 
+mod answers;
 mod crash;
 mod errors;
 mod flows;

@@ -44,6 +44,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("GET", "/v1/policy/versions"),
     ("POST", "/v1/policy/rollback"),
     ("POST", "/v1/decide"),
+    ("POST", "/v1/slack/interactions"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];

@@ -82,6 +82,22 @@ impl Server {
 
     /// A server on the test configuration in `dir`, whose store may hold an earlier run.
     pub fn start_in(dir: tempfile::TempDir, extra_config: &str) -> Server {
+        Server::start_in_env(dir, extra_config, &[])
+    }
+
+    /// A server on the test configuration in a fresh folder, with these environment
+    /// variables set (secrets that the configuration names by variable).
+    pub fn start_env(extra_config: &str, env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Server::start_in_env(dir, extra_config, env)
+    }
+
+    /// [`Server::start_in`] with these environment variables set.
+    pub fn start_in_env(
+        dir: tempfile::TempDir,
+        extra_config: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let config = dir.path().join("rekall-server.yaml");
         std::fs::write(&config, config_text(dir.path(), extra_config)).unwrap();
         let args = [
@@ -91,14 +107,25 @@ impl Server {
             "--listen",
             "127.0.0.1:0",
         ];
-        Server::spawn(dir, &args, 0)
+        Server::spawn_env(dir, &args, 0, env)
     }
 
     /// Runs `rekall-policy ARGS` in `dir` and waits until it says where it listens, reading
     /// `more` lines after that.
     pub fn spawn(dir: tempfile::TempDir, args: &[&str], more: usize) -> Server {
+        Server::spawn_env(dir, args, more, &[])
+    }
+
+    /// [`Server::spawn`] with these environment variables set.
+    pub fn spawn_env(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        more: usize,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = bin()
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
