@@ -156,7 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metric::metrics))
         .nest("/v1", v1)
-        .merge(super::answers::routes())
+        .merge(super::answers::routes(state.limits))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         // Outermost last: the request id, then the count of what was answered (a 500 from a

@@ -54,9 +54,13 @@ fn fresh_link(request: &str, approver: &str, choice: Choice) -> String {
 /// A server that signs links with the test secret and knows two Slack users; Slack's API
 /// base is `api_base`.
 fn server(api_base: &str) -> Server {
+    server_with(api_base, "")
+}
+
+fn server_with(api_base: &str, extra: &str) -> Server {
     Server::start_env(
         &format!(
-            "linkSecretEnv: {LINK_SECRET_ENV}\n\
+            "{extra}linkSecretEnv: {LINK_SECRET_ENV}\n\
              slack:\n  apiBase: \"{api_base}\"\n  botTokenEnv: REKALL_TEST_SLACK_BOT\n  \
              signingSecretEnv: {SIGNING_ENV}\n  channel: \"#approvals\"\n  \
              users: {{\"UADAM01\": \"user:adam\", \"UBOB01\": \"user:bob\"}}\n"
@@ -731,5 +735,57 @@ async fn without_slack_configured_the_callback_is_not_found_and_the_document_lis
     assert!(
         paths.keys().all(|p| !p.starts_with("/links")),
         "pages are not API"
+    );
+}
+
+#[tokio::test]
+async fn answers_without_a_token_are_rate_limited_by_the_identity_they_prove() {
+    let hook = Hook::start().await;
+    let s = server_with(
+        &format!("{}/api", hook.base),
+        "limits: {ratePerToken: {requests: 8, per: 1h}}\n",
+    );
+    let (_, id) = s.gate(BOT, &[ADAM]).await;
+    let forged = tampered(&fresh_link(&id, ADAM, Choice::Approve));
+    for _ in 0..8 {
+        assert_eq!(get_link(&s, &forged).await.status, 403);
+    }
+    let p = get_link(&s, &forged).await;
+    assert_eq!(p.status, 429, "{}", p.text);
+    assert!(p.headers.contains_key("retry-after"));
+    // Forgeries share one bucket; adam's real link has its own.
+    let adams = fresh_link(&id, ADAM, Choice::Approve);
+    assert_eq!(get_link(&s, &adams).await.status, 200);
+    assert_eq!(post_link(&s, &adams, &[]).await.status, 200);
+
+    let (_, id2) = s.gate(BOT, &[BOB]).await;
+    let body = click(
+        "UBOB01",
+        SLACK_APPROVE,
+        &id2,
+        "1700000000.000700",
+        &format!("{}/a", hook.base),
+    );
+    for _ in 0..8 {
+        slack_post(&s, &body, now_s(), "wrong secret")
+            .await
+            .error(401);
+    }
+    let (code, _) = slack_post(&s, &body, now_s(), "wrong secret")
+        .await
+        .error(429);
+    assert_eq!(code, "rate_limited");
+    slack_post(&s, &body, now_s(), SIGNING_SECRET).await.ok(200);
+    // Only what was answered before the limit is in the log.
+    let all = refusals(&s).await;
+    let count = |reason: &str| {
+        all.iter()
+            .filter(|e| e["detail"]["reason"] == reason)
+            .count()
+    };
+    assert_eq!(
+        (count("tampered"), count("bad_signature")),
+        (8, 8),
+        "{all:?}"
     );
 }

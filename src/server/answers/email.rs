@@ -27,8 +27,12 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
+use std::time::Duration;
+
+use axum::Extension;
+
 use super::form::Form;
-use super::{Channel, Refused, audit};
+use super::{Channel, Refused, Throttle, audit, retry_after_seconds};
 use crate::model::VoteError;
 use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus, Timestamp};
 use crate::runtime::RuntimeError;
@@ -82,6 +86,8 @@ enum Stop {
     Refused(Refusal),
     /// The store failed: nothing was counted or spent.
     Failed(ApiError),
+    /// Past the rate limit: nothing was looked at.
+    Limited(Duration),
 }
 
 impl From<Refusal> for Stop {
@@ -99,10 +105,11 @@ struct Link {
 /// `GET /links/{token}` (and `HEAD`): the confirmation page; never a vote.
 pub async fn show(
     State(state): State<AppState>,
+    Extension(throttle): Extension<Throttle>,
     token: Result<Path<String>, PathRejection>,
 ) -> Response {
     let token = token.map(|p| p.0).unwrap_or_default();
-    let link = match verified(&state, &token).await {
+    let link = match verified(&state, &throttle, &token).await {
         Ok(link) => link,
         Err(stop) => return stopped(&state, stop).await,
     };
@@ -118,11 +125,12 @@ pub async fn show(
 /// `POST /links/{token}`: the vote of the confirmation page's button.
 pub async fn answer(
     State(state): State<AppState>,
+    Extension(throttle): Extension<Throttle>,
     token: Result<Path<String>, PathRejection>,
     req: Request,
 ) -> Response {
     let token = token.map(|p| p.0).unwrap_or_default();
-    let link = match verified(&state, &token).await {
+    let link = match verified(&state, &throttle, &token).await {
         Ok(link) => link,
         Err(stop) => return stopped(&state, stop).await,
     };
@@ -169,16 +177,24 @@ pub async fn answer(
 }
 
 /// The token's claims and its request, or why not.
-async fn verified(state: &AppState, token: &str) -> Result<Link, Stop> {
-    let claims = LinkClaims::verify_signature(token, &state.keys.links).map_err(|_| {
-        Refusal::new(
-            StatusCode::FORBIDDEN,
-            "This link is not valid",
-            "tampered",
-            "This link was changed, cut short, or not made by this server, so it cannot vote. \
-             Open the link from the email again, whole, or answer in the inbox.",
-        )
-    })?;
+async fn verified(state: &AppState, throttle: &Throttle, token: &str) -> Result<Link, Stop> {
+    let claims = match LinkClaims::verify_signature(token, &state.keys.links) {
+        Ok(claims) => claims,
+        Err(_) => {
+            throttle.take("email:unverified").map_err(Stop::Limited)?;
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "This link is not valid",
+                "tampered",
+                "This link was changed, cut short, or not made by this server, so it cannot vote. \
+                 Open the link from the email again, whole, or answer in the inbox.",
+            )
+            .into());
+        }
+    };
+    throttle
+        .take(&format!("email:{}", claims.approver))
+        .map_err(Stop::Limited)?;
     if state.rt.now() > claims.expires_at {
         return Err(Refusal::new(
             StatusCode::GONE,
@@ -437,6 +453,23 @@ async fn stopped(state: &AppState, stop: Stop) -> Response {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            response
+        }
+        Stop::Limited(wait) => {
+            let seconds = retry_after_seconds(wait);
+            let mut body =
+                Markup::trusted("<main><div class=\"card error\"><h1>Too many answers</h1><p>");
+            body.push(Markup::text(&format!(
+                "Too many answers came for this link's approver at once; nothing was counted. Open the link again in {seconds} s."
+            )));
+            body.push(Markup::trusted("</p></div></main>"));
+            let mut response = html::respond(
+                StatusCode::TOO_MANY_REQUESTS,
+                html::page("Too many answers", &body),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             response
         }
     }

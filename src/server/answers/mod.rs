@@ -13,23 +13,56 @@ pub mod form;
 pub mod response_url;
 pub mod slack;
 
-use axum::Router;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde_json::{Map, Value, json};
 
 use super::app::AppState;
+use super::config::Limits;
+use super::limits::RateLimiter;
 use super::links::LINK_PATH;
 use crate::ir::Principal;
 use crate::model::{ApprovalId, AuditEntry, AuditKind, ExecutionId};
 
 /// The routes of both channels, with their full paths.
-pub fn routes() -> Router<AppState> {
+pub fn routes(limits: Limits) -> Router<AppState> {
     Router::new()
         .route(
             &format!("{LINK_PATH}/{{token}}"),
             get(email::show).post(email::answer),
         )
         .route(slack::PATH, post(slack::interaction))
+        .layer(Extension(Throttle::new(limits)))
+}
+
+/// `limits.ratePerToken` for answers that carry no token: the edge's limiter keys on the
+/// bearer token and lets these pass, so they are limited here, by the identity a verified
+/// link or signature gives (`email:user:adam`, `slack:U012ABCDEF`), and every unverified one
+/// shares one bucket per channel. A flood of forged links or signatures is then answered 429
+/// before it costs a store read or an audit entry, and no one's answers wait for it.
+#[derive(Debug, Clone)]
+pub struct Throttle(Option<Arc<RateLimiter>>);
+
+impl Throttle {
+    pub fn new(limits: Limits) -> Throttle {
+        Throttle(limits.rate_per_token.map(|r| Arc::new(RateLimiter::new(r))))
+    }
+
+    /// Takes one answer of `key`'s allowance; when none is left, how long until one is.
+    pub fn take(&self, key: &str) -> Result<(), Duration> {
+        match &self.0 {
+            Some(limiter) => limiter.take(key, Instant::now()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whole seconds for `Retry-After`, rounded up and at least 1.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// Where a refused answer came from.

@@ -23,8 +23,11 @@
 //! | 409 | `replayed` | `replay`: this very click was answered already |
 //! | 409 | `already_resolved` | `resolved`, `already_answered` (the runtime's refusal) |
 
+use std::time::Duration;
+
+use axum::Extension;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -33,7 +36,7 @@ use utoipa::ToSchema;
 
 use super::form::Form;
 use super::response_url;
-use super::{Channel, Refused, audit};
+use super::{Channel, Refused, Throttle, audit, retry_after_seconds};
 use crate::ir::Principal;
 use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus, Timestamp, VoteError};
 use crate::runtime::RuntimeError;
@@ -267,7 +270,11 @@ fn text(value: Option<&Value>, name: &str, max: usize) -> Result<Option<String>,
     request_body(content = InteractionForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The vote was counted; the message is updated in the background", body = InteractionAnswer), Errors)
 )]
-pub async fn interaction(State(state): State<AppState>, req: Request) -> Response {
+pub async fn interaction(
+    State(state): State<AppState>,
+    Extension(throttle): Extension<Throttle>,
+    req: Request,
+) -> Response {
     let Some(slack) = state.config.slack.clone() else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
@@ -276,13 +283,26 @@ pub async fn interaction(State(state): State<AppState>, req: Request) -> Respons
         )
         .into_response();
     };
-    match answer(&state, &slack, req).await {
+    match answer(&state, &throttle, &slack, req).await {
         Ok(response) => response,
         Err(Stop::Refused(r)) => {
             audit(&state, &r.refused).await;
             r.error.into_response()
         }
         Err(Stop::Failed(e)) => e.into_response(),
+        Err(Stop::Limited(wait)) => {
+            let seconds = retry_after_seconds(wait);
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many interactions at once; try again in {seconds} s"),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+        }
     }
 }
 
@@ -290,6 +310,8 @@ enum Stop {
     Refused(Refusal),
     /// Nothing was decided: the body is too large, the store failed, the secret is unset.
     Failed(ApiError),
+    /// Past the rate limit: nothing was looked at.
+    Limited(Duration),
 }
 
 impl From<Refusal> for Stop {
@@ -298,17 +320,22 @@ impl From<Refusal> for Stop {
     }
 }
 
-async fn answer(state: &AppState, slack: &SlackConfig, req: Request) -> Result<Response, Stop> {
+async fn answer(
+    state: &AppState,
+    throttle: &Throttle,
+    slack: &SlackConfig,
+    req: Request,
+) -> Result<Response, Stop> {
     let headers = req.headers().clone();
     let body = read_bytes(req, state.limits.body_bytes)
         .await
         .map_err(Stop::Failed)?;
     let secret = signing_secret(slack).map_err(Stop::Failed)?;
     let now = state.rt.now();
-    check_signature(
+    let signed = check_signature(
         &secret,
-        header(&headers, "x-slack-request-timestamp"),
-        header(&headers, "x-slack-signature"),
+        header_text(&headers, "x-slack-request-timestamp"),
+        header_text(&headers, "x-slack-signature"),
         &body,
         now.0.div_euclid(1000),
     )
@@ -324,9 +351,18 @@ async fn answer(state: &AppState, slack: &SlackConfig, req: Request) -> Result<R
             "stale_timestamp",
         )
         .with("skewSeconds", skew),
-    })?;
-    let click = read_click(&body)
-        .map_err(|why| Refusal::new(ApiError::bad_request("payload", why), "malformed"))?;
+    });
+    let click = match signed {
+        Ok(()) => read_click(&body)
+            .map_err(|why| Refusal::new(ApiError::bad_request("payload", why), "malformed")),
+        Err(refusal) => Err(refusal),
+    };
+    let key = match &click {
+        Ok(click) => format!("slack:{}", click.user),
+        Err(_) => "slack:unverified".to_owned(),
+    };
+    throttle.take(&key).map_err(Stop::Limited)?;
+    let click = click?;
     let Some(principal) = slack.users.get(&click.user).cloned() else {
         return Err(Refusal::new(
             ApiError::forbidden(format!(
@@ -476,7 +512,7 @@ fn unauthenticated(why: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
