@@ -22,19 +22,17 @@
 //! | 409 | `already_answered` | its approver answered the request already (by another link, the inbox or the API) |
 //! | 403 | `not_an_approver` | its approver is not an approver of the step open now |
 
+use std::time::Duration;
+
+use axum::Extension;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use std::time::Duration;
-
-use axum::Extension;
-
 use super::form::Form;
 use super::{Channel, Refused, Throttle, audit, retry_after_seconds};
-use crate::model::VoteError;
-use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus, Timestamp};
+use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus, Timestamp, VoteError};
 use crate::runtime::RuntimeError;
 use crate::server::app::AppState;
 use crate::server::body::read_bytes;
@@ -68,6 +66,11 @@ impl Refusal {
             heading,
             refused: Refused::new(Channel::Email, reason, message),
         }
+    }
+
+    fn with_detail(mut self, key: &str, value: &str) -> Refusal {
+        self.refused = self.refused.with(key, value);
+        self
     }
 
     /// Names the link's request, approver and choice in the audit entry.
@@ -346,13 +349,6 @@ async fn used_or(state: &AppState, claims: &LinkClaims, refusal: Refusal) -> Ref
             eprintln!("serve: a refused link's nonce could not be spent: {e}");
             refusal
         }
-    }
-}
-
-impl Refusal {
-    fn with_detail(mut self, key: &str, value: &str) -> Refusal {
-        self.refused = self.refused.with(key, value);
-        self
     }
 }
 
