@@ -672,6 +672,65 @@ async fn slack_refuses_bad_signatures_stale_timestamps_unmapped_users_and_replay
 }
 
 #[tokio::test]
+async fn a_slack_click_the_runtime_refuses_is_refused_and_the_voter_told_why() {
+    let hook = Hook::start().await;
+    let s = server(&format!("{}/api", hook.base));
+    let (_, id) = s.gate(BOT, &[ADAM]).await;
+    // Bob is mapped, but not asked on this request.
+    let bobs = click(
+        "UBOB01",
+        SLACK_APPROVE,
+        &id,
+        "1700000000.000800",
+        &format!("{}/bob", hook.base),
+    );
+    let (code, _) = slack_post(&s, &bobs, now_s(), SIGNING_SECRET)
+        .await
+        .error(403);
+    assert_eq!(code, "forbidden");
+    let told = hook.wait_for("/bob").await;
+    assert_eq!(told["response_type"], "ephemeral", "{told}");
+    assert_eq!(told["replace_original"], false, "the buttons stay: {told}");
+    assert!(
+        told["text"].as_str().unwrap().contains("not counted"),
+        "{told}"
+    );
+    // Adam approves, then clicks Reject on the resolved message: too late.
+    let adams = click(
+        "UADAM01",
+        SLACK_APPROVE,
+        &id,
+        "1700000000.000900",
+        &format!("{}/adam", hook.base),
+    );
+    slack_post(&s, &adams, now_s(), SIGNING_SECRET)
+        .await
+        .ok(200);
+    let late = click(
+        "UADAM01",
+        SLACK_REJECT,
+        &id,
+        "1700000001.000900",
+        &format!("{}/late", hook.base),
+    );
+    let (code, _) = slack_post(&s, &late, now_s(), SIGNING_SECRET)
+        .await
+        .error(409);
+    assert_eq!(code, "already_resolved");
+    let a = approval(&s, &id).await;
+    assert_eq!(
+        (a["status"].as_str(), a["approvedBy"].clone()),
+        (Some("approved"), json!([ADAM]))
+    );
+    let r = refusal(&s, "slack", "not_an_approver").await;
+    assert_eq!(
+        (r["principal"].as_str(), r["requestId"].as_str()),
+        (Some(BOB), Some(id.as_str()))
+    );
+    assert_eq!(refusal(&s, "slack", "resolved").await["principal"], ADAM);
+}
+
+#[tokio::test]
 async fn a_response_url_outside_slack_is_never_called() {
     let hook = Hook::start().await;
     let elsewhere = Hook::start().await;
