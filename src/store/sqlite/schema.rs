@@ -418,7 +418,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(inspect(&conn, "m").unwrap(), Found::Store { version: 2 });
-        assert_eq!(migrate(&mut conn).unwrap(), 3);
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
         let version: i64 = conn
             .query_row(
                 "SELECT version FROM thresholds WHERE id = 'deploy'",
@@ -427,7 +427,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(version, 4);
-        for table in ["policy_versions", "idempotency"] {
+        for table in [
+            "policy_versions",
+            "idempotency",
+            "server_secrets",
+            "used_tokens",
+        ] {
             let n: i64 = conn
                 .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
                 .unwrap();
