@@ -15,6 +15,9 @@ use rekall_policy::server::keys::Key;
 
 use crate::support::*;
 
+/// A form field or a header.
+type Pair<'a> = (&'a str, &'a str);
+
 /// A browser without JavaScript: a cookie jar, no redirects followed.
 struct Browser {
     base: String,
@@ -320,7 +323,7 @@ async fn a_post_without_this_sessions_form_token_or_from_another_origin_is_refus
     let alices = alice.csrf("/").await;
     assert_ne!(good, alices);
 
-    let cases: [(&[(&str, &str)], &[(&str, &str)]); 6] = [
+    let cases: [(&[Pair], &[Pair]); 6] = [
         (&[("choice", "approve")], &[]),
         (&[("choice", "approve"), ("csrf", "")], &[]),
         (&[("choice", "approve"), ("csrf", "bm90IGEgdG9rZW4")], &[]),

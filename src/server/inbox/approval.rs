@@ -172,7 +172,9 @@ fn render(
         )));
     }
     body.push(Markup::trusted("</div>"));
-    if !r.description.is_empty() {
+    // A bound request's description is the runtime's account of the call and the decision,
+    // which the call's card shows field by field.
+    if !r.description.is_empty() && r.binding.is_none() {
         body.push(Markup::trusted(
             "<h2>Description</h2><p class=\"text\" id=\"description\">",
         ));
@@ -240,18 +242,18 @@ fn chain_card(r: &ApprovalRequest, now: Timestamp) -> Markup {
         "<div class=\"table\"><table><thead><tr><th>Step</th><th>Status</th><th>Approvers</th><th>Needs</th><th>Approved by</th><th>Deadline</th></tr></thead><tbody>",
     ));
     for step in &r.steps {
-        m.push(Markup::trusted("<tr><td>"));
+        m.push(Markup::trusted("<tr><td data-label=\"Step\">"));
         m.push(Markup::text(&step.spec.step));
-        m.push(Markup::trusted("</td><td>"));
+        m.push(Markup::trusted("</td><td data-label=\"Status\">"));
         m.push(Markup::text(step.status.as_str()));
-        m.push(Markup::trusted("</td><td>"));
+        m.push(Markup::trusted("</td><td data-label=\"Approvers\">"));
         m.push(Markup::text(&names(&step.eligible())));
         m.push(Markup::trusted(format!(
-            "</td><td>{}</td><td>",
+            "</td><td data-label=\"Needs\">{}</td><td data-label=\"Approved by\">",
             step.spec.min_approvals
         )));
         m.push(Markup::text(&names(&step.approved_by())));
-        m.push(Markup::trusted("</td><td>"));
+        m.push(Markup::trusted("</td><td data-label=\"Deadline\">"));
         match step.deadline {
             Some(d) if step.status.as_str() == "pending" => {
                 m.push(Markup::text(&format!(

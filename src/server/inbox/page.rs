@@ -48,7 +48,9 @@ textarea.code{font:14px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;min-heig
 .empty{color:#4a5568}\
 .notice{position:sticky;top:0}\
 .pager{display:flex;justify-content:flex-end}\
-@media (max-width:30rem){main{padding:.6rem}.card{padding:.75rem}dl.call{grid-template-columns:1fr}}\
+@media (max-width:30rem){main{padding:.6rem}.card{padding:.75rem}dl.call{grid-template-columns:1fr}\
+table,tbody,tr,td{display:block}thead{display:none}tr{border-bottom:1px solid #e2e6ec;padding:.3rem 0}\
+td{border:0;padding:.1rem 0}td[data-label]::before{content:attr(data-label) \": \";font-weight:600}}\
 ";
 
 /// An inbox page for a signed-in person.
@@ -75,7 +77,7 @@ pub fn signed_in_with(viewer: &Viewer, status: StatusCode, title: &str, body: Ma
     all.push(Markup::trusted(
         "</main><script src=\"/inbox.js\" defer></script>",
     ));
-    html::respond(status, html::styled_page(title, STYLE, &all))
+    respond(status, title, &all)
 }
 
 /// A page for someone not signed in (the sign-in form, an error before sign-in).
@@ -86,8 +88,22 @@ pub fn signed_out(status: StatusCode, title: &str, body: Markup) -> Response {
     all.push(Markup::trusted(
         "</main><script src=\"/inbox.js\" defer></script>",
     ));
-    html::respond(status, html::styled_page(title, STYLE, &all))
+    respond(status, title, &all)
 }
+
+/// The inbox's pages carry `Referrer-Policy: same-origin` instead of the shared
+/// `no-referrer`: under `no-referrer` a browser sends `Origin: null` with a form post, and the
+/// posts' origin check needs the real one. No address leaves the site either way.
+fn respond(status: StatusCode, title: &str, all: &Markup) -> Response {
+    let mut response = html::respond(status, html::styled_page(title, STYLE, REFERRER, all));
+    response.headers_mut().insert(
+        axum::http::header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static(REFERRER),
+    );
+    response
+}
+
+const REFERRER: &str = "same-origin";
 
 /// An error as a page: its status and a sentence saying what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,9 +239,17 @@ mod tests {
         assert_eq!(when(Timestamp(0)), "1970-01-01 00:00 UTC");
     }
 
-    #[test]
-    fn an_error_page_escapes_its_message() {
+    #[tokio::test]
+    async fn an_error_page_escapes_its_message() {
         let r = PageError::bad_request("<script>x</script>").into_response();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers()["referrer-policy"], "same-origin");
+        let body = http_body_util::BodyExt::collect(r.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("&lt;script&gt;x&lt;/script&gt;"), "{text}");
+        assert!(!text.contains("<script>x"), "{text}");
     }
 }
