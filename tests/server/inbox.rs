@@ -804,3 +804,41 @@ async fn history_lists_past_votes_newest_first() {
             .contains("No answers here")
     );
 }
+
+#[tokio::test]
+async fn after_a_kill_the_inbox_still_lists_pending_requests_and_a_removed_token_ends_its_session()
+{
+    let mut s = Server::start("");
+    let (_, id) = s.gate(BOT, &[ADAM]).await;
+    let mut adam = Browser::signed_in(&s, ADAM).await;
+    assert!(adam.get("/").await.text.contains(&id));
+    s.kill();
+    let dir = s.into_dir();
+
+    // The same store: the session key is kept there, so the cookie still signs Adam in.
+    let config = dir.path().join("rekall-server.yaml");
+    let args = [
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let mut s = Server::spawn(dir, &args, 0);
+    adam.base = s.base.clone();
+    let list = adam.get("/").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.text.contains(&id), "{}", list.text);
+    s.terminate();
+    let dir = s.into_dir();
+
+    // Adam's token taken out of the configuration: his session ends with the restart.
+    let text = config_text(dir.path(), "");
+    let without: Vec<&str> = text.lines().filter(|l| !l.contains(ADAM)).collect();
+    std::fs::write(&config, without.join("\n") + "\n").unwrap();
+    let s = Server::spawn(dir, &args, 0);
+    adam.base = s.base.clone();
+    assert_eq!(adam.get("/").await.location(), Some("/signin"));
+    let mut alice = Browser::signed_in(&s, ALICE).await;
+    assert_eq!(alice.get("/").await.status, StatusCode::OK);
+}

@@ -13,7 +13,7 @@ use super::InboxState;
 use super::form_body::FormBody;
 use super::page::PageError;
 use super::session::{COOKIE, Session};
-use crate::server::auth::Caller;
+use crate::server::auth::{Caller, Role};
 use crate::server::html::{Markup, escape};
 
 /// The name of the hidden field that carries the CSRF token.
@@ -23,6 +23,8 @@ pub const CSRF_FIELD: &str = "csrf";
 #[derive(Debug, Clone)]
 pub struct Viewer {
     pub session: Session,
+    /// The session's role: approver or admin.
+    pub role: Role,
     /// The CSRF token of the session's forms.
     pub csrf: String,
 }
@@ -34,19 +36,20 @@ impl Viewer {
         let keys = &state.app.keys;
         let session =
             Session::verify(value, &keys.sessions, state.app.rt.now(), &state.app.tokens).ok()?;
+        let role = session.role()?;
         let csrf = session.csrf(&keys.sessions);
-        Some(Viewer { session, csrf })
+        Some(Viewer {
+            session,
+            role,
+            csrf,
+        })
     }
 
     /// The caller the runtime is asked as: the session's principal and role.
     pub fn caller(&self) -> Caller {
         Caller {
             principal: self.session.principal.clone(),
-            // A session holds only roles that may sign in.
-            role: self
-                .session
-                .role()
-                .unwrap_or(crate::server::auth::Role::Approver),
+            role: self.role,
         }
     }
 
