@@ -168,7 +168,7 @@ test('an approver signs in, opens a pending request, approves it with a comment,
     await page.fill('#comment', 'Checked the change log; ship it.');
     await Promise.all([page.waitForLoadState('load'), page.click('button[value=approve]')]);
     const result = await page.locator('#result').innerText();
-    assert.match(result, /Your approval was counted\. The request is now approved\./);
+    assert.match(result, /Your approval was counted: the request is now approved\./);
   });
   const e = await api('GET', `/v1/executions/${exe}`, 'agent:deploy-bot');
   assert.equal(e.status, 'running');
@@ -256,6 +256,18 @@ test('the list and a request page update by themselves when the request is appro
     await page.locator('.badge.s-rejected').waitFor();
     assert.match(await page.locator('#no-vote').innerText(), /rejected; it takes no more votes/);
     assert.match(await page.locator('#votes').innerText(), /user:alice rejected/);
+
+    // A page that answered a form post updates by a fresh GET: the vote is not sent again.
+    const third = await approval({ title: 'Open port 22', approvers: ['user:adam', 'user:alice'], minApprovals: 2 });
+    await page.goto(`${base}/approvals/${third.id}`);
+    await Promise.all([page.waitForLoadState('load'), page.click('button[value=approve]')]);
+    assert.match(await page.locator('#result').innerText(), /counted: the request is now pending/);
+    await api('POST', `/v1/approvals/${third.id}/approve`, 'user:alice', {});
+    await page.locator('.badge.s-approved').waitFor();
+    const log = await api('GET', `/v1/audit?executionId=${third.exe}`, 'agent:deploy-bot');
+    const kinds = log.items.map((e) => e.kind);
+    assert.equal(kinds.filter((k) => k === 'vote').length, 2, kinds.join());
+    assert.deepEqual(kinds.filter((k) => k === 'vote_ignored' || k === 'vote_refused'), []);
   });
 });
 

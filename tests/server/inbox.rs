@@ -390,7 +390,7 @@ async fn a_post_without_this_sessions_form_token_or_from_another_origin_is_refus
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(
         page.text
-            .contains("Your approval was counted. The request is now approved.")
+            .contains("Your approval was counted: the request is now approved.")
     );
     let e = s.get(&format!("/v1/executions/{exe}"), BOT).await.ok(200);
     assert_eq!(e["status"], "running");
@@ -456,7 +456,9 @@ async fn another_approver_can_neither_open_nor_vote_on_a_request_not_theirs() {
         )
         .await;
     assert!(
-        done.text.contains("The request is now pending"),
+        done.text.contains(
+            "Your approval was counted: step `Technical Review` is approved; the request waits on `Manager Approval`."
+        ),
         "{}",
         done.text
     );

@@ -316,13 +316,18 @@ fn outcome_card(outcome: &Outcome<'_>, r: &ApprovalRequest) -> Markup {
                 Choice::Approve => "approval",
                 Choice::Reject => "rejection",
             };
-            (
-                "ok",
-                format!(
-                    "Your {verb} was counted. The request is now {}.",
-                    r.status.as_str()
-                ),
-            )
+            let now = match r.current_step() {
+                Some(open)
+                    if r.status == ApprovalStatus::Pending && open.spec.step != receipt.step =>
+                {
+                    format!(
+                        "step `{}` is approved; the request waits on `{}`",
+                        receipt.step, open.spec.step
+                    )
+                }
+                _ => format!("the request is now {}", r.status.as_str()),
+            };
+            ("ok", format!("Your {verb} was counted: {now}."))
         }
         Outcome::Voted(..) => (
             "ok",

@@ -68,9 +68,15 @@
     });
   }
 
+  // A GET of the page's address, never a reload: a page that answered a form post would
+  // send the post again.
+  function reload() {
+    window.location.replace(window.location.href);
+  }
+
   function changed(el) {
     if (!typedSomething()) {
-      window.location.reload();
+      reload();
       return;
     }
     const note = document.createElement('p');
@@ -81,7 +87,7 @@
     const button = document.createElement('button');
     button.type = 'button';
     button.textContent = 'Reload';
-    button.addEventListener('click', function () { window.location.reload(); });
+    button.addEventListener('click', reload);
     note.appendChild(button);
     el.prepend(note);
   }
