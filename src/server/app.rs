@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router {
     // replay answers with its own id) and the handlers, inside the rate and time limits (a
     // refused or timed-out request releases its key).
     Router::new()
+        .merge(super::inbox::router(&state))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metric::metrics))

@@ -104,6 +104,14 @@ impl Tokens {
         })
     }
 
+    /// Whether a token of `role` is still configured for `principal`: a session made from a
+    /// token ends when its token is taken out of the configuration.
+    pub fn holds(&self, principal: &Principal, role: Role) -> bool {
+        self.entries
+            .iter()
+            .any(|e| &e.principal == principal && e.role == role)
+    }
+
     /// The caller of an `Authorization` header's value, if it is a known bearer token.
     pub fn from_header(&self, value: &str) -> Option<Caller> {
         let (scheme, token) = value.trim().split_once(' ')?;

@@ -68,13 +68,25 @@ textarea{width:100%}\
 
 /// A whole page: `title` is text, `body` markup.
 pub fn page(title: &str, body: &Markup) -> String {
+    styled_page(title, "", "no-referrer", body)
+}
+
+/// A whole page with styles of its own after the shared ones (the program's, never text
+/// from a request), and its referrer policy (`no-referrer`, or `same-origin` for pages whose
+/// forms need the browser to send their `Origin`: under `no-referrer` it sends `null`).
+pub fn styled_page(
+    title: &str,
+    more_style: &'static str,
+    referrer: &'static str,
+    body: &Markup,
+) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\">\
-         <title>{} · rekall</title><style>{STYLE}</style></head><body>{}</body></html>",
+         <meta name=\"referrer\" content=\"{referrer}\">\
+         <title>{} · rekall</title><style>{STYLE}{more_style}</style></head><body>{}</body></html>",
         escape(title),
         body.as_str()
     );

@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod html;
 pub mod idempotency;
+pub mod inbox;
 pub mod keys;
 pub mod limits;
 pub mod links;
@@ -190,6 +191,8 @@ impl Bound {
             // Waiters answer at once; their connections then close like any other.
             let _ = stopping.send(true);
         };
+        // The peer's address bounds failed inbox sign-ins per client.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await;

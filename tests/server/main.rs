@@ -6,6 +6,7 @@ mod crash;
 mod errors;
 mod flows;
 mod idempotency;
+mod inbox;
 mod lifecycle;
 mod limits;
 mod metrics;

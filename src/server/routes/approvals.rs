@@ -8,7 +8,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{Answer, PAGING, created, ok, page, sees_approval, visible_execution};
+use super::{Answer, PAGING, awaits_vote, created, ok, page, sees_approval, visible_execution};
 use crate::ir::Priority;
 use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus, ExecutionId, StepSpec};
 use crate::runtime::{ApprovalSpec, RuntimeError};
@@ -241,7 +241,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, params: Params)
     let mine: Vec<ApprovalRequest> = found
         .into_iter()
         .filter(|r| match (caller.role, status) {
-            (Role::Approver, Some(ApprovalStatus::Pending)) => r.may_vote(&caller.principal),
+            (_, Some(ApprovalStatus::Pending)) => awaits_vote(&caller, r),
             _ => sees_approval(&caller, r),
         })
         .collect();

@@ -68,6 +68,18 @@ pub fn sees_approval(caller: &Caller, r: &ApprovalRequest) -> bool {
     }
 }
 
+/// Whether a pending request waits for the caller's vote now: for an approver, listed on the
+/// open step and not voted yet; for an admin, every pending request (as `GET
+/// /v1/approvals?status=pending` lists it; the vote itself still needs a listing); for an
+/// agent, its own.
+pub fn awaits_vote(caller: &Caller, r: &ApprovalRequest) -> bool {
+    r.status == crate::model::ApprovalStatus::Pending
+        && match caller.role {
+            Role::Approver => r.may_vote(&caller.principal),
+            Role::Admin | Role::Agent => sees_approval(caller, r),
+        }
+}
+
 /// Whether the caller may see a feedback request: the agent that asked, an admin, or an
 /// approver who may answer it (listed, or any approver when no reviewers are named).
 pub fn sees_feedback(caller: &Caller, r: &FeedbackRequest) -> bool {
