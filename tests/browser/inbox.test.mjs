@@ -18,7 +18,11 @@ import { chromium } from 'playwright-core';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BINARY = process.env.REKALL_BINARY || join(ROOT, 'target/debug/rekall-policy');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SCREENSHOTS = join(ROOT, 'docs/screenshots');
+// The README's screenshots are written only when asked (`REKALL_SCREENSHOTS=docs/screenshots`),
+// so that a test run leaves the checkout as it found it; otherwise they go to a temp folder.
+const SCREENSHOTS = process.env.REKALL_SCREENSHOTS
+  ? join(ROOT, process.env.REKALL_SCREENSHOTS)
+  : mkdtempSync(join(tmpdir(), 'rekall-shots-'));
 const FLAGS = [
   '--headless',
   '--no-sandbox',
