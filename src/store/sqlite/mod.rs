@@ -164,6 +164,10 @@ pub struct SqliteStore {
     location: String,
     /// Set by the job of [`Store::close`]: the database thread closes the connection after it.
     closing: Arc<AtomicBool>,
+    /// Answered by the database thread once the connection is closed, so that
+    /// [`Store::close`] returns only then (a process that exits right after it must not cut
+    /// the thread off between the checkpoint and the close, leaving `-wal` and `-shm`).
+    closed: Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 /// Maps a rusqlite error to a store error naming the operation.
@@ -231,6 +235,7 @@ impl SqliteStore {
         let (ready_tx, ready_rx) = oneshot::channel();
         let closing = Arc::new(AtomicBool::new(false));
         let closed = Arc::clone(&closing);
+        let (done_tx, done_rx) = oneshot::channel();
         std::thread::Builder::new()
             .name("rekall-sqlite".into())
             .spawn(move || {
@@ -255,6 +260,7 @@ impl SqliteStore {
                 if let Err((_, e)) = conn.close() {
                     eprintln!("the store could not be closed cleanly: {e}");
                 }
+                let _ = done_tx.send(());
             })
             .map_err(|e| StoreError::Open {
                 path: location.clone(),
@@ -265,6 +271,7 @@ impl SqliteStore {
             jobs,
             location,
             closing,
+            closed: Arc::new(std::sync::Mutex::new(Some(done_rx))),
         })
     }
 
@@ -286,15 +293,26 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn close(&self) -> StoreFuture<'_, ()> {
         let closing = Arc::clone(&self.closing);
-        Box::pin(self.call(move |c| {
-            closing.store(true, Ordering::Release);
-            // An in-memory database has no `-wal`; a file's is emptied into it.
-            if c.path().is_some_and(|p| !p.is_empty()) {
-                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                    .map_err(backend("checkpoint the write-ahead log"))?;
+        let closed = self.closed.lock().ok().and_then(|mut c| c.take());
+        Box::pin(async move {
+            let checkpoint = self
+                .call(move |c| {
+                    closing.store(true, Ordering::Release);
+                    // An in-memory database has no `-wal`; a file's is emptied into it.
+                    if c.path().is_some_and(|p| !p.is_empty()) {
+                        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                            .map_err(backend("checkpoint the write-ahead log"))?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Some(closed) = closed {
+                // The thread closes the connection after the checkpoint's job, or at once
+                // when it had already stopped; either way it answers (or is gone).
+                let _ = closed.await;
             }
-            Ok(())
-        }))
+            checkpoint
+        })
     }
 
     fn commit(&self, tx: Transaction) -> StoreFuture<'_, ()> {
