@@ -842,6 +842,8 @@ impl Reader {
                 continue;
             }
             let (mut url, mut secret_env) = (None, None);
+            // A key given but wrong has its own problem already.
+            let before = self.problems.len();
             for (key, value) in self.mapping(v, "a webhook", WEBHOOK_KEYS) {
                 match key {
                     "url" => {
@@ -865,7 +867,6 @@ impl Reader {
                     _ => {}
                 }
             }
-            let before = self.problems.len();
             for (key, found) in [("url", url.is_some()), ("secretEnv", secret_env.is_some())] {
                 if !found && self.problems.len() == before {
                     self.problem(
@@ -995,5 +996,123 @@ fn smtp_url_problem(url: &str) -> Option<(String, Option<String>)> {
             format!("`smtp` is not a usable SMTP URL: {e}"),
             Some("write smtp://HOST:PORT, smtp://HOST:587?tls=required (STARTTLS) or smtps://HOST:465".into()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> String {
+        Config::parse("c.yaml", text).unwrap_err().to_string()
+    }
+
+    fn assert_has(shown: &str, expected: &[&str]) {
+        for e in expected {
+            assert!(shown.contains(e), "missing {e:?} in\n{shown}");
+        }
+    }
+
+    #[test]
+    fn webhooks_are_named_channels_with_a_url_and_a_secret() {
+        let shown = errors(
+            "webhooks:\n  email: {url: \"https://x.example\", secretEnv: S}\n  ops: {url: \"ftp://x\", secretEnv: S}\n  pager: {url: \"https://p.example\"}\n  \"Bad Name\": {url: \"https://x.example\", secretEnv: S}\n  hook: {url: \"https://x.example\", secretEnv: S, secret: abc}\n",
+        );
+        assert_has(
+            &shown,
+            &[
+                "c.yaml:2:3: error: `email` is a channel of its own and cannot name a webhook",
+                "c.yaml:3:14: error: `url` must be an http:// or https:// URL, found `ftp://x`",
+                "c.yaml:4:10: error: the webhook `pager` has no `secretEnv`",
+                "c.yaml:5:3: error: `Bad Name` is not a channel name",
+                "c.yaml:6:50: error: unknown key `secret` in a webhook",
+                "did you mean `secretEnv`?",
+            ],
+        );
+        let ok = Config::parse(
+            "c.yaml",
+            "webhooks:\n  ops: {url: \"https://hooks.example/in\", secretEnv: OPS_SECRET}\nlogChannels: [pagerduty]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.webhooks["ops"].secret_env, "OPS_SECRET");
+        let Channels::Only(names) = ok.channels() else {
+            panic!("a configuration file lists its channels");
+        };
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            ["ops", "pagerduty", "webhook"]
+        );
+    }
+
+    #[test]
+    fn email_credentials_come_from_the_environment_only() {
+        let shown = errors(
+            "email: {smtp: \"smtps://user:pw@mail.example:465\", from: \"not an address\", addresses: {\"user:adam\": nope}, usernameEnv: SMTP_USER}\n",
+        );
+        assert_has(
+            &shown,
+            &[
+                "error: `smtp` must not hold credentials",
+                "`usernameEnv` and `passwordEnv`",
+                "error: `from` must be an email address, found `not an address`",
+                "error: `nope` is not an email address",
+                "error: `email` needs both `usernameEnv` and `passwordEnv`, or neither",
+            ],
+        );
+        assert_has(
+            &errors("email: {smtp: \"smtp://mail.example:25?tls=sometimes\", from: a@b.c}\n"),
+            &["c.yaml:1:15: error: `smtp` is not a usable SMTP URL"],
+        );
+        let ok = Config::parse(
+            "c.yaml",
+            "email: {smtp: \"smtp://mail.example:587?tls=required\", from: \"Rekall <r@b.c>\", usernameEnv: U, passwordEnv: P}\n",
+        )
+        .unwrap();
+        let email = ok.email.unwrap();
+        assert_eq!(
+            (email.username_env.as_deref(), email.password_env.as_deref()),
+            (Some("U"), Some("P"))
+        );
+    }
+
+    #[test]
+    fn without_a_file_any_channel_goes_to_the_log_and_with_one_only_the_listed() {
+        assert_eq!(Config::default().channels(), Channels::Any);
+        assert_eq!(
+            Config::parse("c.yaml", "listen: 127.0.0.1:1\n")
+                .unwrap()
+                .channels(),
+            Channels::Only(Default::default())
+        );
+        assert_has(
+            &errors("logChannels: email\n"),
+            &["c.yaml:1:14: error: `logChannels` must be a list"],
+        );
+        assert_has(
+            &errors("logChannels: [Email]\n"),
+            &["c.yaml:1:15: error: `Email` is not a channel name"],
+        );
+    }
+}
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    #[test]
+    fn the_readmes_notification_example_reads() {
+        let text = include_str!("../../examples/rekall-server.notify.yaml");
+        let config = Config::parse("rekall-server.notify.yaml", text).unwrap();
+        assert_eq!(
+            config.channels(),
+            Channels::Only(
+                ["email", "ops", "pagerduty", "slack", "webhook"]
+                    .map(String::from)
+                    .into()
+            )
+        );
+        let email = config.email.unwrap();
+        assert_eq!(email.username_env.as_deref(), Some("SMTP_USERNAME"));
+        assert_eq!(email.addresses.len(), 2);
     }
 }

@@ -8,6 +8,7 @@ mod idempotency;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod notify;
 mod openapi;
 mod policy;
 mod roles;

@@ -84,6 +84,16 @@ impl Server {
 
     /// A server on the test configuration in `dir`, whose store may hold an earlier run.
     pub fn start_in(dir: tempfile::TempDir, extra_config: &str) -> Server {
+        Server::start_in_env(dir, extra_config, &[])
+    }
+
+    /// As [`Server::start_in`], with these environment variables set for the server (the
+    /// secrets a configuration names).
+    pub fn start_in_env(
+        dir: tempfile::TempDir,
+        extra_config: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let config = dir.path().join("rekall-server.yaml");
         std::fs::write(&config, config_text(dir.path(), extra_config)).unwrap();
         let args = [
@@ -93,14 +103,25 @@ impl Server {
             "--listen",
             "127.0.0.1:0",
         ];
-        Server::spawn(dir, &args, 0)
+        Server::spawn_env(dir, &args, 0, env)
     }
 
     /// Runs `rekall-policy ARGS` in `dir` and waits until it says where it listens, reading
     /// `more` lines after that.
     pub fn spawn(dir: tempfile::TempDir, args: &[&str], more: usize) -> Server {
+        Server::spawn_env(dir, args, more, &[])
+    }
+
+    /// As [`Server::spawn`], with these environment variables set for the server.
+    pub fn spawn_env(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        more: usize,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = bin()
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

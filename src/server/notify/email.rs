@@ -97,3 +97,62 @@ impl Email {
             .map_err(|e| NotifyError(format!("SMTP: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Notification, NotificationId, NotificationKind, Timestamp};
+
+    #[test]
+    fn a_title_with_line_breaks_adds_no_header_and_a_recipient_needs_an_address() {
+        let adam = Principal::parse("user:adam").unwrap();
+        let email = Email::new(&EmailConfig {
+            smtp: "smtp://127.0.0.1:9".into(),
+            from: "rekall@example.com".into(),
+            addresses: [(adam.clone(), "adam@example.com".to_owned())].into(),
+            username_env: None,
+            password_env: None,
+        })
+        .unwrap();
+        let n = Notification {
+            id: NotificationId::from("ntf_1"),
+            kind: NotificationKind::ApprovalRequested,
+            recipients: vec![adam.clone()],
+            channels: vec!["email".into()],
+            title: "Deploy\r\nBcc: victim@example.com\r\n\r\n<b>body</b>".into(),
+            message: "agent:bot asks for approval".into(),
+            priority: None,
+            execution_id: None,
+            request_id: None,
+            created_at: Timestamp(0),
+        };
+        let content = Content {
+            notification: &n,
+            about: None,
+            public_url: "http://127.0.0.1:9".into(),
+        };
+        let raw = email.message(&content, &adam, None).unwrap().formatted();
+        let raw = String::from_utf8(raw).unwrap();
+        let (headers, _) = raw.split_once("\r\n\r\n").unwrap();
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{headers}"
+        );
+        assert!(headers.contains("To: adam@example.com"), "{headers}");
+        assert_eq!(
+            headers
+                .lines()
+                .filter(|l| l.starts_with("Subject:"))
+                .count(),
+            1
+        );
+        assert!(raw.contains("multipart/alternative"));
+        assert!(raw.contains("text/plain") && raw.contains("text/html"));
+
+        let bob = Principal::parse("user:bob").unwrap();
+        let err = email.message(&content, &bob, None).unwrap_err();
+        assert!(err.0.contains("no email address for user:bob"), "{err}");
+    }
+}
