@@ -246,6 +246,8 @@ struct Receiver {
     /// The status every request is answered with (Slack's calls answer `ok: false` unless
     /// it is 200).
     status: Arc<AtomicU16>,
+    /// Whether Slack's calls answer `ok: false` even with 200, as Slack refuses a message.
+    slack_refuses: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Receiver {
@@ -278,7 +280,7 @@ async fn receive(
         answered: status,
     });
     let answer = if uri.path().ends_with("/chat.postMessage") {
-        if status == 200 {
+        if status == 200 && !r.slack_refuses.load(Ordering::SeqCst) {
             json!({"ok": true, "ts": "1.2"})
         } else {
             json!({"ok": false, "error": "channel_not_found"})
@@ -301,6 +303,7 @@ fn http_receiver_on(listener: TcpListener) -> (String, Receiver) {
     let r = Receiver {
         hits: Arc::default(),
         status: Arc::new(AtomicU16::new(200)),
+        slack_refuses: Arc::default(),
     };
     let app = Router::new().fallback(receive).with_state(r.clone());
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -716,6 +719,36 @@ async fn a_dead_endpoint_is_retried_with_backoff_and_audited_while_the_vote_comp
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_refusing_with_http_200_is_a_failed_delivery() {
+    let (slack, api) = http_receiver().await;
+    api.slack_refuses.store(true, Ordering::SeqCst);
+    let extra = format!(
+        "slack: {{apiBase: \"{slack}/api\", botTokenEnv: T_SLACK_TOKEN, signingSecretEnv: T_SLACK_SECRET, channel: \"#gone\"}}\n"
+    );
+    let s = Server::start_in_env(tempfile::tempdir().unwrap(), &extra, &env());
+    let exe = s.running(BOT, "deploy").await;
+    approval(
+        &s,
+        &exe,
+        json!({"title": "t", "approvers": [ADAM], "notifyVia": ["slack"]}),
+    )
+    .await;
+    let failed = until("the refusal audited", async || {
+        audited(&s, &exe, "notification_failed")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    let error = failed["detail"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("Slack refused the message: channel_not_found"),
+        "{error}"
+    );
+    assert_eq!(api.hits("/api/chat.postMessage")[0].answered, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_pending_at_a_kill_are_delivered_once_after_the_restart() {
     let (hooks, receiver) = http_receiver().await;
     receiver.answer(503);
@@ -1016,4 +1049,55 @@ async fn without_a_configuration_file_every_channel_goes_to_the_log_and_start_up
         err.contains("rekall-policy notification: ") && err.contains("\"logged\""),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_reloaded_policy_file_naming_an_unconfigured_channel_keeps_the_old_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.yaml");
+    let seed = std::fs::read_to_string(seed_policy()).unwrap();
+    std::fs::write(&file, &seed).unwrap();
+    let config = dir.path().join("rekall-server.yaml");
+    let text = config_text(dir.path(), "").replace(
+        &format!("policy: {}\n", seed_policy().display()),
+        &format!("policy: {}\n", file.display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let args = [
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let s = Server::spawn(dir, &args, 0);
+    std::fs::write(
+        &file,
+        seed.replace("notifyVia: [slack]", "notifyVia: [sms]"),
+    )
+    .unwrap();
+    // Asked for by SIGHUP too, as the watcher may have first looked at the file after the edit.
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut refused = None;
+    for _ in 0..300 {
+        let p = s.get("/v1/policy", ROOT).await.ok(200);
+        if p.get("lastError").is_some() {
+            refused = Some(p);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut s = s;
+    let Some(p) = refused else {
+        s.kill();
+        panic!("the edit was not refused; the server said:\n{}", s.stderr());
+    };
+    assert_eq!(p["version"], 1, "the old version stays live");
+    let d = &p["lastError"]["diagnostics"][0];
+    assert_eq!(d["code"], "unconfigured-channel", "{d}");
+    assert!(d["message"].as_str().unwrap().contains("`sms`"), "{d}");
 }

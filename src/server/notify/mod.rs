@@ -139,9 +139,8 @@ impl ChannelNotifier {
             public_url: ctx.public_url.clone(),
         };
         let channel = target.channel.as_str();
-        match (channel, &target.recipient) {
-            ("email", Some(to)) if self.email.is_some() => {
-                let email = self.email.as_ref().ok_or_else(|| unconfigured(channel))?;
+        match (channel, &target.recipient, &self.email, &self.slack) {
+            ("email", Some(to), Some(email), _) => {
                 let links = match (&content.about, content.asks_for_vote()) {
                     (Some(a), true) => Some(links(&ctx, a, to)?),
                     _ => None,
@@ -149,16 +148,14 @@ impl ChannelNotifier {
                 let message = email.message(&content, to, links.as_ref())?;
                 email.send(message).await
             }
-            ("slack", None) if self.slack.is_some() => {
-                let slack = self.slack.as_ref().ok_or_else(|| unconfigured(channel))?;
-                slack.send(&self.http, &content).await
-            }
-            (name, None) if self.webhooks.contains_key(name) => {
-                let hook = self.webhooks.get(name).ok_or_else(|| unconfigured(name))?;
-                hook.send(&self.http, &content, ctx.clock.now().0).await
-            }
-            (name, _) if self.logged.allows(name) => log(n, name),
-            (name, _) => Err(unconfigured(name)),
+            ("slack", None, _, Some(slack)) => slack.send(&self.http, &content).await,
+            (name, None, _, _) if self.webhooks.contains_key(name) => match self.webhooks.get(name)
+            {
+                Some(hook) => hook.send(&self.http, &content, ctx.clock.now().0).await,
+                None => Err(unconfigured(name)),
+            },
+            (name, _, _, _) if self.logged.allows(name) => log(n, name),
+            (name, _, _, _) => Err(unconfigured(name)),
         }
     }
 }
