@@ -174,6 +174,10 @@ pub enum ErrorKind {
     /// The policy's threshold outside the limits the learner may move it within.
     #[error("the threshold {lo} is outside the adapt limits [{floor}, {ceiling}]")]
     AdaptThresholdOutside { lo: f64, floor: f64, ceiling: f64 },
+    /// A `notifyVia` channel the server has no configuration for: refused when the policy
+    /// is loaded rather than dropped when a request is made.
+    #[error("the notification channel `{channel}` is not configured")]
+    UnconfiguredChannel { channel: String, configured: String },
 }
 
 impl ErrorKind {
@@ -243,6 +247,9 @@ impl ErrorKind {
             AdaptThresholdOutside { floor, ceiling, .. } => Some(format!(
                 "start the band within [{floor}, {ceiling}], or widen `floor`/`ceiling`"
             )),
+            UnconfiguredChannel { configured, .. } => Some(format!(
+                "{configured}; configure it in the server's configuration (`email`, `slack`, `webhooks`, or `logChannels`)"
+            )),
         }
     }
 
@@ -307,6 +314,7 @@ impl ErrorKind {
             AdaptNotAutoApprove { .. } => "adapt-not-auto-approve",
             AdaptBand { .. } => "adapt-band",
             AdaptThresholdOutside { .. } => "adapt-threshold-outside",
+            UnconfiguredChannel { .. } => "unconfigured-channel",
         }
     }
 }

@@ -78,6 +78,9 @@ pub fn run(args: &Args) -> u8 {
                 return exit::TOOL;
             }
         }
+        for note in &bound.notes {
+            eprintln!("rekall-policy serve: {note}");
+        }
         if let Some(token) = &bound.run_token {
             println!("admin token for this run ({RUN_ADMIN}; no tokens are configured): {token}");
         }

@@ -74,7 +74,9 @@ pub use learning::{
     states as threshold_states,
 };
 pub use memory::Memories;
-pub use notify::{LogNotifier, Notifier, NotifyError, RecordingNotifier};
+pub use notify::{
+    ALL_CHANNELS, Channels, LogNotifier, Notifier, NotifyError, RecordingNotifier, Target,
+};
 pub use policy::{Decide, LoadedPolicy};
 pub use policy_versions::{
     ChangedBy, HistoryPage, MAX_HISTORY_PAGE, Policies, PolicyChangeError, PolicyDiagnostic,
@@ -92,6 +94,8 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     notifier: Arc<dyn Notifier>,
+    /// The channels `notifyVia` may name.
+    channels: Channels,
     policy: ArcSwapOption<LoadedPolicy>,
     /// The last policy refused by [`Runtime::policies`], until one is accepted.
     last_policy_error: std::sync::Mutex<Option<PolicyRejected>>,
@@ -121,6 +125,7 @@ pub struct RuntimeBuilder {
     url: Option<String>,
     clock: Arc<dyn Clock>,
     notifier: Arc<dyn Notifier>,
+    channels: Channels,
     policy: Option<LoadedPolicy>,
     agent: Principal,
     poll: std::time::Duration,
@@ -135,6 +140,7 @@ impl Runtime {
             url: None,
             clock: Arc::new(SystemClock),
             notifier: Arc::new(LogNotifier),
+            channels: Channels::Any,
             policy: None,
             agent: default_agent(),
             poll: std::time::Duration::from_millis(500),
@@ -180,6 +186,11 @@ impl Runtime {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The channels a policy's or a request's `notifyVia` may name.
+    pub fn channels(&self) -> &Channels {
+        &self.inner.channels
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -251,6 +262,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The channels a policy's `notifyVia` may name (default: any); a policy naming another
+    /// is refused where it names it.
+    pub fn channels(mut self, channels: Channels) -> Self {
+        self.channels = channels;
+        self
+    }
+
     pub fn policy(mut self, policy: LoadedPolicy) -> Self {
         self.policy = Some(policy);
         self
@@ -298,6 +316,7 @@ impl RuntimeBuilder {
                 store,
                 clock: self.clock,
                 notifier: self.notifier,
+                channels: self.channels,
                 policy: ArcSwapOption::empty(),
                 last_policy_error: std::sync::Mutex::new(None),
                 idempotency_pruned: std::sync::atomic::AtomicI64::new(i64::MIN),

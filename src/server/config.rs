@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::diagnostic::render_one;
 use crate::front::yaml::tree::{self, Node, NodeKind};
 use crate::ir::Principal;
+use crate::runtime::Channels;
 use crate::source::{Source, Span};
 use crate::store::StoreUrl;
 use crate::suggest;
@@ -45,6 +46,12 @@ pub struct Config {
     pub agents: BTreeMap<Principal, AgentSettings>,
     pub email: Option<EmailConfig>,
     pub slack: Option<SlackConfig>,
+    /// Generic webhooks by name (each name is also a channel of `notifyVia`).
+    pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// The channels written to the server's log (standard error) when no real one of that
+    /// name is configured (`logChannels`). Without a configuration file: any channel, so
+    /// that a first `serve --policy FILE` works; with one, only those it lists.
+    pub log_channels: Channels,
     /// The environment variable that holds the secret signing email links.
     pub link_secret_env: Option<String>,
 }
@@ -91,15 +98,33 @@ pub struct AgentSettings {
     pub may_tighten_policy: bool,
 }
 
-/// Outgoing email, kept for the notifications that come next.
+/// Outgoing email over SMTP.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmailConfig {
+    /// `smtp://host:port` (plain), `smtp://host:port?tls=required` (STARTTLS) or
+    /// `smtps://host:port` (TLS); never credentials, which come from the environment.
     pub smtp: String,
     pub from: String,
     pub addresses: BTreeMap<Principal, String>,
+    /// The environment variables of the SMTP user name and password (both or neither).
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
 }
 
-/// Slack, kept for the notifications and interactions that come next.
+/// A generic webhook: each notification POSTed as JSON, signed with the secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// The environment variable of the signing secret.
+    pub secret_env: String,
+}
+
+/// The channel `notifyVia: [webhook]` names: every configured webhook.
+pub const ALL_WEBHOOKS: &str = "webhook";
+/// Names a webhook may not take, as they are channels of their own.
+const RESERVED_CHANNELS: &[&str] = &["email", "slack", ALL_WEBHOOKS, crate::runtime::ALL_CHANNELS];
+
+/// Slack: notifications to a channel, and the interactions of its buttons.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlackConfig {
     pub api_base: String,
@@ -124,6 +149,8 @@ impl Default for Config {
             agents: BTreeMap::new(),
             email: None,
             slack: None,
+            webhooks: BTreeMap::new(),
+            log_channels: Channels::Any,
             link_secret_env: None,
         }
     }
@@ -173,6 +200,25 @@ impl Config {
                 .sort_by_key(|p| p.span.map(|s| (s.line, s.col)));
             Err(fail(reader.problems))
         }
+    }
+
+    /// The channels a `notifyVia` may name: the configured ones and `logChannels`.
+    pub fn channels(&self) -> Channels {
+        let Channels::Only(logged) = &self.log_channels else {
+            return Channels::Any;
+        };
+        let mut names = logged.clone();
+        if self.email.is_some() {
+            names.insert("email".into());
+        }
+        if self.slack.is_some() {
+            names.insert("slack".into());
+        }
+        if !self.webhooks.is_empty() {
+            names.insert(ALL_WEBHOOKS.into());
+        }
+        names.extend(self.webhooks.keys().cloned());
+        Channels::Only(names)
     }
 
     /// Applies the command line's flags; a bad flag is an error naming it.
@@ -252,13 +298,16 @@ const TOP_KEYS: &[&str] = &[
     "agents",
     "email",
     "slack",
+    "webhooks",
+    "logChannels",
     "linkSecretEnv",
 ];
 const LIMIT_KEYS: &[&str] = &["bodyBytes", "maxWait", "requestTimeout", "ratePerToken"];
 const RATE_KEYS: &[&str] = &["requests", "per"];
 const TOKEN_KEYS: &[&str] = &["principal", "role", "sha256"];
 const AGENT_KEYS: &[&str] = &["mayTightenPolicy"];
-const EMAIL_KEYS: &[&str] = &["smtp", "from", "addresses"];
+const EMAIL_KEYS: &[&str] = &["smtp", "from", "addresses", "usernameEnv", "passwordEnv"];
+const WEBHOOK_KEYS: &[&str] = &["url", "secretEnv"];
 const SLACK_KEYS: &[&str] = &[
     "apiBase",
     "botTokenEnv",
@@ -427,7 +476,10 @@ impl Reader {
     }
 
     fn config(&mut self, root: &Node<'_>) -> Config {
-        let mut config = Config::default();
+        let mut config = Config {
+            log_channels: Channels::Only(Default::default()),
+            ..Config::default()
+        };
         for (key, node) in self.mapping(root, "the server configuration", TOP_KEYS) {
             match key {
                 "listen" => {
@@ -481,6 +533,8 @@ impl Reader {
                 }
                 "email" => config.email = self.email(node),
                 "slack" => config.slack = self.slack(node),
+                "webhooks" => config.webhooks = self.webhooks(node),
+                "logChannels" => config.log_channels = Channels::Only(self.log_channels(node)),
                 "linkSecretEnv" => config.link_secret_env = self.env_name(node, key),
                 _ => {}
             }
@@ -688,29 +742,60 @@ impl Reader {
     fn email(&mut self, node: &Node<'_>) -> Option<EmailConfig> {
         let fields = self.mapping(node, "`email`", EMAIL_KEYS);
         let (mut smtp, mut from, mut addresses) = (None, None, BTreeMap::new());
+        let (mut username_env, mut password_env) = (None, None);
+        let mut env_spans = Vec::new();
         for (key, value) in fields {
             match key {
                 "smtp" => {
-                    smtp = self.string(value, key);
-                    if let Some(url) = &smtp
-                        && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
-                    {
-                        self.problem(
-                            value.span,
-                            format!("`smtp` must be an smtp:// or smtps:// URL, found `{url}`"),
-                            None,
-                        );
-                    }
+                    smtp = self
+                        .string(value, key)
+                        .filter(|url| match smtp_url_problem(url) {
+                            None => true,
+                            Some((message, hint)) => {
+                                self.problem(value.span, message, hint);
+                                false
+                            }
+                        });
                 }
-                "from" => from = self.string(value, key),
+                "from" => {
+                    from = self.string(value, key).filter(|text| {
+                        let ok = text.parse::<lettre::message::Mailbox>().is_ok();
+                        if !ok {
+                            self.problem(
+                                value.span,
+                                format!("`from` must be an email address, found `{text}`"),
+                                Some("write it as rekall@example.com or \"Rekall <rekall@example.com>\"".into()),
+                            );
+                        }
+                        ok
+                    });
+                }
                 "addresses" => {
                     for (k, v) in self.free_mapping(value, key) {
-                        if let (Some(p), Some(a)) =
-                            (self.principal(k, "addresses"), self.string(v, "an address"))
-                        {
-                            addresses.insert(p, a);
+                        let principal = self.principal(k, "addresses");
+                        let Some(address) = self.string(v, "an address") else {
+                            continue;
+                        };
+                        if address.parse::<lettre::Address>().is_err() {
+                            self.problem(
+                                v.span,
+                                format!("`{address}` is not an email address"),
+                                Some("write it as adam@example.com".into()),
+                            );
+                            continue;
+                        }
+                        if let Some(p) = principal {
+                            addresses.insert(p, address);
                         }
                     }
+                }
+                "usernameEnv" => {
+                    username_env = self.env_name(value, key);
+                    env_spans.push(value.span);
+                }
+                "passwordEnv" => {
+                    password_env = self.env_name(value, key);
+                    env_spans.push(value.span);
                 }
                 _ => {}
             }
@@ -724,11 +809,112 @@ impl Reader {
                 );
             }
         }
+        if username_env.is_some() != password_env.is_some()
+            && let Some(span) = env_spans.first()
+        {
+            self.problem(
+                *span,
+                "`email` needs both `usernameEnv` and `passwordEnv`, or neither",
+                Some("name the environment variables of the SMTP user name and password".into()),
+            );
+        }
         Some(EmailConfig {
             smtp: smtp?,
             from: from?,
             addresses,
+            username_env,
+            password_env,
         })
+    }
+
+    fn webhooks(&mut self, node: &Node<'_>) -> BTreeMap<String, WebhookConfig> {
+        let mut out = BTreeMap::new();
+        for (k, v) in self.free_mapping(node, "webhooks") {
+            let Some(name) = self.channel_name(k, "a webhook's name") else {
+                continue;
+            };
+            if RESERVED_CHANNELS.contains(&name.as_str()) {
+                self.problem(
+                    k.span,
+                    format!("`{name}` is a channel of its own and cannot name a webhook"),
+                    Some("give the webhook another name, such as `ops`".into()),
+                );
+                continue;
+            }
+            let (mut url, mut secret_env) = (None, None);
+            // A key given but wrong has its own problem already.
+            let before = self.problems.len();
+            for (key, value) in self.mapping(v, "a webhook", WEBHOOK_KEYS) {
+                match key {
+                    "url" => {
+                        url = self.string(value, key).filter(|u| {
+                            let ok = reqwest::Url::parse(u).is_ok_and(|p| {
+                                matches!(p.scheme(), "http" | "https") && p.has_host()
+                            });
+                            if !ok {
+                                self.problem(
+                                    value.span,
+                                    format!(
+                                        "`url` must be an http:// or https:// URL, found `{u}`"
+                                    ),
+                                    None,
+                                );
+                            }
+                            ok
+                        });
+                    }
+                    "secretEnv" => secret_env = self.env_name(value, key),
+                    _ => {}
+                }
+            }
+            for (key, found) in [("url", url.is_some()), ("secretEnv", secret_env.is_some())] {
+                if !found && self.problems.len() == before {
+                    self.problem(
+                        v.span,
+                        format!("the webhook `{name}` has no `{key}`"),
+                        Some(format!("add `{key}: ...`; a webhook is always signed")),
+                    );
+                }
+            }
+            if let (Some(url), Some(secret_env)) = (url, secret_env) {
+                out.insert(name, WebhookConfig { url, secret_env });
+            }
+        }
+        out
+    }
+
+    fn log_channels(&mut self, node: &Node<'_>) -> std::collections::BTreeSet<String> {
+        let NodeKind::Seq(items) = &node.kind else {
+            self.problem(
+                node.span,
+                format!("`logChannels` must be a list, found {}", node.describe()),
+                Some("write it as [email, slack]".into()),
+            );
+            return Default::default();
+        };
+        items
+            .iter()
+            .filter_map(|item| self.channel_name(item, "a channel"))
+            .collect()
+    }
+
+    /// A word naming a notification channel.
+    fn channel_name(&mut self, node: &Node<'_>, key: &str) -> Option<String> {
+        let name = self.string(node, key)?;
+        let ok = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            && name.starts_with(|c: char| c.is_ascii_lowercase());
+        if ok {
+            Some(name)
+        } else {
+            self.problem(
+                node.span,
+                format!("`{name}` is not a channel name"),
+                Some("use lowercase letters, digits, `-` and `_`, starting with a letter".into()),
+            );
+            None
+        }
     }
 
     fn slack(&mut self, node: &Node<'_>) -> Option<SlackConfig> {
@@ -781,5 +967,152 @@ impl Reader {
             channel: channel?,
             users,
         })
+    }
+}
+
+/// What is wrong with an `smtp` URL, with a hint: lettre reads it (`smtp://` plain or with
+/// `?tls=required` for STARTTLS, `smtps://` for TLS), and it holds no credentials.
+fn smtp_url_problem(url: &str) -> Option<(String, Option<String>)> {
+    if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+        return Some((
+            format!("`smtp` must be an smtp:// or smtps:// URL, found `{url}`"),
+            None,
+        ));
+    }
+    if let Ok(parsed) = reqwest::Url::parse(url)
+        && (!parsed.username().is_empty() || parsed.password().is_some())
+    {
+        return Some((
+            "`smtp` must not hold credentials".into(),
+            Some(
+                "name the environment variables that hold them: `usernameEnv` and `passwordEnv`"
+                    .into(),
+            ),
+        ));
+    }
+    match lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url) {
+        Ok(_) => None,
+        Err(e) => Some((
+            format!("`smtp` is not a usable SMTP URL: {e}"),
+            Some("write smtp://HOST:PORT, smtp://HOST:587?tls=required (STARTTLS) or smtps://HOST:465".into()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> String {
+        Config::parse("c.yaml", text).unwrap_err().to_string()
+    }
+
+    fn assert_has(shown: &str, expected: &[&str]) {
+        for e in expected {
+            assert!(shown.contains(e), "missing {e:?} in\n{shown}");
+        }
+    }
+
+    #[test]
+    fn webhooks_are_named_channels_with_a_url_and_a_secret() {
+        let shown = errors(
+            "webhooks:\n  email: {url: \"https://x.example\", secretEnv: S}\n  ops: {url: \"ftp://x\", secretEnv: S}\n  pager: {url: \"https://p.example\"}\n  \"Bad Name\": {url: \"https://x.example\", secretEnv: S}\n  hook: {url: \"https://x.example\", secretEnv: S, secret: abc}\n",
+        );
+        assert_has(
+            &shown,
+            &[
+                "c.yaml:2:3: error: `email` is a channel of its own and cannot name a webhook",
+                "c.yaml:3:14: error: `url` must be an http:// or https:// URL, found `ftp://x`",
+                "c.yaml:4:10: error: the webhook `pager` has no `secretEnv`",
+                "c.yaml:5:3: error: `Bad Name` is not a channel name",
+                "c.yaml:6:50: error: unknown key `secret` in a webhook",
+                "did you mean `secretEnv`?",
+            ],
+        );
+        let ok = Config::parse(
+            "c.yaml",
+            "webhooks:\n  ops: {url: \"https://hooks.example/in\", secretEnv: OPS_SECRET}\nlogChannels: [pagerduty]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.webhooks["ops"].secret_env, "OPS_SECRET");
+        let Channels::Only(names) = ok.channels() else {
+            panic!("a configuration file lists its channels");
+        };
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            ["ops", "pagerduty", "webhook"]
+        );
+    }
+
+    #[test]
+    fn email_credentials_come_from_the_environment_only() {
+        let shown = errors(
+            "email: {smtp: \"smtps://user:pw@mail.example:465\", from: \"not an address\", addresses: {\"user:adam\": nope}, usernameEnv: SMTP_USER}\n",
+        );
+        assert_has(
+            &shown,
+            &[
+                "error: `smtp` must not hold credentials",
+                "`usernameEnv` and `passwordEnv`",
+                "error: `from` must be an email address, found `not an address`",
+                "error: `nope` is not an email address",
+                "error: `email` needs both `usernameEnv` and `passwordEnv`, or neither",
+            ],
+        );
+        assert_has(
+            &errors("email: {smtp: \"smtp://mail.example:25?tls=sometimes\", from: a@b.c}\n"),
+            &["c.yaml:1:15: error: `smtp` is not a usable SMTP URL"],
+        );
+        let ok = Config::parse(
+            "c.yaml",
+            "email: {smtp: \"smtp://mail.example:587?tls=required\", from: \"Rekall <r@b.c>\", usernameEnv: U, passwordEnv: P}\n",
+        )
+        .unwrap();
+        let email = ok.email.unwrap();
+        assert_eq!(
+            (email.username_env.as_deref(), email.password_env.as_deref()),
+            (Some("U"), Some("P"))
+        );
+    }
+
+    #[test]
+    fn without_a_file_any_channel_goes_to_the_log_and_with_one_only_the_listed() {
+        assert_eq!(Config::default().channels(), Channels::Any);
+        assert_eq!(
+            Config::parse("c.yaml", "listen: 127.0.0.1:1\n")
+                .unwrap()
+                .channels(),
+            Channels::Only(Default::default())
+        );
+        assert_has(
+            &errors("logChannels: email\n"),
+            &["c.yaml:1:14: error: `logChannels` must be a list"],
+        );
+        assert_has(
+            &errors("logChannels: [Email]\n"),
+            &["c.yaml:1:15: error: `Email` is not a channel name"],
+        );
+    }
+}
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    #[test]
+    fn the_readmes_notification_example_reads() {
+        let text = include_str!("../../examples/rekall-server.notify.yaml");
+        let config = Config::parse("rekall-server.notify.yaml", text).unwrap();
+        assert_eq!(
+            config.channels(),
+            Channels::Only(
+                ["email", "ops", "pagerduty", "slack", "webhook"]
+                    .map(String::from)
+                    .into()
+            )
+        );
+        let email = config.email.unwrap();
+        assert_eq!(email.username_env.as_deref(), Some("SMTP_USERNAME"));
+        assert_eq!(email.addresses.len(), 2);
     }
 }

@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::openapi::Errors;
 use crate::ir::Outcome;
 use crate::model::{ApprovalStatus, BoxFuture, Notification};
-use crate::runtime::{Notifier, NotifyError};
+use crate::runtime::{Notifier, NotifyError, Target};
 use crate::store::ApprovalFilter;
 
 /// The decision latency buckets, in seconds: from 1 µs, doubling, to about 1 s.
@@ -188,6 +188,26 @@ impl Notifier for CountingNotifier {
         Box::pin(async move {
             self.metrics.notification_attempts.inc();
             let result = self.inner.notify(n).await;
+            if result.is_err() {
+                self.metrics.notification_failures.inc();
+            }
+            result
+        })
+    }
+
+    fn targets(&self, n: &Notification) -> Vec<Target> {
+        self.inner.targets(n)
+    }
+
+    /// Each delivery is an attempt of its own.
+    fn notify_target<'a>(
+        &'a self,
+        n: &'a Notification,
+        target: &'a Target,
+    ) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(async move {
+            self.metrics.notification_attempts.inc();
+            let result = self.inner.notify_target(n, target).await;
             if result.is_err() {
                 self.metrics.notification_failures.inc();
             }

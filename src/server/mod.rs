@@ -21,6 +21,7 @@ pub mod keys;
 pub mod limits;
 pub mod links;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod reload;
 pub mod routes;
@@ -64,6 +65,9 @@ pub enum ServeError {
     /// The signing keys of links and sessions could not be had.
     #[error("{0}")]
     Keys(String),
+    /// A notification channel could not be set up (a secret's variable is not set).
+    #[error("{0}")]
+    Notify(String),
     #[error("the server stopped: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -80,15 +84,19 @@ pub struct Bound {
     hangups: reload::Hangups,
     /// The admin token made for this run, when the configuration has none.
     pub run_token: Option<String>,
+    /// What the operator should know at start (notifications that only go to the log).
+    pub notes: Vec<String>,
 }
 
 impl Bound {
     /// Opens the store, puts the policy in force and binds the address.
     pub async fn new(config: Config) -> Result<Bound, ServeError> {
         let metrics = Arc::new(metrics::Metrics::new());
+        let (notifier, binder, notes) = notifier(&config)?;
         let rt = Runtime::builder()
             .store_url(&config.store)
-            .notifier(metrics.counting(Arc::new(crate::runtime::LogNotifier)))
+            .notifier(metrics.counting(notifier))
+            .channels(config.channels())
             .build()
             .await?;
         // The file is read (and its errors rendered, located) before the store is asked:
@@ -141,9 +149,22 @@ impl Bound {
         let keys = keys::Keys::load(&rt, config.link_secret_env.as_deref())
             .await
             .map_err(ServeError::Keys)?;
+        let keys = Arc::new(keys);
+        if let Some(binder) = binder {
+            let public_url = match &config.public_url {
+                Some(url) => url.clone(),
+                None => format!("http://{}", listener.local_addr()?),
+            };
+            binder.bind(notify::Context {
+                store: rt.store().clone(),
+                clock: rt.clock().clone(),
+                keys: keys.clone(),
+                public_url,
+            });
+        }
         let (stopping, stopping_rx) = watch::channel(false);
         let state = AppState {
-            keys: Arc::new(keys),
+            keys,
             rt,
             tokens: Arc::new(Tokens::new(entries)),
             limits: config.limits,
@@ -157,6 +178,7 @@ impl Bound {
             stopping,
             hangups: reload::hangups(),
             run_token,
+            notes,
         })
     }
 
@@ -207,6 +229,37 @@ impl Bound {
         drop(rt);
         Ok(())
     }
+}
+
+type ChosenNotifier = (
+    Arc<dyn crate::runtime::Notifier>,
+    Option<notify::Binder>,
+    Vec<String>,
+);
+
+/// The notifier of a configuration, what binds it to the running server (none for the log
+/// notifier), and what to say about it at start. Without a configuration file every channel
+/// goes to the log, so that a first `serve --policy FILE` runs whatever its `notifyVia`.
+fn notifier(config: &Config) -> Result<ChosenNotifier, ServeError> {
+    if config.log_channels == crate::runtime::Channels::Any {
+        let note = "notifications are written to standard error: with no configuration file, \
+                    every `notifyVia` channel is accepted and logged; configure `email`, \
+                    `slack` or `webhooks` in one to send them"
+            .to_owned();
+        return Ok((Arc::new(crate::runtime::LogNotifier), None, vec![note]));
+    }
+    let (notifier, binder) = notify::ChannelNotifier::new(config).map_err(ServeError::Notify)?;
+    let mut notes = Vec::new();
+    if let crate::runtime::Channels::Only(logged) = notifier.logged()
+        && !logged.is_empty()
+    {
+        let names: Vec<&str> = logged.iter().map(String::as_str).collect();
+        notes.push(format!(
+            "notifications via {} are written to standard error (`logChannels`)",
+            names.join(", ")
+        ));
+    }
+    Ok((Arc::new(notifier), Some(binder), notes))
 }
 
 /// The principal the configuration's policy file is stored as, when it is the first version.

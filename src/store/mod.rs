@@ -179,16 +179,21 @@ pub struct Claimed {
     pub notification: Notification,
     /// Deliveries tried before this one.
     pub attempts: u32,
+    /// The keys of its deliveries that succeeded in an earlier attempt (a notification may
+    /// make several, see `runtime::Notifier::targets`); a retry makes only the others.
+    pub delivered: Vec<String>,
 }
 
 /// How a delivery went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
     Sent,
-    /// Failed; try again at `retry_at`, or never when `None` (given up).
+    /// Failed; try again at `retry_at`, or never when `None` (given up). `delivered`: the
+    /// keys of its deliveries that have succeeded so far, kept for the next attempt.
     Failed {
         error: String,
         retry_at: Option<Timestamp>,
+        delivered: Vec<String>,
     },
 }
 

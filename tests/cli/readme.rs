@@ -132,7 +132,7 @@ impl Server {
         let (agent, agent_line) = token("agent:deploy-bot", "agent");
         let (adam, adam_line) = token("user:adam", "approver");
         let config = format!(
-            "listen: 127.0.0.1:0\nstore: sqlite://rekall.db\npolicy: policies/seed.yaml\ntokens:\n{agent_line}\n{adam_line}\n"
+            "listen: 127.0.0.1:0\nstore: sqlite://rekall.db\npolicy: policies/seed.yaml\nlogChannels: [email, slack]\ntokens:\n{agent_line}\n{adam_line}\n"
         );
         std::fs::write(dir.join("rekall-server.yaml"), config).unwrap();
         let mut child = Command::new(bin())

@@ -241,6 +241,7 @@ async fn contract(s: Arc<dyn Store>) {
         Delivery::Failed {
             error: "down".into(),
             retry_at: Some(retry_at),
+            delivered: vec!["email user:adam".into()],
         },
         entry,
     )
@@ -258,6 +259,15 @@ async fn contract(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(again[0].attempts, 1);
+    assert_eq!(
+        again[0].delivered,
+        ["email user:adam"],
+        "what succeeded is kept for the retry"
+    );
+    assert_eq!(
+        again[0].notification, n,
+        "the notification reads back unchanged"
+    );
     let entry = AuditEntry::new(AuditKind::NotificationSent, retry_at, json!({}));
     s.settle_notification(&n.id, Delivery::Sent, entry)
         .await

@@ -10,6 +10,7 @@ mod inbox;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod notify;
 mod openapi;
 mod policy;
 mod roles;

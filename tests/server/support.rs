@@ -46,8 +46,10 @@ pub fn seed_policy() -> PathBuf {
 
 /// The test configuration, with `extra` lines appended.
 pub fn config_text(dir: &Path, extra: &str) -> String {
+    // The seed policy asks for email and Slack; unless a test configures them, they go to
+    // the log.
     let mut text = format!(
-        "store: sqlite://{}\npolicy: {}\ntokens:\n",
+        "store: sqlite://{}\npolicy: {}\nlogChannels: [email, slack]\ntokens:\n",
         dir.join("rekall.db").display(),
         seed_policy().display()
     );

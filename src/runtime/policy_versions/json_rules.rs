@@ -61,6 +61,7 @@ pub fn replace_section(
     base_lines: u32,
     section: RuleSection,
     body: &str,
+    channels: &crate::runtime::Channels,
 ) -> Result<PolicyDoc, Vec<RuleListProblem>> {
     let value = crate::json::parse(body).map_err(|e| vec![syntax_problem(&e)])?;
     let offset = base_lines.saturating_add(1);
@@ -105,6 +106,7 @@ pub fn replace_section(
                 .filter(|d| !(d.kind.may_echo() && tainted.holds(d.span.line))),
         );
     }
+    found.extend(super::channels::unconfigured(&doc, channels));
     if found.is_empty() {
         return Ok(doc);
     }

@@ -46,6 +46,7 @@
 //! `policy_rollback`, or `policy_refused` for a refused one, which is also kept in memory as
 //! [`Policies::last_error`] until a later change is accepted.
 
+mod channels;
 mod rejected;
 mod summary;
 
@@ -313,12 +314,10 @@ impl Policies<'_> {
     ) -> Result<PreparedChange, PolicyChangeError> {
         let after = self.sync().await?.latest;
         let base = self.rt.policy();
-        let policy = match Policy::from_str_in(language, text, &origin("policy", language)) {
+        let name = origin("policy", language);
+        let policy = match channels::read(language, text, &name, self.rt.channels()) {
             Ok(policy) => policy,
-            Err(e) => {
-                let diagnostics = PolicyDiagnostic::of_policy(&e);
-                return Err(self.refuse(diagnostics, language, by).await);
-            }
+            Err(diagnostics) => return Err(self.refuse(diagnostics, language, by).await),
         };
         Ok(self.change(policy, language, text.to_owned(), base, after, by, None))
     }
@@ -344,7 +343,13 @@ impl Policies<'_> {
             ),
             None => (None, 0, String::new()),
         };
-        let doc = match json_rules::replace_section(base_doc, base_lines, section, body) {
+        let doc = match json_rules::replace_section(
+            base_doc,
+            base_lines,
+            section,
+            body,
+            self.rt.channels(),
+        ) {
             Ok(doc) => doc,
             Err(problems) => {
                 let diagnostics = PolicyDiagnostic::of_rule_list(&problems, &body_file, &base_file);
@@ -387,14 +392,11 @@ impl Policies<'_> {
             .ok_or(PolicyChangeError::NoSuchVersion(version))?;
         let language = old.info.language;
         let name = origin(&format!("v{version}"), language);
-        let policy = match Policy::from_str_in(language, &old.text, &name) {
+        let policy = match channels::read(language, &old.text, &name, self.rt.channels()) {
             Ok(policy) => policy,
             // Stored once, but this program reads policies more strictly than the one that
-            // stored it: refused like any other.
-            Err(e) => {
-                let diagnostics = PolicyDiagnostic::of_policy(&e);
-                return Err(self.refuse(diagnostics, language, by).await);
-            }
+            // stored it (or its channels are no longer configured): refused like any other.
+            Err(diagnostics) => return Err(self.refuse(diagnostics, language, by).await),
         };
         Ok(self.change(policy, language, old.text, base, after, by, Some(version)))
     }
@@ -511,13 +513,13 @@ impl Policies<'_> {
             let Some(seed) = &seed else {
                 return Ok(None);
             };
-            let policy = match Policy::from_str_in(seed.language, seed.text, seed.origin) {
-                Ok(policy) => policy,
-                Err(e) => {
-                    let diagnostics = PolicyDiagnostic::of_policy(&e);
-                    return Err(self.refuse(diagnostics, seed.language, &seed.by).await);
-                }
-            };
+            let policy =
+                match channels::read(seed.language, seed.text, seed.origin, self.rt.channels()) {
+                    Ok(policy) => policy,
+                    Err(diagnostics) => {
+                        return Err(self.refuse(diagnostics, seed.language, &seed.by).await);
+                    }
+                };
             let change = self.change(
                 policy,
                 seed.language,
@@ -575,11 +577,11 @@ impl Policies<'_> {
         };
         let language = stored.info.language;
         let name = origin(&format!("v{number}"), language);
-        let policy = match Policy::from_str_in(language, &stored.text, &name) {
+        let policy = match channels::read(language, &stored.text, &name, self.rt.channels()) {
             Ok(policy) => policy,
-            Err(e) => {
+            Err(diagnostics) => {
                 let rejected = PolicyRejected::new(
-                    PolicyDiagnostic::of_policy(&e),
+                    diagnostics,
                     language,
                     &stored.info.principal,
                     self.rt.now(),

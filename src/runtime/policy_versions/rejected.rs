@@ -29,7 +29,7 @@ pub struct PolicyDiagnostic {
 }
 
 impl PolicyDiagnostic {
-    fn new(file: &str, d: &Diagnostic, field: Option<String>) -> PolicyDiagnostic {
+    pub(crate) fn new(file: &str, d: &Diagnostic, field: Option<String>) -> PolicyDiagnostic {
         PolicyDiagnostic {
             file: file.to_owned(),
             line: d.span.line,

@@ -136,7 +136,10 @@ pub async fn create(
         }
     };
     spec.description = body.opt_str("description")?.unwrap_or_default();
-    spec.notify_via = body.opt_strs("notifyVia")?.unwrap_or_default();
+    spec.notify_via = crate::server::notify::requested_channels(
+        state.rt.channels(),
+        body.opt_strs("notifyVia")?,
+    )?;
     if let Some(p) = body.opt_str("priority")? {
         spec.priority = Some(Priority::from_str(&p).map_err(|()| {
             ApiError::invalid(

@@ -80,7 +80,10 @@ pub async fn create(
         })?;
     }
     spec.respondents = body.opt_principals("reviewers")?.unwrap_or_default();
-    spec.notify_via = body.opt_strs("notifyVia")?.unwrap_or_default();
+    spec.notify_via = crate::server::notify::requested_channels(
+        state.rt.channels(),
+        body.opt_strs("notifyVia")?,
+    )?;
     spec.timeout = body.opt_duration("timeout")?;
     let handle = state.rt.execution().request_feedback(&e.id, spec).await?;
     let r = state.rt.feedback().get(handle.id()).await?;

@@ -573,7 +573,7 @@ pub fn claim_notifications(
     {
         let mut stmt = t
             .prepare(
-                "SELECT id, attempts, body FROM outbox
+                "SELECT id, attempts, body, json_extract(body, '$.delivered') FROM outbox
                  WHERE due_at IS NOT NULL AND due_at <= ?1
                    AND (lease_until IS NULL OR lease_until <= ?1)
                  ORDER BY due_at LIMIT ?2",
@@ -585,14 +585,20 @@ pub fn claim_notifications(
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
                 ))
             })
             .map_err(backend("claim notifications"))?;
         for row in rows {
-            let (id, attempts, body) = row.map_err(backend("claim notifications"))?;
+            let (id, attempts, body, delivered) = row.map_err(backend("claim notifications"))?;
+            let delivered = match delivered {
+                Some(list) => decode("notification's deliveries", &id, &list)?,
+                None => Vec::new(),
+            };
             claimed.push(Claimed {
                 notification: decode("notification", &id, &body)?,
                 attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                delivered,
             });
         }
     }
@@ -623,11 +629,24 @@ pub fn settle_notification(
              WHERE id = ?1",
             params![id, audit.at.0],
         ),
-        Delivery::Failed { error, retry_at } => t.execute(
+        // The deliveries that succeeded ride in the row's body beside the notification
+        // (which ignores them when read), so that the outbox keeps one row per notification
+        // and its schema is unchanged.
+        Delivery::Failed {
+            error,
+            retry_at,
+            delivered,
+        } => t.execute(
             "UPDATE outbox SET last_error = ?2, due_at = ?3, lease_until = NULL,
-                               attempts = attempts + 1
+                               attempts = attempts + 1,
+                               body = json_set(body, '$.delivered', json(?4))
              WHERE id = ?1",
-            params![id, error, retry_at.map(|t| t.0)],
+            params![
+                id,
+                error,
+                retry_at.map(|t| t.0),
+                encode("notification's deliveries", id, &delivered)?
+            ],
         ),
     }
     .map_err(backend("settle a notification"))?;
