@@ -586,10 +586,54 @@ async fn an_approval_request_goes_out_by_email_slack_and_a_signed_webhook() {
     );
     assert_eq!(sent[0]["detail"]["attempt"], 1);
 
-    // Once resolved, the approvers are told, without links that could vote.
-    s.post(&format!("/v1/approvals/{id}/approve"), ADAM, json!({}))
+    // Adam follows his email's Approve link: the GET is only a page (a mail scanner's fetch
+    // votes nothing), the page's button votes once, as adam, and the link is used up.
+    let http = reqwest::Client::new();
+    let approve = link_after(&mail.text, "Approve: ").to_owned();
+    for _ in 0..2 {
+        let page = http.get(&approve).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains(title) && html.contains("<form"), "{html}");
+    }
+    let still = s.get(&format!("/v1/approvals/{id}"), ADAM).await.ok(200);
+    assert_eq!(
+        still["status"], "pending",
+        "a GET of the link does not vote"
+    );
+    let voted = http
+        .post(&approve)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("comment=looks+good")
+        .send()
         .await
-        .ok(200);
+        .unwrap();
+    assert_eq!(voted.status(), 200, "{}", voted.text().await.unwrap());
+    let done = s.get(&format!("/v1/approvals/{id}"), ADAM).await.ok(200);
+    assert_eq!(done["status"], "approved");
+    assert_eq!(done["approvedBy"], json!([ADAM]));
+    let replay = http
+        .post(&approve)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("comment=again")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 410, "a used link is refused");
+    let late = http
+        .post(alice_link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        late.status(),
+        409,
+        "alice's link after the request is resolved"
+    );
+
+    // Once resolved, the approvers are told, without links that could vote.
     let resolved = until("the resolution's email", async || {
         mailbox
             .all()
