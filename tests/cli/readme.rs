@@ -12,7 +12,8 @@
 //!   `$AGENT_TOKEN` and `$ADAM_TOKEN`), as the README's curl session says to.
 //! - `sh` blocks: `cargo run --release -- ARGS` runs the binary with ARGS; `fuzz/run TARGET
 //!   SECONDS` must name a real fuzz target and an executable script (fuzzing for minutes is
-//!   the fuzz job's, not the test suite's); `cargo test` is this suite itself.
+//!   the fuzz job's, not the test suite's); `cargo test` is this suite itself, and `.ci/run`
+//!   must be an executable script that runs it.
 //! - `yaml` and `rkl` blocks: equal to the file the paragraph before them names, or else a
 //!   valid policy (or, with `cases:`, a policy test file that passes against `policies/`).
 //! - `text` blocks: only the kinds listed in [`TEXT_BLOCKS`], each with the check that stands
@@ -325,6 +326,20 @@ fn check_sh(block: &Block) {
             );
         } else if command == "cargo test" {
             // This suite itself.
+        } else if command == ".ci/run" {
+            // CI's entry point, which runs this suite: it must exist, be executable and run
+            // `cargo test` (running it from here would run this test again).
+            let script = root().join(".ci/run");
+            let mode = std::fs::metadata(&script).unwrap();
+            assert!(
+                std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o111 != 0,
+                ".ci/run is executable"
+            );
+            let text = std::fs::read_to_string(&script).unwrap();
+            assert!(
+                text.lines().any(|l| l.trim() == "cargo test"),
+                ".ci/run runs `cargo test`"
+            );
         } else if let Some(rest) = command.strip_prefix("fuzz/run ") {
             let mut words = rest.split_whitespace();
             let target = words.next().unwrap();
