@@ -14,6 +14,7 @@ pub mod bench;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod form;
 pub mod html;
 pub mod idempotency;
 pub mod inbox;

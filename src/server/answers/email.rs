@@ -30,13 +30,13 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::form::Form;
 use super::{Channel, Refused, Throttle, audit, retry_after_seconds};
 use crate::model::{ApprovalId, ApprovalRequest, ApprovalStatus, Timestamp, VoteError};
 use crate::runtime::RuntimeError;
 use crate::server::app::AppState;
 use crate::server::body::read_bytes;
 use crate::server::error::ApiError;
+use crate::server::form::Form;
 use crate::server::html::{self, Markup, escape};
 use crate::server::links::{Choice, LINK_PATH, LinkClaims};
 
@@ -402,7 +402,7 @@ async fn note(
         ));
     }
     let field = note_field(claims.choice);
-    let form = Form::parse(&bytes, &[(field, MAX_NOTE_CHARS)])
+    let form = Form::parse_fields(&bytes, &[(field, MAX_NOTE_CHARS)])
         .map_err(|e| bad_form(StatusCode::BAD_REQUEST, &e))?;
     Ok(form.text(field).map(str::to_owned))
 }

@@ -9,7 +9,6 @@
 //! step's approvers, never the agent that asked.
 
 pub mod email;
-pub mod form;
 pub mod response_url;
 pub mod slack;
 

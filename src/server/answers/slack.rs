@@ -34,7 +34,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::form::Form;
 use super::response_url;
 use super::{Channel, Refused, Throttle, audit, retry_after_seconds};
 use crate::ir::Principal;
@@ -45,6 +44,7 @@ use crate::server::auth::hex;
 use crate::server::body::read_bytes;
 use crate::server::config::SlackConfig;
 use crate::server::error::ApiError;
+use crate::server::form::Form;
 use crate::server::keys::hmac_sha256_verify;
 use crate::server::links::{SLACK_APPROVE, SLACK_REJECT};
 use crate::server::openapi::Errors;
@@ -534,7 +534,7 @@ fn signing_secret(slack: &SlackConfig) -> Result<Vec<u8>, ApiError> {
 }
 
 fn read_click(body: &[u8]) -> Result<Click, String> {
-    let form = Form::parse(body, &[("payload", MAX_PAYLOAD_CHARS)])
+    let form = Form::parse_fields(body, &[("payload", MAX_PAYLOAD_CHARS)])
         .map_err(|e| format!("the body is not Slack's form: {e}"))?;
     let payload = form
         .get("payload")

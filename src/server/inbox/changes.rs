@@ -18,12 +18,12 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::InboxState;
-use super::form_body;
 use super::guard::Viewer;
 use crate::model::{ApprovalId, ApprovalRequest, FeedbackId, FeedbackRequest, Timestamp};
 use crate::runtime::RuntimeError;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
+use crate::server::form;
 use crate::server::html::{Markup, escape};
 use crate::server::routes::{ok, sees_approval, sees_feedback};
 
@@ -134,7 +134,7 @@ async fn snapshot(
 
 /// The query, strictly: each key known and given once.
 fn query(uri: &Uri, max_wait: Duration) -> Result<(Watch, String, Duration), ApiError> {
-    let pairs = form_body::parse(uri.query().unwrap_or(""))
+    let pairs = form::parse(uri.query().unwrap_or(""))
         .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_request", e))?;
     let mut get = std::collections::HashMap::new();
     for (k, v) in &pairs {

@@ -466,7 +466,7 @@ fn answers_card(r: &FeedbackRequest) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::inbox::form_body::parse;
+    use crate::server::form::{Form, parse};
 
     #[test]
     fn a_form_post_reads_as_the_runtime_takes_answers() {
@@ -477,16 +477,16 @@ mod tests {
             Field::text("comments", "Comments").optional(),
             Field::code("fix", "Fix", Some("rust")).optional(),
         ];
-        let form = FormBody(
+        let form = FormBody(Form(
             parse("a.quality=4&a.issues=a&a.issues=b&a.pick=&a.comments=line1%0D%0Aline2&a.fix=++")
                 .unwrap(),
-        );
+        ));
         let answers = answers_of(&fields, &form);
         assert_eq!(
             Value::Object(answers),
             serde_json::json!({"quality": 4, "issues": ["a", "b"], "comments": "line1\nline2"})
         );
-        let form = FormBody(parse("a.quality=four").unwrap());
+        let form = FormBody(Form(parse("a.quality=four").unwrap()));
         assert_eq!(answers_of(&fields, &form)["quality"], "four");
     }
 

@@ -14,6 +14,7 @@ use super::form_body::FormBody;
 use super::page::PageError;
 use super::session::{COOKIE, Session};
 use crate::server::auth::{Caller, Role};
+use crate::server::form::Form;
 use crate::server::html::{Markup, escape};
 
 /// The name of the hidden field that carries the CSRF token.
@@ -156,7 +157,7 @@ impl FromRequest<InboxState> for SignedPost {
         same_origin(&parts.headers, state.app.config.public_url.as_deref())
             .map_err(IntoResponse::into_response)?;
         let req = Request::from_parts(parts, body);
-        let FormBody(mut pairs) = FormBody::from_request(req, state)
+        let FormBody(Form(mut pairs)) = FormBody::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
         let tokens: Vec<usize> = pairs
@@ -181,7 +182,7 @@ impl FromRequest<InboxState> for SignedPost {
         pairs.retain(|(k, _)| k != CSRF_FIELD);
         Ok(SignedPost {
             viewer,
-            form: FormBody(pairs),
+            form: FormBody(Form(pairs)),
         })
     }
 }

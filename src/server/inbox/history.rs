@@ -6,10 +6,10 @@ use axum::extract::State;
 use axum::http::Uri;
 
 use super::InboxState;
-use super::form_body;
 use super::guard::Viewer;
 use super::page::{self, PageError, PageResult, badge, when};
 use crate::model::{Choice, Timestamp};
+use crate::server::form;
 use crate::server::html::{Markup, escape};
 use crate::store::{ApprovalFilter, FeedbackFilter};
 
@@ -31,7 +31,7 @@ struct Answer {
 
 /// The page number of `?page=N` (1 when not given).
 fn page_number(uri: &Uri) -> Result<usize, PageError> {
-    let pairs = form_body::parse(uri.query().unwrap_or("")).map_err(PageError::bad_request)?;
+    let pairs = form::parse(uri.query().unwrap_or("")).map_err(PageError::bad_request)?;
     match pairs.as_slice() {
         [] => Ok(1),
         [(k, v)] if k == "page" => v
