@@ -4,7 +4,7 @@ chat bot or a person in the inbox would, with the principal's own token."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from rekall import Approval, Feedback, Rekall, RekallError
 
@@ -18,8 +18,8 @@ class ScriptedApprover:
         self,
         base_url: str,
         token_of: Callable[[str], str],
-        votes: dict[str, Vote] | None = None,
-        answers: dict[str, Answer] | None = None,
+        votes: Mapping[str, Vote] | None = None,
+        answers: Mapping[str, Answer] | None = None,
     ) -> None:
         self.votes = votes or {}
         self.answers = answers or {}
