@@ -4,6 +4,7 @@ scripted approver answering through the client's approver side."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,9 @@ def test_deploy_to_production_approved(server: Server, agent: Rekall) -> None:
         server.base, token, votes={"user:adam": lambda a: "approve" if a.title == "Production Deployment Approval" else None}
     ) as human:
         out = run_example(server, "deploy_to_production.py", "api", "1.4.2")
-    assert "deployed api@1.4.2 to production" in out
+    lines = out.splitlines()
+    assert lines[:2] == ["tests of api: passed", "deployed api@1.4.2 to production"]
+    assert re.fullmatch(r"exe_[0-9a-f]+ approval approved by \['user:adam'\]", lines[2]), lines[2]
     assert [(p, what) for p, _, what in human.done] == [("user:adam", "approve")]
     ex = agent.execution.get(only_execution(agent, "Deploy api@1.4.2 to production"))
     assert ex.status == "completed"
