@@ -38,7 +38,8 @@ def binary() -> str:
 
 
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, extra_config: str = "") -> None:
+        self.extra_config = extra_config
         self._tmp = tempfile.TemporaryDirectory(prefix="rekall-py-")
         self.dir = Path(self._tmp.name)
         self.listen = "127.0.0.1:0"
@@ -58,7 +59,7 @@ class Server:
         for p, role in PRINCIPALS:
             digest = hashlib.sha256(token(p).encode()).hexdigest()
             lines.append(f'  - {{principal: "{p}", role: {role}, sha256: "{digest}"}}')
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self.extra_config
 
     def start(self) -> Server:
         cfg = self.dir / "rekall-server.yaml"

@@ -193,3 +193,35 @@ def test_async_feedback_returns_the_answers(server: Server, agent: Rekall) -> No
             return (await waiting).data
 
     assert asyncio.run(run()) == {"choice": "b"}
+
+
+def test_a_server_with_a_shorter_max_wait_is_still_waited_on() -> None:
+    # This server refuses `?wait=30s` (422 on `wait`): the client asks for shorter holds.
+    server = Server("limits: {maxWait: 5s}\n").start()
+    try:
+        polls = LongPolls()
+        http = httpx.Client(event_hooks={"request": [polls.hook]})
+        agent = Rekall(api_key=token(BOT), base_url=server.base, http_client=http)
+        _, approval_id = gate(agent)
+        result: dict[str, Any] = {}
+        t = threading.Thread(
+            target=lambda: result.update(a=agent.execution.wait_for_approval(approval_id, wait_timeout=60))
+        )
+        t.start()
+        # 30 s refused, 15 s refused, 7.5 s refused, then a 3 s hold is the fourth poll.
+        polls.wait_for(4)
+        Rekall(api_key=token("user:adam"), base_url=server.base).approvals.approve(approval_id)
+        t.join(timeout=30)
+        assert result["a"].status == "approved"
+        http.close()
+    finally:
+        server.stop()
+
+
+def test_the_agent_instance_is_in_the_audit_log(server: Server, agent: Rekall) -> None:
+    ex = agent.execution.create(name="audited")
+    entries = agent.audit.list(execution_id=ex.id).items
+    created = [e for e in entries if e.kind == "execution_created"]
+    assert len(created) == 1
+    assert created[0].principal == BOT
+    assert created[0].detail["http"]["agentInstance"] == "deploy-bot-1"

@@ -12,6 +12,7 @@ from ._client import Rekall
 from ._errors import RekallAbortedError, RekallError, RekallTimeoutError
 from ._models import (
     Approval,
+    AuditEntry,
     ChainStepStatus,
     Checkpoint,
     EscalationDecision,
@@ -28,6 +29,7 @@ from ._retry import RetryPolicy
 __all__ = [
     "Approval",
     "AsyncRekall",
+    "AuditEntry",
     "ChainStepStatus",
     "Checkpoint",
     "Duration",

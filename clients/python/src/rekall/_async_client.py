@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import httpx
 
@@ -12,6 +12,7 @@ from . import _calls as c
 from ._calls import Duration
 from ._models import (
     Approval,
+    AuditEntry,
     Checkpoint,
     EscalationDecision,
     Execution,
@@ -21,8 +22,11 @@ from ._models import (
     PolicyVersion,
     VoteReceipt,
 )
+from ._errors import RekallError
 from ._retry import RetryPolicy
 from ._transport import Deadline, AsyncTransport, aborted, timed_out
+
+R = TypeVar("R", Approval, Feedback)
 
 # The longest a single long poll is held; the server allows up to 60 s.
 LONG_POLL_SECONDS = 30.0
@@ -31,37 +35,50 @@ LONG_POLL_SECONDS = 30.0
 class _AsyncWaiter:
     def __init__(self, t: AsyncTransport) -> None:
         self._t = t
+        # Shortened when a server's `limits.maxWait` is under the long poll (422 on `wait`).
+        self._longest = LONG_POLL_SECONDS
 
     async def approval(
         self, approval_id: str, wait_timeout: float | None, abort: asyncio.Event | None
     ) -> Approval:
-        deadline = Deadline(wait_timeout)
-        what = f"approval {approval_id}"
-        while True:
-            hold = self._hold(deadline, abort, what)
-            a = await self._t.send(c.get_approval(approval_id, hold), persistent=True, deadline=deadline, abort=abort)
-            if not a.pending:
-                return a
+        return await self._until_resolved(
+            lambda hold: c.get_approval(approval_id, hold), f"approval {approval_id}", wait_timeout, abort
+        )
 
     async def feedback(
         self, feedback_id: str, wait_timeout: float | None, abort: asyncio.Event | None
     ) -> Feedback:
+        return await self._until_resolved(
+            lambda hold: c.get_feedback(feedback_id, hold), f"feedback {feedback_id}", wait_timeout, abort
+        )
+
+    async def _until_resolved(
+        self,
+        get: Callable[[float | None], c.Call[R]],
+        what: str,
+        wait_timeout: float | None,
+        abort: asyncio.Event | None,
+    ) -> R:
         deadline = Deadline(wait_timeout)
-        what = f"feedback {feedback_id}"
         while True:
             hold = self._hold(deadline, abort, what)
-            f = await self._t.send(c.get_feedback(feedback_id, hold), persistent=True, deadline=deadline, abort=abort)
-            if not f.pending:
-                return f
+            try:
+                got = await self._t.send(get(hold), persistent=True, deadline=deadline, abort=abort)
+            except RekallError as e:
+                if not _shorter_wait(e, hold):
+                    raise
+                self._longest = max(1.0, (hold or 1.0) / 2)
+                continue
+            if not got.pending:
+                return got
 
-    @staticmethod
-    def _hold(deadline: Deadline, abort: asyncio.Event | None, what: str) -> float | None:
+    def _hold(self, deadline: Deadline, abort: asyncio.Event | None, what: str) -> float | None:
         if abort is not None and abort.is_set():
             raise aborted(what)
         remaining = deadline.remaining()
         if remaining is not None and remaining <= 0:
             raise timed_out(what)
-        hold = LONG_POLL_SECONDS
+        hold = self._longest
         if remaining is not None:
             hold = min(hold, remaining)
         # The server's wait is in whole seconds; under one, ask for the state as it is.
@@ -331,6 +348,15 @@ class AsyncPolicyApi:
         return await self._t.send(c.decide(action, resource, confidence, context))
 
 
+class AsyncAuditApi:
+    def __init__(self, t: AsyncTransport) -> None:
+        self._t = t
+
+    async def list(self, *, execution_id: str | None = None, after: int | None = None) -> Page[AuditEntry]:
+        """Audit entries in order (admin, or an agent for its own executions), after ``after``."""
+        return await self._t.send(c.list_audit(execution_id, after))
+
+
 class AsyncRekall:
     """A client of ``rekall-policy serve``.
 
@@ -355,6 +381,7 @@ class AsyncRekall:
         self.feedback = AsyncFeedbackApi(self._t)
         self.memories = AsyncMemoriesApi(self._t)
         self.policy = AsyncPolicyApi(self._t)
+        self.audit = AsyncAuditApi(self._t)
 
     async def aclose(self) -> None:
         await self._t.aclose()
@@ -364,3 +391,8 @@ class AsyncRekall:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _shorter_wait(e: RekallError, hold: float | None) -> bool:
+    """The server refused the long poll's length (its `limits.maxWait` is shorter)."""
+    return e.status == 422 and e.field == "wait" and hold is not None and hold > 1

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ._models import (
     Approval,
+    AuditEntry,
     Checkpoint,
     EscalationDecision,
     Execution,
@@ -292,3 +293,12 @@ def decide(action: str, resource: str | None, confidence: float | None, context:
         context=_UNSET if context is None else context,
     )
     return Call("POST", "/v1/decide", lambda d: dict(d) if isinstance(d, dict) else {}, body)
+
+
+def list_audit(execution_id: str | None, after: int | None) -> Call[Page[AuditEntry]]:
+    return Call(
+        "GET",
+        "/v1/audit",
+        _page(AuditEntry.parse),
+        params=_params(execution_id=execution_id, after=None if after is None else str(after)),
+    )

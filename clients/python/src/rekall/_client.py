@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import httpx
 
@@ -11,6 +11,7 @@ from . import _calls as c
 from ._calls import Duration
 from ._models import (
     Approval,
+    AuditEntry,
     Checkpoint,
     EscalationDecision,
     Execution,
@@ -20,8 +21,11 @@ from ._models import (
     PolicyVersion,
     VoteReceipt,
 )
+from ._errors import RekallError
 from ._retry import RetryPolicy
 from ._transport import Deadline, SyncTransport, aborted, timed_out
+
+R = TypeVar("R", Approval, Feedback)
 
 # The longest a single long poll is held; the server allows up to 60 s.
 LONG_POLL_SECONDS = 30.0
@@ -32,37 +36,50 @@ ABORTABLE_POLL_SECONDS = 1.0
 class _Waiter:
     def __init__(self, t: SyncTransport) -> None:
         self._t = t
+        # Shortened when a server's `limits.maxWait` is under the long poll (422 on `wait`).
+        self._longest = LONG_POLL_SECONDS
 
     def approval(
         self, approval_id: str, wait_timeout: float | None, abort: threading.Event | None
     ) -> Approval:
-        deadline = Deadline(wait_timeout)
-        what = f"approval {approval_id}"
-        while True:
-            hold = self._hold(deadline, abort, what)
-            a = self._t.send(c.get_approval(approval_id, hold), persistent=True, deadline=deadline, abort=abort)
-            if not a.pending:
-                return a
+        return self._until_resolved(
+            lambda hold: c.get_approval(approval_id, hold), f"approval {approval_id}", wait_timeout, abort
+        )
 
     def feedback(
         self, feedback_id: str, wait_timeout: float | None, abort: threading.Event | None
     ) -> Feedback:
+        return self._until_resolved(
+            lambda hold: c.get_feedback(feedback_id, hold), f"feedback {feedback_id}", wait_timeout, abort
+        )
+
+    def _until_resolved(
+        self,
+        get: Callable[[float | None], c.Call[R]],
+        what: str,
+        wait_timeout: float | None,
+        abort: threading.Event | None,
+    ) -> R:
         deadline = Deadline(wait_timeout)
-        what = f"feedback {feedback_id}"
         while True:
             hold = self._hold(deadline, abort, what)
-            f = self._t.send(c.get_feedback(feedback_id, hold), persistent=True, deadline=deadline, abort=abort)
-            if not f.pending:
-                return f
+            try:
+                got = self._t.send(get(hold), persistent=True, deadline=deadline, abort=abort)
+            except RekallError as e:
+                if not _shorter_wait(e, hold):
+                    raise
+                self._longest = max(1.0, (hold or 1.0) / 2)
+                continue
+            if not got.pending:
+                return got
 
-    @staticmethod
-    def _hold(deadline: Deadline, abort: threading.Event | None, what: str) -> float | None:
+    def _hold(self, deadline: Deadline, abort: threading.Event | None, what: str) -> float | None:
         if abort is not None and abort.is_set():
             raise aborted(what)
         remaining = deadline.remaining()
         if remaining is not None and remaining <= 0:
             raise timed_out(what)
-        hold = LONG_POLL_SECONDS if abort is None else ABORTABLE_POLL_SECONDS
+        hold = self._longest if abort is None else min(self._longest, ABORTABLE_POLL_SECONDS)
         if remaining is not None:
             hold = min(hold, remaining)
         # The server's wait is in whole seconds; under one, ask for the state as it is.
@@ -332,6 +349,15 @@ class PolicyApi:
         return self._t.send(c.decide(action, resource, confidence, context))
 
 
+class AuditApi:
+    def __init__(self, t: SyncTransport) -> None:
+        self._t = t
+
+    def list(self, *, execution_id: str | None = None, after: int | None = None) -> Page[AuditEntry]:
+        """Audit entries in order (admin, or an agent for its own executions), after ``after``."""
+        return self._t.send(c.list_audit(execution_id, after))
+
+
 class Rekall:
     """A client of ``rekall-policy serve``.
 
@@ -356,6 +382,7 @@ class Rekall:
         self.feedback = FeedbackApi(self._t)
         self.memories = MemoriesApi(self._t)
         self.policy = PolicyApi(self._t)
+        self.audit = AuditApi(self._t)
 
     def close(self) -> None:
         self._t.close()
@@ -365,3 +392,8 @@ class Rekall:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shorter_wait(e: RekallError, hold: float | None) -> bool:
+    """The server refused the long poll's length (its `limits.maxWait` is shorter)."""
+    return e.status == 422 and e.field == "wait" and hold is not None and hold > 1

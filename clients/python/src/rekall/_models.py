@@ -331,6 +331,28 @@ class PolicyVersion:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: int
+    kind: str
+    execution_id: str | None
+    principal: str | None
+    detail: dict[str, Any]
+
+    @staticmethod
+    def parse(d: Any) -> AuditEntry:
+        w = "audit entry"
+        return AuditEntry(
+            seq=int(_req(d, "seq", w)),
+            at=int(_req(d, "at", w)),
+            kind=str(_req(d, "kind", w)),
+            execution_id=_opt_str(d.get("executionId")),
+            principal=_opt_str(d.get("principal")),
+            detail=_dict(d.get("detail")),
+        )
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
