@@ -136,3 +136,28 @@ def test_a_refusal_is_not_retried(server: Server) -> None:
                 c.approvals.approve("apr_0")
     assert err.value.status in (403, 404)
     assert len(proxy.matching()) == 1 and sleeps.asked == []
+
+
+def test_async_client_retries_with_one_key(server: Server) -> None:
+    import asyncio
+
+    from rekall import AsyncRekall
+
+    sleeps = Sleeps()
+
+    async def run() -> str:
+        async with AsyncRekall(
+            api_key=token(BOT), base_url=proxy.base, retry=RetryPolicy(sleep=sleeps)
+        ) as a:
+            return (await a.execution.create(name="async retried")).id
+
+    with FlakyProxy(server.base, ["503:1", "drop-response", "hangup"], match="/v1/executions") as proxy:
+        ex_id = asyncio.run(run())
+    seen = proxy.matching()
+    assert [s.action for s in seen] == ["503:1", "drop-response", "hangup", "forward"]
+    assert len({s.idempotency_key for s in seen}) == 1
+    assert seen[-1].replayed == "true"
+    assert sleeps.asked[0] == 1.0 and len(sleeps.asked) == 3
+    assert executions_named(server, "async retried") == 1
+    with Rekall(api_key=token(BOT), base_url=server.base) as direct:
+        assert direct.execution.get(ex_id).name == "async retried"
