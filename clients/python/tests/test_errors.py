@@ -82,7 +82,7 @@ def test_422_for_a_confidence_over_one(server: Server, agent: Rekall) -> None:
     assert err.value.field == "confidence"
 
 
-def test_422_for_a_chain_step_without_approvers_in_snake_case(server: Server, agent: Rekall) -> None:
+def test_422_for_a_snake_case_chain_step_asking_more_approvals_than_approvers(server: Server, agent: Rekall) -> None:
     ex = agent.execution.create(name="bad chain")
     agent.execution.start(execution_id=ex.id)
     with pytest.raises(RekallError) as err:
