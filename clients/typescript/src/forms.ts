@@ -1,12 +1,13 @@
 /**
  * Feedback forms, typed so that the answers a form asks for are the type of `feedback.data`:
  * a `rating` is a number, a `select` one of its options, a `multiselect` a list of them, `text`
- * and `code` strings; a field with `required: false` may be missing.
+ * and `code` strings; a field with `required: false` may be missing. The server asks every
+ * field for a `label`.
  */
 export interface RatingField {
   name: string;
   type: 'rating';
-  label?: string;
+  label: string;
   min?: number;
   max?: number;
   required?: boolean;
@@ -14,14 +15,14 @@ export interface RatingField {
 export interface SelectField {
   name: string;
   type: 'select' | 'multiselect';
-  label?: string;
+  label: string;
   options: readonly string[];
   required?: boolean;
 }
 export interface TextField {
   name: string;
   type: 'text' | 'code';
-  label?: string;
+  label: string;
   language?: string;
   required?: boolean;
 }

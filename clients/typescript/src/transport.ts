@@ -95,7 +95,8 @@ export class Transport {
     const retry = this.options.retry ?? {};
     const maxRetries = spec.retryForever ? Infinity : (retry.maxRetries ?? 4);
     const baseDelay = retry.baseDelayMs ?? 250;
-    const maxDelay = retry.maxDelayMs ?? 30_000;
+    // A wait asks again soon after a restart: its backoff stays short, its attempts unbounded.
+    const maxDelay = spec.retryForever ? Math.min(retry.maxDelayMs ?? 2_000, 2_000) : (retry.maxDelayMs ?? 30_000);
     const url = this.url(spec.path, spec.query);
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.options.apiKey}`,

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import Rekall from '@rekall/agent-sdk';
+import Rekall, { RekallDeadlineError, RekallError } from '@rekall/agent-sdk';
 import { Server, eventually, token } from './support/server.js';
 
 let server: Server;
@@ -41,4 +41,99 @@ test('deployToProduction: requestApproval waits until adam approves through the 
   const done = await rekall.execution.complete({ executionId: execution.id, result: { deployedBy: approval.approvedBy } });
   assert.equal(done.status, 'completed');
   assert.deepEqual(done.result, { deployedBy: ['user:adam'] });
+});
+
+function rekallError(status: number, code: string, field?: string) {
+  return (error: unknown): boolean => {
+    assert.ok(error instanceof RekallError, `a RekallError, not ${String(error)}`);
+    assert.equal(error.status, status, error.message);
+    assert.equal(error.code, code, error.message);
+    if (field !== undefined) assert.equal(error.field, field);
+    return true;
+  };
+}
+
+async function running(name: string): Promise<string> {
+  const rekall = as('agent:deploy-bot');
+  const e = await rekall.execution.create({ name });
+  await rekall.execution.start({ executionId: e.id });
+  return e.id;
+}
+
+test('401: an unknown token is a RekallError unauthenticated, not retried', async () => {
+  const stranger = new Rekall({ apiKey: 'not-a-token', baseUrl: server.baseUrl });
+  await assert.rejects(stranger.execution.create({ name: 'nope' }), rekallError(401, 'unauthenticated'));
+});
+
+test('403: an agent voting, and an approver not listed, are forbidden', async () => {
+  const executionId = await running('403s');
+  const approval = await as('agent:deploy-bot').execution.createApproval({ executionId, title: 'who votes', approvers: ['user:adam'] });
+  await assert.rejects(as('agent:deploy-bot').approvals.approve(approval.id), rekallError(403, 'forbidden'));
+  await assert.rejects(as('user:alice').approvals.approve(approval.id), rekallError(403, 'forbidden'));
+});
+
+test('409: a vote on a resolved request, and completing twice', async () => {
+  const executionId = await running('409s');
+  const approval = await as('agent:deploy-bot').execution.createApproval({ executionId, title: 'once', approvers: ['user:adam'] });
+  await as('user:adam').approvals.reject(approval.id, { reason: 'no' });
+  await assert.rejects(as('user:adam').approvals.approve(approval.id), rekallError(409, 'already_resolved'));
+  await as('agent:deploy-bot').execution.complete({ executionId });
+  await assert.rejects(as('agent:deploy-bot').execution.complete({ executionId }), rekallError(409, 'invalid_transition'));
+});
+
+test('422: a confidence of 1.5 names its field', async () => {
+  const executionId = await running('422s');
+  await assert.rejects(
+    as('agent:deploy-bot').execution.checkEscalation({ executionId, action: 'summarize', confidence: 1.5 }),
+    rekallError(422, 'invalid_field', 'confidence'),
+  );
+});
+
+test('404: an id that is not the caller\'s', async () => {
+  await assert.rejects(as('agent:deploy-bot').execution.get({ executionId: 'exe_nope' }), rekallError(404, 'not_found'));
+});
+
+test('abort: the signal stops a requestApproval that waits, and the request stays pending', async () => {
+  const executionId = await running('abort');
+  const controller = new AbortController();
+  const waiting = as('agent:deploy-bot').execution.requestApproval(
+    { executionId, title: 'aborted wait', approvers: ['user:adam'] },
+    { signal: controller.signal },
+  );
+  const request = await eventually('the request is open', async () =>
+    (await as('user:adam').approvals.list()).items.find((a) => a.executionId === executionId),
+  );
+  controller.abort();
+  await assert.rejects(waiting, (error: unknown) => (error as Error).name === 'AbortError');
+  assert.equal((await as('user:adam').approvals.get(request.id)).status, 'pending');
+});
+
+test('deadline: a client-side timeout ends the wait with RekallDeadlineError', async () => {
+  const executionId = await running('deadline');
+  await assert.rejects(
+    as('agent:deploy-bot').execution.requestApproval(
+      { executionId, title: 'nobody answers', approvers: ['user:adam'] },
+      { timeoutMs: 1200 },
+    ),
+    (error: unknown) => error instanceof RekallDeadlineError && error.code === 'deadline_exceeded',
+  );
+});
+
+test('requestFeedback gives the answers by field name', async () => {
+  const executionId = await running('feedback');
+  const waiting = as('agent:deploy-bot').execution.requestFeedback({
+    executionId,
+    title: 'pick one',
+    form: { fields: [{ name: 'choice', type: 'select', label: 'Choice', options: ['a', 'b'] }, { name: 'score', type: 'rating', label: 'Score', min: 1, max: 5 }] },
+  });
+  const request = await eventually('the feedback is open', async () =>
+    (await as('user:carol').feedback.list()).items.find((f) => f.executionId === executionId),
+  );
+  await assert.rejects(as('user:carol').feedback.submit(request.id, { choice: 'c', score: 3 }), rekallError(422, 'invalid_field', 'data.choice'));
+  await as('user:carol').feedback.submit(request.id, { choice: 'b', score: 4 });
+  const feedback = await waiting;
+  const choice: 'a' | 'b' = feedback.data.choice;
+  const score: number = feedback.data.score;
+  assert.deepEqual({ choice, score }, { choice: 'b', score: 4 });
+  assert.equal(feedback.submittedBy, 'user:carol');
 });
