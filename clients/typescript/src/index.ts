@@ -122,19 +122,29 @@ async function waitUntilResolved<T extends { status: string }>(
   options: WaitOptions,
 ): Promise<T> {
   const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
-  const pollMs = Math.min(options.pollMs ?? DEFAULT_POLL_MS, DEFAULT_POLL_MS);
+  let pollMs = Math.min(options.pollMs ?? DEFAULT_POLL_MS, DEFAULT_POLL_MS);
   for (;;) {
     const left = deadline === undefined ? pollMs : Math.min(pollMs, deadline - Date.now());
     const seconds = Math.max(1, Math.ceil(left / 1000));
-    const current = await transport.request<T>({
-      method: 'GET',
-      path,
-      query: { wait: `${seconds}s` },
-      signal: options.signal,
-      deadline,
-      retryForever: true,
-      extraTimeoutMs: seconds * 1000,
-    });
+    let current: T;
+    try {
+      current = await transport.request<T>({
+        method: 'GET',
+        path,
+        query: { wait: `${seconds}s` },
+        signal: options.signal,
+        deadline,
+        retryForever: true,
+        extraTimeoutMs: seconds * 1000,
+      });
+    } catch (error) {
+      // A server configured with a shorter `limits.maxWait` refuses the wait: poll shorter.
+      if (error instanceof RekallError && error.status === 422 && error.field === 'wait' && seconds > 1) {
+        pollMs = Math.max(1000, Math.floor((seconds * 1000) / 2));
+        continue;
+      }
+      throw error;
+    }
     if (current.status !== 'pending') return current;
   }
 }
@@ -354,12 +364,33 @@ class Memories {
   }
 }
 
+export interface AuditEntry {
+  seq: number;
+  at: number;
+  kind: string;
+  executionId: string | null;
+  requestId: string | null;
+  principal: string;
+  detail: Record<string, unknown>;
+}
+
+class Audit {
+  constructor(private readonly transport: Transport) {}
+
+  /** An admin's, or an agent's for its own executions: entries oldest first, after `after`. */
+  list(params: { executionId?: string; after?: number; limit?: number } = {}, options: CallOptions = {}): Promise<Page<AuditEntry>> {
+    return this.transport.request({ method: 'GET', path: '/v1/audit', query: { ...params }, ...options });
+  }
+}
+
 /** A client of `rekall-policy serve`: `rekall.execution.*`, `rekall.memories.*`, and the approver's side. */
 export class Rekall {
   readonly execution: Executions;
   readonly approvals: Approvals;
   readonly feedback: FeedbackRequests;
   readonly memories: Memories;
+  readonly audit: Audit;
+  private readonly transport: Transport;
 
   constructor(options: RekallOptions) {
     const transport = new Transport(options);
@@ -367,6 +398,13 @@ export class Rekall {
     this.approvals = new Approvals(transport);
     this.feedback = new FeedbackRequests(transport);
     this.memories = new Memories(transport);
+    this.audit = new Audit(transport);
+    this.transport = transport;
+  }
+
+  /** The policy's decision on one request, stateless (`POST /v1/decide`), for any role. */
+  decide(params: { action: string; resource?: string; confidence?: number; context?: Record<string, unknown> }, options: CallOptions = {}): Promise<Record<string, unknown>> {
+    return this.transport.request({ method: 'POST', path: '/v1/decide', body: params, ...options });
   }
 }
 

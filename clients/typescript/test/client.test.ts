@@ -137,3 +137,17 @@ test('requestFeedback gives the answers by field name', async () => {
   assert.deepEqual({ choice, score }, { choice: 'b', score: 4 });
   assert.equal(feedback.submittedBy, 'user:carol');
 });
+
+test('the agentId is kept with the audit entries the calls cause', async () => {
+  const executionId = await running('audited');
+  const page = await as('agent:deploy-bot').audit.list({ executionId });
+  const instances = page.items.map((e) => (e.detail['http'] as { agentInstance?: string } | undefined)?.agentInstance);
+  assert.ok(page.items.length >= 2, JSON.stringify(page.items));
+  assert.ok(instances.every((i) => i === 'ts-test'), JSON.stringify(instances));
+});
+
+test('decide: the policy answers a request without an execution', async () => {
+  const decision = await as('agent:deploy-bot').decide({ action: 'deploy', resource: 'production', confidence: 0.95 });
+  assert.equal(decision['outcome'], 'request-approval');
+  assert.equal(decision['hitlRuleId'], 'deploy-production');
+});
