@@ -176,3 +176,15 @@ test('codeReviewWorkflow: a false positive goes on to the summary review', async
   const execution = await executionNamed('Code review for PR #43');
   assert.deepEqual(execution.result, { issues: 2, criticalReviewed: 1 });
 });
+
+test('the top README\'s quickstart: adam approves and the result names him', async () => {
+  const run = runExample('quickstart');
+  const request = await queued('user:adam', 'Production Deployment Approval');
+  await as('user:adam').approvals.approve(request.id, { comment: 'Ship it' });
+  const result = await run;
+  assert.equal(result.code, 0, result.stderr);
+  const page = await agent().execution.list();
+  const execution = page.items.find((e) => e.id === request.executionId);
+  assert.equal(execution?.status, 'completed');
+  assert.deepEqual(execution?.result, { deployedBy: ['user:adam'] });
+});
