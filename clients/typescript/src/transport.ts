@@ -123,7 +123,7 @@ export class Transport {
       let retryAfter: number | undefined;
       try {
         const answer = await this.attempt(url, spec, headers, body);
-        if (answer.ok) return (answer.text === '' ? undefined : JSON.parse(answer.text)) as T;
+        if (answer.ok) return parseAnswer<T>(answer.text, answer.status, answer.requestId, spec);
         retryAfter = parseRetryAfter(answer.retryAfter);
         failure = errorFromAnswer(answer.status, answer.text, answer.requestId);
         if (!retriableStatus(answer.status, failure.code, retryAfter)) throw failure;
@@ -179,6 +179,21 @@ export class Transport {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
     return url.toString();
+  }
+}
+
+function parseAnswer<T>(text: string, status: number, requestId: string | undefined, spec: RequestSpec): T {
+  if (text === '') return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new RekallError({
+      status,
+      code: 'bad_response',
+      message: `${spec.method} ${spec.path}: the answer is not JSON: ${text.slice(0, 200)}`,
+      requestId,
+      cause: error,
+    });
   }
 }
 

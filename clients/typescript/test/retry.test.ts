@@ -146,3 +146,60 @@ test('Retry-After is read as seconds or as an HTTP date', () => {
   assert.equal(parseRetryAfter('soon'), undefined);
   assert.equal(parseRetryAfter(null), undefined);
 });
+
+test('a lost answer to a vote: the retried approve is the same vote, counted once', async () => {
+  const agent = new Rekall({ apiKey: token('agent:deploy-bot'), baseUrl: server.baseUrl });
+  const e = await agent.execution.create({ name: 'a vote through a lossy network' });
+  await agent.execution.start({ executionId: e.id });
+  const request = await agent.execution.createApproval({ executionId: e.id, title: 'vote once', approvers: ['user:adam', 'user:alice'], minApprovals: 2 });
+  const proxy = await lossyProxy(server.baseUrl, (n) => n === 0);
+  try {
+    const adam = new Rekall({ apiKey: token('user:adam'), baseUrl: proxy.baseUrl, retry: quick });
+    const receipt = await adam.approvals.approve(request.id, { comment: 'once' });
+    assert.equal(proxy.seen.length, 2);
+    assert.deepEqual(proxy.replayed, ['', 'true']);
+    assert.equal(receipt.counted, true);
+    assert.deepEqual(receipt.approvedBy, ['user:adam']);
+    const after = await agent.execution.waitForApproval(request.id, { timeoutMs: 1000 }).catch((error: unknown) => error);
+    assert.ok(after instanceof RekallError && after.code === 'deadline_exceeded', 'still pending: one vote of two');
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('409 conflict with Retry-After (the same key still running) is retried; invalid_transition is not', async () => {
+  const edge = await scripted((n, seen, res) => {
+    if (seen.url.endsWith('/start')) {
+      res.writeHead(409, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'invalid_transition', message: 'completed executions do not start' } }));
+    } else if (n === 0) {
+      res.writeHead(409, { 'content-type': 'application/json', 'retry-after': '0' });
+      res.end(JSON.stringify({ error: { code: 'conflict', message: 'the same request is still running' } }));
+    } else {
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(execution));
+    }
+  });
+  try {
+    const rekall = new Rekall({ apiKey: 'k', baseUrl: edge.baseUrl, retry: quick });
+    await rekall.execution.create({ name: 'n' });
+    assert.equal(edge.seen.length, 2);
+    await assert.rejects(rekall.execution.start({ executionId: 'exe_1' }), (error: unknown) => error instanceof RekallError && error.code === 'invalid_transition');
+    assert.equal(edge.seen.length, 3);
+  } finally {
+    await edge.close();
+  }
+});
+
+test('an answer that is not JSON is a RekallError bad_response', async () => {
+  const edge = await scripted((_n, _seen, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<html>a captive portal</html>');
+  });
+  try {
+    const rekall = new Rekall({ apiKey: 'k', baseUrl: edge.baseUrl });
+    await assert.rejects(rekall.execution.get({ executionId: 'exe_1' }), (error: unknown) => error instanceof RekallError && error.code === 'bad_response');
+  } finally {
+    await edge.close();
+  }
+});
