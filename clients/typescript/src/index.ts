@@ -211,9 +211,41 @@ class Executions {
 
   /** Opens an approval request (the execution pauses on it) and returns once it is resolved. */
   async requestApproval(params: RequestApprovalParams, options: WaitOptions = {}): Promise<Approval> {
-    const created = await this.createApproval(params, options);
+    const created = await this.createdOrFound(
+      () => this.createApproval(params, options),
+      params,
+      (id) => this.transport.request<Approval>({ method: 'GET', path: `/v1/approvals/${pathId(id)}`, signal: options.signal }),
+      options,
+    );
     if (created.status !== 'pending') return created;
     return this.waitForApproval(created.id, options);
+  }
+
+  /**
+   * A create whose server died after its effect but before keeping its answer leaves the
+   * idempotency key answering 409 `conflict` for as long as the key is kept: the retry can
+   * never get the first answer. The request exists, and the execution waits on it, so it is
+   * found there: the one request the execution waits on with this title, else the conflict.
+   */
+  private async createdOrFound<T extends { id: string; title: string }>(
+    create: () => Promise<T>,
+    params: ExecutionRef & { title: string },
+    read: (id: string) => Promise<T>,
+    options: CallOptions,
+  ): Promise<T> {
+    try {
+      return await create();
+    } catch (error) {
+      if (!(error instanceof RekallError) || error.status !== 409 || error.code !== 'conflict') throw error;
+      const execution = await this.get(params, options);
+      const candidates: T[] = [];
+      for (const id of execution.waitingOn) {
+        const request = await read(id).catch(() => undefined);
+        if (request?.title === params.title) candidates.push(request);
+      }
+      if (candidates.length === 1) return candidates[0]!;
+      throw error;
+    }
   }
 
   /** Waits for an approval request to be approved, rejected, timed out or cancelled. */
@@ -244,7 +276,19 @@ class Executions {
     params: RequestFeedbackParams<Fields>,
     options: WaitOptions = {},
   ): Promise<Feedback<FormData<Fields>>> {
-    const created = await this.createFeedback(params, options);
+    const created = await this.createdOrFound(
+      () => this.createFeedback(params, options),
+      params,
+      async (id) =>
+        asFeedback(
+          await this.transport.request<Feedback<Partial<FormData<Fields>> | null>>({
+            method: 'GET',
+            path: `/v1/feedback/${pathId(id)}`,
+            signal: options.signal,
+          }),
+        ),
+      options,
+    );
     return this.waitForFeedback<FormData<Fields>>(created.id, options);
   }
 

@@ -203,3 +203,34 @@ test('an answer that is not JSON is a RekallError bad_response', async () => {
     await edge.close();
   }
 });
+
+test('a create whose key stays in flight (its server died before keeping the answer) finds the request the execution waits on', async () => {
+  const approval = { id: 'apr_1', executionId: 'exe_1', title: 'Deploy', description: '', status: 'approved', approvedBy: ['user:adam'], chain: false, chainStatus: [], notifyVia: [], requestedBy: 'agent:x', createdAt: 1 };
+  const edge = await scripted((_n, seen, res) => {
+    res.setHeader('content-type', 'application/json');
+    if (seen.method === 'POST') {
+      res.writeHead(409, { 'retry-after': '0' });
+      res.end(JSON.stringify({ error: { code: 'conflict', message: 'has run since 1 and not answered yet' } }));
+    } else if (seen.url === '/v1/executions/exe_1') {
+      res.end(JSON.stringify({ ...execution, status: 'paused', waitingOn: ['apr_0', 'apr_1'] }));
+    } else if (seen.url === '/v1/approvals/apr_0') {
+      res.end(JSON.stringify({ ...approval, id: 'apr_0', title: 'Another request' }));
+    } else {
+      res.end(JSON.stringify(approval));
+    }
+  });
+  try {
+    const rekall = new Rekall({ apiKey: 'k', baseUrl: edge.baseUrl, retry: quick });
+    const found = await rekall.execution.requestApproval({ executionId: 'exe_1', title: 'Deploy', approvers: ['user:adam'] });
+    assert.equal(found.id, 'apr_1');
+    assert.equal(found.status, 'approved');
+    assert.equal(edge.seen.filter((s) => s.method === 'POST').length, 5, 'the create was retried first');
+    // With no request of that title to wait on, the conflict is the answer.
+    await assert.rejects(
+      rekall.execution.requestApproval({ executionId: 'exe_1', title: 'Nothing like it' }),
+      (error: unknown) => error instanceof RekallError && error.status === 409 && error.code === 'conflict',
+    );
+  } finally {
+    await edge.close();
+  }
+});
