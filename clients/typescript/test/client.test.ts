@@ -151,3 +151,41 @@ test('decide: the policy answers a request without an execution', async () => {
   assert.equal(decision['outcome'], 'request-approval');
   assert.equal(decision['hitlRuleId'], 'deploy-production');
 });
+
+test('the execution\'s own verbs: pause, resume, fail (paused by onFailure: pause), cancel', async () => {
+  const rekall = as('agent:deploy-bot');
+  const e = await rekall.execution.create({ name: 'lifecycle', config: { onFailure: 'pause' } });
+  await rekall.execution.start({ executionId: e.id });
+  assert.equal((await rekall.execution.pause({ executionId: e.id })).status, 'paused');
+  assert.equal((await rekall.execution.resume({ executionId: e.id })).status, 'running');
+  const failed = await rekall.execution.fail({ executionId: e.id, error: 'the registry is down' });
+  assert.equal(failed.status, 'paused');
+  assert.equal(failed.pausedBy?.by, 'failure');
+  const cancelled = await rekall.execution.cancel({ executionId: e.id, reason: 'given up' });
+  assert.equal(cancelled.status, 'cancelled');
+  const page = await rekall.execution.list({ status: 'cancelled' });
+  assert.ok(page.items.some((x) => x.id === e.id));
+});
+
+test('policies from the agent: a looser HITL set is refused 403, a broken band 422 with diagnostics', async () => {
+  const rekall = as('agent:deploy-bot');
+  await assert.rejects(
+    rekall.execution.setHITLPolicy({ rules: [{ action: '*', resource: '*', requireApproval: false }] }),
+    rekallError(403, 'forbidden'),
+  );
+  await assert.rejects(
+    as('agent:other-bot').execution.setHITLPolicy({
+      rules: [{ action: '*', resource: '*', requireApproval: true, approvers: ['user:adam'] }],
+    }),
+    rekallError(403, 'forbidden'),
+  );
+  await assert.rejects(
+    rekall.execution.setEscalationPolicy({ rules: [{ confidenceRange: [0.5, 1.5], action: 'auto-approve' }] }),
+    (error: unknown) => {
+      assert.ok(error instanceof RekallError);
+      assert.equal(error.status, 422, error.message);
+      assert.ok(error.diagnostics && error.diagnostics.length > 0, JSON.stringify(error.body));
+      return true;
+    },
+  );
+});
