@@ -19,6 +19,8 @@
 //! - `text` blocks: only the kinds listed in [`TEXT_BLOCKS`], each with the check that stands
 //!   in for running it.
 //! - `rust` blocks: compiled and run as doc-tests (`src/lib.rs` includes the README).
+//! - `ts` and `python` blocks: line for line (indentation aside) in one of the client's
+//!   examples, which its own tests run.
 //! - Inline `rekall-policy VERB --flag` spans must name real verbs and flags.
 
 use std::path::{Path, PathBuf};
@@ -451,6 +453,30 @@ fn check_text(block: &Block) {
     }
 }
 
+/// A client's code in the README is a piece of one of its examples, word for word: the
+/// examples are what the client's own tests run against `serve` (`.ci/client-typescript`,
+/// `.ci/client-python`).
+fn check_client_block(block: &Block, examples: &str) {
+    let dir = root().join(examples);
+    let found = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+        .any(|text| holds_lines(&text, &block.body));
+    assert!(
+        found,
+        "README line {}: this block is in none of the files of {examples}",
+        block.line
+    );
+}
+
+/// Whether `text` holds the lines of `piece` one after another, each as written but for the
+/// indentation (a snippet may be shown out of the function that holds it).
+fn holds_lines(text: &str, piece: &str) -> bool {
+    let want: Vec<&str> = piece.lines().map(str::trim).collect();
+    let have: Vec<&str> = text.lines().map(str::trim).collect();
+    !want.is_empty() && have.windows(want.len()).any(|w| w == want.as_slice())
+}
+
 #[test]
 fn every_fenced_block_of_the_readme_works_as_shown() {
     let all = blocks(README);
@@ -464,6 +490,8 @@ fn every_fenced_block_of_the_readme_works_as_shown() {
             "yaml" => check_policy_block(block, ".yaml"),
             "rkl" => check_policy_block(block, ".rkl"),
             "text" => check_text(block),
+            "ts" => check_client_block(block, "clients/typescript/examples"),
+            "python" => check_client_block(block, "clients/python/examples"),
             // Doc-tests run these; see the test below.
             "rust" | "rust,no_run" => {}
             other => panic!(
