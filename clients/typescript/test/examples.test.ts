@@ -177,7 +177,7 @@ test('codeReviewWorkflow: a false positive goes on to the summary review', async
   assert.deepEqual(execution.result, { issues: 2, criticalReviewed: 1 });
 });
 
-test('the top README\'s quickstart: adam approves and the result names him', async () => {
+test('the quickstart example: adam approves and the result names him', async () => {
   const run = runExample('quickstart');
   const request = await queued('user:adam', 'Production Deployment Approval');
   await as('user:adam').approvals.approve(request.id, { comment: 'Ship it' });

@@ -10,9 +10,11 @@ test('the README shows deployToProduction exactly as the example the tests run',
   assert.ok(readme.includes('```ts\n' + example + '```\n'), 'README.md holds examples/deploy-to-production.ts verbatim');
 });
 
-test('the top README\'s Clients block is examples/quickstart.ts, which the tests run', () => {
+test('the top README\'s Clients block is deployToProduction as examples/deploy-to-production.ts has it', () => {
   const readme = file('../../README.md');
-  const quickstart = file('examples/quickstart.ts');
+  const example = file('examples/deploy-to-production.ts');
+  const fn = example.slice(example.indexOf('async function deployToProduction'), example.indexOf('\nawait deployToProduction')).trimEnd() + '\n';
   const section = readme.slice(readme.indexOf('## Clients'));
-  assert.ok(section.includes('```ts\n' + quickstart + '```\n'), 'README.md\'s Clients section holds examples/quickstart.ts verbatim');
+  assert.ok(fn.length > 100, 'the example holds the function');
+  assert.ok(section.includes('```ts\n' + fn + '```\n'), 'README.md\'s Clients section holds the example\'s deployToProduction verbatim');
 });
