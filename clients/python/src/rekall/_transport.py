@@ -130,30 +130,50 @@ class SyncTransport:
                     timeout=_timeout(self.timeout, call),
                 )
             except httpx.TransportError as exc:
-                if not persistent and attempt >= self.retry.max_retries:
-                    raise _connection_error(call, exc) from exc
-                delay = self.retry.backoff(
-                    attempt, self.retry.wait_reconnect_delay if persistent else None
-                )
+                delay = _next_delay(self.retry, call, attempt, persistent, deadline, exc=exc)
             else:
-                if not retryable_status(resp) or (
-                    not persistent and attempt >= self.retry.max_retries
-                ):
+                if _is_answer(self.retry, resp, attempt, persistent):
                     return _read(call, resp)
-                ra = retry_after(resp, self.retry)
-                delay = ra if ra is not None else self.retry.backoff(attempt)
+                delay = _next_delay(self.retry, call, attempt, persistent, deadline, resp=resp)
             attempt += 1
-            if deadline is not None:
-                remaining = deadline.remaining()
-                if remaining is not None:
-                    if remaining <= 0:
-                        raise timed_out(call.path)
-                    delay = min(delay, remaining)
             if abort is not None:
                 if abort.wait(delay):
                     raise aborted(call.path)
             else:
                 self.retry.sleep(delay)
+
+
+def _is_answer(retry: RetryPolicy, resp: httpx.Response, attempt: int, persistent: bool) -> bool:
+    """Whether ``resp`` is the call's answer: not retryable, or the retries are spent."""
+    return not retryable_status(resp) or (not persistent and attempt >= retry.max_retries)
+
+
+def _next_delay(
+    retry: RetryPolicy,
+    call: Call[Any],
+    attempt: int,
+    persistent: bool,
+    deadline: Deadline | None,
+    *,
+    exc: httpx.TransportError | None = None,
+    resp: httpx.Response | None = None,
+) -> float:
+    """The wait before the next attempt after a connection error ``exc`` or a retryable
+    ``resp``, within the deadline; raises when the retries or the time are spent."""
+    if exc is not None:
+        if not persistent and attempt >= retry.max_retries:
+            raise _connection_error(call, exc) from exc
+        delay = retry.backoff(attempt, retry.wait_reconnect_delay if persistent else None)
+    else:
+        ra = retry_after(resp, retry) if resp is not None else None
+        delay = ra if ra is not None else retry.backoff(attempt)
+    if deadline is not None:
+        remaining = deadline.remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                raise timed_out(call.path)
+            delay = min(delay, remaining)
+    return delay
 
 
 class AsyncTransport:
@@ -229,23 +249,10 @@ class AsyncTransport:
             try:
                 resp = await self._request(call, headers, abort)
             except httpx.TransportError as exc:
-                if not persistent and attempt >= self.retry.max_retries:
-                    raise _connection_error(call, exc) from exc
-                delay = self.retry.backoff(
-                    attempt, self.retry.wait_reconnect_delay if persistent else None
-                )
+                delay = _next_delay(self.retry, call, attempt, persistent, deadline, exc=exc)
             else:
-                if not retryable_status(resp) or (
-                    not persistent and attempt >= self.retry.max_retries
-                ):
+                if _is_answer(self.retry, resp, attempt, persistent):
                     return _read(call, resp)
-                ra = retry_after(resp, self.retry)
-                delay = ra if ra is not None else self.retry.backoff(attempt)
+                delay = _next_delay(self.retry, call, attempt, persistent, deadline, resp=resp)
             attempt += 1
-            if deadline is not None:
-                remaining = deadline.remaining()
-                if remaining is not None:
-                    if remaining <= 0:
-                        raise timed_out(call.path)
-                    delay = min(delay, remaining)
             await self._sleep(delay, abort, call.path)
