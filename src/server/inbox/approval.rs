@@ -2,7 +2,7 @@
 //! the call being approved with the decision's reason, the chain and the votes so far), and
 //! the vote: Approve or Reject with a comment, counted by the runtime exactly as `POST
 //! /v1/approvals/{id}/approve` counts it. Who may see it is the API's rule
-//! ([`sees_approval`]): anyone else gets the same 404.
+//! ([`crate::server::routes::sees_approval`]): anyone else gets the same 404.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,24 +17,17 @@ use crate::runtime::{RuntimeError, VoteReceipt};
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::html::{Markup, escape};
-use crate::server::routes::sees_approval;
 
 /// The most bytes of a vote's comment.
 pub const MAX_COMMENT_BYTES: usize = 4096;
 
-/// The request, if the caller may see it; the API's 404 otherwise.
+/// The request, if the caller may see it: the API's own check, and its 404 otherwise.
 async fn visible(
     state: &InboxState,
     caller: &Caller,
     id: &str,
 ) -> Result<ApprovalRequest, PageError> {
-    match state.app.rt.approvals().get(&ApprovalId::from(id)).await {
-        Ok(r) if sees_approval(caller, &r) => Ok(r),
-        Ok(_) | Err(RuntimeError::NotFound { .. }) => {
-            Err(ApiError::not_found("approval request", id).into())
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(crate::server::routes::approvals::visible(&state.app, caller, id).await?)
 }
 
 /// What the page says above the vote form after an answer.

@@ -18,30 +18,23 @@ use super::guard::{SignedPost, Viewer};
 use super::page::{self, PageError, PageResult, badge, deadline, names, when};
 use super::{InboxState, PageId};
 use crate::model::{
-    Artifact, FeedbackError, FeedbackId, FeedbackRequest, FeedbackStatus, Field, FieldKind,
-    MAX_ANSWER_BYTES,
+    Artifact, FeedbackError, FeedbackRequest, FeedbackStatus, Field, FieldKind, MAX_ANSWER_BYTES,
 };
 use crate::runtime::RuntimeError;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::html::{Markup, escape};
-use crate::server::routes::sees_feedback;
 
 /// The prefix of an answer's key in the form post.
 const ANSWER: &str = "a.";
 
+/// The request, if the caller may see it: the API's own check, and its 404 otherwise.
 async fn visible(
     state: &InboxState,
     caller: &Caller,
     id: &str,
 ) -> Result<FeedbackRequest, PageError> {
-    match state.app.rt.feedback().get(&FeedbackId::from(id)).await {
-        Ok(r) if sees_feedback(caller, &r) => Ok(r),
-        Ok(_) | Err(RuntimeError::NotFound { .. }) => {
-            Err(ApiError::not_found("feedback request", id).into())
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(crate::server::routes::feedback::visible(&state.app, caller, id).await?)
 }
 
 /// What the page shows besides the request: the person's input, and problems.

@@ -186,7 +186,11 @@ fn step(o: &Obj) -> Result<StepSpec, ApiError> {
 }
 
 /// The request, if the caller may see it; 404 otherwise.
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<ApprovalRequest, ApiError> {
+pub(crate) async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ApprovalRequest, ApiError> {
     match state.rt.approvals().get(&ApprovalId::from(id)).await {
         Ok(r) if sees_approval(caller, &r) => Ok(r),
         Ok(_) | Err(RuntimeError::NotFound { .. }) => {

@@ -90,7 +90,12 @@ pub async fn create(
     created(views::feedback(&r))
 }
 
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<FeedbackRequest, ApiError> {
+/// The request, if the caller may see it; 404 otherwise (the inbox asks the same).
+pub(crate) async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<FeedbackRequest, ApiError> {
     match state.rt.feedback().get(&FeedbackId::from(id)).await {
         Ok(r) if sees_feedback(caller, &r) => Ok(r),
         Ok(_) | Err(RuntimeError::NotFound { .. }) => {
