@@ -414,6 +414,34 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         expires_at: Timestamp,
     ) -> StoreFuture<'_, bool>;
 
+    /// Commits made by any process on this store, as a counter that moves after each (or
+    /// after a batch of them): a hint that lets a waiter on one node wake when a vote lands on
+    /// another (PostgreSQL: `LISTEN`/`NOTIFY`). Only a hint: a notification can be lost (while
+    /// the listening connection reconnects, the store bumps the counter once it is back, since
+    /// anything may have changed), so waiters still poll. `None`: the store tells nothing
+    /// beyond this process's own commits, and waiters rely on polling alone.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// Takes or renews the lease `name` for `holder` until `until`: true when `holder` holds
+    /// it afterwards (it was free, had expired at `now`, or was already `holder`'s), false when
+    /// another holder's lease runs past `now`. So that of several nodes exactly one handles the
+    /// deadlines and reminders at a time, and another takes over once a dead node's lease runs
+    /// out. Atomic. A store that only one process writes at a time may always answer true:
+    /// every effect of a deadline is a versioned update anyway, so two handlers never both
+    /// apply one.
+    fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreFuture<'_, bool> {
+        let _ = (name, holder, now, until);
+        Box::pin(async { Ok(true) })
+    }
+
     /// Finishes what it was given, writes everything to the database proper and lets go of
     /// it (SQLite: a checkpoint that empties the `-wal`, then the connection closed, so that
     /// neither `-wal` nor `-shm` is left when no other process has the file open). Every call
