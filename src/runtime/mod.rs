@@ -111,6 +111,9 @@ struct Inner {
     /// Whether notifications are delivered right after the change that queues them (with
     /// the background loop), or only when [`Runtime::deliver_notifications`] is called.
     eager_delivery: bool,
+    /// Who this runtime is when it takes the store's lease on deadlines: unique per process
+    /// start, so that a node that restarts waits for its old lease like any other node.
+    node: String,
     /// The audit sample's draws, seeded from the operating system.
     rng: std::sync::Mutex<crate::learn::random::Rng>,
     /// Each adaptive class's learner, kept between labels so that a label costs a constant
@@ -216,6 +219,27 @@ impl Runtime {
             self.kick_delivery();
         }
         Ok(())
+    }
+
+    /// Passes the store's word that another process committed on to this runtime's waiters,
+    /// so that a vote on one node wakes the waiters of another at once rather than at their
+    /// next poll.
+    fn forward_store_changes(&self) {
+        let Some(mut theirs) = self.inner.store.changes() else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            while theirs.changed().await.is_ok() {
+                let Some(inner) = weak.upgrade() else { return };
+                inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        });
+    }
+
+    /// Who this runtime is to the store's leases.
+    pub(crate) fn node(&self) -> &str {
+        &self.inner.node
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
@@ -324,6 +348,7 @@ impl RuntimeBuilder {
                 changes: watch::Sender::new(0),
                 poll: self.poll,
                 eager_delivery: self.background,
+                node: format!("{}-{:016x}", std::process::id(), os_seed()),
                 rng: std::sync::Mutex::new(crate::learn::random::Rng::new(
                     self.audit_seed.unwrap_or_else(os_seed),
                 )),
@@ -334,6 +359,7 @@ impl RuntimeBuilder {
             rt.set_policy(policy).await?;
         }
         rt.process_due().await?;
+        rt.forward_store_changes();
         if self.background {
             timeouts::spawn_background(&rt);
         }

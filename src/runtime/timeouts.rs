@@ -159,6 +159,11 @@ impl Runtime {
 
 /// Starts the loop that handles deadlines, reminders and deliveries for as long as the
 /// runtime lives. It holds the runtime weakly, so dropping the last handle stops it.
+/// The store's lease on handling deadlines, and how long a holder keeps it without renewing:
+/// a node that dies holding it delays the deadlines it would have handled by at most this.
+pub const DEADLINE_LEASE_NAME: &str = "deadlines";
+pub const DEADLINE_LEASE_MS: u64 = 5_000;
+
 pub(super) fn spawn_background(rt: &Runtime) {
     let weak = std::sync::Arc::downgrade(&rt.inner);
     tokio::spawn(background(weak));
@@ -171,7 +176,19 @@ async fn background(weak: Weak<Inner>) {
         let mut changes = rt.subscribe();
         changes.borrow_and_update();
         let worked = async {
-            rt.process_due().await?;
+            // Of several nodes on one store, the one holding the lease handles deadlines and
+            // reminders; the others take over when it stops renewing (it died). Waiters whose
+            // own deadline falls handle it wherever they are: every effect is a versioned
+            // update, so it still happens once.
+            let now = rt.now();
+            let until = now.after(crate::ir::Duration(DEADLINE_LEASE_MS));
+            if rt
+                .store()
+                .lease(DEADLINE_LEASE_NAME, rt.node(), now, until)
+                .await?
+            {
+                rt.process_due().await?;
+            }
             rt.deliver_notifications().await?;
             // Hourly at most; a failed prune is tried again later and holds nothing up.
             rt.idempotency().prune_if_due().await.ok();
