@@ -1,4 +1,4 @@
-//! `rekall-policy bench (FILE | --generate [N] | --sizes N,... | --adversarial | --http [FILE])`: times the
+//! `rekall-policy bench (FILE | --generate [N] | --sizes N,... | --adversarial | --http [FILE] | --cluster --store URL [FILE])`: times the
 //! reference evaluator, the compiled policy and the floor on the same requests, and says
 //! which targets are met; the harness is [`crate::bench`]. Build with `--release` for
 //! numbers worth reading.
@@ -12,18 +12,33 @@ use crate::server::bench::HttpBenchSettings;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A policy file to time; its requests are made from its own globs.
-    #[arg(required_unless_present_any = ["generate", "sizes", "adversarial", "http"], conflicts_with_all = ["generate", "sizes", "adversarial"])]
+    #[arg(required_unless_present_any = ["generate", "sizes", "adversarial", "http", "cluster"], conflicts_with_all = ["generate", "sizes", "adversarial"])]
     file: Option<PathBuf>,
     /// Time the server: `serve` on a loopback port with a temporary store, the policy FILE
     /// (default `policies/seed.yaml`), many keep-alive connections asking `/v1/decide` and
     /// `/healthz`, and approval round trips (a waiter parked, a vote on another connection).
-    #[arg(long, conflicts_with_all = ["generate", "sizes", "adversarial"])]
+    #[arg(long, conflicts_with_all = ["generate", "sizes", "adversarial", "cluster"])]
     http: bool,
-    /// `--http`: connections asking at once.
-    #[arg(long, default_value_t = 32, requires = "http")]
+    /// Time several nodes on one shared store: `--nodes` `serve` processes on the store
+    /// `--store` (a postgres:// URL; the run adds its records to it), the policy FILE (default
+    /// `policies/seed.yaml`); `/v1/decide` on one node and on all, approval round trips whose
+    /// vote lands on another node than the waiter, and a check of every request afterwards.
+    #[arg(long, conflicts_with_all = ["generate", "sizes", "adversarial"], requires = "store")]
+    cluster: bool,
+    /// `--cluster`: the store the nodes share.
+    #[arg(long, value_name = "URL", requires = "cluster")]
+    store: Option<String>,
+    /// `--cluster`: how many nodes.
+    #[arg(long, default_value_t = 2, requires = "cluster")]
+    nodes: usize,
+    /// `--cluster`: approval round trips in flight at once.
+    #[arg(long, default_value_t = 64, requires = "cluster")]
+    agents: usize,
+    /// `--http`, `--cluster`: connections asking `/v1/decide` at once.
+    #[arg(long, default_value_t = 32)]
     clients: usize,
-    /// `--http`: seconds each throughput run lasts.
-    #[arg(long, default_value_t = 5.0, requires = "http")]
+    /// `--http`, `--cluster`: seconds each run lasts.
+    #[arg(long, default_value_t = 5.0)]
     seconds: f64,
     /// `--http`: approval round trips timed one at a time (and as many again, 32 at once).
     #[arg(long, default_value_t = 500, requires = "http")]
@@ -69,6 +84,9 @@ pub fn run(args: &Args) -> u8 {
     let text = args.format == Format::Text;
     if args.http {
         return http(args);
+    }
+    if args.cluster {
+        return cluster(args);
     }
     if args.adversarial {
         let sizes = args
@@ -158,6 +176,50 @@ fn http(args: &Args) -> u8 {
                 ),
             }
             exit::OK
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            exit::TOOL
+        }
+    }
+}
+
+fn cluster(args: &Args) -> u8 {
+    if args.clients == 0
+        || args.agents == 0
+        || !(1..=16).contains(&args.nodes)
+        || !(args.seconds > 0.0 && args.seconds <= 600.0)
+    {
+        eprintln!(
+            "bench: --clients and --agents must be at least 1, --nodes from 1 to 16, --seconds between 0 and 600"
+        );
+        return exit::TOOL;
+    }
+    let settings = crate::server::bench::cluster::ClusterBenchSettings {
+        store: args.store.clone().unwrap_or_default(),
+        policy: args
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("policies/seed.yaml")),
+        nodes: args.nodes,
+        clients: args.clients,
+        agents: args.agents,
+        duration: std::time::Duration::from_secs_f64(args.seconds),
+    };
+    match crate::server::bench::cluster::run(&settings) {
+        Ok(report) => {
+            match args.format {
+                Format::Text => print!("{}", crate::server::bench::cluster::report_text(&report)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+            }
+            if report.invariants.violations.is_empty() {
+                exit::OK
+            } else {
+                exit::FOUND
+            }
         }
         Err(e) => {
             eprintln!("bench: {e}");

@@ -11,6 +11,7 @@
 //! workers.
 
 mod client;
+pub mod cluster;
 mod stats;
 
 use std::net::SocketAddr;
