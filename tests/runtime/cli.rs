@@ -203,10 +203,17 @@ fn a_missing_store_is_an_error_not_a_new_empty_one() {
         text(&out.stderr)
     );
     assert!(!path.exists());
+    let out = cli(&["executions", "list", "--store", "mysql://db"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`mysql` is not supported"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = cli(&["executions", "list", "--store", "postgres://db"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("`postgres` is not supported"),
+        text(&out.stderr).contains("the database is missing"),
         "{}",
         text(&out.stderr)
     );
