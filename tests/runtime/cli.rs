@@ -24,7 +24,7 @@ fn text(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_at_the_terminal_answers_a_waiting_agent() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("agent.db").display());
+    let url = crate::common::store_at(&dir.path().join("agent.db")).await;
     let rt = Runtime::builder()
         .store_url(&url)
         .notifier(Arc::new(RecordingNotifier::new()))
@@ -225,7 +225,7 @@ async fn a_feedback_request_is_shown_with_its_artifacts_and_no_escape_sequences(
     use rekall_policy::runtime::FeedbackSpec;
 
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("agent.db").display());
+    let url = crate::common::store_at(&dir.path().join("agent.db")).await;
     let rt = Runtime::builder()
         .store_url(&url)
         .notifier(Arc::new(RecordingNotifier::new()))

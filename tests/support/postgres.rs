@@ -43,16 +43,16 @@ pub fn admin_url() -> &'static str {
             _ => start_cluster(),
         };
         let cleaned = url.clone();
-        // On a thread of its own: this may be first called inside a test's runtime.
+        // On a thread of its own, not waited for: this may be first called inside a test's
+        // runtime, and each drop waits for a checkpoint.
         std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .expect("a runtime")
-                .block_on(drop_databases_of_finished_runs(&cleaned));
-        })
-        .join()
-        .expect("cleaning up old test databases");
+            {
+                rt.block_on(drop_databases_of_finished_runs(&cleaned));
+            }
+        });
         url
     })
 }
@@ -136,14 +136,21 @@ pub async fn fresh_database() -> String {
 /// Drops the test databases of test processes that have ended, so that the cluster does not
 /// fill up run after run.
 async fn drop_databases_of_finished_runs(url: &str) {
-    let client = connect(url).await;
-    let rows = client
+    let Ok((client, connection)) = tokio_postgres::connect(url, tokio_postgres::NoTls).await else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let Ok(rows) = client
         .query(
             "SELECT datname::text FROM pg_database WHERE datname LIKE 'rekall\\_t\\_%'",
             &[],
         )
         .await
-        .expect("list test databases");
+    else {
+        return;
+    };
     for row in rows {
         let name: String = row.get(0);
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
@@ -163,4 +170,17 @@ pub async fn store_url_or(sqlite: &str) -> String {
         Backend::Postgres => fresh_database().await,
         Backend::Sqlite => sqlite.to_owned(),
     }
+}
+
+/// [`fresh_database`] from code that is not async (a server's configuration).
+pub fn fresh_database_blocking() -> String {
+    std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(fresh_database())
+    })
+    .join()
+    .expect("a fresh database")
 }
