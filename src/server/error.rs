@@ -145,6 +145,14 @@ impl From<StoreError> for ApiError {
                 eprintln!("serve: {e}");
                 ApiError::internal()
             }
+            StoreError::Unavailable { .. } => {
+                eprintln!("serve: {e}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the store is unavailable; nothing was changed, try again",
+                )
+            }
             _ => {
                 eprintln!("serve: {e}");
                 ApiError::unavailable()

@@ -32,10 +32,13 @@
 //!   the first claim of a (principal, key) wins, and every later one is answered with the
 //!   record it found, so a request made twice with one key has one effect.
 //!
-//! [`open`] gives the store for a URL: `sqlite://PATH` or `sqlite::memory:`.
+//! [`open`] gives the store for a URL: `sqlite://PATH`, `sqlite::memory:`, or
+//! `postgres://USER@HOST/DATABASE` (also `postgresql://`) for several nodes on one database.
 
+pub mod postgres;
 pub mod sqlite;
 mod url;
+mod votes;
 
 use std::sync::Arc;
 
@@ -49,7 +52,7 @@ use crate::model::{
 };
 
 pub use sqlite::Access;
-pub use url::StoreUrl;
+pub use url::{PostgresUrl, StoreUrl, mask_password};
 
 /// What a store call returns.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
@@ -262,11 +265,20 @@ pub enum StoreError {
     },
     #[error("the store is closed")]
     Closed,
+    /// The database could not be reached or did not answer in time (refused, reset, shutting
+    /// down, a statement or a connection timed out). Nothing was changed; try again later.
+    #[error("the store is unavailable: {reason}; nothing was changed, try again")]
+    Unavailable { reason: String },
 }
 
 impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })
+    }
+
+    /// Whether the same call may succeed later unchanged (the database was unreachable).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
     }
 }
 
@@ -452,8 +464,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (created if missing or empty) or
-/// `sqlite::memory:`. A file that is some other database is refused, unchanged.
+/// Opens the store a URL names: `sqlite://PATH` (created if missing or empty),
+/// `sqlite::memory:`, or `postgres://` (an empty database gains the store's tables). A file
+/// or database that holds something else is refused, unchanged.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(url, Access::Create).await
 }
@@ -491,5 +504,6 @@ pub async fn open_with(url: &str, access: Access) -> Result<Arc<dyn Store>, Stor
             reason: "a private in-memory store is always empty; there is nothing to read".into(),
         }),
         StoreUrl::SqliteMemory => Ok(Arc::new(sqlite::SqliteStore::memory().await?)),
+        StoreUrl::Postgres(url) => Ok(Arc::new(postgres::PostgresStore::open(&url, access).await?)),
     }
 }

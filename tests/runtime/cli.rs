@@ -24,7 +24,7 @@ fn text(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_at_the_terminal_answers_a_waiting_agent() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("agent.db").display());
+    let url = crate::common::store_at(&dir.path().join("agent.db")).await;
     let rt = Runtime::builder()
         .store_url(&url)
         .notifier(Arc::new(RecordingNotifier::new()))
@@ -203,10 +203,17 @@ fn a_missing_store_is_an_error_not_a_new_empty_one() {
         text(&out.stderr)
     );
     assert!(!path.exists());
+    let out = cli(&["executions", "list", "--store", "mysql://db"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`mysql` is not supported"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = cli(&["executions", "list", "--store", "postgres://db"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("`postgres` is not supported"),
+        text(&out.stderr).contains("the database is missing"),
         "{}",
         text(&out.stderr)
     );
@@ -218,7 +225,7 @@ async fn a_feedback_request_is_shown_with_its_artifacts_and_no_escape_sequences(
     use rekall_policy::runtime::FeedbackSpec;
 
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("agent.db").display());
+    let url = crate::common::store_at(&dir.path().join("agent.db")).await;
     let rt = Runtime::builder()
         .store_url(&url)
         .notifier(Arc::new(RecordingNotifier::new()))

@@ -1,4 +1,5 @@
-//! Shared test helpers: a runtime on an in-memory store with a manual clock.
+//! Shared test helpers: a runtime on an in-memory store (or a fresh PostgreSQL database under
+//! `REKALL_TEST_BACKEND=postgres`) with a manual clock.
 
 use std::sync::Arc;
 
@@ -25,8 +26,9 @@ pub fn hours(n: u64) -> Duration {
     Duration(n * 3_600_000)
 }
 
-/// A runtime on a private in-memory store, with a manual clock at [`T0`], a recording
-/// notifier and no background loop (tests drive deadlines and deliveries themselves).
+/// A runtime on a private in-memory store (or a fresh PostgreSQL database), with a manual
+/// clock at [`T0`], a recording notifier and no background loop (tests drive deadlines and
+/// deliveries themselves).
 pub struct Rig {
     pub rt: Runtime,
     pub clock: ManualClock,
@@ -36,15 +38,16 @@ pub struct Rig {
 pub async fn rig() -> Rig {
     let clock = ManualClock::at(T0);
     let notes = RecordingNotifier::new();
+    let url = crate::postgres::store_url_or("sqlite::memory:").await;
     let rt = Runtime::builder()
-        .store_url("sqlite::memory:")
+        .store_url(&url)
         .clock(Arc::new(clock.clone()))
         .notifier(Arc::new(notes.clone()))
         .background(false)
         .poll_interval(std::time::Duration::from_millis(50))
         .build()
         .await
-        .expect("an in-memory runtime");
+        .expect("a runtime on a fresh store");
     Rig { rt, clock, notes }
 }
 
@@ -64,4 +67,23 @@ pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T
     tokio::time::timeout(std::time::Duration::from_secs(30), f)
         .await
         .unwrap_or_else(|_| panic!("{what} did not finish within 30s"))
+}
+
+/// The URL of the store at `path` for a test that opens it more than once (a restart, a
+/// second node, a child process): `sqlite://PATH`, or under `REKALL_TEST_BACKEND=postgres` a
+/// PostgreSQL database made for that path (its URL kept in `PATH.postgres-url`, so that every
+/// opener, in any process, finds the same one).
+pub async fn store_at(path: &std::path::Path) -> String {
+    match crate::postgres::backend() {
+        crate::postgres::Backend::Sqlite => format!("sqlite://{}", path.display()),
+        crate::postgres::Backend::Postgres => {
+            let kept = format!("{}.postgres-url", path.display());
+            if let Ok(url) = std::fs::read_to_string(&kept) {
+                return url;
+            }
+            let url = crate::postgres::fresh_database().await;
+            std::fs::write(&kept, &url).unwrap();
+            url
+        }
+    }
 }

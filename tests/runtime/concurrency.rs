@@ -22,7 +22,7 @@ enum Result_ {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_racing_votes_resolve_once_with_exactly_the_listed_distinct_voters() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("race.db").display());
+    let url = crate::common::store_at(&dir.path().join("race.db")).await;
     let clock = Arc::new(ManualClock::at(T0));
     let open = || async {
         Runtime::builder()

@@ -37,7 +37,7 @@ async fn fresh(
 #[tokio::test]
 async fn the_same_key_and_body_get_the_first_answer_even_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+    let url = crate::common::store_at(&dir.path().join("keys.db")).await;
     let open = || async {
         Runtime::builder()
             .store_url(&url)
@@ -186,7 +186,7 @@ async fn keys_are_one_to_255_characters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_racing_first_requests_exactly_one_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("race.db").display());
+    let url = crate::common::store_at(&dir.path().join("race.db")).await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
         nodes.push(
@@ -252,7 +252,7 @@ async fn of_racing_first_requests_exactly_one_runs() {
 async fn records_are_kept_24_hours_and_pruned_after() {
     let clock = ManualClock::at(T0);
     let rt = Runtime::builder()
-        .store_url("sqlite::memory:")
+        .store_url(&crate::postgres::store_url_or("sqlite::memory:").await)
         .clock(Arc::new(clock.clone()))
         .background(false)
         .build()
@@ -383,6 +383,12 @@ async fn contract(s: Arc<dyn Store>) {
         1
     );
     assert_eq!(s.idempotency_record(&bot, "k").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_postgres_store_keeps_the_idempotency_contract() {
+    let url = crate::postgres::fresh_database().await;
+    contract(store::open(&url).await.unwrap()).await;
 }
 
 #[tokio::test]

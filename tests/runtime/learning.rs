@@ -35,8 +35,13 @@ fn adapt(mode: &str, audit_rate: f64, min_labels: u64) -> String {
 }
 
 async fn runtime(url: &str, policy: LoadedPolicy) -> Runtime {
+    let url = if url == "sqlite::memory:" {
+        crate::postgres::store_url_or(url).await
+    } else {
+        url.to_owned()
+    };
     let rt = Runtime::builder()
-        .store_url(url)
+        .store_url(&url)
         .clock(Arc::new(ManualClock::at(T0)))
         .background(false)
         .audit_seed(7)
@@ -344,7 +349,7 @@ async fn five_unseen_deploys(rt: &Runtime) -> ExecutionId {
 #[tokio::test]
 async fn a_bad_report_raises_the_threshold_at_once_and_the_rise_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let url = crate::common::store_at(&dir.path().join("store.db")).await;
     let rt = runtime(&url, unaudited()).await;
     let e = five_unseen_deploys(&rt).await;
     let x = rt.execution();
@@ -445,7 +450,7 @@ fn stdout(o: &std::process::Output) -> String {
 #[tokio::test]
 async fn the_thresholds_verb_shows_accepts_and_records_proposals() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let url = crate::common::store_at(&dir.path().join("store.db")).await;
     let rt = runtime(&url, policy(&adapt("propose", 1.0, 40))).await;
     let e = running(&rt, "deploys").await;
     forty_good_labels(&rt, &e.id).await;
@@ -786,7 +791,9 @@ mod counting {
 #[tokio::test]
 async fn a_label_reads_a_bounded_number_of_calls_however_long_the_history() {
     let store = Arc::new(CountingStore {
-        inner: rekall_policy::store::open("sqlite::memory:").await.unwrap(),
+        inner: rekall_policy::store::open(&crate::postgres::store_url_or("sqlite::memory:").await)
+            .await
+            .unwrap(),
         calls_read: Default::default(),
     });
     let rt = Runtime::builder()

@@ -17,8 +17,11 @@ mod idempotency;
 mod learning;
 mod memory_audit;
 mod policy_versions;
+#[path = "../support/postgres.rs"]
+mod postgres;
 mod preferences;
 mod sigkill;
 mod store;
 mod store_cli;
+mod store_postgres;
 mod timeouts;

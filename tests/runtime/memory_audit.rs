@@ -141,8 +141,9 @@ async fn corrections_are_episodic_memories_and_audited() {
 async fn the_audit_log_tells_an_execution_s_story_and_cannot_be_rewritten() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
+    let url = crate::common::store_at(&path).await;
     let rt = rekall_policy::runtime::Runtime::builder()
-        .store_url(&format!("sqlite://{}", path.display()))
+        .store_url(&url)
         .background(false)
         .notifier(std::sync::Arc::new(
             rekall_policy::runtime::RecordingNotifier::new(),
@@ -189,6 +190,16 @@ async fn the_audit_log_tells_an_execution_s_story_and_cannot_be_rewritten() {
     drop(rt);
 
     // The store itself refuses to change or delete an entry.
+    if url.starts_with("postgres") {
+        let conn = crate::postgres::connect(&url).await;
+        let update = conn
+            .batch_execute("UPDATE audit SET principal = 'user:mallory'")
+            .await;
+        assert!(format!("{:?}", update.unwrap_err()).contains("append-only"));
+        let delete = conn.batch_execute("DELETE FROM audit").await;
+        assert!(format!("{:?}", delete.unwrap_err()).contains("append-only"));
+        return;
+    }
     let conn = rusqlite::Connection::open(&path).unwrap();
     let update = conn.execute("UPDATE audit SET principal = 'user:mallory'", []);
     assert!(update.unwrap_err().to_string().contains("append-only"));

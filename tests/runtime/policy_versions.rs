@@ -24,7 +24,7 @@ fn seed_yaml() -> String {
 
 async fn on_file(path: &std::path::Path) -> Runtime {
     Runtime::builder()
-        .store_url(&format!("sqlite://{}", path.display()))
+        .store_url(&crate::common::store_at(path).await)
         .background(false)
         .build()
         .await
@@ -857,6 +857,12 @@ async fn contract(s: Arc<dyn Store>) {
         1,
         "the audit entry is written with its version"
     );
+}
+
+#[tokio::test]
+async fn the_postgres_store_keeps_the_versions_contract() {
+    let url = crate::postgres::fresh_database().await;
+    contract(store::open(&url).await.unwrap()).await;
 }
 
 #[tokio::test]

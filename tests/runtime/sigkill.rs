@@ -23,7 +23,7 @@ const STORE_VAR: &str = "REKALL_SIGKILL_STORE";
 
 async fn open(path: &str, clock: &ManualClock) -> Runtime {
     Runtime::builder()
-        .store_url(&format!("sqlite://{path}"))
+        .store_url(&crate::common::store_at(std::path::Path::new(path)).await)
         .clock(Arc::new(clock.clone()))
         .notifier(Arc::new(RecordingNotifier::new()))
         .background(false)

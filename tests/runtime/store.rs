@@ -1,5 +1,6 @@
-//! The contract of a `Store`, checked against the SQLite store in memory and on a file.
-//! `contract` takes any `Arc<dyn Store>`: a PostgreSQL store would run the same checks.
+//! The contract of a `Store`, checked against every backend: the SQLite store in memory and
+//! on a file, and the PostgreSQL store on a fresh database (see `store_postgres` for what
+//! only PostgreSQL needs checked).
 
 use std::sync::Arc;
 
@@ -15,8 +16,9 @@ use rekall_policy::store::{
 use serde_json::json;
 
 use crate::common::{T0, hours, p, ps};
+use crate::postgres;
 
-fn execution() -> Execution {
+pub fn execution() -> Execution {
     Execution::new(
         "contract".into(),
         ExecutionConfig::default(),
@@ -25,7 +27,7 @@ fn execution() -> Execution {
     )
 }
 
-fn approval(e: &Execution) -> ApprovalRequest {
+pub fn approval(e: &Execution) -> ApprovalRequest {
     ApprovalRequest::new(
         e.id.clone(),
         e.agent.clone(),
@@ -65,7 +67,7 @@ fn memory(tags: &[&str], at: Timestamp) -> Memory {
     }
 }
 
-fn conflict(r: Result<(), StoreError>) -> Option<u64> {
+pub fn conflict(r: Result<(), StoreError>) -> Option<u64> {
     match r {
         Err(StoreError::Conflict { expected, .. }) => expected,
         other => panic!("expected a conflict, got {other:?}"),
@@ -400,6 +402,15 @@ async fn the_sqlite_store_keeps_the_contract_on_a_file() {
 }
 
 #[tokio::test]
+async fn the_postgres_store_keeps_the_contract() {
+    let url = postgres::fresh_database().await;
+    let s = store::open(&url).await.unwrap();
+    contract(s.clone()).await;
+    s.close().await.unwrap();
+    assert_eq!(s.next_due().await, Err(StoreError::Closed));
+}
+
+#[tokio::test]
 async fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("schema.db");
@@ -434,7 +445,7 @@ async fn migrations_run_once_and_a_newer_schema_is_refused() {
         err,
         StoreError::SchemaTooNew {
             found: 99,
-            supported: 4
+            supported: 5
         }
     );
     assert!(err.to_string().contains("upgrade rekall-policy"));

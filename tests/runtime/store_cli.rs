@@ -265,7 +265,7 @@ fn an_empty_file_becomes_a_store_only_through_store_migrate() {
     }
     let out = cli(&["store", "migrate", "--store", &url]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("new store at schema version 4"));
+    assert!(text(&out.stdout).contains("new store at schema version 5"));
     let out = cli(&["approvals", "list", "--store", &url]);
     assert_eq!(
         text(&out.stdout).trim(),
@@ -274,7 +274,7 @@ fn an_empty_file_becomes_a_store_only_through_store_migrate() {
         text(&out.stderr)
     );
     let out = cli(&["store", "migrate", "--store", &url]);
-    assert!(text(&out.stdout).contains("already at schema version 4"));
+    assert!(text(&out.stdout).contains("already at schema version 5"));
 }
 
 #[test]
@@ -302,7 +302,7 @@ fn an_older_schema_is_named_and_only_store_migrate_upgrades_it() {
     let out = cli(&["store", "migrate", "--store", &url]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("migrated from schema version 0 to 4"),
+        text(&out.stdout).contains("migrated from schema version 0 to 5"),
         "{}",
         text(&out.stdout)
     );

@@ -227,7 +227,7 @@ async fn reminders_go_to_approvers_who_have_not_voted() {
 
 async fn on_file(path: &std::path::Path, clock: &ManualClock) -> Runtime {
     Runtime::builder()
-        .store_url(&format!("sqlite://{}", path.display()))
+        .store_url(&crate::common::store_at(path).await)
         .clock(Arc::new(clock.clone()))
         .notifier(Arc::new(RecordingNotifier::new()))
         .background(false)

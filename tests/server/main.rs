@@ -13,5 +13,7 @@ mod metrics;
 mod notify;
 mod openapi;
 mod policy;
+#[path = "../support/postgres.rs"]
+mod postgres;
 mod roles;
 mod support;

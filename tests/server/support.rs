@@ -9,6 +9,7 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 
+use crate::postgres;
 use rekall_policy::server::auth::{hex, sha256};
 
 /// The principals the test configuration holds a token for, with their roles.
@@ -44,13 +45,31 @@ pub fn seed_policy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/seed.yaml")
 }
 
+/// The store of the server in `dir`: `rekall.db` in it, or under
+/// `REKALL_TEST_BACKEND=postgres` a PostgreSQL database made for the folder (its URL kept in
+/// the folder, so that a restart in the same folder finds the same store).
+pub fn store_url(dir: &Path) -> String {
+    match postgres::backend() {
+        postgres::Backend::Sqlite => format!("sqlite://{}", dir.join("rekall.db").display()),
+        postgres::Backend::Postgres => {
+            let kept = dir.join("postgres-url");
+            if let Ok(url) = std::fs::read_to_string(&kept) {
+                return url;
+            }
+            let url = postgres::fresh_database_blocking();
+            std::fs::write(&kept, &url).unwrap();
+            url
+        }
+    }
+}
+
 /// The test configuration, with `extra` lines appended.
 pub fn config_text(dir: &Path, extra: &str) -> String {
     // The seed policy asks for email and Slack; unless a test configures them, they go to
     // the log.
     let mut text = format!(
-        "store: sqlite://{}\npolicy: {}\nlogChannels: [email, slack]\ntokens:\n",
-        dir.join("rekall.db").display(),
+        "store: {}\npolicy: {}\nlogChannels: [email, slack]\ntokens:\n",
+        store_url(dir),
         seed_policy().display()
     );
     for (p, role) in PRINCIPALS {

@@ -568,4 +568,15 @@ impl Store for SqliteStore {
         let (scope, token) = (scope.to_owned(), token.to_owned());
         Box::pin(self.call(move |c| secrets::spend(c, &scope, &token, now, expires_at)))
     }
+
+    fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreFuture<'_, bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        Box::pin(self.call(move |c| ops::lease(c, &name, &holder, now, until)))
+    }
 }

@@ -229,7 +229,62 @@ pub fn commit(c: &mut Connection, tx: Transaction) -> Result<(), StoreError> {
     t.commit().map_err(backend("commit a transaction"))
 }
 
+/// Stores the votes an approval write adds (see `store::votes`).
+fn record_votes(
+    t: &rusqlite::Transaction<'_>,
+    request: &crate::model::ApprovalRequest,
+) -> Result<(), StoreError> {
+    let id = request.id.as_str();
+    let stored: Vec<(usize, usize)> = {
+        let mut stmt = t
+            .prepare_cached("SELECT step, COUNT(*) FROM votes WHERE request_id = ?1 GROUP BY step")
+            .map_err(backend("read stored votes"))?;
+        let rows = stmt
+            .query_map(params![id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(backend("read stored votes"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (step, n) = row.map_err(backend("read stored votes"))?;
+            out.push((
+                usize::try_from(step).unwrap_or(usize::MAX),
+                usize::try_from(n).unwrap_or(0),
+            ));
+        }
+        out
+    };
+    for (step, vote) in crate::store::votes::new_votes(request, &stored)? {
+        let inserted = t.execute(
+            "INSERT INTO votes (request_id, step, principal, choice, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                i64::try_from(step).unwrap_or(i64::MAX),
+                vote.principal.as_str(),
+                crate::store::votes::choice_name(vote.choice),
+                vote.at.0
+            ],
+        );
+        match inserted {
+            Ok(_) => {}
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                return Err(crate::store::votes::duplicate(request, step, vote));
+            }
+            Err(e) => return Err(backend("store a vote")(e)),
+        }
+    }
+    Ok(())
+}
+
 fn put(t: &rusqlite::Transaction<'_>, write: &Write) -> Result<(), StoreError> {
+    put_record(t, write)?;
+    if let Write::Approval(request, _) = write {
+        record_votes(t, request)?;
+    }
+    Ok(())
+}
+
+fn put_record(t: &rusqlite::Transaction<'_>, write: &Write) -> Result<(), StoreError> {
     let (record, id) = write.key();
     let (table, expected, body, cols): (Table, Expected, String, Vec<(&str, Sql)>) = match write {
         Write::Execution(e, x) => (
@@ -652,6 +707,28 @@ pub fn settle_notification(
     .map_err(backend("settle a notification"))?;
     insert_audit(&t, &audit)?;
     t.commit().map_err(backend("settle a notification"))
+}
+
+/// Takes or renews a lease in one statement: the upsert changes the row only when it is free,
+/// expired or already the holder's, and `RETURNING` tells whether it did.
+pub fn lease(
+    c: &mut Connection,
+    name: &str,
+    holder: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<bool, StoreError> {
+    c.query_row(
+        "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?4)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+             WHERE leases.holder = excluded.holder OR leases.until <= ?3
+         RETURNING holder",
+        params![name, holder, now.0, until.0],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|taken| taken.is_some())
+    .map_err(backend("take a lease"))
 }
 
 pub fn next_notification(c: &mut Connection) -> Result<Option<Timestamp>, StoreError> {

@@ -12,7 +12,7 @@ use super::super::StoreError;
 use super::backend;
 
 /// The migrations, in order. Append; never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
 const V1: &str = r#"
 CREATE TABLE executions (
@@ -200,6 +200,29 @@ CREATE TABLE used_tokens (
 CREATE INDEX used_tokens_by_expiry ON used_tokens (expires_at);
 "#;
 
+/// One row per counted vote, keyed so that a principal's second vote on one step of one
+/// request cannot be stored, whatever the caller (filled from the requests already stored);
+/// and the leases that let one process at a time handle deadlines.
+const V5: &str = r#"
+CREATE TABLE votes (
+    request_id TEXT NOT NULL,
+    step       INTEGER NOT NULL,
+    principal  TEXT NOT NULL,
+    choice     TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (request_id, step, principal)
+);
+INSERT OR IGNORE INTO votes (request_id, step, principal, choice, at)
+    SELECT a.id, CAST(s.key AS INTEGER), json_extract(v.value, '$.principal'),
+           json_extract(v.value, '$.choice'), json_extract(v.value, '$.at')
+    FROM approvals a, json_each(a.body, '$.steps') s, json_each(s.value, '$.votes') v;
+CREATE TABLE leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  INTEGER NOT NULL
+);
+"#;
+
 /// The newest schema version this program knows.
 pub fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |(v, _)| *v)
@@ -215,7 +238,7 @@ pub enum Found {
 }
 
 /// The tables the migrations create, read from their SQL so that the list cannot fall behind.
-fn known_tables() -> impl Iterator<Item = &'static str> {
+pub fn known_tables() -> impl Iterator<Item = &'static str> {
     std::iter::once("schema_migrations").chain(MIGRATIONS.iter().flat_map(|(_, sql)| {
         sql.lines().filter_map(|line| {
             let rest = line.trim_start().strip_prefix("CREATE TABLE ")?;
