@@ -2,6 +2,7 @@
 //! asked over real sockets. One test binary, so it links once.
 
 mod answers;
+mod cluster;
 mod crash;
 mod errors;
 mod flows;
