@@ -648,6 +648,7 @@ mod tests {
             audit_rate: 0.1,
             window: 10_000,
             mode,
+            per_agent: false,
         }
     }
 
@@ -788,6 +789,7 @@ mod tests {
             audit_rate: 0.05,
             window: 20_000,
             mode: crate::learn::Mode::Auto,
+            per_agent: false,
         };
         let mut shifts = 0;
         for run in 0..40 {
