@@ -97,6 +97,24 @@ impl AdaptiveRule {
     }
 }
 
+/// The adaptive rule of `rules` a class is of: a rule whose own class it is (ids are unique)
+/// before a `perAgent` rule it would read as one agent's class of (rule `a` and agent `b:c`
+/// against a rule whose id is `a@b:c`), so that each class has one owner.
+pub fn class_owner<'r, 'a>(
+    rules: &'r [AdaptiveRule],
+    class: &'a str,
+) -> Option<(&'r AdaptiveRule, Option<&'a str>)> {
+    rules
+        .iter()
+        .find(|r| r.owns(class) == Some(None))
+        .map(|r| (r, None))
+        .or_else(|| {
+            rules
+                .iter()
+                .find_map(|r| r.owns(class).flatten().map(|agent| (r, Some(agent))))
+        })
+}
+
 /// Every rule's verdict, precomputed so that deciding only has to find the rule.
 #[derive(Debug, Clone)]
 pub struct Verdicts {
@@ -200,6 +218,12 @@ impl Policy {
     /// The escalation rules that adapt, in file order.
     pub fn adaptive_rules(&self) -> &[AdaptiveRule] {
         &self.adaptive
+    }
+
+    /// The adaptive rule a class is of, and the agent when it is one agent's class of a
+    /// `perAgent` rule; see [`class_owner`].
+    pub fn class_owner<'a>(&self, class: &'a str) -> Option<(&AdaptiveRule, Option<&'a str>)> {
+        class_owner(&self.adaptive, class)
     }
 
     /// The policy in effect under an overlay: each adaptive rule's band starts at its class's

@@ -117,7 +117,7 @@ fn effective_of(rule: &AdaptiveRule, overlay: Option<&Overlay>) -> f64 {
 /// The adaptive rule a class is of: the rule's own class, or one agent's class of a
 /// `perAgent` rule.
 fn rule_of<'a>(rules: &'a [AdaptiveRule], class: &str) -> Option<&'a AdaptiveRule> {
-    rules.iter().find(|r| r.owns(class).is_some())
+    crate::policy::class_owner(rules, class).map(|(rule, _)| rule)
 }
 
 fn overlay_of<'a>(all: &'a [Versioned<Overlay>], class: &str) -> Option<&'a Versioned<Overlay>> {
@@ -199,15 +199,13 @@ impl Runtime {
         }
         let overlays = self.store().overlays().await?;
         let mut map = BTreeMap::new();
-        for rule in policy.adaptive_rules() {
-            for o in overlays
-                .iter()
-                .filter(|o| rule.owns(&o.record.class).is_some())
-            {
-                let e = effective_of(rule, Some(&o.record));
-                if e != rule.threshold {
-                    map.insert(o.record.class.clone(), e);
-                }
+        for o in &overlays {
+            let Some(rule) = rule_of(policy.adaptive_rules(), &o.record.class) else {
+                continue;
+            };
+            let e = effective_of(rule, Some(&o.record));
+            if e != rule.threshold {
+                map.insert(o.record.class.clone(), e);
             }
         }
         if &map == policy.thresholds() {
@@ -675,7 +673,7 @@ pub fn states(rules: &[AdaptiveRule], overlays: &[Versioned<Overlay>]) -> Vec<Th
             let mut agents: Vec<&Overlay> = overlays
                 .iter()
                 .map(|v| &v.record)
-                .filter(|o| r.owns(&o.class).is_some())
+                .filter(|o| rule_of(rules, &o.class).is_some_and(|owner| std::ptr::eq(owner, r)))
                 .collect();
             agents.sort_by(|a, b| a.class.cmp(&b.class));
             out.extend(agents.into_iter().map(|o| state(r, &o.class, Some(o))));

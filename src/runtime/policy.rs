@@ -121,18 +121,16 @@ impl LoadedPolicy {
         let mut shared = BTreeMap::new();
         let mut own: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
         for (class, &value) in &thresholds {
-            for rule in base.adaptive_rules() {
-                match rule.owns(class) {
-                    Some(None) => {
-                        shared.insert(rule.class.clone(), value);
-                    }
-                    Some(Some(agent)) => {
-                        own.entry(agent)
-                            .or_default()
-                            .insert(rule.class.clone(), value);
-                    }
-                    None => {}
+            match base.class_owner(class) {
+                Some((rule, None)) => {
+                    shared.insert(rule.class.clone(), value);
                 }
+                Some((rule, Some(agent))) => {
+                    own.entry(agent)
+                        .or_default()
+                        .insert(rule.class.clone(), value);
+                }
+                None => {}
             }
         }
         let mut agents: BTreeMap<String, Arc<dyn Decide>> = BTreeMap::new();

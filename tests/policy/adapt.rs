@@ -222,6 +222,23 @@ fn a_per_agent_class_names_the_rule_and_the_agent() {
     assert_eq!(rule.owns("fast@agent:deployer"), None);
 }
 
+/// A rule whose id reads as another rule's class for an agent keeps its own class.
+#[test]
+fn each_class_has_one_owner() {
+    let yaml = "version: 1\nescalation:\n  rules:\n    - id: fast\n      match: {action: deploy}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n      adapt: {perAgent: true, auditRate: 0}\n    - id: \"fast@agent:x\"\n      match: {action: migrate}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n      adapt: {auditRate: 0}\n";
+    let p = Policy::from_yaml_str(yaml, "p.yaml").unwrap();
+    let owner = |class: &str| {
+        p.class_owner(class)
+            .map(|(rule, agent)| (rule.class.clone(), agent.map(str::to_owned)))
+    };
+    assert_eq!(owner("fast@agent:x"), Some(("fast@agent:x".into(), None)));
+    assert_eq!(
+        owner("fast@agent:y"),
+        Some(("fast".into(), Some("agent:y".into())))
+    );
+    assert_eq!(owner("fast"), None);
+}
+
 mod overlay {
     use std::collections::BTreeMap;
 
