@@ -62,11 +62,57 @@ pub struct AdaptiveRule {
     pub resource: Glob,
 }
 
+/// What joins a rule's class to an agent in the class of a `perAgent` rule:
+/// `fast-deploys@agent:deployer`. A principal has no `@` before its `:`, so the class
+/// reads back unambiguously.
+pub const AGENT_SEPARATOR: char = '@';
+
 impl AdaptiveRule {
-    /// Whether a call is of this rule's class: its globs match, whatever the confidence.
+    /// Whether a call is of this rule's globs, whatever the confidence.
     pub fn matches(&self, action: &str, resource: &str) -> bool {
         self.action.is_match(action) && self.resource.is_match(resource)
     }
+
+    /// The class a call of this rule made by `agent` is counted in: the rule's, or with
+    /// `perAgent` the rule's and the agent's (the rule's when the agent is not known).
+    pub fn class_for(&self, agent: Option<&Principal>) -> String {
+        match agent {
+            Some(agent) if self.settings.per_agent => {
+                format!("{}{AGENT_SEPARATOR}{}", self.class, agent.as_str())
+            }
+            _ => self.class.clone(),
+        }
+    }
+
+    /// Whether `class` is one of this rule's: `Some(None)` for the rule's own class (a rule
+    /// without `perAgent`), `Some(Some(agent))` for one agent's class of a `perAgent` rule.
+    pub fn owns<'a>(&self, class: &'a str) -> Option<Option<&'a str>> {
+        if !self.settings.per_agent {
+            return (class == self.class).then_some(None);
+        }
+        let agent = class
+            .strip_prefix(self.class.as_str())?
+            .strip_prefix(AGENT_SEPARATOR)?;
+        Principal::parse(agent).map(|_| Some(agent))
+    }
+}
+
+/// The adaptive rule of `rules` a class is of: a rule whose own class it is (ids are unique)
+/// before a `perAgent` rule it would read as one agent's class of (rule `a` and agent `b:c`
+/// against a rule whose id is `a@b:c`), so that each class has one owner.
+pub fn class_owner<'r, 'a>(
+    rules: &'r [AdaptiveRule],
+    class: &'a str,
+) -> Option<(&'r AdaptiveRule, Option<&'a str>)> {
+    rules
+        .iter()
+        .find(|r| r.owns(class) == Some(None))
+        .map(|r| (r, None))
+        .or_else(|| {
+            rules
+                .iter()
+                .find_map(|r| r.owns(class).flatten().map(|agent| (r, Some(agent))))
+        })
 }
 
 /// Every rule's verdict, precomputed so that deciding only has to find the rule.
@@ -172,6 +218,12 @@ impl Policy {
     /// The escalation rules that adapt, in file order.
     pub fn adaptive_rules(&self) -> &[AdaptiveRule] {
         &self.adaptive
+    }
+
+    /// The adaptive rule a class is of, and the agent when it is one agent's class of a
+    /// `perAgent` rule; see [`class_owner`].
+    pub fn class_owner<'a>(&self, class: &'a str) -> Option<(&AdaptiveRule, Option<&'a str>)> {
+        class_owner(&self.adaptive, class)
     }
 
     /// The policy in effect under an overlay: each adaptive rule's band starts at its class's

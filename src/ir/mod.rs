@@ -153,7 +153,7 @@ pub struct EscalationRule {
 
 /// `adapt`'s settings: the policy's name (YAML's key, and the name errors and the runtime
 /// use) and the DSL's, in the order both languages print them.
-pub const ADAPT_SETTINGS: [(&str, &str); 9] = [
+pub const ADAPT_SETTINGS: [(&str, &str); 10] = [
     ("alpha", "alpha"),
     ("delta", "delta"),
     ("floor", "floor"),
@@ -163,6 +163,7 @@ pub const ADAPT_SETTINGS: [(&str, &str); 9] = [
     ("auditRate", "audit-rate"),
     ("window", "window"),
     ("mode", "mode"),
+    ("perAgent", "per-agent"),
 ];
 
 /// What an escalation rule's `adapt` declares: the learning settings (defaults for the keys
@@ -206,6 +207,7 @@ impl Adapt {
             "auditRate" => number(s.audit_rate),
             "window" => s.window.to_string(),
             "mode" => s.mode.name().to_owned(),
+            "perAgent" => s.per_agent.to_string(),
             _ => return None,
         })
     }

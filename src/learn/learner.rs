@@ -648,6 +648,7 @@ mod tests {
             audit_rate: 0.1,
             window: 10_000,
             mode,
+            per_agent: false,
         }
     }
 
@@ -788,6 +789,7 @@ mod tests {
             audit_rate: 0.05,
             window: 20_000,
             mode: crate::learn::Mode::Auto,
+            per_agent: false,
         };
         let mut shifts = 0;
         for run in 0..40 {
@@ -811,6 +813,80 @@ mod tests {
             }
         }
         assert_eq!(shifts, 0, "false shifts in 40 runs of a calibrated agent");
+    }
+
+    /// A fixed adversarial stream: cell A (0.95) is right for its first 80 labels and wrong
+    /// three times in ten afterwards, B (0.85) is always right, C (0.55) always wrong; the
+    /// calls cycle over them. While the threshold is the ceiling every call is labelled;
+    /// then the lucky start puts A above the threshold (0.9, put in force from outside, as
+    /// an accepted proposal would be), and from there A gets only the audit's labels. The
+    /// truth: [0.9, 1] is bad at 0.3, [0.8, 1] at 0.15, both above alpha (0.1). Returns the
+    /// moves down to a threshold that breaks alpha, each with the A labels given by then.
+    fn lucky_start_then_audited(sample: Sample) -> Vec<(f64, f64, usize)> {
+        let s = Settings {
+            min_labels: 300,
+            ..settings(Mode::Auto)
+        };
+        let mut l = Learner::with_sample(s, 1.0, sample);
+        let confidences = [0.95, 0.85, 0.55];
+        let mut given = [0usize; 3];
+        let mut breaking = Vec::new();
+        let true_rate = |threshold: f64| match threshold {
+            t if t >= 0.9 => 0.3,
+            t if t >= 0.8 => 0.15,
+            _ => (0.3 + 1.0) / 3.0,
+        };
+        for i in 0..6_000usize {
+            if i == 240 {
+                // 80 labels of each cell so far, before any checkpoint: A's all good.
+                assert_eq!(given, [80, 80, 80]);
+                l.set_threshold(0.9);
+            }
+            let cell = i % 3;
+            // A fixed, evenly spread sequence of audit draws.
+            let draw = (i as f64 * 0.618_033_988_75).fract();
+            let route = l.route(confidences[cell], draw);
+            let label = (route != Route::Auto).then(|| {
+                let k = given[cell];
+                given[cell] += 1;
+                let bad = match cell {
+                    0 => k >= 80 && k % 10 < 3,
+                    1 => false,
+                    _ => true,
+                };
+                if bad { Label::Bad } else { Label::Good }
+            });
+            let before = l.threshold();
+            l.record(Observation {
+                confidence: confidences[cell],
+                route,
+                label,
+            });
+            let after = l.threshold();
+            if after < before && true_rate(after) > 0.1 {
+                breaking.push((before, after, given[0]));
+            }
+        }
+        breaking
+    }
+
+    /// The pooled test's premise was that a cell's labels in the window are a fair sample of
+    /// it. After a lucky start they are not: the routing moved on the lucky labels, and the
+    /// audit adds too few to dilute them. On the same stream the pooled test (at delta / 2)
+    /// lowers the threshold to where alpha is broken; the exact test, whose batches start
+    /// when the routing changes, does not.
+    #[test]
+    fn a_lucky_start_moves_the_pooled_test_but_not_the_exact_one() {
+        let pooled = lucky_start_then_audited(Sample::Window);
+        let moved = pooled.iter().find(|m| (m.0, m.1) == (0.9, 0.8));
+        let Some(&(_, _, a_labels)) = moved else {
+            panic!("the pooled test did not certify [0.8, 1]: {pooled:?}");
+        };
+        // When it moved, A's 80 lucky labels were still most of its labels: the audit had
+        // given it about one label in ten calls since.
+        assert!(a_labels > 80 && a_labels < 160, "{a_labels}");
+        let exact = lucky_start_then_audited(Sample::Batch);
+        assert_eq!(exact, [], "the exact test broke alpha");
     }
 
     #[test]

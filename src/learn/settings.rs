@@ -44,6 +44,10 @@ pub struct Settings {
     /// agent as it changes.
     pub window: u64,
     pub mode: Mode,
+    /// Each agent principal the rule's calls come from learns its own threshold: the class
+    /// is the rule's globs and the agent, so one careless agent does not cost a careful one
+    /// its automation, nor borrow it.
+    pub per_agent: bool,
 }
 
 /// The most grid points a rule may declare: each evaluation walks them, so the number bounds
@@ -65,6 +69,7 @@ impl Default for Settings {
             audit_rate: 0.05,
             window: 5_000,
             mode: Mode::Propose,
+            per_agent: false,
         }
     }
 }

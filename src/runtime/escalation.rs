@@ -72,7 +72,14 @@ impl Executions<'_> {
         }
         let policy = self.rt.policy().ok_or(RuntimeError::NoPolicy)?;
         let request = call.to_request();
-        let decision = policy.decide(&request)?;
+        // A `perAgent` rule decides with the calling agent's own threshold; the agent of an
+        // execution never changes, so one read of it is enough.
+        let agent = if policy.has_per_agent() {
+            Some(self.load(execution).await?.record.agent)
+        } else {
+            None
+        };
+        let decision = policy.decide_as(&request, agent.as_ref())?;
         let outcome = decision.outcome();
         let fingerprint = fingerprint(&decision);
         let mut decision_json = serde_json::to_value(decision).unwrap_or(Value::Null);
@@ -82,9 +89,9 @@ impl Executions<'_> {
             .iter()
             .find(|r| r.matches(&call.action, &call.resource));
         let threshold = adaptive.map(|r| ThresholdReport {
-            class: r.class.clone(),
+            class: r.class_for(agent.as_ref()),
             policy: r.threshold,
-            effective: policy.threshold(r),
+            effective: policy.threshold(r, agent.as_ref()),
         });
         if let (Some(t), Some(map)) = (&threshold, decision_json.as_object_mut()) {
             map.insert(
@@ -104,7 +111,7 @@ impl Executions<'_> {
         let learned = |route: Route, e: &ExecutionId, now| {
             adaptive.map(|r| LearnedCall {
                 seq: 0,
-                class: r.class.clone(),
+                class: r.class_for(agent.as_ref()),
                 execution_id: e.clone(),
                 action: call.action.clone(),
                 resource: call.resource.clone(),
@@ -171,7 +178,7 @@ impl Executions<'_> {
                     "audit sample: waiting for approval by {} ({} of the calls the policy auto-approves at or above {} go to a person): {}",
                     names.join(", "),
                     rule.settings.audit_rate,
-                    policy.threshold(rule),
+                    policy.threshold(rule, agent.as_ref()),
                     decision.reason()
                 );
                 let id = self.rt.open_approval(loaded, spec, tx).await?;

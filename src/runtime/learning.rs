@@ -114,6 +114,12 @@ fn effective_of(rule: &AdaptiveRule, overlay: Option<&Overlay>) -> f64 {
     }
 }
 
+/// The adaptive rule a class is of: the rule's own class, or one agent's class of a
+/// `perAgent` rule.
+fn rule_of<'a>(rules: &'a [AdaptiveRule], class: &str) -> Option<&'a AdaptiveRule> {
+    crate::policy::class_owner(rules, class).map(|(rule, _)| rule)
+}
+
 fn overlay_of<'a>(all: &'a [Versioned<Overlay>], class: &str) -> Option<&'a Versioned<Overlay>> {
     all.iter().find(|o| o.record.class == class)
 }
@@ -193,10 +199,13 @@ impl Runtime {
         }
         let overlays = self.store().overlays().await?;
         let mut map = BTreeMap::new();
-        for rule in policy.adaptive_rules() {
-            let e = effective_of(rule, overlay_of(&overlays, &rule.class).map(|v| &v.record));
+        for o in &overlays {
+            let Some(rule) = rule_of(policy.adaptive_rules(), &o.record.class) else {
+                continue;
+            };
+            let e = effective_of(rule, Some(&o.record));
             if e != rule.threshold {
-                map.insert(rule.class.clone(), e);
+                map.insert(o.record.class.clone(), e);
             }
         }
         if &map == policy.thresholds() {
@@ -241,28 +250,26 @@ impl Runtime {
         let Some(policy) = self.policy() else {
             return Ok(());
         };
-        let Some(rule) = policy
-            .adaptive_rules()
-            .iter()
-            .find(|r| r.class == labelled.class)
-        else {
+        let Some(rule) = rule_of(policy.adaptive_rules(), &labelled.class) else {
             return Ok(());
         };
         let Some(label) = labelled.label else {
             return Ok(());
         };
+        // The rule's class, or one agent's class of a `perAgent` rule.
+        let class = &labelled.class;
         let s = &rule.settings;
-        let mut retry = Retry::new("threshold", &rule.class);
+        let mut retry = Retry::new("threshold", class);
         // One label at a time per process: the kept learner counts each once.
         let mut learners = self.inner.learners.lock().await;
         loop {
             let overlays = self.store().overlays().await?;
-            let current = overlay_of(&overlays, &rule.class);
+            let current = overlay_of(&overlays, class);
             let in_force = effective_of(rule, current.map(|v| &v.record));
             let pending = current.and_then(|v| v.record.proposal.as_ref());
             let kept = learners
                 .classes
-                .remove(&rule.class)
+                .remove(class)
                 .filter(|k| k.settings == *s && k.policy == rule.threshold);
             let mut kept = match kept {
                 Some(kept) => match self.catch_up(kept, labelled).await? {
@@ -276,7 +283,7 @@ impl Runtime {
             let learner = &kept.learner;
             let latest = labelled;
             let Some(mv) = mv else {
-                learners.classes.insert(rule.class.clone(), kept);
+                learners.classes.insert(class.clone(), kept);
                 return Ok(());
             };
             let now = self.now();
@@ -287,13 +294,13 @@ impl Runtime {
                     to, proposal: true, ..
                 } => {
                     if pending.is_some_and(|p| p.to == to) {
-                        learners.classes.insert(rule.class.clone(), kept);
+                        learners.classes.insert(class.clone(), kept);
                         return Ok(());
                     }
                     let proposal = Proposal::new(in_force, to, evidence.clone(), now);
                     (
                         Overlay {
-                            class: rule.class.clone(),
+                            class: class.clone(),
                             policy: rule.threshold,
                             effective: in_force,
                             proposal: Some(proposal),
@@ -304,7 +311,7 @@ impl Runtime {
                 }
                 _ => (
                     Overlay {
-                        class: rule.class.clone(),
+                        class: class.clone(),
                         policy: rule.threshold,
                         effective: learner.threshold(),
                         // A pending lower value was certified on labels that no longer
@@ -318,7 +325,7 @@ impl Runtime {
             let entry = AuditEntry::new(
                 kind,
                 now,
-                json!({"class": rule.class, "move": move_name(&mv), "from": in_force,
+                json!({"class": class, "move": move_name(&mv), "from": in_force,
                        "to": mv.to(), "mode": s.mode.name(),
                        "proposal": overlay.proposal.as_ref().map(|p| &p.id),
                        "evidence": evidence}),
@@ -331,7 +338,7 @@ impl Runtime {
             };
             match self.commit(tx).await {
                 Ok(()) => {
-                    learners.classes.insert(rule.class.clone(), kept);
+                    learners.classes.insert(class.clone(), kept);
                     drop(learners);
                     return self.refresh_thresholds().await;
                 }
@@ -390,12 +397,12 @@ impl Runtime {
         let calls = self
             .store()
             .learned_calls(CallWindow {
-                class: rule.class.clone(),
+                class: labelled.class.clone(),
                 labels: s.window,
                 max_calls: s.window.saturating_mul(CALLS_PER_LABEL),
             })
             .await?;
-        let total = self.store().learned_labels(&rule.class).await?;
+        let total = self.store().learned_labels(&labelled.class).await?;
         // The labelled call is counted without its label, so its label is the last one.
         let own = calls
             .iter()
@@ -611,7 +618,7 @@ impl Thresholds<'_> {
             let from = o.effective;
             if let Some(rule) = policy
                 .as_ref()
-                .and_then(|p| p.adaptive_rules().iter().find(|r| r.class == o.class))
+                .and_then(|p| rule_of(p.adaptive_rules(), &o.class))
             {
                 o.policy = rule.threshold;
             }
@@ -647,23 +654,33 @@ impl Thresholds<'_> {
 /// The classes' thresholds from the store's overlays: those of `rules` (the policy's adaptive
 /// rules) first, in file order, then any other class the store holds an overlay for.
 pub fn states(rules: &[AdaptiveRule], overlays: &[Versioned<Overlay>]) -> Vec<ThresholdState> {
-    let mut out: Vec<ThresholdState> = rules
-        .iter()
-        .map(|r| {
-            let o = overlay_of(overlays, &r.class).map(|v| &v.record);
-            ThresholdState {
-                class: r.class.clone(),
-                policy: r.threshold,
-                effective: effective_of(r, o),
-                mode: Some(r.settings.mode.name()),
-                proposal: o
-                    .filter(|o| o.policy == r.threshold)
-                    .and_then(|o| o.proposal.clone()),
-            }
-        })
-        .collect();
+    let state = |r: &AdaptiveRule, class: &str, o: Option<&Overlay>| ThresholdState {
+        class: class.to_owned(),
+        policy: r.threshold,
+        effective: effective_of(r, o),
+        mode: Some(r.settings.mode.name()),
+        proposal: o
+            .filter(|o| o.policy == r.threshold)
+            .and_then(|o| o.proposal.clone()),
+    };
+    let mut out = Vec::new();
+    for r in rules {
+        // A `perAgent` rule's own line is what an agent with no threshold of its own gets;
+        // each agent that has one follows it, by name.
+        let own = overlay_of(overlays, &r.class).filter(|_| !r.settings.per_agent);
+        out.push(state(r, &r.class, own.map(|v| &v.record)));
+        if r.settings.per_agent {
+            let mut agents: Vec<&Overlay> = overlays
+                .iter()
+                .map(|v| &v.record)
+                .filter(|o| rule_of(rules, &o.class).is_some_and(|owner| std::ptr::eq(owner, r)))
+                .collect();
+            agents.sort_by(|a, b| a.class.cmp(&b.class));
+            out.extend(agents.into_iter().map(|o| state(r, &o.class, Some(o))));
+        }
+    }
     for o in overlays {
-        if !rules.iter().any(|r| r.class == o.record.class) {
+        if !out.iter().any(|s| s.class == o.record.class) {
             out.push(ThresholdState {
                 class: o.record.class.clone(),
                 policy: o.record.policy,

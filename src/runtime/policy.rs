@@ -17,6 +17,7 @@ use super::error::RuntimeError;
 use crate::compile::CompiledPolicy;
 use crate::decision::Decision;
 use crate::diagnostic::PolicyError;
+use crate::ir::Principal;
 use crate::model::{AuditEntry, AuditKind, PolicyVersion, hash_text};
 use crate::policy::{AdaptiveRule, Policy};
 use crate::request::{Request, RequestError};
@@ -51,6 +52,9 @@ pub struct LoadedPolicy {
     base: Option<Arc<Policy>>,
     /// The thresholds in force of the adaptive classes that differ from the policy's.
     thresholds: BTreeMap<String, f64>,
+    /// For each agent with a threshold of its own (a `perAgent` rule's class), the policy
+    /// compiled with it: that agent's calls are decided there, any other agent's by `decide`.
+    agents: BTreeMap<String, Arc<dyn Decide>>,
     /// The stored version it came from, swapped in with it.
     stored: Option<Arc<PolicyVersion>>,
 }
@@ -78,6 +82,7 @@ impl LoadedPolicy {
             name,
             base: Some(Arc::new(policy.clone())),
             thresholds: BTreeMap::new(),
+            agents: BTreeMap::new(),
             stored: None,
         }
     }
@@ -112,13 +117,39 @@ impl LoadedPolicy {
         let Some(base) = &self.base else {
             return Ok(self.clone());
         };
-        let effective = base.with_thresholds(&thresholds)?;
+        // The classes shared by every agent, and each agent's own, by the rule they belong to.
+        let mut shared = BTreeMap::new();
+        let mut own: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
+        for (class, &value) in &thresholds {
+            match base.class_owner(class) {
+                Some((rule, None)) => {
+                    shared.insert(rule.class.clone(), value);
+                }
+                Some((rule, Some(agent))) => {
+                    own.entry(agent)
+                        .or_default()
+                        .insert(rule.class.clone(), value);
+                }
+                None => {}
+            }
+        }
+        let mut agents: BTreeMap<String, Arc<dyn Decide>> = BTreeMap::new();
+        for (agent, classes) in own {
+            let mut map = shared.clone();
+            map.extend(classes);
+            agents.insert(
+                agent.to_owned(),
+                Arc::new(base.with_thresholds(&map)?.compile()),
+            );
+        }
+        let effective = base.with_thresholds(&shared)?;
         Ok(LoadedPolicy {
             decide: Arc::new(effective.compile()),
             version: self.version.clone(),
             name: self.name.clone(),
             base: Some(Arc::clone(base)),
             thresholds,
+            agents,
             stored: self.stored.clone(),
         })
     }
@@ -128,12 +159,19 @@ impl LoadedPolicy {
         self.base.as_ref().map_or(&[], |p| p.adaptive_rules())
     }
 
-    /// The threshold in force of a class, and the policy's.
-    pub fn threshold(&self, rule: &AdaptiveRule) -> f64 {
+    /// The threshold in force of a rule's class for calls of `agent` (of the rule's own
+    /// class, unless the rule is `perAgent`): the overlay's, or the policy's.
+    pub fn threshold(&self, rule: &AdaptiveRule, agent: Option<&Principal>) -> f64 {
         self.thresholds
-            .get(&rule.class)
+            .get(&rule.class_for(agent))
             .copied()
             .unwrap_or(rule.threshold)
+    }
+
+    /// Whether some adaptive rule learns a threshold per agent, so that a decision needs to
+    /// know whose call it is.
+    pub fn has_per_agent(&self) -> bool {
+        self.adaptive_rules().iter().any(|r| r.settings.per_agent)
     }
 
     pub(crate) fn thresholds(&self) -> &BTreeMap<String, f64> {
@@ -155,6 +193,7 @@ impl LoadedPolicy {
             name,
             base: None,
             thresholds: BTreeMap::new(),
+            agents: BTreeMap::new(),
             stored: None,
         }
     }
@@ -170,6 +209,19 @@ impl LoadedPolicy {
     /// Decides with the policy in force; the decision borrows this policy's verdicts.
     pub fn decide(&self, request: &Request) -> Result<Decision<'_>, RequestError> {
         self.decide.decide_request(request)
+    }
+
+    /// Decides a call of `agent`: with its own thresholds where a `perAgent` rule gave it
+    /// some, else as [`LoadedPolicy::decide`].
+    pub fn decide_as(
+        &self,
+        request: &Request,
+        agent: Option<&Principal>,
+    ) -> Result<Decision<'_>, RequestError> {
+        match agent.and_then(|a| self.agents.get(a.as_str())) {
+            Some(decide) => decide.decide_request(request),
+            None => self.decide.decide_request(request),
+        }
     }
 }
 

@@ -67,6 +67,7 @@ pub fn simulation_settings() -> Settings {
         audit_rate: 0.05,
         window: 20_000,
         mode: crate::learn::Mode::Auto,
+        per_agent: false,
     }
 }
 

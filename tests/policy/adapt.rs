@@ -142,6 +142,103 @@ fn both_printers_round_trip_adapt_in_the_canonical_order() {
     );
 }
 
+#[test]
+fn per_agent_is_declared_refused_and_printed_in_both_languages() {
+    let yaml = policy(
+        "      adapt:\n        perAgent: true\n        mode: auto\n        approvers: [user:sre]\n",
+    );
+    let p = Policy::from_yaml_str(&yaml, "p.yaml").unwrap();
+    let a = p.doc().escalation.as_ref().unwrap().rules[0]
+        .adapt
+        .as_ref()
+        .unwrap();
+    assert!(a.settings.per_agent);
+    assert!(p.adaptive_rules()[0].settings.per_agent);
+    let off = policy("      adapt:\n        auditRate: 0\n");
+    let off = Policy::from_yaml_str(&off, "p.yaml").unwrap();
+    assert!(
+        !off.adaptive_rules()[0].settings.per_agent,
+        "off unless declared"
+    );
+    // The canonical place of `perAgent` is after `mode`, in both printers.
+    let printed = print::to_yaml(p.doc());
+    assert!(
+        printed.contains("      adapt:\n        mode: auto\n        perAgent: true\n        approvers: [user:sre]\n"),
+        "{printed}"
+    );
+    assert_eq!(
+        Policy::from_yaml_str(&printed, "p.yaml").unwrap().doc(),
+        p.doc()
+    );
+    let dsl = print::print(p.doc(), Language::Dsl);
+    assert!(
+        dsl.contains(" -> auto-approve adapt { mode auto per-agent true approvers [user:sre] }\n"),
+        "{dsl}"
+    );
+    let twin = Policy::from_str_in(Language::Dsl, &dsl, "p.rkl").unwrap();
+    assert_eq!(
+        print::to_yaml(twin.doc()),
+        printed,
+        "the DSL twin is the same policy"
+    );
+    assert!(twin.adaptive_rules()[0].settings.per_agent);
+    // Anything but true or false is refused at the value.
+    let bad = policy("      adapt:\n        auditRate: 0\n        perAgent: sometimes\n");
+    assert_eq!(
+        refused(&bad),
+        vec![("wrong-type".to_owned(), "sometimes".to_owned())]
+    );
+    let bad_dsl = dsl.replace("per-agent true", "per-agent sometimes");
+    let err = Policy::from_str_in(Language::Dsl, &bad_dsl, "p.rkl").unwrap_err();
+    let codes: Vec<&str> = err.diagnostics.iter().map(|d| d.kind.code()).collect();
+    assert_eq!(codes, ["adapt-setting"], "{err:?}");
+    assert!(err.to_string().contains("true or false"), "{err}");
+}
+
+/// A `perAgent` rule's class is the rule's and the agent's, and reads back to both.
+#[test]
+fn a_per_agent_class_names_the_rule_and_the_agent() {
+    let yaml = policy("      adapt:\n        perAgent: true\n        auditRate: 0\n");
+    let p = Policy::from_yaml_str(&yaml, "p.yaml").unwrap();
+    let rule = &p.adaptive_rules()[0];
+    let agent = rekall_policy::Principal::parse("agent:deployer").unwrap();
+    assert_eq!(rule.class_for(Some(&agent)), "fast@agent:deployer");
+    assert_eq!(
+        rule.owns("fast@agent:deployer"),
+        Some(Some("agent:deployer"))
+    );
+    assert_eq!(
+        rule.owns("fast"),
+        None,
+        "a per-agent rule has no shared class"
+    );
+    assert_eq!(rule.owns("fast@nobody"), None, "not a principal");
+    assert_eq!(rule.owns("faster@agent:deployer"), None);
+    let shared =
+        Policy::from_yaml_str(&policy("      adapt:\n        auditRate: 0\n"), "p.yaml").unwrap();
+    let rule = &shared.adaptive_rules()[0];
+    assert_eq!(rule.class_for(Some(&agent)), "fast");
+    assert_eq!(rule.owns("fast"), Some(None));
+    assert_eq!(rule.owns("fast@agent:deployer"), None);
+}
+
+/// A rule whose id reads as another rule's class for an agent keeps its own class.
+#[test]
+fn each_class_has_one_owner() {
+    let yaml = "version: 1\nescalation:\n  rules:\n    - id: fast\n      match: {action: deploy}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n      adapt: {perAgent: true, auditRate: 0}\n    - id: \"fast@agent:x\"\n      match: {action: migrate}\n      confidenceRange: [0.9, 1.0]\n      action: auto-approve\n      adapt: {auditRate: 0}\n";
+    let p = Policy::from_yaml_str(yaml, "p.yaml").unwrap();
+    let owner = |class: &str| {
+        p.class_owner(class)
+            .map(|(rule, agent)| (rule.class.clone(), agent.map(str::to_owned)))
+    };
+    assert_eq!(owner("fast@agent:x"), Some(("fast@agent:x".into(), None)));
+    assert_eq!(
+        owner("fast@agent:y"),
+        Some(("fast".into(), Some("agent:y".into())))
+    );
+    assert_eq!(owner("fast"), None);
+}
+
 mod overlay {
     use std::collections::BTreeMap;
 

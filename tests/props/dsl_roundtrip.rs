@@ -195,16 +195,21 @@ fn band() -> impl Strategy<Value = f64> {
 /// parsers'), with or without approvers.
 fn adapt() -> impl Strategy<Value = Adapt> {
     (
-        prop::collection::vec(prop::bool::ANY, 9),
+        prop::collection::vec(prop::bool::ANY, 10),
         (band(), band(), band(), band(), band(), band()),
-        (0u64..100_000, 0u64..100_000, prop::bool::ANY),
+        (
+            0u64..100_000,
+            0u64..100_000,
+            prop::bool::ANY,
+            prop::bool::ANY,
+        ),
         prop::option::of(approvers()),
     )
         .prop_map(
             |(
                 keep,
                 (alpha, delta, floor, ceiling, step, audit),
-                (min, window, auto),
+                (min, window, auto, per_agent),
                 approvers,
             )| {
                 let names = [
@@ -217,6 +222,7 @@ fn adapt() -> impl Strategy<Value = Adapt> {
                     "auditRate",
                     "window",
                     "mode",
+                    "perAgent",
                 ];
                 let settings = Settings {
                     alpha,
@@ -228,6 +234,7 @@ fn adapt() -> impl Strategy<Value = Adapt> {
                     min_labels: min,
                     window,
                     mode: if auto { Mode::Auto } else { Mode::Propose },
+                    per_agent,
                 };
                 let mut chosen = Settings::default();
                 let mut written = Vec::new();
@@ -244,7 +251,8 @@ fn adapt() -> impl Strategy<Value = Adapt> {
                         "minLabels" => chosen.min_labels = settings.min_labels,
                         "auditRate" => chosen.audit_rate = settings.audit_rate,
                         "window" => chosen.window = settings.window,
-                        _ => chosen.mode = settings.mode,
+                        "mode" => chosen.mode = settings.mode,
+                        _ => chosen.per_agent = settings.per_agent,
                     }
                     written.push(s(*name));
                 }

@@ -27,6 +27,7 @@ fn settings() -> impl Strategy<Value = Settings> {
                 audit_rate,
                 window: min_labels.max(50) * 4,
                 mode,
+                per_agent: false,
             },
         )
 }

@@ -861,3 +861,179 @@ async fn a_label_reads_a_bounded_number_of_calls_however_long_the_history() {
     .await;
     assert!(read() - before <= 16);
 }
+
+/// Two agents on one `perAgent` rule: a careful one whose labels certify a lower threshold,
+/// and a careless one whose labels break alpha.
+fn per_agent_policy() -> LoadedPolicy {
+    policy(
+        "      adapt:\n        alpha: 0.2\n        step: 0.1\n        minLabels: 40\n        window: 1000\n        mode: auto\n        auditRate: 1.0\n        perAgent: true\n        approvers: [user:sre]\n",
+    )
+}
+
+async fn running_as(rt: &Runtime, name: &str, agent: &str) -> ExecutionId {
+    let e = rt
+        .execution()
+        .create(rekall_policy::runtime::NewExecution::new(name).agent(p(agent)))
+        .await
+        .expect("create");
+    rt.execution().start(&e.id).await.expect("start").id
+}
+
+#[tokio::test]
+async fn a_per_agent_rule_learns_one_threshold_per_agent() {
+    let rt = runtime("sqlite::memory:", per_agent_policy()).await;
+    let careful = running_as(&rt, "careful deploys", "agent:careful").await;
+    let careless = running_as(&rt, "careless deploys", "agent:careless").await;
+    // The careful agent: forty good labels certify 0.8 for its class alone.
+    forty_good_labels(&rt, &careful).await;
+    // The careless agent: as many calls, half of them bad: its class's threshold rises.
+    for i in 0..40 {
+        let confidence = if i % 2 == 0 { 0.95 } else { 0.85 };
+        let d = resolve(
+            &rt,
+            &careless,
+            deploy(confidence).context(json!({"n": i})),
+            i % 4 >= 2,
+        )
+        .await;
+        assert!(d.request.is_some(), "{d:?}");
+    }
+    // Each agent's calls are counted in its own class, none in the rule's.
+    assert_eq!(calls(&rt, "fast-deploys@agent:careful").await.len(), 40);
+    assert_eq!(calls(&rt, "fast-deploys@agent:careless").await.len(), 40);
+    assert!(calls(&rt, "fast-deploys").await.is_empty());
+    let moved = kinds(&rt, AuditKind::ThresholdMoved).await;
+    let moves: Vec<(&str, &str, Option<f64>)> = moved
+        .iter()
+        .map(|m| {
+            (
+                m.detail["class"].as_str().unwrap_or(""),
+                m.detail["move"].as_str().unwrap_or(""),
+                m.detail["to"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("fast-deploys@agent:careful", "lower", Some(0.8)),
+            ("fast-deploys@agent:careless", "rise", Some(1.0)),
+        ],
+        "{moved:?}"
+    );
+
+    // Decisions use the calling agent's threshold: 0.85 auto-approves for the careful agent
+    // (the audit sample, at rate 1, still asks a person), not for the careless one.
+    let d = resolve(
+        &rt,
+        &careful,
+        deploy(0.85).context(json!({"after": 1})),
+        true,
+    )
+    .await;
+    let t = d.threshold.as_ref().unwrap();
+    assert_eq!(
+        (t.class.as_str(), t.policy, t.effective),
+        ("fast-deploys@agent:careful", 0.9, 0.8)
+    );
+    assert_eq!(d.decision["outcome"], "auto-approve", "{d:?}");
+    assert!(d.audit, "{d:?}");
+    let d = resolve(
+        &rt,
+        &careless,
+        deploy(0.85).context(json!({"after": 1})),
+        true,
+    )
+    .await;
+    let t = d.threshold.as_ref().unwrap();
+    assert_eq!(
+        (t.class.as_str(), t.effective),
+        ("fast-deploys@agent:careless", 1.0)
+    );
+    assert_eq!(d.outcome, Outcome::RequestApproval, "{d:?}");
+    assert!(!d.audit);
+    // At 0.95 too: the careless agent's threshold is the ceiling, the careful one's is not.
+    let d = resolve(
+        &rt,
+        &careless,
+        deploy(0.95).context(json!({"after": 3})),
+        true,
+    )
+    .await;
+    assert!(d.request.is_some(), "{d:?}");
+    assert_eq!(
+        (d.outcome, d.decision["outcome"].as_str(), d.audit),
+        (Outcome::RequestApproval, Some("request-approval"), false),
+        "{d:?}"
+    );
+    // An agent with no threshold of its own yet gets the policy's.
+    let newcomer = running_as(&rt, "new deploys", "agent:newcomer").await;
+    let d = rt
+        .execution()
+        .check_escalation(&newcomer, deploy(0.85))
+        .await
+        .unwrap();
+    assert_eq!(d.outcome, Outcome::RequestApproval, "{d:?}");
+    assert_eq!(
+        d.threshold.as_ref().map(|t| (t.class.clone(), t.effective)),
+        Some(("fast-deploys@agent:newcomer".to_owned(), 0.9))
+    );
+
+    // `thresholds show` lists the rule (what an agent without a threshold of its own gets)
+    // and the agent that has one, with the rule's mode.
+    let shown = rt.thresholds().show().await.unwrap();
+    let lines: Vec<(&str, f64, f64, Option<&str>)> = shown
+        .iter()
+        .map(|s| (s.class.as_str(), s.policy, s.effective, s.mode))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("fast-deploys", 0.9, 0.9, Some("auto")),
+            ("fast-deploys@agent:careful", 0.9, 0.8, Some("auto")),
+            ("fast-deploys@agent:careless", 0.9, 1.0, Some("auto")),
+            ("migrations", 0.9, 0.9, Some("propose")),
+        ]
+    );
+
+    // Resetting one agent's class puts only that agent back at the policy's threshold.
+    let lead = p("user:lead");
+    let reset = rt
+        .thresholds()
+        .reset(Some("fast-deploys@agent:careful"), &lead)
+        .await
+        .unwrap();
+    assert_eq!(reset.len(), 1);
+    let d = rt
+        .execution()
+        .check_escalation(&careful, deploy(0.85).context(json!({"after": 2})))
+        .await
+        .unwrap();
+    assert_eq!(d.outcome, Outcome::RequestApproval, "{d:?}");
+}
+
+#[tokio::test]
+async fn a_per_agent_threshold_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let rt = runtime(&url, per_agent_policy()).await;
+    let careful = running_as(&rt, "careful deploys", "agent:careful").await;
+    forty_good_labels(&rt, &careful).await;
+    drop(rt);
+    let rt = runtime(&url, per_agent_policy()).await;
+    let other = running_as(&rt, "other deploys", "agent:other").await;
+    let d = rt
+        .execution()
+        .check_escalation(&other, deploy(0.85))
+        .await
+        .unwrap();
+    assert_eq!(d.outcome, Outcome::RequestApproval, "{d:?}");
+    let again = running_as(&rt, "careful again", "agent:careful").await;
+    let d = rt
+        .execution()
+        .check_escalation(&again, deploy(0.85))
+        .await
+        .unwrap();
+    assert_eq!(d.decision["outcome"], "auto-approve", "{d:?}");
+    assert_eq!(effective(&d), 0.8);
+}

@@ -271,6 +271,11 @@ impl AdaptReader {
                 Ok(n) => s.min_labels = n,
                 Err(_) => return bad(format!("must be a count of labels, not {value}")),
             },
+            "perAgent" => match value {
+                "true" => s.per_agent = true,
+                "false" => s.per_agent = false,
+                _ => return bad(format!("must be true or false, not `{value}`")),
+            },
             "mode" => match crate::learn::Mode::parse(value) {
                 Some(m) => s.mode = m,
                 None => {

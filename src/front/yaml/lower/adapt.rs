@@ -18,6 +18,7 @@ const ADAPT_KEYS: &[&str] = &[
     "auditRate",
     "window",
     "mode",
+    "perAgent",
     "approvers",
 ];
 
@@ -43,6 +44,7 @@ impl Lowering {
                 "minLabels" => self.count(value, key).map(|v| settings.min_labels = v),
                 "window" => self.count(value, key).map(|v| settings.window = v),
                 "mode" => self.mode(value).map(|m| settings.mode = m),
+                "perAgent" => self.bool(value, key).map(|b| settings.per_agent = b.node),
                 _ => self
                     .approvers(value, "approvers")
                     .map(|list| approvers = Some(list)),
