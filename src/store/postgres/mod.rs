@@ -203,6 +203,12 @@ impl PostgresStore {
         &self.settings.shown
     }
 
+    /// Drops the pool's idle connections once one failed as unavailable: after a crash or a
+    /// cut network they are all dead, and each would fail one more call before being noticed.
+    fn forget_idle_connections(&self) {
+        drop(self.pool.retain(|_, _| false));
+    }
+
     /// Runs `f` with a pooled connection, bounded in time: a call that the database does not
     /// answer in time is [`StoreError::Unavailable`], and its connection (in an unknown state)
     /// is closed rather than handed to the next call.
@@ -230,11 +236,13 @@ impl PostgresStore {
             Ok(Err(e)) => {
                 if matches!(e, StoreError::Unavailable { .. }) {
                     drop(deadpool_postgres::Object::take(client));
+                    self.forget_idle_connections();
                 }
                 Err(e)
             }
             Err(_) => {
                 drop(deadpool_postgres::Object::take(client));
+                self.forget_idle_connections();
                 Err(StoreError::Unavailable {
                     reason: format!("the database did not answer within {limit:?}"),
                 })
