@@ -638,3 +638,56 @@ async fn tls_asked_for_is_never_dropped_to_plain_text() {
     let plain = store::open(&format!("{url}?sslmode=disable")).await;
     assert!(plain.is_ok(), "{plain:?}");
 }
+
+/// Sends SIGCONT to a stopped process when dropped, so that a failing test does not leave a
+/// database backend stopped.
+struct Resume(i32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_stops_answering_fails_calls_as_unavailable_instead_of_holding_them() {
+    let url = fresh_database().await;
+    let s = store::open(&format!("{url}?statement_timeout=300ms&pool_size=1"))
+        .await
+        .unwrap();
+    s.next_due().await.unwrap();
+    let rows = admin()
+        .await
+        .query(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = $1 AND backend_type = 'client backend' AND query NOT LIKE 'LISTEN%'",
+            &[&db_name(&url)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "the pool's one connection");
+    let pid: i32 = rows[0].get(0);
+    // A stopped backend is a database that accepted the connection and never answers: its
+    // own statement timeout cannot fire, so only the store's bound on the call ends it.
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let resume = Resume(pid);
+    let answer = tokio::time::timeout(Duration::from_secs(30), s.next_due())
+        .await
+        .expect("the call is given up by the store, not held");
+    match answer {
+        Err(e) => assert!(e.is_unavailable(), "{e}"),
+        Ok(found) => panic!("a stopped database answered: {found:?}"),
+    }
+    drop(resume);
+    // The connection it gave up is not reused; the next call gets a new one.
+    let again = tokio::time::timeout(Duration::from_secs(30), s.next_due())
+        .await
+        .expect("the store answers again");
+    assert_eq!(again, Ok(None));
+}
