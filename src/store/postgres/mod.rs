@@ -14,11 +14,12 @@
 //!
 //! # Appends in order
 //!
-//! The audit log's and the learned calls' numbers come from identity columns (unique, with
-//! gaps where a transaction rolled back); they are appended at the end of each transaction
-//! under one transaction-level advisory lock, so that numbers are committed in order and a
-//! reader paging with `after_seq` never passes over an entry committed later with a lower
-//! number. Policy versions are numbered in the transaction that checks the latest, under
+//! The audit log's and the learned calls' numbers come from identity columns (unique and
+//! increasing, with gaps where a transaction rolled back). Audit entries are appended by the
+//! last statement of each transaction, which first takes a transaction-level advisory lock,
+//! so that their numbers are committed in order and a reader paging with `after_seq` never
+//! passes over an entry committed later with a lower number; the lock is held for one round
+//! trip. Policy versions are numbered in the transaction that checks the latest, under
 //! another advisory lock.
 //!
 //! # Votes, changes and leases
