@@ -295,6 +295,11 @@ async fn hostile_bodies_get_a_clear_4xx_never_a_5xx() {
 /// once the store is free again.
 #[tokio::test]
 async fn a_store_that_cannot_write_is_503_with_retry_after_and_nothing_changed() {
+    if crate::postgres::skip_on_postgres(
+        "about SQLite's file lock (see a_postgres_store_that_does_not_answer_in_time_is_503)",
+    ) {
+        return;
+    }
     let s = Server::start("");
     let db = s.dir.path().join("rekall.db");
     let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
@@ -317,6 +322,40 @@ async fn a_store_that_cannot_write_is_503_with_retry_after_and_nothing_changed()
     assert!(retry.is_some(), "503 without Retry-After");
     free_tx.send(()).unwrap();
     holder.join().unwrap();
+
+    let listed = s.get("/v1/executions", BOT).await.ok(200);
+    assert_eq!(listed["items"], json!([]), "{listed}");
+    s.post("/v1/executions", BOT, json!({"name": "after"}))
+        .await
+        .ok(201);
+}
+
+/// A PostgreSQL store that does not answer within its statement timeout (here a table held
+/// locked by another session) answers 503 `store_unavailable` with `Retry-After: 1`,
+/// changes nothing, and the same call succeeds once the database answers again.
+#[tokio::test]
+async fn a_postgres_store_that_does_not_answer_in_time_is_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = use_postgres(dir.path());
+    std::fs::write(
+        dir.path().join("postgres-url"),
+        format!("{url}?statement_timeout=300ms"),
+    )
+    .unwrap();
+    let s = Server::start_in(dir, "");
+    let mut locker = crate::postgres::connect(&url).await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE executions IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let reply = s
+        .post("/v1/executions", BOT, json!({"name": "while locked"}))
+        .await;
+    let retry = reply.headers.get("retry-after").cloned();
+    let (code, _) = reply.error(503);
+    assert_eq!(code, "store_unavailable");
+    assert_eq!(retry.as_ref().and_then(|v| v.to_str().ok()), Some("1"));
+    lock.rollback().await.unwrap();
 
     let listed = s.get("/v1/executions", BOT).await.ok(200);
     assert_eq!(listed["items"], json!([]), "{listed}");

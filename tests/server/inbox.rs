@@ -165,6 +165,12 @@ fn encode(text: &str) -> String {
 
 /// The server's session key, read from its store.
 fn session_key(s: &Server) -> Key {
+    if let Ok(url) = std::fs::read_to_string(s.dir.path().join("postgres-url")) {
+        return Key::new(crate::postgres::bytes_blocking(
+            &url,
+            "SELECT value FROM server_secrets WHERE name = 'sessions'",
+        ));
+    }
     let db = rusqlite::Connection::open(s.dir.path().join("rekall.db")).unwrap();
     let value: Vec<u8> = db
         .query_row(

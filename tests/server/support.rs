@@ -48,19 +48,23 @@ pub fn seed_policy() -> PathBuf {
 /// The store of the server in `dir`: `rekall.db` in it, or under
 /// `REKALL_TEST_BACKEND=postgres` a PostgreSQL database made for the folder (its URL kept in
 /// the folder, so that a restart in the same folder finds the same store).
+/// A test that needs PostgreSQL whatever the backend calls [`use_postgres`] first.
 pub fn store_url(dir: &Path) -> String {
+    let kept = dir.join("postgres-url");
+    if let Ok(url) = std::fs::read_to_string(&kept) {
+        return url;
+    }
     match postgres::backend() {
         postgres::Backend::Sqlite => format!("sqlite://{}", dir.join("rekall.db").display()),
-        postgres::Backend::Postgres => {
-            let kept = dir.join("postgres-url");
-            if let Ok(url) = std::fs::read_to_string(&kept) {
-                return url;
-            }
-            let url = postgres::fresh_database_blocking();
-            std::fs::write(&kept, &url).unwrap();
-            url
-        }
+        postgres::Backend::Postgres => use_postgres(dir),
     }
+}
+
+/// Makes the server in `dir` run on a fresh PostgreSQL database; its URL.
+pub fn use_postgres(dir: &Path) -> String {
+    let url = postgres::fresh_database_blocking();
+    std::fs::write(dir.join("postgres-url"), &url).unwrap();
+    url
 }
 
 /// The test configuration, with `extra` lines appended.

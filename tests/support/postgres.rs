@@ -172,6 +172,26 @@ pub async fn store_url_or(sqlite: &str) -> String {
     }
 }
 
+/// The first column of the first row of a query, as bytes, from code that is not async.
+pub fn bytes_blocking(url: &str, sql: &str) -> Vec<u8> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                let c = connect(&url).await;
+                c.query_one(sql.as_str(), &[])
+                    .await
+                    .expect("the query")
+                    .get::<_, Vec<u8>>(0)
+            })
+    })
+    .join()
+    .expect("a query")
+}
+
 /// [`fresh_database`] from code that is not async (a server's configuration).
 pub fn fresh_database_blocking() -> String {
     std::thread::spawn(|| {

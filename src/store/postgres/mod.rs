@@ -14,11 +14,12 @@
 //!
 //! # Appends in order
 //!
-//! The audit log's and the learned calls' numbers come from identity columns (unique, with
-//! gaps where a transaction rolled back); they are appended at the end of each transaction
-//! under one transaction-level advisory lock, so that numbers are committed in order and a
-//! reader paging with `after_seq` never passes over an entry committed later with a lower
-//! number. Policy versions are numbered in the transaction that checks the latest, under
+//! The audit log's and the learned calls' numbers come from identity columns (unique and
+//! increasing, with gaps where a transaction rolled back). Audit entries are appended by the
+//! last statement of each transaction, which first takes a transaction-level advisory lock,
+//! so that their numbers are committed in order and a reader paging with `after_seq` never
+//! passes over an entry committed later with a lower number; the lock is held for one round
+//! trip. Policy versions are numbered in the transaction that checks the latest, under
 //! another advisory lock.
 //!
 //! # Votes, changes and leases
@@ -203,6 +204,12 @@ impl PostgresStore {
         &self.settings.shown
     }
 
+    /// Drops the pool's idle connections once one failed as unavailable: after a crash or a
+    /// cut network they are all dead, and each would fail one more call before being noticed.
+    fn forget_idle_connections(&self) {
+        drop(self.pool.retain(|_, _| false));
+    }
+
     /// Runs `f` with a pooled connection, bounded in time: a call that the database does not
     /// answer in time is [`StoreError::Unavailable`], and its connection (in an unknown state)
     /// is closed rather than handed to the next call.
@@ -230,11 +237,13 @@ impl PostgresStore {
             Ok(Err(e)) => {
                 if matches!(e, StoreError::Unavailable { .. }) {
                     drop(deadpool_postgres::Object::take(client));
+                    self.forget_idle_connections();
                 }
                 Err(e)
             }
             Err(_) => {
                 drop(deadpool_postgres::Object::take(client));
+                self.forget_idle_connections();
                 Err(StoreError::Unavailable {
                     reason: format!("the database did not answer within {limit:?}"),
                 })

@@ -14,8 +14,9 @@ use crate::store::{
     AuditFilter, Claimed, Delivery, Due, Expected, StoreError, Transaction, Versioned, Write,
 };
 
-/// The advisory lock under which audit entries and learned calls are numbered, so that their
-/// numbers are committed in order.
+/// The advisory lock under which audit entries are numbered, so that their numbers are
+/// committed in order (a reader paging with `after_seq` never passes over an entry that a
+/// slower transaction commits later with a lower number).
 pub(super) const APPEND_LOCK: i64 = 0x7265_6b61_6c6c_0002;
 
 /// A query parameter.
@@ -257,30 +258,18 @@ pub async fn commit(c: &mut Client, tx: Transaction) -> Result<(), StoreError> {
         )
         .await?;
     }
-    if !tx.audit.is_empty() || !tx.calls.is_empty() || !tx.labels.is_empty() {
-        take_append_lock(&t).await?;
-        insert_audit(&t, &tx.audit).await?;
-        for call in &tx.calls {
-            super::learning::insert_call(&t, call).await?;
-        }
-        for label in &tx.labels {
-            super::learning::set_label(&t, label).await?;
-        }
+    for call in &tx.calls {
+        super::learning::insert_call(&t, call).await?;
     }
-    notify(&t).await?;
+    for label in &tx.labels {
+        super::learning::set_label(&t, label).await?;
+    }
+    if tx.audit.is_empty() {
+        notify(&t).await?;
+    } else {
+        insert_audit(&t, &tx.audit).await?;
+    }
     t.commit().await.map_err(backend("commit a transaction"))
-}
-
-/// Taken just before the appends, so that it is held only for the end of a transaction.
-pub(super) async fn take_append_lock(c: &impl GenericClient) -> Result<(), StoreError> {
-    exec(
-        c,
-        "take the append lock",
-        "SELECT pg_advisory_xact_lock($1)",
-        &[&APPEND_LOCK],
-    )
-    .await
-    .map(|_| ())
 }
 
 /// One owned query parameter.
@@ -449,7 +438,10 @@ async fn record_votes(
     Ok(())
 }
 
-/// Appends audit entries in one statement, numbered in the order given.
+/// Appends audit entries in one statement, numbered in the order given, and announces the
+/// change. The statement takes the append lock before its rows are numbered, and the lock
+/// is held until the transaction ends: numbers are committed in order, and the lock is held
+/// for one round trip (this statement's answer, then the commit).
 pub(super) async fn insert_audit(
     c: &impl GenericClient,
     entries: &[AuditEntry],
@@ -472,12 +464,24 @@ pub(super) async fn insert_audit(
     exec(
         c,
         "append to the audit log",
-        "INSERT INTO audit (at, kind, execution_id, request_id, principal, detail)
-         SELECT at, kind, execution_id, request_id, principal, detail
-         FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        "WITH locked AS (
+             SELECT pg_advisory_xact_lock($7), pg_notify('rekall_changes', '')
+         )
+         INSERT INTO audit (at, kind, execution_id, request_id, principal, detail)
+         SELECT e.at, e.kind, e.execution_id, e.request_id, e.principal, e.detail
+         FROM locked,
+              UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
               WITH ORDINALITY AS e (at, kind, execution_id, request_id, principal, detail, n)
-         ORDER BY n",
-        &[&at, &kind, &execution, &request, &principal, &detail],
+         ORDER BY e.n",
+        &[
+            &at,
+            &kind,
+            &execution,
+            &request,
+            &principal,
+            &detail,
+            &APPEND_LOCK,
+        ],
     )
     .await
     .map(|_| ())
@@ -746,9 +750,7 @@ pub async fn settle_notification(
             .await?;
         }
     }
-    take_append_lock(&t).await?;
     insert_audit(&t, std::slice::from_ref(&audit)).await?;
-    notify(&t).await?;
     t.commit().await.map_err(backend("settle a notification"))
 }
 

@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 
 use super::Client;
 use super::connect::backend;
-use super::ops::{exec, insert_audit, notify, number, rows, take_append_lock};
+use super::ops::{exec, insert_audit, notify, number, rows};
 use crate::model::{
     AuditEntry, NewPolicyVersion, PolicyVersion, PolicyVersionInfo, Principal, Timestamp,
     language_name, parse_language,
@@ -74,11 +74,11 @@ pub async fn append(
         ],
     )
     .await?;
-    if !audit.is_empty() {
-        take_append_lock(&t).await?;
+    if audit.is_empty() {
+        notify(&t).await?;
+    } else {
         insert_audit(&t, audit).await?;
     }
-    notify(&t).await?;
     t.commit()
         .await
         .map_err(backend("commit a policy version"))?;

@@ -472,6 +472,55 @@ mod tests {
     }
 
     #[test]
+    fn a_fourth_schema_store_gains_the_votes_its_requests_hold() {
+        use crate::model::{ApprovalRequest, Choice, ExecutionId, Principal, StepSpec, Timestamp};
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for sql in [V1, V2, V3, V4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch("INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0)")
+            .unwrap();
+        let adam = Principal::parse("user:adam").unwrap();
+        let mut a = ApprovalRequest::new(
+            ExecutionId::from("exe_1".to_owned()),
+            Principal::parse("agent:bot").unwrap(),
+            "gate".into(),
+            String::new(),
+            vec![StepSpec::new("approval", vec![adam.clone()])],
+            false,
+            Timestamp(0),
+        );
+        a.vote(&adam, Choice::Approve, None, Timestamp(5)).unwrap();
+        conn.execute(
+            "INSERT INTO approvals (id, execution_id, status, next_due, created_at, version, body)
+             VALUES (?1, 'exe_1', 'approved', NULL, 0, 2, ?2)",
+            params![a.id.as_str(), serde_json::to_string(&a).unwrap()],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
+        let vote: (String, i64, String, String, i64) = conn
+            .query_row(
+                "SELECT request_id, step, principal, choice, at FROM votes",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            vote,
+            (a.id.to_string(), 0, "user:adam".into(), "approve".into(), 5)
+        );
+        let again = conn.execute(
+            "INSERT INTO votes VALUES (?1, 0, 'user:adam', 'reject', 6)",
+            params![a.id.as_str()],
+        );
+        assert!(again.is_err(), "one vote per principal and step");
+    }
+
+    #[test]
     fn other_databases_are_told_apart() {
         let conn = Connection::open_in_memory().unwrap();
         assert_eq!(inspect(&conn, "m").unwrap(), Found::Empty);
