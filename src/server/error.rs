@@ -149,8 +149,8 @@ impl From<StoreError> for ApiError {
                 eprintln!("serve: {e}");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the store is unavailable; nothing was changed, try again",
+                    "unavailable",
+                    "the store is unavailable; try again (a change under way when it went away is whole or absent, never half done)",
                 )
             }
             _ => {

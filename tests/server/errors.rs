@@ -331,7 +331,7 @@ async fn a_store_that_cannot_write_is_503_with_retry_after_and_nothing_changed()
 }
 
 /// A PostgreSQL store that does not answer within its statement timeout (here a table held
-/// locked by another session) answers 503 `store_unavailable` with `Retry-After: 1`,
+/// locked by another session) answers 503 `unavailable` with `Retry-After: 1`,
 /// changes nothing, and the same call succeeds once the database answers again.
 #[tokio::test]
 async fn a_postgres_store_that_does_not_answer_in_time_is_503() {
@@ -353,7 +353,7 @@ async fn a_postgres_store_that_does_not_answer_in_time_is_503() {
         .await;
     let retry = reply.headers.get("retry-after").cloned();
     let (code, _) = reply.error(503);
-    assert_eq!(code, "store_unavailable");
+    assert_eq!(code, "unavailable");
     assert_eq!(retry.as_ref().and_then(|v| v.to_str().ok()), Some("1"));
     lock.rollback().await.unwrap();
 
