@@ -370,7 +370,7 @@ impl FeedbackHandle {
 
     /// Waits until the request is answered, times out or is cancelled.
     pub async fn wait(&self) -> Result<FeedbackOutcome, RuntimeError> {
-        let mut changes = self.rt.subscribe();
+        let mut changes = self.rt.subscribe_to("feedback", &self.id.to_string());
         loop {
             changes.borrow_and_update();
             let req = self.rt.feedback().get(&self.id).await?;

@@ -106,6 +106,10 @@ struct Inner {
     /// Bumped after every commit of this process, so that waiters re-read the store at once
     /// instead of at their next poll. Only a hint: the store is the truth.
     changes: watch::Sender<u64>,
+    /// The same by record, for the waiters of one record (`kind:id`, as
+    /// [`crate::store::Write::wake_key`]): a waiter is woken by the commits that write its
+    /// record, not by every commit of a busy cluster.
+    keyed: std::sync::Mutex<Keyed>,
     /// How often waiters re-read the store for changes made by other processes.
     poll: std::time::Duration,
     /// Whether notifications are delivered right after the change that queues them (with
@@ -119,6 +123,28 @@ struct Inner {
     /// Each adaptive class's learner, kept between labels so that a label costs a constant
     /// and not a replay of the window; rebuilt from the store after a restart.
     learners: tokio::sync::Mutex<learning::Learners>,
+}
+
+/// The per-record senders of [`Runtime::subscribe_to`]; a record nobody waits on any more is
+/// dropped the next time the map has doubled.
+#[derive(Debug, Default)]
+struct Keyed {
+    senders: std::collections::HashMap<String, watch::Sender<u64>>,
+    /// The map's size after its last sweep.
+    swept_at: usize,
+}
+
+impl Keyed {
+    fn subscribe(&mut self, key: String) -> watch::Receiver<u64> {
+        if self.senders.len() >= 2 * self.swept_at.max(64) {
+            self.senders.retain(|_, s| s.receiver_count() > 0);
+            self.swept_at = self.senders.len();
+        }
+        self.senders
+            .entry(key)
+            .or_insert_with(|| watch::Sender::new(0))
+            .subscribe()
+    }
 }
 
 /// Builds a [`Runtime`].
@@ -213,7 +239,13 @@ impl Runtime {
     /// notifications it queued.
     pub(crate) async fn commit(&self, tx: Transaction) -> Result<(), StoreError> {
         let notify = !tx.notifications.is_empty();
+        let written: Vec<String> = tx
+            .writes
+            .iter()
+            .map(crate::store::Write::wake_key)
+            .collect();
         self.inner.store.commit(tx).await?;
+        self.touch(Some(&written));
         self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
         if notify && self.inner.eager_delivery {
             self.kick_delivery();
@@ -223,18 +255,73 @@ impl Runtime {
 
     /// Passes the store's word that another process committed on to this runtime's waiters,
     /// so that a vote on one node wakes the waiters of another at once rather than at their
-    /// next poll.
+    /// next poll: those of the records it wrote, when the store can say which.
     fn forward_store_changes(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        if let Some(mut records) = self.inner.store.changed_records() {
+            tokio::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    let changed = match records.recv().await {
+                        Ok(changed) => changed,
+                        Err(RecvError::Lagged(_)) => store::Changed::Anything,
+                        Err(RecvError::Closed) => return,
+                    };
+                    let Some(inner) = weak.upgrade() else { return };
+                    let rt = Runtime { inner };
+                    match changed {
+                        store::Changed::Records(keys) => rt.touch(Some(&keys)),
+                        store::Changed::Anything => rt.touch(None),
+                    }
+                    rt.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+                }
+            });
+            return;
+        }
         let Some(mut theirs) = self.inner.store.changes() else {
             return;
         };
-        let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             while theirs.changed().await.is_ok() {
                 let Some(inner) = weak.upgrade() else { return };
-                inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+                let rt = Runtime { inner };
+                rt.touch(None);
+                rt.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
             }
         });
+    }
+
+    /// Wakes the waiters of these records (of every record for `None`).
+    fn touch(&self, keys: Option<&[String]>) {
+        let Ok(keyed) = self.inner.keyed.lock() else {
+            return;
+        };
+        match keys {
+            Some(keys) => {
+                for key in keys {
+                    if let Some(sender) = keyed.senders.get(key) {
+                        sender.send_modify(|n| *n = n.wrapping_add(1));
+                    }
+                }
+            }
+            None => {
+                for sender in keyed.senders.values() {
+                    sender.send_modify(|n| *n = n.wrapping_add(1));
+                }
+            }
+        }
+    }
+
+    /// A subscription to the changes of one record (`kind:id`): moved by the commits of
+    /// this process that write it, by other processes' when the store says which records
+    /// they wrote, and by any change when it cannot say.
+    pub(crate) fn subscribe_to(&self, kind: &str, id: &str) -> watch::Receiver<u64> {
+        let key = format!("{kind}:{id}");
+        let mut keyed = match self.inner.keyed.lock() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        keyed.subscribe(key)
     }
 
     /// Who this runtime is to the store's leases.
@@ -346,6 +433,7 @@ impl RuntimeBuilder {
                 idempotency_pruned: std::sync::atomic::AtomicI64::new(i64::MIN),
                 agent: self.agent,
                 changes: watch::Sender::new(0),
+                keyed: std::sync::Mutex::new(Keyed::default()),
                 poll: self.poll,
                 eager_delivery: self.background,
                 node: format!("{}-{:016x}", std::process::id(), os_seed()),

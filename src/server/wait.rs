@@ -62,7 +62,15 @@ impl Awaited for crate::model::FeedbackRequest {
 /// A `GET` of one request that takes `?wait=` (and nothing else): the request `read` gives
 /// (404 when the caller may not see it), read again until it is resolved or the wait ends
 /// when a wait is asked for.
-pub async fn shown<T, F, Fut>(state: &AppState, params: &Params, read: F) -> Result<T, ApiError>
+///
+/// `record` is the request's kind and id (`approval`, `feedback`), so that the waiter is
+/// woken by the commits that write it rather than by every commit.
+pub async fn shown<T, F, Fut>(
+    state: &AppState,
+    params: &Params,
+    record: (&str, &str),
+    read: F,
+) -> Result<T, ApiError>
 where
     T: Awaited,
     F: Fn() -> Fut,
@@ -72,7 +80,7 @@ where
     let wait = requested(params, state.limits.max_wait)?;
     let now = read().await?;
     match wait {
-        Some(wait) => until_resolved(state, wait, read).await,
+        Some(wait) => until_resolved(state, wait, record, read).await,
         None => Ok(now),
     }
 }
@@ -80,6 +88,7 @@ where
 pub async fn until_resolved<T, F, Fut>(
     state: &AppState,
     wait: Duration,
+    (kind, id): (&str, &str),
     read: F,
 ) -> Result<T, ApiError>
 where
@@ -88,7 +97,7 @@ where
     Fut: Future<Output = Result<T, ApiError>>,
 {
     let end = Instant::now() + wait;
-    let mut changes = state.rt.subscribe();
+    let mut changes = state.rt.subscribe_to(kind, id);
     let mut stopping = state.stopping.clone();
     loop {
         changes.borrow_and_update();

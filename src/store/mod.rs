@@ -84,7 +84,23 @@ pub enum Write {
     Overlay(Overlay, Expected),
 }
 
+/// What another process's commit wrote, as [`Store::changed_records`] hears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// These records (keys `kind:id`); none when the commit wrote no record a waiter waits on
+    /// (an audit entry, an idempotency key, a policy version).
+    Records(std::sync::Arc<[String]>),
+    /// Anything may have changed: a notification was lost or could not say.
+    Anything,
+}
+
 impl Write {
+    /// The key waiters know the record by: `kind:id`.
+    pub fn wake_key(&self) -> String {
+        let (kind, id) = self.key();
+        format!("{kind}:{id}")
+    }
+
     /// The kind and id of the record, for conflict errors.
     pub fn key(&self) -> (&'static str, String) {
         match self {
@@ -433,6 +449,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// anything may have changed), so waiters still poll. `None`: the store tells nothing
     /// beyond this process's own commits, and waiters rely on polling alone.
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// Which records other processes' commits wrote, as they are heard: so that of many
+    /// waiters only those of a written record read the store again (every waiter re-reading
+    /// on every commit of a busy cluster would cost waiters x commits reads). Keys are
+    /// [`Write::key`]'s kind and id as `kind:id`. Only a hint, as [`Store::changes`]: a
+    /// lost notification, a reconnect or a lagging receiver is [`Changed::Anything`].
+    fn changed_records(&self) -> Option<tokio::sync::broadcast::Receiver<Changed>> {
         None
     }
 

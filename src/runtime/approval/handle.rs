@@ -88,7 +88,7 @@ impl ApprovalHandle {
     /// that passes while waiting (or passed while no process ran) is handled here too, so
     /// the caller is told `timed_out` even without a background loop.
     pub async fn wait(&self) -> Result<ApprovalOutcome, RuntimeError> {
-        let mut changes = self.rt.subscribe();
+        let mut changes = self.rt.subscribe_to("approval", &self.id.to_string());
         loop {
             changes.borrow_and_update();
             let req = self.get().await?;

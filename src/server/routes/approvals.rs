@@ -214,7 +214,10 @@ pub async fn show(
     Id(id): Id,
     params: Params,
 ) -> Answer {
-    let r = wait::shown(&state, &params, || visible(&state, &caller, &id)).await?;
+    let r = wait::shown(&state, &params, ("approval", &id), || {
+        visible(&state, &caller, &id)
+    })
+    .await?;
     ok(views::approval(&r))
 }
 

@@ -118,7 +118,10 @@ pub async fn show(
     Id(id): Id,
     params: Params,
 ) -> Answer {
-    let r = wait::shown(&state, &params, || visible(&state, &caller, &id)).await?;
+    let r = wait::shown(&state, &params, ("feedback", &id), || {
+        visible(&state, &caller, &id)
+    })
+    .await?;
     ok(views::feedback(&r))
 }
 

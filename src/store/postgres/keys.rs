@@ -4,7 +4,7 @@
 //! of racing callers on several nodes exactly one wins.
 
 use super::Client;
-use super::ops::{exec, notify, rows};
+use super::ops::{NO_RECORD, exec, notify, rows};
 use crate::model::{IdempotencyRecord, Principal, StoredResponse, Timestamp};
 use crate::store::{KeyClaim, StoreError};
 
@@ -67,7 +67,7 @@ pub async fn claim(
         )
         .await?;
         if inserted == 1 {
-            notify(c).await?;
+            notify(c, NO_RECORD).await?;
             return Ok(KeyClaim::Claimed(IdempotencyRecord {
                 principal: principal.clone(),
                 key: key.to_owned(),
@@ -139,7 +139,7 @@ pub async fn answer(
             expected: None,
         });
     }
-    notify(&t).await?;
+    notify(&t, NO_RECORD).await?;
     t.commit()
         .await
         .map_err(super::connect::backend("answer an idempotency key"))

@@ -8,11 +8,44 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{AsyncMessage, Socket};
 
 use super::connect::{self, Settings, Tls};
+use crate::store::Changed;
+
+/// How many notifications a slow receiver of [`Changed`] may fall behind before it is told
+/// [`Changed::Anything`] instead.
+const BACKLOG: usize = 4096;
+
+/// What the listener hands out: the counter of [`crate::store::Store::changes`] and the
+/// records of [`crate::store::Store::changed_records`].
+pub struct Heard {
+    pub changes: watch::Receiver<u64>,
+    pub records: broadcast::Sender<Changed>,
+}
+
+/// What a notification's payload says was written (see `ops::payload`).
+fn parse(payload: &str) -> Changed {
+    match payload.strip_prefix('=') {
+        Some(keys) => Changed::Records(keys.split_whitespace().map(str::to_owned).collect()),
+        None => Changed::Anything,
+    }
+}
+
+struct Tell {
+    changes: watch::Sender<u64>,
+    records: broadcast::Sender<Changed>,
+}
+
+impl Tell {
+    fn tell(&self, changed: Changed) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        // No receiver is no waiter: nothing to tell.
+        let _ = self.records.send(changed);
+    }
+}
 
 /// The channel every write notifies.
 pub const CHANNEL: &str = "rekall_changes";
@@ -22,17 +55,25 @@ const LAST_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Starts listening; returns once the first `LISTEN` is in place (or failed, or took longer
 /// than a connection may), so that the store's first commits are already heard.
-pub async fn start(settings: Arc<Settings>, stop: watch::Receiver<bool>) -> watch::Receiver<u64> {
+pub async fn start(settings: Arc<Settings>, stop: watch::Receiver<bool>) -> Heard {
     let (changes, receiver) = watch::channel(0u64);
+    let (records, _) = broadcast::channel(BACKLOG);
     let (ready, listening) = oneshot::channel();
-    tokio::spawn(run(settings, changes, stop, ready));
+    let tell = Tell {
+        changes,
+        records: records.clone(),
+    };
+    tokio::spawn(run(settings, tell, stop, ready));
     let _ = tokio::time::timeout(Duration::from_secs(5), listening).await;
-    receiver
+    Heard {
+        changes: receiver,
+        records,
+    }
 }
 
 async fn run(
     settings: Arc<Settings>,
-    changes: watch::Sender<u64>,
+    changes: Tell,
     mut stop: watch::Receiver<bool>,
     ready: oneshot::Sender<()>,
 ) {
@@ -88,7 +129,7 @@ enum Listened {
 async fn listen<T>(
     config: &tokio_postgres::Config,
     tls: T,
-    changes: &watch::Sender<u64>,
+    changes: &Tell,
     ready: &mut Option<oneshot::Sender<()>>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Listened, String>
@@ -99,15 +140,15 @@ where
     <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
     let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
-    let (heard, mut hear) = mpsc::unbounded_channel::<Result<(), String>>();
+    let (heard, mut hear) = mpsc::unbounded_channel::<Result<Changed, String>>();
     // The connection must be polled for the client's queries to go through; its messages
     // are the notifications.
     let pump = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                Ok(AsyncMessage::Notification(_)) => {
-                    if heard.send(Ok(())).is_err() {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if heard.send(Ok(parse(n.payload()))).is_err() {
                         return;
                     }
                 }
@@ -129,14 +170,14 @@ where
         return Err(e);
     }
     // Anything may have changed while nobody listened.
-    changes.send_modify(|n| *n = n.wrapping_add(1));
+    changes.tell(Changed::Anything);
     if let Some(ready) = ready.take() {
         let _ = ready.send(());
     }
     let outcome = loop {
         tokio::select! {
             message = hear.recv() => match message {
-                Some(Ok(())) => changes.send_modify(|n| *n = n.wrapping_add(1)),
+                Some(Ok(changed)) => changes.tell(changed),
                 Some(Err(_)) | None => break Listened::Lost,
             },
             changed = stop.changed() => {

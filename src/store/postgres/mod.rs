@@ -78,6 +78,8 @@ pub struct PostgresStore {
     pool: Pool,
     settings: Arc<Settings>,
     changes: watch::Receiver<u64>,
+    /// The records other processes wrote, as heard.
+    records: tokio::sync::broadcast::Sender<crate::store::Changed>,
     /// Set (or dropped with the store) to stop the listening connection.
     stop: watch::Sender<bool>,
     closed: AtomicBool,
@@ -189,11 +191,12 @@ impl PostgresStore {
         }
         drop(client);
         let (stop, stopped) = watch::channel(false);
-        let changes = listen::start(Arc::clone(&settings), stopped).await;
+        let heard = listen::start(Arc::clone(&settings), stopped).await;
         Ok(PostgresStore {
             pool,
             settings,
-            changes,
+            changes: heard.changes,
+            records: heard.records,
             stop,
             closed: AtomicBool::new(false),
         })
@@ -554,6 +557,10 @@ impl Store for PostgresStore {
 
     fn changes(&self) -> Option<watch::Receiver<u64>> {
         Some(self.changes.clone())
+    }
+
+    fn changed_records(&self) -> Option<tokio::sync::broadcast::Receiver<crate::store::Changed>> {
+        Some(self.records.subscribe())
     }
 
     fn lease(

@@ -53,13 +53,35 @@ pub(super) async fn exec(
     exec_raw(c, sql, params).await.map_err(backend(operation))
 }
 
-/// Tells every listener that the store changed, when the transaction commits.
-pub(super) async fn notify(c: &impl GenericClient) -> Result<(), StoreError> {
+/// The most bytes of keys a notification carries (PostgreSQL's limit is 8000); a commit
+/// that wrote more says "anything".
+const MAX_PAYLOAD: usize = 7_000;
+
+/// The payload that tells listeners which records a commit wrote: `=` and the keys, each
+/// ended by a space (`=` alone: no record a waiter waits on). An empty payload means
+/// anything may have changed.
+pub(super) fn payload<'a>(keys: impl IntoIterator<Item = &'a Write>) -> String {
+    let mut out = String::from("=");
+    for w in keys {
+        out.push_str(&w.wake_key());
+        out.push(' ');
+        if out.len() > MAX_PAYLOAD {
+            return String::new();
+        }
+    }
+    out
+}
+
+/// The payload of a commit that wrote no record a waiter waits on.
+pub(super) const NO_RECORD: &str = "=";
+
+/// Tells every listener what the transaction wrote, when it commits.
+pub(super) async fn notify(c: &impl GenericClient, payload: &str) -> Result<(), StoreError> {
     exec(
         c,
         "announce a change",
-        "SELECT pg_notify('rekall_changes', '')",
-        &[],
+        "SELECT pg_notify('rekall_changes', $1)",
+        &[&payload],
     )
     .await
     .map(|_| ())
@@ -264,10 +286,11 @@ pub async fn commit(c: &mut Client, tx: Transaction) -> Result<(), StoreError> {
     for label in &tx.labels {
         super::learning::set_label(&t, label).await?;
     }
+    let written = payload(&tx.writes);
     if tx.audit.is_empty() {
-        notify(&t).await?;
+        notify(&t, &written).await?;
     } else {
-        insert_audit(&t, &tx.audit).await?;
+        insert_audit(&t, &tx.audit, &written).await?;
     }
     t.commit().await.map_err(backend("commit a transaction"))
 }
@@ -445,6 +468,7 @@ async fn record_votes(
 pub(super) async fn insert_audit(
     c: &impl GenericClient,
     entries: &[AuditEntry],
+    payload: &str,
 ) -> Result<(), StoreError> {
     if entries.is_empty() {
         return Ok(());
@@ -465,7 +489,7 @@ pub(super) async fn insert_audit(
         c,
         "append to the audit log",
         "WITH locked AS (
-             SELECT pg_advisory_xact_lock($7), pg_notify('rekall_changes', '')
+             SELECT pg_advisory_xact_lock($7), pg_notify('rekall_changes', $8)
          )
          INSERT INTO audit (at, kind, execution_id, request_id, principal, detail)
          SELECT e.at, e.kind, e.execution_id, e.request_id, e.principal, e.detail
@@ -481,6 +505,7 @@ pub(super) async fn insert_audit(
             &principal,
             &detail,
             &APPEND_LOCK,
+            &payload,
         ],
     )
     .await
@@ -750,7 +775,7 @@ pub async fn settle_notification(
             .await?;
         }
     }
-    insert_audit(&t, std::slice::from_ref(&audit)).await?;
+    insert_audit(&t, std::slice::from_ref(&audit), NO_RECORD).await?;
     t.commit().await.map_err(backend("settle a notification"))
 }
 

@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 
 use super::Client;
 use super::connect::backend;
-use super::ops::{exec, insert_audit, notify, number, rows};
+use super::ops::{NO_RECORD, exec, insert_audit, notify, number, rows};
 use crate::model::{
     AuditEntry, NewPolicyVersion, PolicyVersion, PolicyVersionInfo, Principal, Timestamp,
     language_name, parse_language,
@@ -75,9 +75,9 @@ pub async fn append(
     )
     .await?;
     if audit.is_empty() {
-        notify(&t).await?;
+        notify(&t, NO_RECORD).await?;
     } else {
-        insert_audit(&t, audit).await?;
+        insert_audit(&t, audit, NO_RECORD).await?;
     }
     t.commit()
         .await
