@@ -703,10 +703,7 @@ impl FieldSet {
         bounds.iter().all(|&b| {
             let b = b as usize;
             sc.node_stamp.get(b) == Some(&sc.stamp)
-                && sc
-                    .latest
-                    .get(b)
-                    .is_some_and(|&l| l == NO || l == searched)
+                && sc.latest.get(b).is_some_and(|&l| l == NO || l == searched)
         })
     }
 
@@ -1904,8 +1901,7 @@ mod tests {
                         1 => "y*z*",
                         _ => tails[rng.below(tails.len())],
                     };
-                    Glob::new(&format!("*{key}{}*{tail}", keys[rng.below(4)]))
-                        .expect("valid glob")
+                    Glob::new(&format!("*{key}{}*{tail}", keys[rng.below(4)])).expect("valid glob")
                 })
                 .collect();
             let rule_forms: Vec<Vec<Form>> = globs

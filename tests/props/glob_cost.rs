@@ -627,7 +627,9 @@ fn split_requests_verify_only_the_rules_both_fields_hold() {
         assert!(work.logged <= most, "{}: {work:?}", family.name());
         // A rule verified after such a read gets the reference's answer: the same
         // request with a resource that the rules of the action's first literals match.
-        let first = split.action.trim_start_matches(|c: char| !c.is_ascii_digit());
+        let first = split
+            .action
+            .trim_start_matches(|c: char| !c.is_ascii_digit());
         let number: String = first.chars().take_while(char::is_ascii_digit).collect();
         let digits = split.resource.get(..3_000).unwrap_or(&split.resource);
         let resource = format!("a{number}0{digits}");
