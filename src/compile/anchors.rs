@@ -78,11 +78,10 @@ pub(crate) struct Anchors {
     /// log2 of a row's width: a state's number is its row's offset, shifted down by it.
     shift: u32,
     /// `rows[offset + class]`: the next state's row offset, with [`ENDS`] set when an
-    /// anchor ends there. Padded with zeros to a power of two, so that an index masked by
-    /// `mask` needs no bounds check and the mask also clears [`ENDS`].
+    /// anchor ends there. Padded with zeros to a power of two, below [`ENDS`] entries, so
+    /// that an index masked by `rows.len() - 1` needs no bounds check and the mask also
+    /// clears [`ENDS`].
     rows: Vec<u32>,
-    /// `rows.len() - 1`, below [`ENDS`].
-    mask: u32,
     /// The longest anchor ending at each state, or `NONE`.
     longest: Vec<u32>,
     /// For each anchor, the next shorter anchor that is a suffix of it, or `NONE`.
@@ -109,9 +108,10 @@ fn lanes(text: &[u8], part: usize) -> Option<([&[u8]; LANES], &[u8])> {
 /// The automaton's tables as the search loop reads them.
 #[derive(Clone, Copy)]
 struct Dfa<'a> {
-    /// `mask + 1` entries: a masked index is always in range, which the compiler sees.
+    /// `mask + 1` entries: a masked index is always in range, which the compiler sees
+    /// when the mask is taken from the slice's length, as a `usize`.
     rows: &'a [u32],
-    mask: u32,
+    mask: usize,
     classes: &'a [u8; 256],
 }
 
@@ -141,10 +141,11 @@ impl<'a> Dfa<'a> {
     /// the compiler that the masked index is in range.
     #[inline(always)]
     fn of(anchors: &'a Anchors) -> Option<Dfa<'a>> {
-        let rows = anchors.rows.get(..=anchors.mask as usize)?;
+        let mask = anchors.rows.len().wrapping_sub(1);
+        let rows = anchors.rows.get(..=mask)?;
         Some(Dfa {
             rows,
-            mask: anchors.mask,
+            mask,
             classes: &anchors.classes,
         })
     }
@@ -153,8 +154,9 @@ impl<'a> Dfa<'a> {
     /// clears it).
     #[inline(always)]
     fn next(self, state: u32, b: u8) -> u32 {
-        let class = u32::from(self.classes[usize::from(b)]);
-        let at = (state.wrapping_add(class) & self.mask) as usize;
+        let class = usize::from(self.classes[usize::from(b)]);
+        // The mask, below 2^31, also clears `ENDS`.
+        let at = (state as usize).wrapping_add(class) & self.mask;
         self.rows.get(at).copied().unwrap_or(0)
     }
 
@@ -304,15 +306,14 @@ impl Anchors {
         }
         // Padding never read by a real state: each state's row is within `states * width`.
         rows.resize(rows.len().next_power_of_two(), 0);
-        let mask = u32::try_from(rows.len() - 1)
-            .ok()
-            .filter(|&m| m < ENDS)
-            .expect("an automaton of fewer than 2^31 transitions");
+        assert!(
+            u32::try_from(rows.len() - 1).is_ok_and(|m| m < ENDS),
+            "an automaton of fewer than 2^31 transitions"
+        );
         Anchors {
             classes,
             shift,
             rows,
-            mask,
             longest,
             shorter,
             lens: anchors.iter().map(|a| a.len() as u32).collect(),
@@ -395,9 +396,64 @@ impl Anchors {
         Runs(runs)
     }
 
+    /// Sets `reached[state]` to 1 for every state the text reaches, the start state and
+    /// states where no anchor ends included (the caller keeps those where one does): what a
+    /// search that needs only which anchors occur, not where, costs, one store per byte
+    /// instead of a log entry and a pass over it. `reached` is a power of two long, at least
+    /// [`Anchors::states`]: a masked state number is in range, which the compiler sees.
+    /// Long texts are read in [`LANES`] pieces, as by [`Anchors::log_ends`].
+    #[inline(never)]
+    pub(crate) fn mark_reached(&self, text: &[u8], reached: &mut [u8]) {
+        let Some(dfa) = Dfa::of(self) else {
+            return;
+        };
+        let marks_mask = reached.len().wrapping_sub(1);
+        let Some(reached) = reached.get_mut(..=marks_mask) else {
+            return;
+        };
+        let shift = self.shift;
+        let next = |state: u32, b: u8| dfa.next(state, b);
+        let part = text.len() / LANES;
+        let split = (part >= LANE_MIN && part >= 4 * self.depth)
+            .then(|| lanes(text, part))
+            .flatten();
+        let (mut last, rest) = match split {
+            Some(([a, b], rest)) => {
+                let warm = text
+                    .get(part.saturating_sub(self.depth)..part)
+                    .unwrap_or_default();
+                let (mut s0, mut s1) = (0u32, warm.iter().fold(0, |s, &x| next(s, x)));
+                for (&x0, &x1) in a.iter().zip(b) {
+                    s0 = next(s0, x0);
+                    s1 = next(s1, x1);
+                    if let Some(m) = reached.get_mut((s0 >> shift) as usize & marks_mask) {
+                        *m = 1;
+                    }
+                    if let Some(m) = reached.get_mut((s1 >> shift) as usize & marks_mask) {
+                        *m = 1;
+                    }
+                }
+                (s1, rest)
+            }
+            None => (0, text),
+        };
+        for &x in rest {
+            last = next(last, x);
+            if let Some(m) = reached.get_mut((last >> shift) as usize & marks_mask) {
+                *m = 1;
+            }
+        }
+    }
+
     /// How many states the automaton has: the numbers [`Anchors::state_of`] gives are below it.
     pub(crate) fn states(&self) -> usize {
         self.longest.len()
+    }
+
+    /// A log entry of end 0 at state number `state` (what [`Anchors::state_of`] reads).
+    #[inline]
+    pub(crate) fn entry_of(&self, state: u32) -> u32 {
+        state << self.shift
     }
 
     /// The longest anchor ending at state number `state`, or `u32::MAX`.

@@ -57,6 +57,10 @@ pub struct Work {
     /// Rules matched one by one by the reference glob matcher, or walks of the lazy DFA:
     /// the rules the matcher does not take (see `costly-globs`).
     pub fallback: u64,
+    /// Places where anchors end that the fields' searches logged, also counted in
+    /// `steps`: none for a field read only for which anchors occur in it (see
+    /// `FieldSet::scan`).
+    pub logged: u64,
 }
 
 impl Work {
@@ -70,6 +74,7 @@ impl Work {
             steps: self.steps - before.steps,
             verified: self.verified - before.verified,
             fallback: self.fallback - before.fallback,
+            logged: self.logged - before.logged,
         }
     }
 }
@@ -278,14 +283,22 @@ impl ComplexMatcher {
     /// The most work [`ComplexMatcher::first_match`] can take on texts of these lengths:
     /// per field, each byte searched once and the anchors and segments around it (the
     /// field's byte weight), each distinct segment and chain once with a binary search, each
-    /// form once, and the bounds' chains placed backwards; then each rule verified once;
+    /// form once, and the bounds' chains placed backwards, a reading for presence only
+    /// before that; then each rule verified once;
     /// and each field's direct matching (at most its budget, each step counted at most three
     /// times, and one search past it).
     pub(crate) fn work_bound(&self, action_len: usize, resource_len: usize) -> u64 {
         let field = |f: &FieldSet, len: usize| {
             let (len, weight, size) = (len as u64, f.byte_weight() as u64, f.size() as u64);
             let probes = u64::from(64 - (len * (weight + 1) + 1).leading_zeros()) + 1;
-            (len + 1) * (weight + 1 + f.horizon_weight()) + size * (probes + 4) + f.rules() as u64
+            // A text read for presence only first, then searched again with its log: a
+            // step a byte and four per byte for sweeping the states, and the bounds placed
+            // twice.
+            let presence = (len + 1) * (5 + f.horizon_weight()) + size;
+            (len + 1) * (weight + 1 + f.horizon_weight())
+                + size * (probes + 4)
+                + f.rules() as u64
+                + presence
         };
         let direct =
             |budget: u64, len: usize, f: &FieldSet| 3 * budget + len as u64 + f.size() as u64;
@@ -314,6 +327,7 @@ impl ComplexScratch {
             steps: self.action.work + self.resource.work,
             verified: self.verified,
             fallback: 0,
+            logged: self.action.logged + self.resource.logged,
         }
     }
 

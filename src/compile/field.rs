@@ -46,6 +46,10 @@ use super::segment::{Form, Segment};
 use super::table::FastHash;
 
 const NONE: u32 = u32::MAX;
+/// A text is read for presence only (see [`FieldSet::scan`]) when the automaton has at most
+/// this many states per byte read: sweeping its states' marks (a power of two of them),
+/// eight a step, then costs at most four steps a byte.
+const PRESENCE_STATES_PER_BYTE: usize = 16;
 /// The most distinct key bounds for which `mark` computes them all first.
 const FEW_BOUNDS: usize = 8;
 /// No position: the segment or chain has no place in the text.
@@ -158,6 +162,8 @@ pub(crate) struct FieldSet {
     horizon: Option<u64>,
     /// Rules whose glob matches every text (`*`): never verified.
     any: Vec<u64>,
+    /// Whether some key group has a bound: then marking may need each key's first end.
+    bounded: bool,
     /// What one byte of text can cost at most (see [`FieldSet::byte_weight`]).
     byte_weight: usize,
 }
@@ -387,6 +393,7 @@ impl FieldSetBuilder {
             set(&mut any, rule as usize);
         }
         let searcher = (!self.anchors.is_empty()).then(|| Anchors::new(&self.anchors));
+        let bounded = groups.iter().any(|g| g.bound != NONE);
         let mut field = FieldSet {
             segments: self.segments,
             anchors: self.anchors.len(),
@@ -403,6 +410,7 @@ impl FieldSetBuilder {
             simple,
             bound_slots,
             horizon,
+            bounded,
             any,
             byte_weight: 0,
         };
@@ -466,6 +474,12 @@ pub(crate) struct FieldScratch {
     /// whatever the number of anchors ending inside one another.
     log: Vec<u64>,
     runs: Runs,
+    /// Whether the text last scanned was read for which anchors occur only (see
+    /// [`FieldSet::scan`]): no log, and each seen anchor's first end left at 0.
+    presence: bool,
+    /// Per automaton state, while a text is read for presence: whether it was reached
+    /// (all zero between texts).
+    reached_marks: Vec<u8>,
     /// Per automaton state: whether it was reached at an end in this text, and where last;
     /// `fresh` lists them by first end, each as the log's entry there with its end counted
     /// from the text's start (or, in `fill_lasts`, by last end, backwards).
@@ -507,6 +521,8 @@ pub(crate) struct FieldScratch {
     /// The work done, in bytes searched, occurrences found, characters compared, binary
     /// search probes and candidate rules marked.
     pub(crate) work: u64,
+    /// The places logged by the searches (see [`Anchors::log_ends`]).
+    pub(crate) logged: u64,
 }
 
 /// What a text did to one state of the anchors' automaton, in `FieldScratch::states`: the
@@ -589,15 +605,30 @@ impl FieldSet {
     /// reached there in the order of their first end; the set of anchors seen, each with its
     /// first end, follows by walking each such state's chain until an anchor already seen
     /// (whose chain is seen too). `seen` is in the order of first ends.
+    ///
+    /// When marking needs no first ends (no key group has a bound, or every bound placed
+    /// first starts at the end of what is read, or has no place), and the text is long next
+    /// to the automaton, the text is read for which anchors occur only, one store a byte
+    /// ([`Anchors::mark_reached`]), and the log is made only if a rule is then verified
+    /// ([`FieldSet::rule_matches`]): a request that leaves no candidate in both fields, the
+    /// costliest kind, is decided without it.
     pub(crate) fn scan(&self, text: &str, sc: &mut FieldScratch) -> Result<(), SearchFailed> {
-        sc.begin(self);
-        sc.runs = Runs::default();
-        let Some(searcher) = &self.searcher else {
-            return Ok(());
-        };
         if u32::try_from(text.len()).is_err() {
             return Err(SearchFailed);
         }
+        self.search(text, sc, true);
+        Ok(())
+    }
+
+    /// [`FieldSet::scan`] of a text no longer than `u32::MAX` bytes, for presence only when
+    /// `presence` allows it and marking needs no more.
+    fn search(&self, text: &str, sc: &mut FieldScratch, presence: bool) {
+        sc.begin(self);
+        sc.runs = Runs::default();
+        sc.presence = false;
+        let Some(searcher) = &self.searcher else {
+            return;
+        };
         let stamp = sc.stamp;
         // With the bounds placed first, no anchor ending after the latest of them can
         // matter: no key makes a candidate there, and every other occurrence a verification
@@ -606,7 +637,14 @@ impl FieldSet {
             Some(_) => self.place_bounds(text, sc),
             None => text.len(),
         };
+        let presence = presence
+            && searcher.states() <= PRESENCE_STATES_PER_BYTE * searched
+            && self.ends_unneeded(searched, sc);
         let text = text.get(..searched).unwrap_or(text);
+        if presence {
+            self.search_presence(searcher, text, sc);
+            return;
+        }
         let runs = searcher.log_ends(text.as_bytes(), &mut sc.log);
         sc.runs = runs;
         let n = runs.len();
@@ -648,8 +686,89 @@ impl FieldSet {
         );
         seen.extend_from_slice(seen_buffer.get(..found).unwrap_or_default());
         sc.reached = k;
+        sc.logged += n as u64;
         sc.work += text.len() as u64 + n as u64 + sc.seen.len() as u64;
-        Ok(())
+    }
+
+    /// Whether marking the candidates of a text searched up to `searched` needs no key's
+    /// first end: no group has a bound, or each bound (all placed first) has no place or
+    /// starts at `searched`, after every anchor read ends.
+    fn ends_unneeded(&self, searched: usize, sc: &FieldScratch) -> bool {
+        if !self.bounded {
+            return true;
+        }
+        let (Some(_), Some(bounds)) = (self.horizon, &self.bounds) else {
+            return false;
+        };
+        bounds.iter().all(|&b| {
+            let b = b as usize;
+            sc.node_stamp.get(b) == Some(&sc.stamp)
+                && sc.latest.get(b).is_some_and(|&l| l == NO || l == searched)
+        })
+    }
+
+    /// Step 1 for presence only: the states reached, then the anchors of their chains,
+    /// each with 0 for its first end. Counts a step per byte, per eight states swept and
+    /// per anchor seen.
+    fn search_presence(&self, searcher: &Anchors, text: &str, sc: &mut FieldScratch) {
+        let len = searcher.states().next_power_of_two().max(8);
+        if sc.reached_marks.len() < len {
+            sc.reached_marks.resize(len, 0);
+        }
+        let count = searcher.states().next_power_of_two();
+        if sc.fresh.len() < count {
+            sc.fresh.resize(count, 0);
+        }
+        let FieldScratch {
+            reached_marks,
+            fresh,
+            anchor_stamp,
+            first_end,
+            seen,
+            seen_buffer,
+            ..
+        } = sc;
+        let Some(marks) = reached_marks.get_mut(..len) else {
+            return;
+        };
+        searcher.mark_reached(text.as_bytes(), marks);
+        // Each reached state where an anchor ends, as a log entry of end 0; every mark is
+        // cleared for the next text.
+        let mut k = 0;
+        for (w, chunk) in marks.chunks_exact_mut(8).enumerate() {
+            let Ok(bytes) = <[u8; 8]>::try_from(&*chunk) else {
+                continue;
+            };
+            let mut word = u64::from_le_bytes(bytes);
+            if word == 0 {
+                continue;
+            }
+            chunk.fill(0);
+            while word != 0 {
+                let state = w * 8 + word.trailing_zeros() as usize / 8;
+                word &= !(0xFF << (word.trailing_zeros() / 8 * 8));
+                if searcher.longest(state as u32) != NONE
+                    && let Some(slot) = fresh.get_mut(k)
+                {
+                    *slot = u64::from(searcher.entry_of(state as u32));
+                    k += 1;
+                }
+            }
+        }
+        let buffer_len = self.anchors.next_power_of_two();
+        grow(seen_buffer, buffer_len);
+        let found = walk_chains(
+            searcher,
+            fresh.get(..k).unwrap_or_default(),
+            sc.stamp,
+            anchor_stamp,
+            first_end,
+            seen_buffer.get_mut(..buffer_len).unwrap_or_default(),
+        );
+        seen.extend_from_slice(seen_buffer.get(..found).unwrap_or_default());
+        sc.reached = 0;
+        sc.presence = true;
+        sc.work += (text.len() + len / 8 + sc.seen.len()) as u64;
     }
 
     /// Fills each seen anchor's last end, once per text: the latest of the last ends of the
@@ -987,10 +1106,14 @@ impl FieldSet {
             .any(|&k| k == NONE || sc.anchor_stamp.get(k as usize) == Some(&sc.stamp))
     }
 
-    /// Whether rule `rule`'s glob matches the text last scanned: step 3.
+    /// Whether rule `rule`'s glob matches the text last scanned: step 3. A text read for
+    /// presence only is searched again, with its log, the first time.
     pub(crate) fn rule_matches(&self, rule: usize, text: &str, sc: &mut FieldScratch) -> bool {
         if get(&self.any, rule) {
             return true;
+        }
+        if sc.presence {
+            self.search(text, sc, false);
         }
         let Some(&(start, end)) = self.rule_forms.get(rule) else {
             return false;
@@ -1756,6 +1879,66 @@ mod tests {
         }
         assert!(placed > 100, "{placed}");
     }
+    /// A text read only for which anchors occur marks the candidates a read with its log
+    /// marks, and the rules verified after it (searched again, with the log) get the forms'
+    /// answers; such reads are taken for fields without bounds and for a bound placed at the
+    /// end of what is read, and they log nothing.
+    #[test]
+    fn reading_for_presence_only_marks_and_decides_as_the_log() {
+        let tails = ["y*z*", "y*z*", "*", "z*", "y?*z*", "*v*z*"];
+        let keys = ["a", "b", "é", "1", "12", "?a", "[ab]"];
+        let letters = ["a", "b", "1", "2", "y", "z", "é", "v", "12"];
+        let mut rng = Rng(23);
+        let (mut presence, mut logged) = (0, 0);
+        for round in 0..300 {
+            // Rules without bounds, rules of one bound, and rules of several.
+            let regime = round % 3;
+            let globs: Vec<Glob> = (0..10)
+                .map(|_| {
+                    let key = random(&mut rng, &keys, 2);
+                    let tail = match regime {
+                        0 => "*",
+                        1 => "y*z*",
+                        _ => tails[rng.below(tails.len())],
+                    };
+                    Glob::new(&format!("*{key}{}*{tail}", keys[rng.below(4)])).expect("valid glob")
+                })
+                .collect();
+            let rule_forms: Vec<Vec<Form>> = globs
+                .iter()
+                .map(|g| forms(g, 64).expect("few forms"))
+                .collect();
+            let mut builder = FieldSetBuilder::default();
+            for (g, f) in globs.iter().zip(&rule_forms) {
+                builder.add(f, g.is_any());
+            }
+            let (field, _) = builder.build(usize::MAX);
+            let (mut sc, mut sc_log) = (FieldScratch::default(), FieldScratch::default());
+            for _ in 0..20 {
+                let text = random(&mut rng, &letters, 40);
+                field.scan(&text, &mut sc).expect("short text");
+                field.search(&text, &mut sc_log, false);
+                assert!(!sc_log.presence);
+                let before = sc.logged;
+                if sc.presence {
+                    presence += 1;
+                    assert_eq!(sc.runs.len(), 0);
+                }
+                let (mut bits, mut bits_log) = (vec![0u64; 1], vec![0u64; 1]);
+                field.mark(&text, &mut sc, globs.len(), &mut bits);
+                field.mark(&text, &mut sc_log, globs.len(), &mut bits_log);
+                assert_eq!(bits, bits_log, "{globs:?} on {text:?}");
+                for (rule, f) in rule_forms.iter().enumerate() {
+                    let want = f.iter().any(|form| form.is_match(&text));
+                    let got = get(&bits, rule) && field.rule_matches(rule, &text, &mut sc);
+                    assert_eq!(got, want, "{} on {text:?}", globs[rule]);
+                }
+                logged += usize::from(sc.logged > before);
+            }
+        }
+        assert!(presence > 2000 && logged > 100, "{presence} {logged}");
+    }
+
     /// `mark`'s table of the few bounds and its path for keys of one rule give the bits and
     /// the work of the walk over every group with each bound looked up as it comes.
     #[test]

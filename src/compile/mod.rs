@@ -110,6 +110,7 @@ impl Caches {
             steps: h.steps + e.steps,
             verified: h.verified + e.verified,
             fallback: self.fallback,
+            logged: h.logged + e.logged,
         }
     }
 }
