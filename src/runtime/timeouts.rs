@@ -169,12 +169,19 @@ pub(super) fn spawn_background(rt: &Runtime) {
     tokio::spawn(background(weak));
 }
 
+/// The least time between two passes of the background loop that a change started: on a
+/// busy store (several nodes, hundreds of commits a second) the commits of that time make
+/// one pass, not one each. Deliveries of this process's own commits do not wait for it
+/// (they are started right after the commit), nor do deadlines (timed on their own).
+const CHANGE_PASS_GAP: std::time::Duration = std::time::Duration::from_millis(100);
+
 async fn background(weak: Weak<Inner>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let rt = Runtime { inner };
         let mut changes = rt.subscribe();
         changes.borrow_and_update();
+        let pass = tokio::time::Instant::now();
         let worked = async {
             // Of several nodes on one store, the one holding the lease handles deadlines and
             // reminders; the others take over when it stops renewing (it died). Waiters whose
@@ -217,6 +224,7 @@ async fn background(weak: Weak<Inner>) {
                 if changed.is_err() {
                     return; // the runtime is gone
                 }
+                tokio::time::sleep_until(pass + CHANGE_PASS_GAP).await;
             }
             () = tokio::time::sleep(poll) => {}
             () = deadline => {}

@@ -248,18 +248,28 @@ pub async fn unused_grants<T: DeserializeOwned>(
 
 /// Applies a transaction: every write under its version check, every append, or nothing.
 pub async fn commit(c: &mut Client, tx: Transaction) -> Result<(), StoreError> {
-    let t = c
-        .transaction()
+    c.batch_execute("BEGIN")
         .await
         .map_err(backend("begin a transaction"))?;
+    let done = commit_in(c, &tx).await;
+    if done.is_err() {
+        // Nothing of it stays; a connection whose transaction could not be ended is
+        // dropped by the pool's next check of it.
+        let _ = c.batch_execute("ROLLBACK").await;
+    }
+    done
+}
+
+/// The statements of [`commit`], inside its transaction, ending with its `COMMIT`.
+async fn commit_in(t: &Client, tx: &Transaction) -> Result<(), StoreError> {
     for write in &tx.writes {
-        put(&t, write).await?;
+        put(t, write).await?;
     }
     for cp in &tx.checkpoints {
         let id = cp.execution_id.as_str();
         let body = encode("checkpoint", id, cp)?;
         exec(
-            &t,
+            t,
             "write a checkpoint",
             "INSERT INTO checkpoints (execution_id, seq, at, body) VALUES ($1, $2, $3, $4)",
             &[&id, &number(cp.seq), &cp.at.0, &body],
@@ -267,13 +277,13 @@ pub async fn commit(c: &mut Client, tx: Transaction) -> Result<(), StoreError> {
         .await?;
     }
     for m in &tx.memories {
-        insert_memory(&t, m).await?;
+        insert_memory(t, m).await?;
     }
     for n in &tx.notifications {
         let id = n.id.as_str();
         let body = encode("notification", id, n)?;
         exec(
-            &t,
+            t,
             "queue a notification",
             "INSERT INTO outbox (id, created_at, due_at, body) VALUES ($1, $2, $2, $3)",
             &[&id, &n.created_at.0, &body],
@@ -281,24 +291,30 @@ pub async fn commit(c: &mut Client, tx: Transaction) -> Result<(), StoreError> {
         .await?;
     }
     for call in &tx.calls {
-        super::learning::insert_call(&t, call).await?;
+        super::learning::insert_call(t, call).await?;
     }
     for label in &tx.labels {
-        super::learning::set_label(&t, label).await?;
+        super::learning::set_label(t, label).await?;
     }
     let written = payload(&tx.writes);
     if tx.audit.is_empty() {
-        notify(&t, &written).await?;
-    } else {
-        insert_audit(&t, &tx.audit, &written).await?;
+        notify(t, &written).await?;
+        return t
+            .batch_execute("COMMIT")
+            .await
+            .map_err(backend("commit a transaction"));
     }
-    t.commit().await.map_err(backend("commit a transaction"))
+    // The audit entries take the append lock, which every writer of the log waits for until
+    // this transaction ends: the `COMMIT` goes out with them, so that the lock is held for
+    // the database's own work and not for a round trip to this process and back. Should the
+    // insert fail, PostgreSQL turns that `COMMIT` into a rollback.
+    insert_audit_and_commit(t, &tx.audit, &written).await
 }
 
 /// One owned query parameter.
 type Value = Box<dyn ToSql + Sync + Send>;
 
-async fn put(t: &deadpool_postgres::Transaction<'_>, write: &Write) -> Result<(), StoreError> {
+async fn put(t: &impl GenericClient, write: &Write) -> Result<(), StoreError> {
     let (record, id) = write.key();
     let (table, expected, body, cols): (Table, Expected, String, Vec<(&str, Value)>) = match write {
         Write::Execution(e, x) => (
@@ -413,7 +429,7 @@ async fn put(t: &deadpool_postgres::Transaction<'_>, write: &Write) -> Result<()
 /// Stores the votes an approval write adds (see `store::votes`). The request's row is
 /// locked by this transaction's write, so the counts read here cannot move before commit.
 async fn record_votes(
-    t: &deadpool_postgres::Transaction<'_>,
+    t: &impl GenericClient,
     request: &crate::model::ApprovalRequest,
     expected: Expected,
 ) -> Result<(), StoreError> {
@@ -470,8 +486,42 @@ pub(super) async fn insert_audit(
     entries: &[AuditEntry],
     payload: &str,
 ) -> Result<(), StoreError> {
+    append_audit(c, entries, payload, false).await
+}
+
+/// [`insert_audit`], then the transaction's `COMMIT` sent right behind it (see `commit_in`).
+async fn insert_audit_and_commit(
+    c: &impl GenericClient,
+    entries: &[AuditEntry],
+    payload: &str,
+) -> Result<(), StoreError> {
+    append_audit(c, entries, payload, true).await
+}
+
+const APPEND_AUDIT: &str = "WITH locked AS (
+         SELECT pg_advisory_xact_lock($7), pg_notify('rekall_changes', $8)
+     )
+     INSERT INTO audit (at, kind, execution_id, request_id, principal, detail)
+     SELECT e.at, e.kind, e.execution_id, e.request_id, e.principal, e.detail
+     FROM locked,
+          UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+          WITH ORDINALITY AS e (at, kind, execution_id, request_id, principal, detail, n)
+     ORDER BY e.n";
+
+async fn append_audit(
+    c: &impl GenericClient,
+    entries: &[AuditEntry],
+    payload: &str,
+    then_commit: bool,
+) -> Result<(), StoreError> {
     if entries.is_empty() {
-        return Ok(());
+        return if then_commit {
+            c.batch_execute("COMMIT")
+                .await
+                .map_err(backend("commit a transaction"))
+        } else {
+            Ok(())
+        };
     }
     let at: Vec<i64> = entries.iter().map(|e| e.at.0).collect();
     let kind: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
@@ -485,31 +535,32 @@ pub(super) async fn insert_audit(
         .map(|e| e.principal.as_ref().map(|p| p.as_str()))
         .collect();
     let detail: Vec<String> = entries.iter().map(|e| e.detail.to_string()).collect();
-    exec(
-        c,
-        "append to the audit log",
-        "WITH locked AS (
-             SELECT pg_advisory_xact_lock($7), pg_notify('rekall_changes', $8)
-         )
-         INSERT INTO audit (at, kind, execution_id, request_id, principal, detail)
-         SELECT e.at, e.kind, e.execution_id, e.request_id, e.principal, e.detail
-         FROM locked,
-              UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-              WITH ORDINALITY AS e (at, kind, execution_id, request_id, principal, detail, n)
-         ORDER BY e.n",
-        &[
-            &at,
-            &kind,
-            &execution,
-            &request,
-            &principal,
-            &detail,
-            &APPEND_LOCK,
-            &payload,
-        ],
-    )
-    .await
-    .map(|_| ())
+    let params: [Param<'_>; 8] = [
+        &at,
+        &kind,
+        &execution,
+        &request,
+        &principal,
+        &detail,
+        &APPEND_LOCK,
+        &payload,
+    ];
+    // Prepared first, so that the insert's messages are sent before a `COMMIT` behind it.
+    let statement = c
+        .prepare_cached(APPEND_AUDIT)
+        .await
+        .map_err(backend("append to the audit log"))?;
+    if !then_commit {
+        return c
+            .execute(&statement, &params)
+            .await
+            .map(|_| ())
+            .map_err(backend("append to the audit log"));
+    }
+    let (appended, committed) =
+        tokio::join!(c.execute(&statement, &params), c.batch_execute("COMMIT"));
+    appended.map_err(backend("append to the audit log"))?;
+    committed.map_err(backend("commit a transaction"))
 }
 
 async fn insert_memory(c: &impl GenericClient, m: &Memory) -> Result<(), StoreError> {
