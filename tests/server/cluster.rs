@@ -489,3 +489,68 @@ async fn a_database_paused_longer_than_the_request_timeout_gives_503s_then_every
     assert_eq!(r["status"], "approved");
     assert_eq!(r["approvedBy"], json!([ADAM]));
 }
+
+#[test]
+fn bench_cluster_runs_nodes_on_one_store_and_checks_every_request_it_made() {
+    let url = crate::postgres::fresh_database_blocking();
+    let out = bin()
+        .args([
+            "bench",
+            "--cluster",
+            "--store",
+            &url,
+            "--nodes",
+            "2",
+            "--seconds",
+            "1",
+            "--agents",
+            "4",
+            "--clients",
+            "2",
+            "--format",
+            "json",
+        ])
+        .arg(seed_policy())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["nodes"], 2);
+    let inv = &report["invariants"];
+    let made = inv["requests"].as_u64().unwrap();
+    assert!(made > 0, "{report}");
+    assert_eq!(report["roundTrips"]["completed"].as_u64(), Some(made));
+    for counted in [
+        "resolvedOnce",
+        "votesByListed",
+        "votesInAudit",
+        "waitersAnswered",
+    ] {
+        assert_eq!(inv[counted].as_u64(), Some(made), "{counted}: {report}");
+    }
+    assert_eq!(inv["violations"], json!([]));
+    assert!(report["decideAllNodes"]["requests"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bench_cluster_refuses_a_store_the_nodes_cannot_share() {
+    let out = bin()
+        .args([
+            "bench",
+            "--cluster",
+            "--store",
+            "sqlite://one.db",
+            "--seconds",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("postgres:// URL"), "{err}");
+}

@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 
 use super::client::Conn;
 use super::stats::Latencies;
-use super::{DECIDE_BODIES, Throughput, hex, temp_folder, text, throughput};
+use super::{
+    APPROVER, Acting, DECIDE_BODIES, Throughput, Trip, hex, round_trip, target_lines, temp_folder,
+    throughput,
+};
 use crate::server::auth;
 
 /// What to run.
@@ -78,7 +81,6 @@ pub struct Invariants {
     pub violations: Vec<String>,
 }
 
-const APPROVER: &str = "user:bench-approver";
 const AGENT: &str = "agent:bench";
 const ADMIN: &str = "user:bench-admin";
 
@@ -282,18 +284,11 @@ async fn spread_decide(
     })
 }
 
-/// One finished round trip: what it made and what its waiter was told.
-struct Made {
-    execution: String,
-    approval: String,
-    waiter_status: String,
-}
-
 async fn round_trips(
     addrs: &[SocketAddr],
     tokens: &Arc<Tokens>,
     settings: &ClusterBenchSettings,
-) -> Result<(RoundTrips, Vec<Made>), String> {
+) -> Result<(RoundTrips, Vec<Trip>), String> {
     let started = Instant::now();
     let deadline = started + settings.duration;
     let mut tasks = tokio::task::JoinSet::new();
@@ -316,10 +311,10 @@ async fn round_trips(
     let mut woken = Vec::new();
     let mut made = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        for (w, v, m) in joined.map_err(|e| e.to_string())?? {
+        for (w, trip) in joined.map_err(|e| e.to_string())?? {
             whole.push(w);
-            woken.push(v);
-            made.push(m);
+            woken.push(trip.woken);
+            made.push(trip);
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -340,78 +335,18 @@ async fn one_round_trip(
     waiter: &mut Conn,
     voter: &mut Conn,
     tokens: &Tokens,
-) -> Result<(Duration, Duration, Made), String> {
+) -> Result<(Duration, Trip), String> {
     let begun = Instant::now();
-    let execution = agent
-        .json(
-            "POST",
-            "/v1/executions",
-            &tokens.agent,
-            &json!({"name": "cluster bench"}),
-        )
-        .await?;
-    let execution = text(&execution, "id")?;
-    agent
-        .json(
-            "POST",
-            &format!("/v1/executions/{execution}/start"),
-            &tokens.agent,
-            &json!({}),
-        )
-        .await?;
-    let approval = agent
-        .json(
-            "POST",
-            &format!("/v1/executions/{execution}/approvals"),
-            &tokens.agent,
-            &json!({"title": "cluster bench gate", "approvers": [APPROVER]}),
-        )
-        .await?;
-    let approval = text(&approval, "id")?;
-    waiter
-        .write_request(
-            "GET",
-            &format!("/v1/approvals/{approval}?wait=30s"),
-            Some(&tokens.agent),
-            None,
-        )
-        .await?;
-    // The waiter is read and parked before the vote is sent: a vote that came first would
-    // be answered by the waiter's first read, which is not a wake-up.
-    tokio::time::sleep(Duration::from_millis(2)).await;
-    let sent = Instant::now();
-    let (status, receipt) = voter
-        .send(
-            "POST",
-            &format!("/v1/approvals/{approval}/approve"),
-            Some(&tokens.approver),
-            Some(r#"{"comment":"cluster bench"}"#),
-        )
-        .await?;
-    if status != 200 {
-        return Err(format!("the vote answered {status}: {receipt}"));
-    }
-    let (status, answer) = waiter.read_response().await?;
-    let woken = sent.elapsed();
-    if status != 200 {
-        return Err(format!("the waiter answered {status}: {answer}"));
-    }
-    let answer: Value =
-        serde_json::from_str(&answer).map_err(|e| format!("the waiter's answer: {e}"))?;
-    let waiter_status = answer["status"].as_str().unwrap_or("").to_owned();
-    Ok((
-        begun.elapsed(),
-        woken,
-        Made {
-            execution,
-            approval,
-            waiter_status,
-        },
-    ))
+    let by = Acting {
+        agent: &tokens.agent,
+        approver: &tokens.approver,
+    };
+    let trip = round_trip(agent, waiter, voter, &by).await?;
+    Ok((begun.elapsed(), trip))
 }
 
 /// Reads every request of the run back and checks it.
-async fn check(addr: SocketAddr, tokens: &Tokens, made: &[Made]) -> Result<Invariants, String> {
+async fn check(addr: SocketAddr, tokens: &Tokens, made: &[Trip]) -> Result<Invariants, String> {
     let mut conn = Conn::open(addr).await?;
     let mut inv = Invariants {
         requests: made.len(),
@@ -422,12 +357,12 @@ async fn check(addr: SocketAddr, tokens: &Tokens, made: &[Made]) -> Result<Invar
         violations: Vec::new(),
     };
     for m in made {
-        if m.waiter_status == "approved" {
+        if m.told == "approved" {
             inv.waiters_answered += 1;
         } else {
             inv.violations.push(format!(
                 "the waiter of {} was told `{}`, not approved",
-                m.approval, m.waiter_status
+                m.approval, m.told
             ));
         }
         let (status, body) = conn
@@ -539,12 +474,7 @@ pub fn report_text(r: &ClusterBenchReport) -> String {
     for v in i.violations.iter().take(20) {
         out.push_str(&format!("VIOLATION: {v}\n"));
     }
-    for (what, met) in targets(r) {
-        out.push_str(&format!(
-            "target {what}: {}\n",
-            if met { "met" } else { "MISSED" }
-        ));
-    }
+    out.push_str(&target_lines(&targets(r)));
     out
 }
 
