@@ -37,6 +37,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+mod table;
 mod url;
 mod votes;
 

@@ -87,44 +87,7 @@ pub(super) async fn notify(c: &impl GenericClient, payload: &str) -> Result<(), 
     .map(|_| ())
 }
 
-/// The tables that hold versioned records.
-#[derive(Debug, Clone, Copy)]
-pub enum Table {
-    Executions,
-    Approvals,
-    Feedback,
-    Grants,
-    Thresholds,
-}
-
-impl Table {
-    fn name(self) -> &'static str {
-        match self {
-            Table::Executions => "executions",
-            Table::Approvals => "approvals",
-            Table::Feedback => "feedback",
-            Table::Grants => "grants",
-            Table::Thresholds => "thresholds",
-        }
-    }
-
-    fn record(self) -> &'static str {
-        match self {
-            Table::Executions => "execution",
-            Table::Approvals => "approval",
-            Table::Feedback => "feedback",
-            Table::Grants => "grant",
-            Table::Thresholds => "threshold",
-        }
-    }
-
-    fn execution_column(self) -> &'static str {
-        match self {
-            Table::Executions => "id",
-            _ => "execution_id",
-        }
-    }
-}
+pub use crate::store::table::Table;
 
 pub(super) fn decode<T: DeserializeOwned>(
     record: &'static str,
