@@ -87,6 +87,12 @@ const TEXT_BLOCKS: &[(&str, &str)] = &[
     ("scenario       method", "simulate --runs --seed"),
     // The server's throughput and round trips need the release build and an idle machine.
     ("endpoint               clients", "bench --http"),
+    // Several nodes on PostgreSQL, for ten seconds a run: a measurement too. Checked: the
+    // flags the README gives `bench`.
+    (
+        "endpoint                   clients",
+        "bench --cluster --store --nodes --seconds",
+    ),
 ];
 
 fn run_help(verb: &str) -> String {
