@@ -74,7 +74,16 @@
     window.location.replace(window.location.href);
   }
 
+  // Once a form is sent, the page is leaving for the answer to it: a reload then would
+  // replace that answer (the vote's result) with a plain view of the page. Heard as the event
+  // bubbles, after a form's own checks, which may have kept it from being sent.
+  let sending = false;
+  document.addEventListener('submit', function (event) {
+    if (!event.defaultPrevented) sending = true;
+  });
+
   function changed(el) {
+    if (sending) return;
     if (!typedSomething()) {
       reload();
       return;
